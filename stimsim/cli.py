@@ -1,0 +1,139 @@
+"""Command line: ``stimsim run | validate | info | mesh``.
+
+Input errors print one line ``stimsim: error: <key> <what is accepted>`` (on rank 0) and exit with
+status 2; solver failures exit with status 3. Run under ``mpiexec -n N`` for a distributed mesh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import stimsim  # noqa: F401  (loads the MPI/PETSc libraries first)
+from mpi4py import MPI
+
+from stimsim.config import Study, load_study
+from stimsim.errors import InputError, SolverError, StimsimError
+
+EXIT_INPUT, EXIT_SOLVER = 2, 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``stimsim`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    comm = MPI.COMM_WORLD
+    try:
+        return args.handler(args, comm)
+    except StimsimError as err:
+        if comm.rank == 0:
+            print(f"stimsim: error: {err}", file=sys.stderr)
+        return EXIT_SOLVER if isinstance(err, SolverError) else EXIT_INPUT
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stimsim", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="solve a study and write OUTDIR/response.csv, study.toml, plot")
+    _study_arguments(run)
+    run.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>)")
+    run.add_argument("-q", "--quiet", action="store_true", help="do not print the response table")
+    run.set_defaults(handler=_run)
+
+    validate = commands.add_parser("validate", help="check a study file and print it resolved")
+    _study_arguments(validate)
+    validate.set_defaults(handler=_validate)
+
+    info = commands.add_parser("info", help="versions, scalar type and MPI size")
+    info.set_defaults(handler=_info)
+
+    mesh = commands.add_parser("mesh", help="write the study's mesh in a meshio format (.vtu, .xdmf, ...)")
+    _study_arguments(mesh)
+    mesh.add_argument("-o", "--output", type=Path, required=True, help="mesh file; the suffix picks the format")
+    mesh.set_defaults(handler=_mesh)
+    return parser
+
+
+def _study_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", type=Path, help="study file (TOML)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a study key, e.g. --set tip.contact_radius=10e-9 (repeatable)",
+    )
+
+
+def _load(args) -> Study:
+    return load_study(args.study, args.overrides)
+
+
+def _run(args, comm) -> int:
+    from stimsim.harmonic import ThermoelasticModel
+    from stimsim.io import check_output_dir, staged_output, write_rows, write_study
+    from stimsim.plots import plot_response
+
+    study = _load(args)
+    outdir = check_output_dir(args.output or Path("results") / args.study.stem)
+    start = time.perf_counter()
+    model = ThermoelasticModel(study, comm)
+    responses = model.run()
+    elapsed = time.perf_counter() - start
+    if comm.rank == 0:
+        with staged_output(outdir) as staging:
+            write_rows([r.row() for r in responses], staging / "response.csv")
+            write_study(study.resolved, staging / "study.toml")
+            plot_response(responses, staging / "response.png", title=args.study.stem)
+        if not args.quiet:
+            _print_table(responses)
+            print(f"{model.num_dofs} DOFs on {comm.size} rank(s), {elapsed:.2f} s; results in {outdir}/")
+    model.destroy()
+    return 0
+
+
+def _print_table(responses) -> None:
+    print(f"{'f (Hz)':>10} {'n':>2} {'kind':>8} {'|u| (pm)':>10} {'phase (deg)':>11} {'|T| (K)':>9} {'phase (deg)':>11}")
+    for r in responses:
+        print(
+            f"{r.drive_frequency:10.4g} {r.harmonic:2d} {r.kind:>8} {r.amplitude * 1e12:10.4f} "
+            f"{r.phase_deg:11.3f} {r.temperature_amplitude:9.4f} {r.temperature_phase_deg:11.3f}"
+        )
+
+
+def _validate(args, comm) -> int:
+    import tomli_w
+
+    from stimsim.geometry import mesh_spec
+
+    study = _load(args)
+    if comm.rank == 0:
+        print(tomli_w.dumps(study.resolved), end="")
+        spec = mesh_spec(study)
+        print(f"# valid; domain {spec.domain_size:.4g} m, surface radii {spec.surface_radii} m")
+    return 0
+
+
+def _info(args, comm) -> int:
+    import dolfinx
+    import numpy as np
+    from petsc4py import PETSc
+
+    if comm.rank == 0:
+        print(f"stimsim {stimsim.__version__}")
+        print(f"dolfinx {dolfinx.__version__}, PETSc {'.'.join(map(str, PETSc.Sys.getVersion()))}")
+        print(f"scalar type {np.dtype(PETSc.ScalarType).name}, MPI ranks {comm.size}")
+        print(f"python {sys.version.split()[0]}")
+    return 0
+
+
+def _mesh(args, comm) -> int:
+    from stimsim.geometry import export_mesh, mesh_spec
+
+    path = export_mesh(mesh_spec(_load(args)), args.output, comm)
+    if comm.rank == 0:
+        print(f"mesh written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,340 @@
+"""Study files: schema, validation and ``--set`` overrides.
+
+A study file is TOML. :func:`load_study` reads it, applies ``KEY=VALUE`` overrides, checks every key
+against :data:`SCHEMA` (unknown keys, types, units' ranges, mode-specific keys, cross-checks) and
+returns a frozen :class:`Study` in SI units. Every error is an :class:`~stimsim.errors.InputError`
+that names the key and the accepted values.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stimsim.errors import InputError
+from stimsim.materials import Material, material
+
+
+@dataclass(frozen=True)
+class Key:
+    """One study-file key: kind ('number', 'string', 'numbers', 'table', 'bool'), unit, meaning,
+    default (``None``: optional without default, ``REQUIRED``: must be given), open interval or
+    choices."""
+
+    kind: str
+    unit: str
+    meaning: str
+    default: Any = None
+    low: float = -math.inf
+    high: float = math.inf
+    choices: tuple[str, ...] = ()
+    high_inclusive: bool = False
+
+
+REQUIRED = object()
+_POSITIVE = dict(low=0.0)
+
+#: The study-file schema: section -> key -> :class:`Key`. README's key table is generated from it.
+SCHEMA: dict[str, dict[str, Key]] = {
+    "sample": {
+        "material": Key("string", "", "built-in material of the sample (or of the film)", "SDC"),
+        "properties": Key("table", "SI", "overrides of the material's properties (see below)", {}),
+    },
+    "geometry": {
+        "kind": Key("string", "", "sample geometry", "halfspace", choices=("halfspace", "film")),
+        "film_thickness": Key("number", "m", "film thickness (kind = 'film')", **_POSITIVE),
+        "substrate": Key("string", "", "built-in substrate material (kind = 'film')"),
+        "substrate_properties": Key("table", "SI", "overrides of the substrate's properties"),
+    },
+    "tip": {
+        "contact_radius": Key("number", "m", "mechanical contact radius a", REQUIRED, **_POSITIVE),
+        "thermal_contact_radius": Key(
+            "number", "m", "radius of the heated disk (default: contact_radius)", **_POSITIVE
+        ),
+        "weighting": Key(
+            "string", "", "how u_z is averaged over the contact", "uniform", choices=("uniform", "hertz")
+        ),
+    },
+    "excitation": {
+        "mode": Key("string", "", "heat input", "power", choices=("power", "heater", "laser")),
+        "power_amplitude": Key("number", "W", "amplitude of the heating-power oscillation", **_POSITIVE),
+        "heater_temperature_amplitude": Key(
+            "number", "K", "amplitude of the heater-temperature oscillation", **_POSITIVE
+        ),
+        "contact_conductance": Key("number", "W/K", "tip-sample thermal contact conductance G_c", **_POSITIVE),
+        "mean_power": Key("number", "W", "mean absorbed-laser power P (before absorptance)", **_POSITIVE),
+        "modulation_depth": Key(
+            "number", "1", "laser modulation depth m in P(1 + m cos wt)", low=0.0, high=1.0, high_inclusive=True
+        ),
+        "beam_radius": Key("number", "m", "1/e^2 intensity radius w of the Gaussian spot", **_POSITIVE),
+        "absorptance": Key(
+            "number", "1", "fraction of the laser power absorbed", 1.0, low=0.0, high=1.0, high_inclusive=True
+        ),
+        "absorption_length": Key(
+            "number", "m", "Beer-Lambert absorption length (absent: surface absorption)", **_POSITIVE
+        ),
+        "frequencies": Key("numbers", "Hz", "drive frequencies", REQUIRED, **_POSITIVE),
+        "ambient_temperature": Key("number", "K", "ambient temperature T_amb", 300.0, low=0.0, high=5000.0),
+    },
+    "mesh": {
+        "refinement": Key(
+            "number", "1", "accuracy knob: 2 halves every cell size (error / 4 to / 8)", 1.0, low=0.1, high=16.0
+        ),
+        "domain_thermal_lengths": Key(
+            "number", "1", "domain size in thermal lengths sqrt(2 kappa/omega) at the lowest frequency",
+            10.0, low=2.0, high=1000.0,
+        ),
+        "domain_size": Key("number", "m", "explicit domain radius and depth (overrides the rule)", **_POSITIVE),
+    },
+}
+
+#: Keys of [excitation] that each heating mode needs; the others of this list it must not have.
+MODE_KEYS: dict[str, tuple[str, ...]] = {
+    "power": ("power_amplitude",),
+    "heater": ("heater_temperature_amplitude", "contact_conductance"),
+    "laser": ("mean_power", "modulation_depth", "beam_radius", "absorptance", "absorption_length"),
+}
+MODE_REQUIRED: dict[str, tuple[str, ...]] = {
+    "power": ("power_amplitude",),
+    "heater": ("heater_temperature_amplitude", "contact_conductance"),
+    "laser": ("mean_power", "modulation_depth", "beam_radius"),
+}
+
+
+@dataclass(frozen=True)
+class Tip:
+    """AFM tip contact: mechanical radius ``contact_radius`` (m), heated-disk radius
+    ``thermal_contact_radius`` (m) and the displacement ``weighting`` ('uniform' or 'hertz')."""
+
+    contact_radius: float
+    thermal_contact_radius: float
+    weighting: str
+
+
+@dataclass(frozen=True)
+class Excitation:
+    """Heat input. Powers in W, temperatures in K, conductance in W/K, lengths in m, frequencies in Hz."""
+
+    mode: str
+    frequencies: tuple[float, ...]
+    ambient_temperature: float
+    power_amplitude: float | None = None
+    heater_temperature_amplitude: float | None = None
+    contact_conductance: float | None = None
+    mean_power: float | None = None
+    modulation_depth: float | None = None
+    beam_radius: float | None = None
+    absorptance: float | None = None
+    absorption_length: float | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The sample: a half-space of ``material``, or a film of it (``film_thickness``, m) on ``substrate``."""
+
+    material: Material
+    kind: str = "halfspace"
+    film_thickness: float | None = None
+    substrate: Material | None = None
+
+    def materials(self) -> tuple[Material, ...]:
+        return (self.material,) if self.substrate is None else (self.material, self.substrate)
+
+
+@dataclass(frozen=True)
+class MeshOptions:
+    """Mesh accuracy knob and domain-size rule (see :data:`SCHEMA` ['mesh'])."""
+
+    refinement: float = 1.0
+    domain_thermal_lengths: float = 10.0
+    domain_size: float | None = None
+
+
+@dataclass(frozen=True)
+class Study:
+    """A validated study. ``resolved`` is the study as a TOML-ready dict with all defaults filled."""
+
+    sample: Sample
+    tip: Tip
+    excitation: Excitation
+    mesh: MeshOptions
+    resolved: dict
+
+
+def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Study:
+    """Read, override (``KEY=VALUE`` strings, VALUE in TOML syntax) and validate a study file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("STUDY", f"file {str(path)!r} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise InputError("STUDY", f"{str(path)!r} is not valid TOML: {err}") from None
+    for item in overrides:
+        apply_override(raw, item)
+    return study_from_dict(raw)
+
+
+def apply_override(raw: dict, item: str) -> None:
+    """Apply one ``section.key=value`` override to the raw study dict in place."""
+    name, sep, text = item.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise InputError("--set", f"expects KEY=VALUE (e.g. tip.contact_radius=20e-9), got {item!r}")
+    try:
+        value = tomllib.loads(f"value = {text.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    *parents, leaf = name.split(".")
+    table = raw
+    for part in parents:
+        table = table.setdefault(part, {})
+        if not isinstance(table, dict):
+            raise InputError(name, "cannot be set: its parent is not a table")
+    table[leaf] = value
+
+
+def study_from_dict(raw: dict) -> Study:
+    """Validate a raw study dict (as parsed from TOML) and return the :class:`Study`."""
+    _reject_unknown(raw)
+    resolved = {section: _check_section(section, raw.get(section, {})) for section in SCHEMA}
+    excitation = _excitation(resolved["excitation"], given=set(raw.get("excitation", {})))
+    unused = set().union(*MODE_KEYS.values()) - set(MODE_KEYS[excitation.mode])
+    resolved["excitation"] = {k: v for k, v in resolved["excitation"].items() if k not in unused}
+    tip = _tip(resolved["tip"])
+    sample = _sample(resolved["sample"], resolved["geometry"])
+    mesh = MeshOptions(**{k: v for k, v in resolved["mesh"].items() if v is not None})
+    study = Study(sample=sample, tip=tip, excitation=excitation, mesh=mesh, resolved=_drop_none(resolved))
+    _cross_check(study)
+    return study
+
+
+def _reject_unknown(raw: dict) -> None:
+    for section, table in raw.items():
+        if section not in SCHEMA:
+            raise InputError(section, f"is not a study section{_suggest(section, SCHEMA)}")
+        if not isinstance(table, dict):
+            raise InputError(section, "must be a table ([section])")
+        for key in table:
+            if key not in SCHEMA[section]:
+                raise InputError(f"{section}.{key}", f"is not a known key{_suggest(key, SCHEMA[section])}")
+
+
+def _suggest(word: str, known) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{hint} (known: {', '.join(known)})"
+
+
+def _check_section(section: str, table: dict) -> dict:
+    return {key: _check_value(f"{section}.{key}", spec, table.get(key)) for key, spec in SCHEMA[section].items()}
+
+
+def _check_value(name: str, spec: Key, value: Any) -> Any:
+    if value is None:
+        if spec.default is REQUIRED:
+            raise InputError(name, f"is required ({spec.meaning}, {spec.unit})")
+        return spec.default
+    if spec.kind == "number":
+        return _check_number(name, spec, value)
+    if spec.kind == "numbers":
+        if not isinstance(value, list) or not value:
+            raise InputError(name, f"must be a non-empty list of numbers in {spec.unit}")
+        return [_check_number(f"{name}[{i}]", spec, v) for i, v in enumerate(value)]
+    if spec.kind == "string":
+        if not isinstance(value, str) or (spec.choices and value not in spec.choices):
+            accepted = " or ".join(repr(c) for c in spec.choices) if spec.choices else "a string"
+            raise InputError(name, f"= {value!r} is not accepted; use {accepted}")
+        return value
+    if spec.kind == "table":
+        if not isinstance(value, dict):
+            raise InputError(name, "must be a table of property = value")
+        return dict(value)
+    raise AssertionError(f"unknown schema kind {spec.kind}")
+
+
+def _check_number(name: str, spec: Key, value: Any) -> float:
+    closing = "]" if spec.high_inclusive else ")"
+    accepted = f"({spec.low:g}, {spec.high:g}{closing} {spec.unit}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(name, f"must be a number in {accepted}, got {value!r}")
+    too_high = value > spec.high if spec.high_inclusive else value >= spec.high
+    if not math.isfinite(value) or value <= spec.low or too_high:
+        raise InputError(name, f"= {value:g} is outside the accepted range {accepted}")
+    return float(value)
+
+
+def _excitation(table: dict, given: set[str]) -> Excitation:
+    mode = table["mode"]
+    for key in sorted(given & (set().union(*MODE_KEYS.values()) - set(MODE_KEYS[mode]))):
+        raise InputError(f"excitation.{key}", f"is not used by mode {mode!r} (remove it)")
+    for key in MODE_REQUIRED[mode]:
+        if table.get(key) is None:
+            raise InputError(f"excitation.{key}", f"is required for mode {mode!r} ({SCHEMA['excitation'][key].unit})")
+    used = {key: table[key] for key in MODE_KEYS[mode]}
+    return Excitation(
+        mode=mode,
+        frequencies=tuple(table["frequencies"]),
+        ambient_temperature=table["ambient_temperature"],
+        **used,
+    )
+
+
+def _tip(table: dict) -> Tip:
+    radius = table["contact_radius"]
+    return Tip(
+        contact_radius=radius,
+        thermal_contact_radius=table["thermal_contact_radius"] or radius,
+        weighting=table["weighting"],
+    )
+
+
+def _sample(sample: dict, geometry: dict) -> Sample:
+    film_keys = ("film_thickness", "substrate", "substrate_properties")
+    mat = material(sample["material"], sample["properties"])
+    if geometry["kind"] == "halfspace":
+        for key in film_keys:
+            if geometry[key] is not None:
+                raise InputError(f"geometry.{key}", "is only used with geometry.kind = 'film'")
+        return Sample(material=mat)
+    for key in film_keys[:2]:
+        if geometry[key] is None:
+            raise InputError(f"geometry.{key}", "is required for geometry.kind = 'film'")
+    substrate = material(
+        geometry["substrate"], geometry["substrate_properties"], "geometry.substrate", "geometry.substrate_properties"
+    )
+    return Sample(material=mat, kind="film", film_thickness=geometry["film_thickness"], substrate=substrate)
+
+
+def _cross_check(study: Study) -> None:
+    from stimsim.geometry import domain_size
+
+    size = domain_size(study)
+    for name, radius in surface_feature_radii(study).items():
+        if radius >= size / 4:
+            raise InputError(name, f"= {radius:g} m must be below a quarter of the domain size ({size:g} m)")
+    thickness = study.sample.film_thickness
+    if thickness is not None and thickness >= size / 2:
+        raise InputError("geometry.film_thickness", f"= {thickness:g} m must be below half the domain size ({size:g} m)")
+
+
+def surface_feature_radii(study: Study) -> dict[str, float]:
+    """Radii (m) on the top surface where the heat input or the averaging changes, by study key."""
+    radii = {"tip.contact_radius": study.tip.contact_radius}
+    if study.excitation.mode == "laser":
+        radii["excitation.beam_radius"] = study.excitation.beam_radius
+    else:
+        radii["tip.thermal_contact_radius"] = study.tip.thermal_contact_radius
+    return radii
+
+
+def _drop_none(resolved: dict) -> dict:
+    return {
+        section: {key: value for key, value in table.items() if value is not None and value != {}}
+        for section, table in resolved.items()
+    }
+

@@ -1,0 +1,48 @@
+"""Heat conduction in the frequency domain and the three tip/laser heat inputs (physics.md section 3).
+
+Scaled balance, time factor e^{i w t}:  i w C theta + div(-k grad theta) = Q  in the body,
+-k d(theta)/dn = -q on the heated surface, adiabatic elsewhere on the top, theta = 0 far away.
+All forms are sesquilinear: the test function is conjugated.
+"""
+
+from __future__ import annotations
+
+import math
+
+import ufl
+
+
+def conduction(theta, v, conductivity, heat_capacity, omega, r, dx):
+    """Bilinear form  integral (i omega C theta conj(v) + k grad theta . conj(grad v)) r dx."""
+    storage = 1j * omega * heat_capacity * ufl.inner(theta, v)
+    return (storage + conductivity * ufl.inner(ufl.grad(theta), ufl.grad(v))) * r * dx
+
+
+def contact_exchange(theta, v, conductance_per_area, r, ds_disk):
+    """Robin term of a heater coupled through a contact conductance: integral h theta conj(v) r ds."""
+    return conductance_per_area * ufl.inner(theta, v) * r * ds_disk
+
+
+def surface_heating(flux, v, r, ds_heated):
+    """Linear form of a surface heat flux: integral q conj(v) r ds."""
+    return ufl.inner(flux, v) * r * ds_heated
+
+
+def volume_heating(source, v, r, dx):
+    """Linear form of a volumetric heat source: integral Q conj(v) r dx."""
+    return ufl.inner(source, v) * r * dx
+
+
+def gaussian_profile(r, beam_radius):
+    """Gaussian intensity shape exp(-2 r^2 / w^2) of a beam with 1/e^2 radius w (same units as r)."""
+    return ufl.exp(-2 * r**2 / beam_radius**2)
+
+
+def absorption_profile(z, absorption_length):
+    """Beer-Lambert depth profile exp(z / delta) / delta for z <= 0 (same units as z)."""
+    return ufl.exp(z / absorption_length) / absorption_length
+
+
+def revolved(integrand_times_r):
+    """The 2 pi that turns an r-weighted (r, z) integral into a volume or area integral."""
+    return 2 * math.pi * integrand_times_r

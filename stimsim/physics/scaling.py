@@ -1,0 +1,49 @@
+"""Reference scales that make the unknowns and the matrix entries O(1).
+
+Lengths are in units of ``length`` (the contact radius), temperatures in ``temperature`` (set by the
+heat input), displacements in ``expansion * temperature * length`` and stresses in
+``modulus * expansion * temperature``. Material coefficients are divided by the reference values of
+the material under the tip. In raw SI (lengths 1e-8 m, stresses 1e9 Pa, displacements 1e-12 m) the
+direct solver loses all accuracy; in these units every entry is O(1) (physics.md section 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scales:
+    """Reference values, SI: length m, temperature K, conductivity W/(m K), heat_capacity
+    (volumetric) J/(m^3 K), modulus Pa, expansion 1/K."""
+
+    length: float
+    temperature: float
+    conductivity: float
+    heat_capacity: float
+    modulus: float
+    expansion: float
+
+    @property
+    def time(self) -> float:
+        """Diffusion time length^2 rho c_p / k in s."""
+        return self.length**2 * self.heat_capacity / self.conductivity
+
+    @property
+    def power(self) -> float:
+        """Power scale k * temperature * length in W."""
+        return self.conductivity * self.temperature * self.length
+
+    @property
+    def displacement(self) -> float:
+        """Displacement scale expansion * temperature * length in m."""
+        return self.expansion * self.temperature * self.length
+
+    @property
+    def stress(self) -> float:
+        """Stress scale modulus * expansion * temperature in Pa."""
+        return self.modulus * self.expansion * self.temperature
+
+    def angular_frequency(self, omega: float) -> float:
+        """Dimensionless angular frequency omega * time."""
+        return omega * self.time

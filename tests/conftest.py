@@ -1,0 +1,49 @@
+"""Shared fixtures. The suite runs serially and again under ``mpiexec -n 2 pytest -m "not serial"``;
+on ranks other than 0 the terminal output is silenced (the exit status still reports failures)."""
+
+import gc
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import stimsim  # noqa: F401  (MPI/PETSc libraries first)
+from mpi4py import MPI
+from petsc4py import PETSc
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    if MPI.COMM_WORLD.rank != 0:
+        sys.stdout = open(os.devnull, "w")
+
+
+def pytest_collection_modifyitems(config, items):
+    if MPI.COMM_WORLD.size > 1:
+        skip = pytest.mark.skip(reason="serial-only test (run without mpiexec)")
+        for item in items:
+            if "serial" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _collective_cleanup():
+    yield
+    gc.collect()
+    PETSc.garbage_cleanup()
+    MPI.COMM_WORLD.barrier()
+
+
+@pytest.fixture
+def comm():
+    return MPI.COMM_WORLD
+
+
+@pytest.fixture
+def shared_tmp(tmp_path_factory):
+    """A temporary folder that is the same on every rank (rank 0 makes it)."""
+    path = tmp_path_factory.mktemp("shared") if MPI.COMM_WORLD.rank == 0 else None
+    return Path(MPI.COMM_WORLD.bcast(path, root=0))
