@@ -205,8 +205,11 @@ def study_from_dict(raw: dict) -> Study:
     excitation = _excitation(resolved["excitation"], given=set(raw.get("excitation", {})))
     unused = set().union(*MODE_KEYS.values()) - set(MODE_KEYS[excitation.mode])
     resolved["excitation"] = {k: v for k, v in resolved["excitation"].items() if k not in unused}
-    tip = _tip(resolved["tip"])
+    tip = _tip(resolved["tip"], excitation.mode)
     sample = _sample(resolved["sample"], resolved["geometry"])
+    resolved["sample"]["properties"] = sample.material.properties()
+    if sample.substrate is not None:
+        resolved["geometry"]["substrate_properties"] = sample.substrate.properties()
     mesh = MeshOptions(**{k: v for k, v in resolved["mesh"].items() if v is not None})
     study = Study(sample=sample, tip=tip, excitation=excitation, mesh=mesh, resolved=_drop_none(resolved))
     _cross_check(study)
@@ -284,8 +287,10 @@ def _excitation(table: dict, given: set[str]) -> Excitation:
     )
 
 
-def _tip(table: dict) -> Tip:
+def _tip(table: dict, mode: str) -> Tip:
     radius = table["contact_radius"]
+    if mode == "laser" and table["thermal_contact_radius"] is not None:
+        raise InputError("tip.thermal_contact_radius", "is not used by excitation.mode 'laser' (the beam heats)")
     return Tip(
         contact_radius=radius,
         thermal_contact_radius=table["thermal_contact_radius"] or radius,

@@ -7,7 +7,8 @@ changes (contact edge, heated-disk edge, laser beam radius) is a mesh vertex, an
 segment between two such radii has its own facet tag.
 
 Grading: the cell size grows linearly with the distance d from the heated disk,
-``h(d) = h_min + (growth - 1) d``, with a finer ``h_min / 4`` at the disk edges (where the heat flux
+``h(d) = h_min + (growth - 1) d`` (h_min: the smallest surface radius or laser absorption length over
+8), with a finer ``h_min / 4`` at the disk edges (where the heat flux
 jumps) and ``film_thickness / 4`` at a film-substrate interface. ``mesh.refinement`` divides
 ``h_min`` and ``growth - 1`` (so it halves every cell at 2). The domain extends
 ``mesh.domain_thermal_lengths`` thermal lengths sqrt(2 kappa / omega) at the lowest frequency.
@@ -50,6 +51,7 @@ class MeshSpec:
     surface_radii: tuple[float, ...]
     film_thickness: float | None
     refinement: float
+    absorption_length: float | None = None
 
     def key(self) -> str:
         text = json.dumps(asdict(self) | {"mesher": MESHER_VERSION}, sort_keys=True)
@@ -98,6 +100,7 @@ def mesh_spec(study) -> MeshSpec:
         surface_radii=tuple(radii),
         film_thickness=study.sample.film_thickness,
         refinement=study.mesh.refinement,
+        absorption_length=study.excitation.absorption_length,
     )
 
 
@@ -181,7 +184,8 @@ def _set_size_field(spec: MeshSpec, heated_curves, edge_points, interface) -> No
 
     field = gmsh.model.mesh.field
     slope = (GROWTH - 1.0) / spec.refinement
-    h_min = spec.scaled(min(spec.surface_radii)) / (CELLS_PER_RADIUS * spec.refinement)
+    smallest = min(spec.surface_radii + ((spec.absorption_length,) if spec.absorption_length else ()))
+    h_min = spec.scaled(smallest) / (CELLS_PER_RADIUS * spec.refinement)
     h_max = spec.scaled(spec.domain_size) / 10.0
     grading = [(heated_curves, "CurvesList", h_min), (edge_points, "PointsList", h_min / 4)]
     if interface:

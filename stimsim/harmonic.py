@@ -183,14 +183,23 @@ class ThermoelasticModel:
     def response(self, frequency: float) -> TipResponse:
         """Tip temperature (K) and displacement (m) at the drive ``frequency`` (Hz), first harmonic."""
         self.solve(frequency)
+        temperature = complex(self.tip_temperature() * self.scales.temperature)
         return TipResponse(
             drive_frequency=frequency,
             harmonic=1,
             kind="thermal",
             order=1,
             displacement=complex(self.tip_displacement() * self.scales.displacement),
-            temperature=complex(self.tip_temperature() * self.scales.temperature),
+            temperature=temperature,
+            heating_power=self._heating_power(temperature),
         )
+
+    def _heating_power(self, tip_temperature: complex) -> complex:
+        """Heat flow into the sample (W): the input power, or G_c (theta_h - mean disk temperature)."""
+        exc = self.study.excitation
+        if exc.mode == "heater":
+            return exc.contact_conductance * (exc.heater_temperature_amplitude - tip_temperature)
+        return complex(absorbed_power_amplitude(self.study))
 
     def run(self, frequencies=None) -> list[TipResponse]:
         """Responses at ``frequencies`` (Hz; default: the study's)."""

@@ -31,6 +31,8 @@ RESPONSE_COLUMNS = (
     "temperature_phase_deg",
     "temperature_real_k",
     "temperature_imag_k",
+    "heating_power_real_w",
+    "heating_power_imag_w",
 )
 
 

@@ -26,7 +26,8 @@ class TipResponse:
 
     drive_frequency: Hz. harmonic: multiple n of the drive frequency. kind: 'thermal' or 'ionic'.
     order: perturbation order the signal comes from (1: linear in the heating). displacement: complex
-    amplitude of u_z in m. temperature: complex amplitude of the tip temperature in K.
+    amplitude of u_z in m. temperature: complex amplitude of the tip temperature in K. heating_power:
+    complex amplitude of the heat flow into the sample in W.
     """
 
     drive_frequency: float
@@ -35,6 +36,7 @@ class TipResponse:
     order: int
     displacement: complex
     temperature: complex
+    heating_power: complex
 
     @property
     def amplitude(self) -> float:
@@ -71,6 +73,8 @@ class TipResponse:
             "temperature_phase_deg": self.temperature_phase_deg,
             "temperature_real_k": self.temperature.real,
             "temperature_imag_k": self.temperature.imag,
+            "heating_power_real_w": self.heating_power.real,
+            "heating_power_imag_w": self.heating_power.imag,
         }
 
 

@@ -24,6 +24,15 @@ from petsc4py import PETSc
 
 from stimsim.errors import SolverError
 
+#: Meanings of MUMPS's INFOG(1) error codes that a user can act on (MUMPS users' guide, section 8).
+MUMPS_ERRORS = {
+    -8: "workspace too small (out of memory)",
+    -9: "workspace too small (out of memory)",
+    -10: "the matrix is numerically singular (check boundary conditions and material values)",
+    -13: "memory allocation failed (out of memory)",
+    -19: "the memory limit was exceeded",
+}
+
 
 class DirectSolver:
     """MUMPS LU solver for the bilinear form ``a`` with homogeneous or fixed Dirichlet ``bcs``.
@@ -84,7 +93,8 @@ class DirectSolver:
     def _check_mumps(self, stage: str) -> None:
         infog1 = self.ksp.getPC().getFactorMatrix().getMumpsInfog(1)
         if infog1 < 0:
-            raise SolverError(f"{self.name}: MUMPS {stage} failed with INFOG(1) = {infog1}")
+            meaning = MUMPS_ERRORS.get(infog1, "see the MUMPS users' guide")
+            raise SolverError(f"{self.name}: MUMPS {stage} failed with INFOG(1) = {infog1}: {meaning}")
 
     def destroy(self) -> None:
         """Free the PETSc objects (collective on the solver's communicator)."""

@@ -1,0 +1,158 @@
+"""Study-file validation: every bad input gives one clear InputError naming the key and the range."""
+
+import pytest
+
+from stimsim.config import apply_override, load_study, study_from_dict
+from stimsim.errors import InputError
+from stimsim.geometry import mesh_spec
+from stimsim.materials import PARAMETER_SETS, PROPERTIES, material
+
+from conftest import ROOT
+
+
+def base():
+    return {
+        "sample": {"material": "SDC"},
+        "tip": {"contact_radius": 20e-9},
+        "excitation": {"mode": "power", "power_amplitude": 1e-6, "frequencies": [1e3, 1e5]},
+    }
+
+
+def with_change(path, value):
+    raw = base()
+    apply_override(raw, f"{path}={value}")
+    return raw
+
+
+def error_for(raw) -> str:
+    with pytest.raises(InputError) as info:
+        study_from_dict(raw)
+    return str(info.value)
+
+
+def test_default_study_loads_with_defaults_filled():
+    study = load_study(ROOT / "studies" / "default.toml")
+    assert study.sample.material.name == "SDC"
+    assert study.excitation.ambient_temperature == 300.0
+    assert study.tip.thermal_contact_radius == study.tip.contact_radius
+    assert study.resolved["mesh"]["refinement"] == 1.0
+    assert study.resolved["sample"]["properties"]["youngs_modulus"] == 200e9
+
+
+def test_issue_example_keys_work_exactly_as_written(tmp_path):
+    text = """
+[sample]
+material = "SDC"
+[sample.properties]
+youngs_modulus = 200e9
+poisson_ratio = 0.3
+thermal_expansion = 12e-6
+thermal_conductivity = 2.0
+density = 7160.0
+heat_capacity = 380.0
+[geometry]
+kind = "halfspace"
+[tip]
+contact_radius = 20e-9
+weighting = "uniform"
+[excitation]
+mode = "power"
+power_amplitude = 1e-6
+frequencies = [1e3, 1e4, 1e5]
+ambient_temperature = 300.0
+"""
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    study = load_study(path)
+    assert study.sample.material.thermal_conductivity == 2.0
+    assert study.excitation.frequencies == (1e3, 1e4, 1e5)
+
+
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        ("sample.properties.poisson_ratio", 0.5, "sample.properties.poisson_ratio = 0.5 is outside the accepted range (-1, 0.5)"),
+        ("sample.properties.thermal_conductivity", 0.0, "sample.properties.thermal_conductivity = 0 is outside"),
+        ("sample.properties.thermal_conductivity", -2.0, "W/(m K)"),
+        ("sample.properties.diffusivity", -1e-14, "sample.properties.diffusivity = -1e-14 is outside the accepted range [0, 1) m^2/s"),
+        ("sample.properties.youngs_modulus", '"stiff"', "must be a number"),
+        ("sample.material", '"unobtainium"', "sample.material = 'unobtainium' is not a built-in material"),
+        ("excitation.frequencies", "[]", "excitation.frequencies must be a non-empty list"),
+        ("excitation.frequencies", "[1e3, -5.0]", "excitation.frequencies[1] = -5 is outside"),
+        ("excitation.power_amplitude", 0, "excitation.power_amplitude = 0 is outside the accepted range (0, inf) W"),
+        ("excitation.mode", '"joule-ish"', "excitation.mode = 'joule-ish' is not accepted; use 'power' or 'heater' or 'laser'"),
+        ("excitation.beam_radius", 1e-6, "excitation.beam_radius is not used by mode 'power'"),
+        ("tip.weighting", '"gaussian"', "tip.weighting = 'gaussian' is not accepted"),
+        ("tip.radius", 1e-9, "tip.radius is not a known key; did you mean 'contact_radius'?"),
+        ("sample.properties.conductivity", 1.0, "sample.properties.conductivity is not a material property"),
+        ("geometry.film_thickness", 1e-7, "geometry.film_thickness is only used with geometry.kind = 'film'"),
+        ("geometry.kind", '"film"', "geometry.film_thickness is required for geometry.kind = 'film'"),
+        ("mesh.refinement", 0, "mesh.refinement = 0 is outside"),
+        ("samples.material", '"SDC"', "samples is not a study section; did you mean 'sample'?"),
+    ],
+)
+def test_bad_input_names_key_and_range(path, value, expected):
+    assert expected in error_for(with_change(path, value))
+
+
+def test_contact_radius_larger_than_explicit_domain_is_rejected():
+    raw = with_change("mesh.domain_size", 50e-9)
+    assert "tip.contact_radius = 2e-08 m must be below a quarter of the domain size (5e-08 m)" in error_for(raw)
+
+
+def test_required_keys_and_mode_specific_keys():
+    raw = base()
+    del raw["tip"]["contact_radius"]
+    assert "tip.contact_radius is required" in error_for(raw)
+    raw = with_change("excitation.mode", '"laser"')
+    assert "excitation.power_amplitude is not used by mode 'laser'" in error_for(raw)
+    del raw["excitation"]["power_amplitude"]
+    assert "excitation.mean_power is required for mode 'laser'" in error_for(raw)
+    raw = with_change("excitation.mode", '"heater"')
+    assert "excitation.power_amplitude is not used by mode 'heater'" in error_for(raw)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        load_study(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[tip\ncontact_radius = 1")
+    with pytest.raises(InputError, match="is not valid TOML"):
+        load_study(bad)
+
+
+def test_set_overrides_parse_toml_values():
+    raw = base()
+    apply_override(raw, "tip.weighting=hertz")
+    apply_override(raw, "excitation.frequencies=[2e3, 4e3]")
+    apply_override(raw, "sample.properties.thermal_conductivity=1.5")
+    study = study_from_dict(raw)
+    assert study.tip.weighting == "hertz"
+    assert study.excitation.frequencies == (2e3, 4e3)
+    assert study.sample.material.thermal_conductivity == 1.5
+    with pytest.raises(InputError, match="expects KEY=VALUE"):
+        apply_override(raw, "tip.weighting")
+
+
+def test_film_study_has_both_materials_and_interface_vertex():
+    raw = base()
+    raw["geometry"] = {"kind": "film", "film_thickness": 200e-9, "substrate": "Si", "substrate_properties": {"thermal_conductivity": 100.0}}
+    study = study_from_dict(raw)
+    assert study.sample.substrate.thermal_conductivity == 100.0
+    assert study.sample.substrate.youngs_modulus == PARAMETER_SETS["Si"].values["youngs_modulus"]
+    assert mesh_spec(study).film_thickness == 200e-9
+
+
+@pytest.mark.parametrize("name", sorted(PARAMETER_SETS))
+def test_builtin_materials_are_complete_cited_and_in_range(name):
+    mat = material(name)
+    assert mat.citation
+    for prop, spec in PROPERTIES.items():
+        spec.check(prop, getattr(mat, prop))
+    assert 0 < mat.thermal_diffusivity < 1e-3
+
+
+def test_domain_follows_lowest_frequency_thermal_length():
+    low = study_from_dict(with_change("excitation.frequencies", "[1e2]"))
+    high = study_from_dict(with_change("excitation.frequencies", "[1e4]"))
+    assert mesh_spec(low).domain_size == pytest.approx(10 * mesh_spec(high).domain_size)
