@@ -36,8 +36,10 @@ $(STAMP): pyproject.toml
 	  echo "Install one (e.g. 'pyenv install 3.12' or your distribution's python3.12 package)"; \
 	  echo "or point to it: make PYTHON=/path/to/python3.12 $(MAKECMDGOALS)"; exit 1; }; \
 	echo "creating $(VENV) with $$py"; \
-	"$$py" -m venv $(VENV) && $(BIN)/python -m pip install --quiet --upgrade pip && \
-	$(BIN)/python -m pip install --quiet -e '.[test]' && touch $(STAMP)
+	"$$py" -m venv $(VENV) && \
+	{ $(BIN)/python -m pip install -e '.[test]' > $(VENV)/install.log 2>&1 || \
+	  { tail -n 30 $(VENV)/install.log; echo "installation failed: see $(VENV)/install.log"; exit 1; }; } && \
+	touch $(STAMP) && echo "installed stimsim into $(VENV)"
 
 clean:
 	rm -rf $(VENV) results build *.egg-info

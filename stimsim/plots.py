@@ -16,9 +16,9 @@ def plot_response(responses, path: Path, title: str = "") -> None:
     for (harmonic, kind), group in _groups(responses).items():
         f = [r.drive_frequency for r in group]
         label = f"n={harmonic} {kind}"
-        axes[0, 0].loglog(f, [r.amplitude * 1e12 for r in group], "o-", label=label)
+        axes[0, 0].semilogx(f, [r.amplitude * 1e12 for r in group], "o-", label=label)
         axes[1, 0].semilogx(f, [r.phase_deg for r in group], "o-", label=label)
-        axes[0, 1].loglog(f, [r.temperature_amplitude for r in group], "s-", label=label)
+        axes[0, 1].semilogx(f, [r.temperature_amplitude for r in group], "s-", label=label)
         axes[1, 1].semilogx(f, [r.temperature_phase_deg for r in group], "s-", label=label)
     axes[0, 0].set_ylabel("tip displacement amplitude (pm)")
     axes[1, 0].set_ylabel("displacement phase (deg)")

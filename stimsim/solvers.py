@@ -3,8 +3,10 @@
 A :class:`DirectSolver` is made once per bilinear form. :meth:`DirectSolver.factorize` re-assembles
 into the same matrix (MUMPS keeps its symbolic analysis) and :meth:`DirectSolver.solve` reuses the
 numeric factorisation for any number of right-hand sides. Every factorisation and solve is checked:
-MUMPS's INFOG(1), the KSP converged reason and the finiteness of the solution (MUMPS can return NaN
-with a positive converged reason); a failure raises :class:`~stimsim.errors.SolverError`.
+MUMPS's INFOG(1), the KSP converged reason, the finiteness of the solution (MUMPS can return NaN
+with a positive converged reason), the normwise backward error ||b - A x|| / (||A|| ||x|| + ||b||)
+and the size of the (scaled, O(1)) solution: a parallel factorisation of a singular matrix can pass
+every other check. A failure raises :class:`~stimsim.errors.SolverError`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ MUMPS_ERRORS = {
     -13: "memory allocation failed (out of memory)",
     -19: "the memory limit was exceeded",
 }
+#: Largest accepted normwise backward error of a solve (LU with pivoting gives ~1e-15).
+MAX_BACKWARD_ERROR = 1e-9
+#: Largest accepted solution entry. stimsim's unknowns are scaled to O(1); a parallel factorisation
+#: of a singular matrix returns finite values of 1e15 with a tiny backward error.
+MAX_SCALED_MAGNITUDE = 1e8
 
 
 class DirectSolver:
@@ -45,6 +52,7 @@ class DirectSolver:
         self.comm = a.mesh.comm
         self.matrix = create_matrix(a)
         self.rhs = create_vector(a.function_spaces[0])
+        self.residual = self.rhs.duplicate()
         self.ksp = PETSc.KSP().create(self.comm)
         self.ksp.setOptionsPrefix(f"stimsim_{name}_")
         self.ksp.setType(PETSc.KSP.Type.PREONLY)
@@ -83,6 +91,22 @@ class DirectSolver:
         self._check_mumps("solve")
         if not self.comm.allreduce(bool(np.isfinite(solution.x.array).all()), op=MPI.LAND):
             raise SolverError(f"{self.name}: the solution is not finite (NaN or Inf): check the input scales")
+        error = self.backward_error(solution.x.petsc_vec)
+        magnitude = solution.x.petsc_vec.norm(PETSc.NormType.INFINITY)
+        if not (error < MAX_BACKWARD_ERROR and magnitude < MAX_SCALED_MAGNITUDE):
+            raise SolverError(
+                f"{self.name}: backward error {error:.1e} (limit {MAX_BACKWARD_ERROR:g}), largest scaled value "
+                f"{magnitude:.1e} (limit {MAX_SCALED_MAGNITUDE:g}): the matrix is singular or too ill-conditioned "
+                "(check boundary conditions and material values)"
+            )
+
+    def backward_error(self, x: PETSc.Vec) -> float:
+        """Normwise backward error ||b - A x|| / (||A||_inf ||x|| + ||b||) of the last solve."""
+        self.matrix.mult(x, self.residual)
+        self.residual.axpy(-1.0, self.rhs)
+        norm = PETSc.NormType.INFINITY
+        scale = self.matrix.norm(norm) * x.norm(norm) + self.rhs.norm(norm)
+        return self.residual.norm(norm) / scale if scale > 0 else 0.0
 
     def _mumps_status(self) -> str:
         try:
@@ -98,5 +122,5 @@ class DirectSolver:
 
     def destroy(self) -> None:
         """Free the PETSc objects (collective on the solver's communicator)."""
-        for obj in (self.ksp, self.matrix, self.rhs):
+        for obj in (self.ksp, self.matrix, self.rhs, self.residual):
             obj.destroy()

@@ -35,7 +35,7 @@ def test_run_writes_response_study_and_plot(shared_tmp, capsys):
         # the CSV carries the physics: compare with the half-space solution at 1 MHz
         row = rows[1]
         u = complex(float(row["u_real_m"]), float(row["u_imag_m"]))
-        assert float(row["amplitude_m"]) == pytest.approx(abs(u), rel=1e-12)
+        assert float(row["amplitude_m"]) == pytest.approx(abs(u), rel=1e-12, abs=0)
         assert float(row["phase_deg"]) == pytest.approx(math.degrees(np.angle(u)), abs=1e-9)
         exact = analytic.halfspace_displacement(1e-6, 20e-9, 2.0, 2.0 / (7160 * 380), 12e-6, 0.3, 2 * math.pi * 1e6)
         assert abs(u - exact) / abs(exact) < 1e-2
@@ -106,8 +106,8 @@ def test_singular_system_is_reported_not_returned():
     V = fem.functionspace(domain, ("Lagrange", 1))
     u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
     singular = fem.form(ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)  # pure Neumann: constant null space
-    solver = DirectSolver(singular, [], "singular")
-    with pytest.raises(SolverError, match=r"INFOG\(1\) = -10: the matrix is numerically singular"):
+    solver = DirectSolver(singular, [], "pure_neumann")
+    with pytest.raises(SolverError, match="singular"):
         solver.factorize()
         solver.solve(fem.form(ufl.inner(fem.Constant(domain, 1.0 + 0j), v) * ufl.dx), fem.Function(V))
     solver.destroy()

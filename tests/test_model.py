@@ -1,0 +1,32 @@
+"""Reuse across frequencies: no form compilation and no mechanics factorisation per frequency."""
+
+import dolfinx.fem
+import pytest
+from mpi4py import MPI
+
+from stimsim.harmonic import ThermoelasticModel
+
+from test_verification import make_study
+
+
+def test_frequency_sweep_reuses_forms_and_the_mechanics_factorisation(monkeypatch):
+    model = ThermoelasticModel(make_study(), MPI.COMM_WORLD)
+    compiled = []
+    original = dolfinx.fem.form
+    monkeypatch.setattr(dolfinx.fem, "form", lambda *a, **k: compiled.append(a) or original(*a, **k))
+    responses = model.run([1e3, 1e4, 1e5])
+    assert compiled == []
+    assert model.mechanics_solver.factorizations == 1
+    assert model.heat_solver.factorizations == 3
+    assert len({r.displacement for r in responses}) == 3
+    model.destroy()
+
+
+def test_model_answers_the_same_after_other_frequencies():
+    model = ThermoelasticModel(make_study(), MPI.COMM_WORLD)
+    first = model.response(1e5)
+    model.run([1e3, 1e6])
+    again = model.response(1e5)
+    model.destroy()
+    assert again.displacement == pytest.approx(first.displacement, rel=1e-12, abs=0)
+    assert again.temperature == pytest.approx(first.temperature, rel=1e-12, abs=0)
