@@ -117,17 +117,10 @@ def observed_rates(errors):
     return [np.log2(e0 / e1) for e0, e1 in zip(errors[:-1], errors[1:])]
 
 
+@pytest.mark.parametrize("solve", [solve_heat, solve_elasticity], ids=["heat", "thermoelasticity"])
 @pytest.mark.parametrize("degree", [1, 2])
-def test_heat_manufactured_solution_converges_at_optimal_rate(degree):
-    errors = [solve_heat(n, degree) for n in (4, 8, 16, 32)]
-    rates = observed_rates(errors)
-    assert errors[-1] < 1e-2 / degree**3
-    assert rates[-1] == pytest.approx(degree + 1, abs=0.15), rates
-
-
-@pytest.mark.parametrize("degree", [1, 2])
-def test_elasticity_manufactured_solution_converges_at_optimal_rate(degree):
-    errors = [solve_elasticity(n, degree) for n in (4, 8, 16, 32)]
+def test_manufactured_solution_converges_at_optimal_rate(solve, degree):
+    errors = [solve(n, degree) for n in (4, 8, 16, 32)]
     rates = observed_rates(errors)
     assert errors[-1] < 1e-2 / degree**3
     assert rates[-1] == pytest.approx(degree + 1, abs=0.15), rates
