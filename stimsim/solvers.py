@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 from dolfinx import fem
+from dolfinx.fem import bcs_by_block, extract_function_spaces
 from dolfinx.fem.petsc import (
     apply_lifting,
     assemble_matrix,
     assemble_vector,
+    assign,
     create_matrix,
     create_vector,
     set_bc,
@@ -42,16 +44,20 @@ MAX_SCALED_MAGNITUDE = 1e8
 
 
 class DirectSolver:
-    """MUMPS LU solver for the bilinear form ``a`` with homogeneous or fixed Dirichlet ``bcs``.
+    """MUMPS LU solver for a bilinear form, or a block (list of lists) of bilinear forms over several
+    fields, with Dirichlet ``bcs`` (any of the fields' spaces).
 
     ``name`` labels error messages and the PETSc options prefix ``stimsim_<name>_``.
     """
 
-    def __init__(self, a: fem.Form, bcs: list, name: str):
-        self.a, self.bcs, self.name = a, bcs, name
-        self.comm = a.mesh.comm
-        self.matrix = create_matrix(a)
-        self.rhs = create_vector(a.function_spaces[0])
+    def __init__(self, a, bcs: list, name: str):
+        self.blocks = [[a]] if isinstance(a, fem.Form) else a
+        self.bcs, self.name = bcs, name
+        self.spaces = extract_function_spaces(self.blocks, 0)
+        self.comm = self.spaces[0].mesh.comm
+        self.matrix = create_matrix(self.blocks)
+        self.rhs = create_vector(self.spaces, kind="mpi")
+        self.solution = self.rhs.duplicate()
         self.residual = self.rhs.duplicate()
         self.ksp = PETSc.KSP().create(self.comm)
         self.ksp.setOptionsPrefix(f"stimsim_{name}_")
@@ -65,7 +71,7 @@ class DirectSolver:
     def factorize(self) -> None:
         """Assemble the matrix (into the same storage) and compute its LU factorisation."""
         self.matrix.zeroEntries()
-        assemble_matrix(self.matrix, self.a, bcs=self.bcs)
+        assemble_matrix(self.matrix, self.blocks, bcs=self.bcs)
         self.matrix.assemble()
         self.ksp.setOperators(self.matrix)
         try:
@@ -75,24 +81,34 @@ class DirectSolver:
         self._check_mumps("factorisation")
         self.factorizations += 1
 
-    def solve(self, L: fem.Form, solution: fem.Function) -> None:
-        """Solve A x = b(L) on the current factorisation into ``solution``."""
+    def solve(self, L, solution) -> None:
+        """Solve A x = b(L) on the current factorisation into ``solution``: a Function for a single
+        form, or a list of Functions (one per block row) with a list of linear forms ``L``."""
+        forms = [L] if isinstance(L, fem.Form) else L
+        functions = [solution] if isinstance(solution, fem.Function) else solution
         with self.rhs.localForm() as local:
             local.set(0)
-        assemble_vector(self.rhs, L)
-        apply_lifting(self.rhs, [self.a], bcs=[self.bcs])
+        assemble_vector(self.rhs, forms)
+        apply_lifting(self.rhs, self.blocks, bcs=bcs_by_block(extract_function_spaces(self.blocks, 1), self.bcs))
         self.rhs.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        set_bc(self.rhs, self.bcs)
-        self.ksp.solve(self.rhs, solution.x.petsc_vec)
-        solution.x.scatter_forward()
+        set_bc(self.rhs, bcs_by_block(self.spaces, self.bcs))
+        self.ksp.solve(self.rhs, self.solution)
         reason = self.ksp.getConvergedReason()
         if reason <= 0:
             raise SolverError(f"{self.name}: linear solve did not converge (KSP reason {reason})")
         self._check_mumps("solve")
-        if not self.comm.allreduce(bool(np.isfinite(solution.x.array).all()), op=MPI.LAND):
+        self._check_solution()
+        self.solution.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+        assign(self.solution, functions)
+        for function in functions:
+            function.x.scatter_forward()
+
+    def _check_solution(self) -> None:
+        x = self.solution
+        if not self.comm.allreduce(bool(np.isfinite(x.getArray(readonly=True)).all()), op=MPI.LAND):
             raise SolverError(f"{self.name}: the solution is not finite (NaN or Inf): check the input scales")
-        error = self.backward_error(solution.x.petsc_vec)
-        magnitude = solution.x.petsc_vec.norm(PETSc.NormType.INFINITY)
+        error = self.backward_error()
+        magnitude = x.norm(PETSc.NormType.INFINITY)
         if not (error < MAX_BACKWARD_ERROR and magnitude < MAX_SCALED_MAGNITUDE):
             raise SolverError(
                 f"{self.name}: backward error {error:.1e} (limit {MAX_BACKWARD_ERROR:g}), largest scaled value "
@@ -100,8 +116,9 @@ class DirectSolver:
                 "(check boundary conditions and material values)"
             )
 
-    def backward_error(self, x: PETSc.Vec) -> float:
+    def backward_error(self) -> float:
         """Normwise backward error ||b - A x|| / (||A||_inf ||x|| + ||b||) of the last solve."""
+        x = self.solution
         self.matrix.mult(x, self.residual)
         self.residual.axpy(-1.0, self.rhs)
         norm = PETSc.NormType.INFINITY
@@ -122,5 +139,5 @@ class DirectSolver:
 
     def destroy(self) -> None:
         """Free the PETSc objects (collective on the solver's communicator)."""
-        for obj in (self.ksp, self.matrix, self.rhs, self.residual):
+        for obj in (self.ksp, self.matrix, self.rhs, self.solution, self.residual):
             obj.destroy()
