@@ -69,15 +69,14 @@ def _load(args) -> Study:
 
 
 def _run(args, comm) -> int:
-    from stimsim.harmonic import ThermoelasticModel
+    from stimsim.drive import simulate
     from stimsim.io import check_output_dir, staged_output, write_rows, write_study
     from stimsim.plots import plot_response
 
     study = _load(args)
     outdir = check_output_dir(args.output or Path("results") / args.study.stem)
     start = time.perf_counter()
-    model = ThermoelasticModel(study, comm)
-    responses = model.run()
+    responses, model = simulate(study, comm)
     elapsed = time.perf_counter() - start
     if comm.rank == 0:
         with staged_output(outdir) as staging:

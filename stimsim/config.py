@@ -33,6 +33,7 @@ class Key:
     high: float = math.inf
     choices: tuple[str, ...] = ()
     high_inclusive: bool = False
+    low_inclusive: bool = False
 
 
 REQUIRED = object()
@@ -62,6 +63,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "excitation": {
         "mode": Key("string", "", "heat input", "power", choices=("power", "heater", "laser")),
         "power_amplitude": Key("number", "W", "amplitude of the heating-power oscillation", **_POSITIVE),
+        "dc_power": Key(
+            "number", "W", "DC heating power of mode 'power' (sets the base state)", 0.0, low=0.0, low_inclusive=True
+        ),
         "heater_temperature_amplitude": Key(
             "number", "K", "amplitude of the heater-temperature oscillation", **_POSITIVE
         ),
@@ -80,6 +84,23 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "frequencies": Key("numbers", "Hz", "drive frequencies", REQUIRED, **_POSITIVE),
         "ambient_temperature": Key("number", "K", "ambient temperature T_amb", 300.0, low=0.0, high=5000.0),
     },
+    "ions": {
+        "surface": Key(
+            "string", "", "ionic condition on the top surface", "blocking", choices=("blocking", "exchange")
+        ),
+        "exchange_velocity": Key(
+            "number", "m/s", "surface exchange J.n = k (c - c0) (surface = 'exchange')", **_POSITIVE
+        ),
+        "substrate": Key(
+            "string", "", "film-substrate interface for ions (kind = 'film')", "blocking",
+            choices=("blocking", "conducting"),
+        ),
+        "space_charge_excess": Key(
+            "number", "1", "relative excess A of c0 at the surface: c0 (1 + A exp(-depth/length))", 0.0,
+            low=-1.0, high=1e3,
+        ),
+        "space_charge_length": Key("number", "m", "decay length of the space-charge layer", **_POSITIVE),
+    },
     "mesh": {
         "refinement": Key(
             "number", "1", "accuracy knob: 2 halves every cell size (error / 4 to / 8)", 1.0, low=0.1, high=16.0
@@ -94,7 +115,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
 
 #: Keys of [excitation] that each heating mode needs; the others of this list it must not have.
 MODE_KEYS: dict[str, tuple[str, ...]] = {
-    "power": ("power_amplitude",),
+    "power": ("power_amplitude", "dc_power"),
     "heater": ("heater_temperature_amplitude", "contact_conductance"),
     "laser": ("mean_power", "modulation_depth", "beam_radius", "absorptance", "absorption_length"),
 }
@@ -123,6 +144,7 @@ class Excitation:
     frequencies: tuple[float, ...]
     ambient_temperature: float
     power_amplitude: float | None = None
+    dc_power: float | None = None
     heater_temperature_amplitude: float | None = None
     contact_conductance: float | None = None
     mean_power: float | None = None
@@ -146,6 +168,17 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Ions:
+    """Ionic boundary conditions and equilibrium profile (see :data:`SCHEMA` ['ions']); SI units."""
+
+    surface: str = "blocking"
+    exchange_velocity: float | None = None
+    substrate: str = "blocking"
+    space_charge_excess: float = 0.0
+    space_charge_length: float | None = None
+
+
+@dataclass(frozen=True)
 class MeshOptions:
     """Mesh accuracy knob and domain-size rule (see :data:`SCHEMA` ['mesh'])."""
 
@@ -161,6 +194,7 @@ class Study:
     sample: Sample
     tip: Tip
     excitation: Excitation
+    ions: Ions
     mesh: MeshOptions
     resolved: dict
 
@@ -211,7 +245,10 @@ def study_from_dict(raw: dict) -> Study:
     if sample.substrate is not None:
         resolved["geometry"]["substrate_properties"] = sample.substrate.properties()
     mesh = MeshOptions(**{k: v for k, v in resolved["mesh"].items() if v is not None})
-    study = Study(sample=sample, tip=tip, excitation=excitation, mesh=mesh, resolved=_drop_none(resolved))
+    ions = _ions(resolved["ions"], sample)
+    study = Study(
+        sample=sample, tip=tip, excitation=excitation, ions=ions, mesh=mesh, resolved=_drop_none(resolved)
+    )
     _cross_check(study)
     return study
 
@@ -261,12 +298,13 @@ def _check_value(name: str, spec: Key, value: Any) -> Any:
 
 
 def _check_number(name: str, spec: Key, value: Any) -> float:
-    closing = "]" if spec.high_inclusive else ")"
-    accepted = f"({spec.low:g}, {spec.high:g}{closing} {spec.unit}"
+    opening, closing = "[" if spec.low_inclusive else "(", "]" if spec.high_inclusive else ")"
+    accepted = f"{opening}{spec.low:g}, {spec.high:g}{closing} {spec.unit}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(name, f"must be a number in {accepted}, got {value!r}")
     too_high = value > spec.high if spec.high_inclusive else value >= spec.high
-    if not math.isfinite(value) or value <= spec.low or too_high:
+    too_low = value < spec.low if spec.low_inclusive else value <= spec.low
+    if not math.isfinite(value) or too_low or too_high:
         raise InputError(name, f"= {value:g} is outside the accepted range {accepted}")
     return float(value)
 
@@ -315,6 +353,20 @@ def _sample(sample: dict, geometry: dict) -> Sample:
     return Sample(material=mat, kind="film", film_thickness=geometry["film_thickness"], substrate=substrate)
 
 
+def _ions(table: dict, sample: Sample) -> Ions:
+    ions = Ions(**table)
+    if ions.surface == "exchange" and ions.exchange_velocity is None:
+        raise InputError("ions.exchange_velocity", "is required for ions.surface = 'exchange' (m/s)")
+    if ions.space_charge_excess != 0 and ions.space_charge_length is None:
+        raise InputError("ions.space_charge_length", "is required when ions.space_charge_excess is not 0 (m)")
+    if ions.substrate == "conducting":
+        if sample.substrate is None or not sample.substrate.is_ionic:
+            raise InputError(
+                "ions.substrate", "= 'conducting' needs geometry.kind = 'film' and an ionic substrate material"
+            )
+    return ions
+
+
 def _cross_check(study: Study) -> None:
     from stimsim.geometry import domain_size
 
@@ -325,6 +377,11 @@ def _cross_check(study: Study) -> None:
     thickness = study.sample.film_thickness
     if thickness is not None and thickness >= size / 2:
         raise InputError("geometry.film_thickness", f"= {thickness:g} m must be below half the domain size ({size:g} m)")
+
+
+def highest_harmonic(study: Study) -> int:
+    """Highest multiple of a drive frequency at which the model solves (second order of the heating)."""
+    return 2
 
 
 def surface_feature_radii(study: Study) -> dict[str, float]:

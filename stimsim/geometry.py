@@ -7,10 +7,14 @@ changes (contact edge, heated-disk edge, laser beam radius) is a mesh vertex, an
 segment between two such radii has its own facet tag.
 
 Grading: the cell size grows linearly with the distance d from the heated disk,
-``h(d) = h_min + (growth - 1) d`` (h_min: the smallest surface radius or laser absorption length over
-8), with a finer ``h_min / 4`` at the disk edges (where the heat flux
-jumps) and ``film_thickness / 4`` at a film-substrate interface. ``mesh.refinement`` divides
-``h_min`` and ``growth - 1`` (so it halves every cell at 2). The domain extends
+``h(d) = h_min + (growth - 1) d`` (h_min: the smallest surface radius, laser absorption length or film
+thickness over 8), with a finer ``h_min / 4`` at the disk edges (where the heat flux jumps), cells of at
+most 8 film thicknesses along a film-substrate interface (bounded aspect ratio), and, with mobile ions,
+an anisotropic boundary layer on the top surface out to 10 contact radii (first cell height
+chemical_length / 8, growing by 1.2 up to h_min; chemical_length / 4 around the contact edge), where
+the concentration has a boundary layer of the chemical length sqrt(2 D / omega) at the highest solved
+frequency.
+``mesh.refinement`` divides every size and ``growth - 1`` (so it halves every cell at 2). The domain extends
 ``mesh.domain_thermal_lengths`` thermal lengths sqrt(2 kappa / omega) at the lowest frequency.
 """
 
@@ -33,13 +37,18 @@ FILM, SUBSTRATE = 1, 2
 TOP_FREE, AXIS, FAR, BOTTOM, INTERFACE, TOP_SEGMENT = 1, 2, 3, 4, 5, 10
 
 #: Bump when the mesher changes, so that cached meshes are regenerated.
-MESHER_VERSION = 1
+MESHER_VERSION = 2
 #: Cells per smallest surface radius at refinement 1.
 CELLS_PER_RADIUS = 8.0
 #: Growth rate of the cell size with the distance from the heated disk, at refinement 1.
 GROWTH = 1.25
 #: Domain radius at least this many times the largest surface radius.
 MIN_DOMAIN_PER_RADIUS = 200.0
+#: Largest cell along a film interface, in film thicknesses.
+INTERFACE_ASPECT = 8.0
+#: Cells per chemical length in the ionic surface layer (first layer: half of it), the layer's radius
+#: in contact radii, and the growth ratio of its cell heights.
+CELLS_PER_CHEMICAL_LENGTH, IONIC_LAYER_RADII, LAYER_RATIO = 4.0, 10.0, 1.2
 
 
 @dataclass(frozen=True)
@@ -49,9 +58,11 @@ class MeshSpec:
     length_scale: float
     domain_size: float
     surface_radii: tuple[float, ...]
+    feature_radii: tuple[float, ...]
     film_thickness: float | None
     refinement: float
     absorption_length: float | None = None
+    chemical_length: float | None = None
 
     def key(self) -> str:
         text = json.dumps(asdict(self) | {"mesher": MESHER_VERSION}, sort_keys=True)
@@ -89,18 +100,34 @@ def domain_size(study) -> float:
     return max(thermal, MIN_DOMAIN_PER_RADIUS * largest)
 
 
+def chemical_length(study) -> float | None:
+    """Smallest chemical length sqrt(2 D / omega) (m) of the mobile ions at the highest solved
+    frequency (the second harmonic of the highest drive frequency); None without ions."""
+    from stimsim.config import highest_harmonic
+
+    materials = [m for m in study.sample.materials() if m.is_ionic]
+    if not study.sample.material.is_ionic:
+        return None
+    omega = 2 * math.pi * max(study.excitation.frequencies) * highest_harmonic(study)
+    return math.sqrt(2 * min(m.diffusivity for m in materials) / omega)
+
+
 def mesh_spec(study) -> MeshSpec:
     """The :class:`MeshSpec` of a validated study."""
     from stimsim.config import surface_feature_radii
 
-    radii = sorted(set(surface_feature_radii(study).values()))
+    features = set(surface_feature_radii(study).values())
+    layer = chemical_length(study)
+    radii = features | ({IONIC_LAYER_RADII * study.tip.contact_radius} if layer else set())
     return MeshSpec(
         length_scale=study.tip.contact_radius,
         domain_size=domain_size(study),
-        surface_radii=tuple(radii),
+        surface_radii=tuple(sorted(radii)),
+        feature_radii=tuple(sorted(features)),
         film_thickness=study.sample.film_thickness,
         refinement=study.mesh.refinement,
         absorption_length=study.excitation.absorption_length,
+        chemical_length=layer,
     )
 
 
@@ -133,8 +160,8 @@ def write_msh(spec: MeshSpec, path: Path) -> None:
     try:
         gmsh.option.setNumber("General.Terminal", 0)
         gmsh.model.add("stimsim-axisymmetric")
-        heated_curves, edge_points, interface = _build_geometry(spec)
-        _set_size_field(spec, heated_curves, edge_points, interface)
+        top, edge_points, interface = _build_geometry(spec)
+        _set_size_field(spec, top, edge_points, interface)
         gmsh.model.mesh.generate(2)
         gmsh.write(str(path))
     finally:
@@ -178,18 +205,27 @@ def _build_geometry(spec: MeshSpec):
     return top[:-1], top_points[1:-1], interface
 
 
-def _set_size_field(spec: MeshSpec, heated_curves, edge_points, interface) -> None:
-    """Linear growth of the cell size away from the heated disk, its edges and the film interface."""
+def _set_size_field(spec: MeshSpec, top, edge_points, interface) -> None:
+    """Linear growth of the cell size away from the heated disk, its edges, the film interface and
+    the ionic surface layer. ``top`` are the top-surface segments up to the largest surface radius."""
     import gmsh
 
     field = gmsh.model.mesh.field
     slope = (GROWTH - 1.0) / spec.refinement
-    smallest = min(spec.surface_radii + ((spec.absorption_length,) if spec.absorption_length else ()))
+    features = [min(spec.surface_radii), spec.absorption_length, spec.film_thickness]
+    smallest = min(length for length in features if length)
     h_min = spec.scaled(smallest) / (CELLS_PER_RADIUS * spec.refinement)
     h_max = spec.scaled(spec.domain_size) / 10.0
-    grading = [(heated_curves, "CurvesList", h_min), (edge_points, "PointsList", h_min / 4)]
+    layer_radius = IONIC_LAYER_RADII * spec.length_scale if spec.chemical_length else None
+    heated = [line for line, r in zip(top, spec.surface_radii) if r != layer_radius or r in spec.feature_radii]
+    grading = [(heated, "CurvesList", h_min), (edge_points, "PointsList", h_min / 4)]
     if interface:
-        grading.append((interface, "CurvesList", spec.scaled(spec.film_thickness) / (4 * spec.refinement)))
+        grading.append((interface, "CurvesList", INTERFACE_ASPECT * spec.scaled(spec.film_thickness) / spec.refinement))
+    if spec.chemical_length:
+        h_layer = spec.scaled(spec.chemical_length) / (CELLS_PER_CHEMICAL_LENGTH * spec.refinement)
+        grading.append((edge_points, "PointsList", min(h_layer, h_min / 4)))
+        layer = [line for line, r in zip(top, spec.surface_radii) if r <= layer_radius]
+        _boundary_layer(layer, h_layer / 2, h_min)
     sizes = []
     for entities, kind, h0 in grading:
         distance = field.add("Distance")
@@ -204,6 +240,23 @@ def _set_size_field(spec: MeshSpec, heated_curves, edge_points, interface) -> No
     for option in ("MeshSizeExtendFromBoundary", "MeshSizeFromPoints", "MeshSizeFromCurvature"):
         gmsh.option.setNumber(f"Mesh.{option}", 0)
     gmsh.option.setNumber("Mesh.Algorithm", 6)
+
+
+def _boundary_layer(curves, first: float, thickness: float) -> None:
+    """Anisotropic layer of cells on ``curves``: first cell height ``first``, growing by
+    :data:`LAYER_RATIO` up to ``thickness`` (mesh units); the tangential size follows the size field."""
+    import gmsh
+
+    field = gmsh.model.mesh.field
+    layer = field.add("BoundaryLayer")
+    field.setNumbers(layer, "CurvesList", curves)
+    ends = {p for c in curves for _, p in gmsh.model.getBoundary([(1, c)], oriented=False)}
+    field.setNumbers(layer, "PointsList", sorted(ends))
+    field.setNumber(layer, "Size", first)
+    field.setNumber(layer, "Ratio", LAYER_RATIO)
+    field.setNumber(layer, "Thickness", thickness)
+    field.setNumber(layer, "Quads", 0)
+    field.setAsBoundaryLayer(layer)
 
 
 @dataclass

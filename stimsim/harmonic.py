@@ -1,9 +1,13 @@
-"""Frequency-domain thermoelastic model: heat conduction then quasi-static mechanics, per frequency.
+"""Frequency-domain model: base state, first-order harmonics and second-order (combination) harmonics.
 
-:class:`ThermoelasticModel` is built once per study and communicator: mesh, P2 spaces, material
-coefficient fields, compiled forms and the mechanics factorisation (which does not depend on the
-frequency). :meth:`ThermoelasticModel.solve` then costs one heat factorisation (into the same matrix,
-reusing MUMPS's symbolic analysis), one heat solve and one mechanics solve per frequency.
+:class:`HarmonicModel` is built once per study and communicator: mesh, P2 spaces, coefficient fields,
+the compiled forms of every order and the solvers. Without mobile ions the fields are temperature and
+displacement, solved one after the other (heat per frequency, mechanics factorised once: it does not
+depend on the frequency). With ions the hydrostatic stress and the concentration join them and the
+coupled block system is solved monolithically with MUMPS.
+
+All solves are in scaled units (:mod:`stimsim.physics.scaling`); the heating amplitude 1 is the
+study's first-harmonic heating (power, heater temperature or absorbed laser power).
 """
 
 from __future__ import annotations
@@ -12,31 +16,49 @@ import math
 
 import numpy as np
 import ufl
-from dolfinx import fem
+from dolfinx import fem, la
 from mpi4py import MPI
 
 from stimsim.config import Study
+from stimsim.errors import SolverError
 from stimsim.geometry import AXIS, BOTTOM, FAR, SUBSTRATE, TOP_FREE, TOP_SEGMENT, Domain, load_domain, mesh_spec
-from stimsim.physics import heat, mechanics
+from stimsim.materials import GAS_CONSTANT
+from stimsim.physics import heat
 from stimsim.physics.axisymmetric import body_measure, boundary_measure, radius
+from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE, static_residual, storage
 from stimsim.physics.scaling import Scales
-from stimsim.response import DiskAverage, TipResponse
+from stimsim.response import DiskAverage
 from stimsim.solvers import DirectSolver
 
-#: Polynomial degree of the temperature and displacement spaces.
+#: Polynomial degree of every field.
 DEGREE = 2
+#: Newton iterations of the base state, and the update size (scaled, max norm) that ends them.
+NEWTON_ITERATIONS, NEWTON_TOLERANCE = 30, 1e-10
+
+
+def heating_scale(study: Study) -> float:
+    """The first-harmonic heating amplitude that scaled heating 1 stands for (W, or K for 'heater')."""
+    exc = study.excitation
+    if exc.mode == "heater":
+        return exc.heater_temperature_amplitude
+    if exc.mode == "laser":
+        return exc.absorptance * exc.modulation_depth * exc.mean_power
+    return exc.power_amplitude
 
 
 def scales_for(study: Study) -> Scales:
     """Reference scales of a study: the material under the tip and the heat-input amplitude."""
     top = study.sample.material
     length = study.tip.contact_radius
-    exc = study.excitation
-    if exc.mode == "heater":
-        temperature = exc.heater_temperature_amplitude
+    ambient = study.excitation.ambient_temperature
+    if study.excitation.mode == "heater":
+        temperature = heating_scale(study)
     else:
-        temperature = absorbed_power_amplitude(study) / (math.pi * length * top.thermal_conductivity)
+        temperature = heating_scale(study) / (math.pi * length * top.thermal_conductivity)
     expansion = max(abs(m.thermal_expansion) for m in study.sample.materials()) or 1e-6
+    stress = top.youngs_modulus * expansion * temperature
+    ionic = top.is_ionic
+    concentration = top.partial_molar_volume * top.concentration * stress / (GAS_CONSTANT * ambient)
     return Scales(
         length=length,
         temperature=temperature,
@@ -44,22 +66,18 @@ def scales_for(study: Study) -> Scales:
         heat_capacity=top.volumetric_heat_capacity,
         modulus=top.youngs_modulus,
         expansion=expansion,
+        ambient_temperature=ambient,
+        concentration=abs(concentration) if ionic else 1.0,
+        ionic_diffusivity=top.diffusivity if ionic else None,
     )
 
 
-def absorbed_power_amplitude(study: Study) -> float:
-    """Amplitude (W) of the heating-power oscillation entering the sample ('power', 'laser' modes)."""
-    exc = study.excitation
-    if exc.mode == "laser":
-        return exc.absorptance * exc.modulation_depth * exc.mean_power
-    return exc.power_amplitude
-
-
-class ThermoelasticModel:
-    """Heat conduction and thermoelasticity of one study on one communicator, reusable across frequencies."""
+class HarmonicModel:
+    """The frequency-domain model of one study on one communicator, reusable across frequencies."""
 
     def __init__(self, study: Study, comm: MPI.Comm = MPI.COMM_WORLD, domain: Domain | None = None):
         self.study = study
+        self.ionic = study.sample.material.is_ionic
         self.domain = domain or load_domain(mesh_spec(study), comm)
         self.scales = scales_for(study)
         mesh = self.domain.mesh
@@ -67,150 +85,316 @@ class ThermoelasticModel:
         self.r = radius(mesh)
         self.dx = body_measure(mesh, self.domain.cell_tags)
         self.ds = boundary_measure(mesh, self.domain.facet_tags)
-        self.V_T = fem.functionspace(mesh, ("Lagrange", DEGREE))
-        self.V_u = fem.functionspace(mesh, ("Lagrange", DEGREE, (2,)))
-        self.temperature = fem.Function(self.V_T, name="temperature")
-        self.displacement = fem.Function(self.V_u, name="displacement")
-        self.omega = fem.Constant(mesh, 0j)
-        self.coefficients = self._coefficient_fields()
-        self._build_heat()
-        self._build_mechanics()
+        self.spaces = self._spaces()
+        self.names = list(self.spaces)
+        self.base = self._functions("base")
+        self.solution = self._functions("solution")
+        self.direction_a, self.direction_b = self._functions("a"), self._functions("b")
+        self.omega_heat = fem.Constant(mesh, 0j)
+        self.omega_ions = fem.Constant(mesh, 0j)
+        self.heating = fem.Constant(mesh, 0j)
+        self.k = self._coefficients()
+        self._build_forms()
+        self._build_solvers()
         self._build_averages()
+        self.base_state_solved = False
 
     # -- construction -------------------------------------------------------------------------
 
-    def _coefficient_fields(self) -> dict[str, fem.Function]:
-        """Scaled, cell-wise constant material coefficients (film and substrate regions)."""
+    def _spaces(self) -> dict:
+        mesh = self.domain.mesh
+        spaces = {
+            TEMPERATURE: fem.functionspace(mesh, ("Lagrange", DEGREE)),
+            DISPLACEMENT: fem.functionspace(mesh, ("Lagrange", DEGREE, (2,))),
+        }
+        if self.ionic:
+            spaces[STRESS] = fem.functionspace(mesh, ("Lagrange", DEGREE))
+            spaces[CONCENTRATION] = fem.functionspace(mesh, ("Lagrange", DEGREE))
+        return spaces
+
+    def _functions(self, label: str) -> dict:
+        return {name: fem.Function(V, name=f"{name}_{label}") for name, V in self.spaces.items()}
+
+    def _coefficients(self) -> dict:
+        """Scaled coefficients: cell-wise material fields, constants and the equilibrium c0(x)."""
         s, sample = self.scales, self.study.sample
-        Q = fem.functionspace(self.domain.mesh, ("DG", 0))
-        values = {
+        cellwise = {
             "conductivity": lambda m: m.thermal_conductivity / s.conductivity,
             "heat_capacity": lambda m: m.volumetric_heat_capacity / s.heat_capacity,
             "lame_lambda": lambda m: m.lame_lambda / s.modulus,
             "shear_modulus": lambda m: m.shear_modulus / s.modulus,
             "expansion": lambda m: m.thermal_expansion / s.expansion,
         }
-        fields = {}
-        substrate_cells = self.domain.cell_tags.find(SUBSTRATE)
-        for name, scaled in values.items():
-            field = fem.Function(Q, name=name)
-            field.x.array[:] = scaled(sample.material)
-            if sample.substrate is not None:
-                field.x.array[substrate_cells] = scaled(sample.substrate)
-            field.x.scatter_forward()
-            fields[name] = field
-        return fields
+        if self.ionic:
+            ambient = s.ambient_temperature
+            cellwise |= {
+                "vegard": lambda m: m.partial_molar_volume * s.concentration / (3 * s.expansion * s.temperature),
+                "diffusivity": lambda m: m.diffusivity / s.ionic_diffusivity,
+                "stress_coupling": lambda m: m.partial_molar_volume * s.stress / (GAS_CONSTANT * ambient),
+                "activation": lambda m: m.activation_energy / (GAS_CONSTANT * ambient),
+                "mobile": lambda m: 1.0 if self._mobile(m) else 0.0,
+                "bulk_concentration": lambda m: (m if self._mobile(m) else sample.material).concentration
+                / s.concentration,
+            }
+        k = {name: self._cellwise(name, value) for name, value in cellwise.items()}
+        if self.ionic:
+            mesh = self.domain.mesh
+            k["temperature_ratio"] = fem.Constant(mesh, np.complex128(s.temperature / s.ambient_temperature))
+            velocity = self.study.ions.exchange_velocity or 0.0
+            k["exchange"] = fem.Constant(mesh, np.complex128(velocity * s.length / s.ionic_diffusivity))
+            k["equilibrium"] = self._equilibrium(k["bulk_concentration"])
+        return k
 
-    def _dirichlet(self, V, tags, value):
-        facets = np.concatenate([self.domain.facet_tags.find(t) for t in tags])
-        dofs = fem.locate_dofs_topological(V, 1, facets)
-        return fem.dirichletbc(value, dofs, V)
+    def _mobile(self, material) -> bool:
+        """Whether ions move in ``material``'s region (the substrate only if 'conducting')."""
+        if material is self.study.sample.material:
+            return True
+        return self.study.ions.substrate == "conducting" and material.is_ionic
 
-    def _build_heat(self) -> None:
-        c, r, dx = self.coefficients, self.r, self.dx
-        theta, v = ufl.TrialFunction(self.V_T), ufl.TestFunction(self.V_T)
-        a = heat.conduction(theta, v, c["conductivity"], c["heat_capacity"], self.omega, r, dx)
-        exchange, source = self._heat_input(theta, v)
-        bcs = [self._dirichlet(self.V_T, (FAR, BOTTOM), np.complex128(0))]
-        self.heat_solver = DirectSolver(fem.form(a + exchange if exchange else a), bcs, "heat")
-        self.heat_rhs = fem.form(source)
+    def _cellwise(self, name: str, value) -> fem.Function:
+        field = fem.Function(fem.functionspace(self.domain.mesh, ("DG", 0)), name=name)
+        field.x.array[:] = value(self.study.sample.material)
+        if self.study.sample.substrate is not None:
+            field.x.array[self.domain.cell_tags.find(SUBSTRATE)] = value(self.study.sample.substrate)
+        field.x.scatter_forward()
+        return field
+
+    def _equilibrium(self, bulk: fem.Function) -> fem.Function:
+        """c0(x)/c_s: the bulk value times 1 + A exp(-depth/length) (space-charge layer), P2. Regions
+        without mobile ions carry the film's value (their concentration is constrained anyway)."""
+        ions, spec = self.study.ions, self.domain.spec
+        z = ufl.SpatialCoordinate(self.domain.mesh)[1]
+        profile = 1.0
+        if ions.space_charge_excess:
+            profile = 1 + ions.space_charge_excess * ufl.exp(z / spec.scaled(ions.space_charge_length))
+        V = self.spaces[CONCENTRATION]
+        field = fem.Function(V, name="equilibrium_concentration")
+        field.interpolate(fem.Expression(bulk * profile, V.element.interpolation_points))
+        return field
+
+    def _top_surface(self):
+        spec = self.domain.spec
+        return self.ds((TOP_FREE, *[TOP_SEGMENT + i for i in range(len(spec.surface_radii))]))
+
+    def _build_forms(self) -> None:
+        trials = {name: ufl.TrialFunction(V) for name, V in self.spaces.items()}
+        tests = {name: ufl.TestFunction(V) for name, V in self.spaces.items()}
+        exchange = self._top_surface() if self.study.ions.surface == "exchange" else None
+        residual = static_residual(self.base, tests, self.k, self.r, self.dx, exchange)
+        contact, heating = self._heat_input(self.base[TEMPERATURE], tests[TEMPERATURE])
+        if contact is not None:
+            residual[TEMPERATURE] += contact
+        stored = storage(trials, tests, self.k, self.r, self.dx)
+        rates = {TEMPERATURE: self.omega_heat, CONCENTRATION: self.omega_ions}
+        blocks = [
+            [
+                ufl.derivative(residual[i], self.base[j], trials[j]) + (1j * rates[i] * stored[i] if i == j and i in stored else 0)
+                for j in self.names
+            ]
+            for i in self.names
+        ]
+        self.operator_blocks = blocks
+        zero = {name: ufl.ZeroBaseForm((tests[name],)) for name in self.names}
+        heating = {name: heating if name == TEMPERATURE else zero[name] for name in self.names}
+        self.heating_forms = [fem.form(heating[name]) for name in self.names]
+        self.newton_forms = [fem.form(heating[name] - residual[name]) for name in self.names] if self.ionic else None
+        self.second_order_forms = [fem.form(self._second_derivative(residual[i])) for i in self.names]
+        self.mechanics_load = fem.form(
+            -ufl.derivative(residual[DISPLACEMENT], self.base[TEMPERATURE], self.solution[TEMPERATURE])
+        )
+
+    def _second_derivative(self, form):
+        """R''[a, b] along the direction sets a and b (compiled once, values copied in per solve)."""
+        first = sum(ufl.derivative(form, self.base[n], self.direction_a[n]) for n in self.names)
+        return -sum(ufl.derivative(first, self.base[n], self.direction_b[n]) for n in self.names)
 
     def _heat_input(self, theta, v):
-        """(extra bilinear term or None, linear form) of the excitation mode, in scaled units."""
+        """(Robin term of the heater or None, heating linear form) for scaled heating amplitude
+        :attr:`heating`, in scaled units."""
         exc, s, spec, r = self.study.excitation, self.scales, self.domain.spec, self.r
         mesh = self.domain.mesh
         if exc.mode == "laser":
-            top = self.ds((TOP_FREE, *[TOP_SEGMENT + i for i in range(len(spec.surface_radii))]))
             shape = heat.gaussian_profile(r, spec.scaled(exc.beam_radius))
-            if exc.absorption_length is None:
-                measure = top
-            else:
-                shape = shape * heat.absorption_profile(ufl.SpatialCoordinate(mesh)[1], spec.scaled(exc.absorption_length))
+            measure = self._top_surface()
+            if exc.absorption_length is not None:
+                z = ufl.SpatialCoordinate(mesh)[1]
+                shape = shape * heat.absorption_profile(z, spec.scaled(exc.absorption_length))
                 measure = self.dx
-            total = self._integral(shape * r * measure)
-            density = fem.Constant(mesh, np.complex128(absorbed_power_amplitude(self.study) / s.power / total))
-            return None, ufl.inner(density * shape, v) * r * measure
+            density = heating_scale(self.study) / s.power / self._integral(shape * r * measure)
+            return None, ufl.inner(self.heating * density * shape, v) * r * measure
         disk = self.ds(spec.disk_tags(self.study.tip.thermal_contact_radius))
         area = self._integral(r * disk)
         if exc.mode == "power":
-            flux = fem.Constant(mesh, np.complex128(exc.power_amplitude / s.power / area))
-            return None, heat.surface_heating(flux, v, r, disk)
+            flux = heating_scale(self.study) / s.power / area
+            return None, heat.surface_heating(self.heating * flux, v, r, disk)
         conductance = exc.contact_conductance / (area * s.length**2) * s.length / s.conductivity
         h = fem.Constant(mesh, np.complex128(conductance))
-        heater = fem.Constant(mesh, np.complex128(1.0))
-        return heat.contact_exchange(theta, v, h, r, disk), heat.surface_heating(h * heater, v, r, disk)
+        return heat.contact_exchange(theta, v, h, r, disk), heat.surface_heating(h * self.heating, v, r, disk)
 
     def _integral(self, integrand) -> float:
         """2 pi times the r-weighted integral: a physical area or volume integral in mesh units."""
         local = fem.assemble_scalar(fem.form(fem.Constant(self.domain.mesh, 1.0 + 0j) * integrand))
         return 2 * math.pi * self.domain.mesh.comm.allreduce(local, op=MPI.SUM).real
 
-    def _build_mechanics(self) -> None:
-        c, r, dx = self.coefficients, self.r, self.dx
-        u, v = ufl.TrialFunction(self.V_u), ufl.TestFunction(self.V_u)
-        lam, mu = c["lame_lambda"], c["shear_modulus"]
-        a = mechanics.stiffness(u, v, lam, mu, r, dx)
-        eigenstrain = mechanics.thermal_eigenstrain(self.temperature, c["expansion"])
-        L = mechanics.eigenstrain_load(eigenstrain, v, lam, mu, r, dx)
-        bcs = [
-            self._dirichlet(self.V_u, (FAR, BOTTOM), np.zeros(2, dtype=np.complex128)),
-            self._dirichlet(self.V_u.sub(0), (AXIS,), np.complex128(0)),
-        ]
-        self.mechanics_solver = DirectSolver(fem.form(a), bcs, "mechanics")
+    def _dirichlet(self, V, tags, value):
+        facets = np.concatenate([self.domain.facet_tags.find(t) for t in tags])
+        return fem.dirichletbc(value, fem.locate_dofs_topological(V, 1, facets), V)
+
+    def _boundary_conditions(self) -> dict:
+        """Homogeneous Dirichlet conditions per field (perturbations and Newton updates)."""
+        zero = np.complex128(0)
+        bcs = {
+            TEMPERATURE: [self._dirichlet(self.spaces[TEMPERATURE], (FAR, BOTTOM), zero)],
+            DISPLACEMENT: [
+                self._dirichlet(self.spaces[DISPLACEMENT], (FAR, BOTTOM), np.zeros(2, dtype=np.complex128)),
+                self._dirichlet(self.spaces[DISPLACEMENT].sub(0), (AXIS,), zero),
+            ],
+        }
+        if self.ionic:
+            bcs[STRESS] = []
+            bcs[CONCENTRATION] = [self._dirichlet(self.spaces[CONCENTRATION], (FAR, BOTTOM), zero)]
+            immobile = self._immobile_dofs()
+            if immobile.size:
+                bcs[CONCENTRATION].append(fem.dirichletbc(zero, immobile, self.spaces[CONCENTRATION]))
+        return bcs
+
+    def _immobile_dofs(self) -> np.ndarray:
+        """Concentration DOFs (local indices) that touch no cell with mobile ions on any rank."""
+        V = self.spaces[CONCENTRATION]
+        cells = self.domain.mesh.topology.index_map(2)
+        mobile = np.flatnonzero(self.k["mobile"].x.array.real[: cells.size_local + cells.num_ghosts] > 0.5)
+        touched = fem.Function(V)
+        touched.x.array[V.dofmap.list[mobile].ravel()] = 1.0
+        touched.x.scatter_reverse(la.InsertMode.add)
+        touched.x.scatter_forward()
+        return np.flatnonzero(touched.x.array.real == 0).astype(np.int32)
+
+    def _build_solvers(self) -> None:
+        bcs = self._boundary_conditions()
+        self.bcs = [bc for name in self.names for bc in bcs[name]]
+        if self.ionic:
+            self.coupled_solver = DirectSolver(fem.form(self.operator_blocks), self.bcs, "coupled")
+            return
+        (a_tt, _), (_, a_uu) = self.operator_blocks
+        self.heat_solver = DirectSolver(fem.form(a_tt), bcs[TEMPERATURE], "heat")
+        self.mechanics_solver = DirectSolver(fem.form(a_uu), bcs[DISPLACEMENT], "mechanics")
         self.mechanics_solver.factorize()
-        self.mechanics_rhs = fem.form(L)
 
     def _build_averages(self) -> None:
         spec, tip, mesh = self.domain.spec, self.study.tip, self.domain.mesh
         hot_radius = tip.contact_radius if self.study.excitation.mode == "laser" else tip.thermal_contact_radius
+        self.probe = self._functions("probe")
         self.tip_temperature = DiskAverage(
-            mesh, self.temperature, self.ds, spec.disk_tags(hot_radius), spec.scaled(hot_radius), "uniform"
+            mesh, self.probe[TEMPERATURE], self.ds, spec.disk_tags(hot_radius), spec.scaled(hot_radius), "uniform"
         )
         self.tip_displacement = DiskAverage(
-            mesh, self.displacement[1], self.ds, spec.disk_tags(tip.contact_radius), 1.0, tip.weighting
+            mesh, self.probe[DISPLACEMENT][1], self.ds, spec.disk_tags(tip.contact_radius), 1.0, tip.weighting
         )
 
     # -- solving ------------------------------------------------------------------------------
 
-    def solve(self, frequency: float) -> None:
-        """Solve heat and mechanics at the drive ``frequency`` (Hz) into :attr:`temperature` and
-        :attr:`displacement` (scaled units)."""
-        self.omega.value = self.scales.angular_frequency(2 * math.pi * frequency)
+    def _set_frequency(self, frequency: float) -> None:
+        omega = 2 * math.pi * frequency
+        self.omega_heat.value = omega * self.scales.time
+        if self.ionic:
+            self.omega_ions.value = omega * self.scales.ionic_time
+
+    def solve_base_state(self, dc_heating: float) -> None:
+        """Steady state under the DC heating ``dc_heating`` (in units of the first-harmonic heating),
+        by Newton's method on the coupled nonlinear balance (linear without ions)."""
+        for f in self.base.values():
+            f.x.array[:] = 0
+        if self.ionic:
+            self.base[CONCENTRATION].x.array[:] = self.k["equilibrium"].x.array
+        self._set_frequency(0.0)
+        self.heating.value = dc_heating
+        if self.ionic:
+            self._newton()
+        elif dc_heating:
+            self._solve_staggered()
+            for name in self.names:
+                self.base[name].x.array[:] = self.solution[name].x.array
+        self.heating.value = 0
+        self.base_state_solved = True
+
+    def _newton(self) -> None:
+        update = self._functions("update")
+        right = self.newton_forms
+        for iteration in range(1, NEWTON_ITERATIONS + 1):
+            self.coupled_solver.factorize()
+            self.coupled_solver.solve(right, [update[n] for n in self.names])
+            size = 0.0
+            for name in self.names:
+                self.base[name].x.array[:] += update[name].x.array
+                size = max(size, np.abs(update[name].x.array).max(initial=0.0))
+            if self.domain.mesh.comm.allreduce(size, op=MPI.MAX) < NEWTON_TOLERANCE:
+                return
+        raise SolverError(f"base state: Newton did not converge in {NEWTON_ITERATIONS} iterations")
+
+    def solve_first_order(self, frequency: float) -> dict:
+        """Fields (scaled) of the response at ``frequency`` (Hz) to the unit heating harmonic; copies."""
+        self._require_base_state()
+        self._set_frequency(frequency)
+        self.heating.value = 1.0
+        if self.ionic:
+            self.coupled_solver.factorize()
+            self.coupled_solver.solve(self.heating_forms, [self.solution[n] for n in self.names])
+        else:
+            self._solve_staggered()
+        self.heating.value = 0
+        return self._copy(self.solution)
+
+    def solve_second_order(self, frequency: float, first: dict, second: dict, weight: float) -> dict:
+        """Fields at ``frequency`` (Hz) driven by weight * (-R''[first, second]) (weight 1/4 for a
+        harmonic with itself, 1/2 for two different ones); copies. Zero without ions."""
+        self._require_base_state()
+        if not self.ionic:
+            return {name: self._zero_like(f) for name, f in self.solution.items()}
+        for name in self.names:
+            self.direction_a[name].x.array[:] = weight * first[name].x.array
+            self.direction_b[name].x.array[:] = second[name].x.array
+        self._set_frequency(frequency)
+        self.coupled_solver.factorize()
+        self.coupled_solver.solve(self.second_order_forms, [self.solution[n] for n in self.names])
+        return self._copy(self.solution)
+
+    def _solve_staggered(self) -> None:
         self.heat_solver.factorize()
-        self.heat_solver.solve(self.heat_rhs, self.temperature)
-        self.mechanics_solver.solve(self.mechanics_rhs, self.displacement)
+        self.heat_solver.solve(self.heating_forms[0], self.solution[TEMPERATURE])
+        self.mechanics_solver.solve(self.mechanics_load, self.solution[DISPLACEMENT])
 
-    def response(self, frequency: float) -> TipResponse:
-        """Tip temperature (K) and displacement (m) at the drive ``frequency`` (Hz), first harmonic."""
-        self.solve(frequency)
-        temperature = complex(self.tip_temperature() * self.scales.temperature)
-        return TipResponse(
-            drive_frequency=frequency,
-            harmonic=1,
-            kind="thermal",
-            order=1,
-            displacement=complex(self.tip_displacement() * self.scales.displacement),
-            temperature=temperature,
-            heating_power=self._heating_power(temperature),
+    def _require_base_state(self) -> None:
+        if not self.base_state_solved:
+            self.solve_base_state(0.0)
+
+    def _copy(self, fields: dict) -> dict:
+        copies = {}
+        for name, f in fields.items():
+            copy = fem.Function(f.function_space)
+            copy.x.array[:] = f.x.array
+            copies[name] = copy
+        return copies
+
+    @staticmethod
+    def _zero_like(f: fem.Function) -> fem.Function:
+        return fem.Function(f.function_space)
+
+    def tip_values(self, fields: dict) -> tuple[complex, complex]:
+        """(tip displacement in m, tip temperature in K) of scaled ``fields``."""
+        self.probe[TEMPERATURE].x.array[:] = fields[TEMPERATURE].x.array
+        self.probe[DISPLACEMENT].x.array[:] = fields[DISPLACEMENT].x.array
+        return (
+            complex(self.tip_displacement() * self.scales.displacement),
+            complex(self.tip_temperature() * self.scales.temperature),
         )
-
-    def _heating_power(self, tip_temperature: complex) -> complex:
-        """Heat flow into the sample (W): the input power, or G_c (theta_h - mean disk temperature)."""
-        exc = self.study.excitation
-        if exc.mode == "heater":
-            return exc.contact_conductance * (exc.heater_temperature_amplitude - tip_temperature)
-        return complex(absorbed_power_amplitude(self.study))
-
-    def run(self, frequencies=None) -> list[TipResponse]:
-        """Responses at ``frequencies`` (Hz; default: the study's)."""
-        return [self.response(f) for f in (frequencies or self.study.excitation.frequencies)]
 
     @property
     def num_dofs(self) -> int:
-        """Global number of degrees of freedom (temperature + displacement)."""
-        return sum(V.dofmap.index_map.size_global * V.dofmap.index_map_bs for V in (self.V_T, self.V_u))
+        """Global number of degrees of freedom of all fields."""
+        return sum(V.dofmap.index_map.size_global * V.dofmap.index_map_bs for V in self.spaces.values())
 
     def destroy(self) -> None:
         """Free the PETSc objects (collective)."""
-        self.heat_solver.destroy()
-        self.mechanics_solver.destroy()
+        solvers = [self.coupled_solver] if self.ionic else [self.heat_solver, self.mechanics_solver]
+        for solver in solvers:
+            solver.destroy()

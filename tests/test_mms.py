@@ -62,7 +62,7 @@ def solve_heat(n, degree):
     dx = body_measure(domain, degree=8)
     theta, v = ufl.TrialFunction(V), ufl.TestFunction(V)
     omega = fem.Constant(domain, np.complex128(OMEGA))
-    a = heat.conduction(theta, v, K, C, omega, r, dx)
+    a = 1j * omega * heat.storage(theta, v, C, r, dx) + heat.conduction(theta, v, K, r, dx)
     L = heat.volume_heating(source, v, r, dx)
     boundary = fem.Function(V)
     boundary.interpolate(fem.Expression(theta_e, V.element.interpolation_points))

@@ -38,11 +38,19 @@ class DiffusionCoefficients:
     activation: object
 
 
-def chemical_flux(theta, sigma_h, c, k: DiffusionCoefficients):
-    """Scaled Larché–Cahn flux of the total scaled fields (theta, sigma_h, c)."""
+def chemical_flux(theta, sigma_h, c, k: DiffusionCoefficients, equilibrium=None):
+    """Scaled Larché–Cahn flux of the total scaled fields (theta, sigma_h, c).
+
+    ``equilibrium`` is the stress-free equilibrium concentration c0(x) when it is not uniform (a
+    space-charge layer): the chemical potential R T ln(c / c0(x)) - Omega sigma_h keeps c0(x) stationary
+    without stress, adding c grad(ln c0) to the flux bracket.
+    """
     temperature = 1 + k.temperature_ratio * theta
     mobility = k.relative_diffusivity * ufl.exp(k.activation * k.temperature_ratio * theta / temperature)
-    return -mobility * (ufl.grad(c) - k.stress_coupling * c * ufl.grad(sigma_h) / temperature)
+    driving = ufl.grad(c) - k.stress_coupling * c * ufl.grad(sigma_h) / temperature
+    if equilibrium is not None:
+        driving = driving - c * ufl.grad(equilibrium) / equilibrium
+    return -mobility * driving
 
 
 def transport(flux, z, r, dx):

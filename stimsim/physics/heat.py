@@ -12,10 +12,14 @@ import math
 import ufl
 
 
-def conduction(theta, v, conductivity, heat_capacity, omega, r, dx):
-    """Bilinear form  integral (i omega C theta conj(v) + k grad theta . conj(grad v)) r dx."""
-    storage = 1j * omega * heat_capacity * ufl.inner(theta, v)
-    return (storage + conductivity * ufl.inner(ufl.grad(theta), ufl.grad(v))) * r * dx
+def conduction(theta, v, conductivity, r, dx):
+    """Bilinear form of the conduction term: integral k grad theta . conj(grad v) r dx."""
+    return conductivity * ufl.inner(ufl.grad(theta), ufl.grad(v)) * r * dx
+
+
+def storage(theta, v, heat_capacity, r, dx):
+    """Heat storage integral C theta conj(v) r dx (times i omega in the frequency domain)."""
+    return heat_capacity * ufl.inner(theta, v) * r * dx
 
 
 def contact_exchange(theta, v, conductance_per_area, r, ds_disk):
@@ -41,8 +45,3 @@ def gaussian_profile(r, beam_radius):
 def absorption_profile(z, absorption_length):
     """Beer-Lambert depth profile exp(z / delta) / delta for z <= 0 (same units as z)."""
     return ufl.exp(z / absorption_length) / absorption_length
-
-
-def revolved(integrand_times_r):
-    """The 2 pi that turns an r-weighted (r, z) integral into a volume or area integral."""
-    return 2 * math.pi * integrand_times_r

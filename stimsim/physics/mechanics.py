@@ -1,7 +1,7 @@
 """Quasi-static axisymmetric thermoelasticity (isotropic, small strain).
 
 The constitutive law lives in :func:`stress` only: sigma = lambda tr(e - e*) I + 2 mu (e - e*), with the
-eigenstrain e* = alpha theta I (thermal expansion; the Vegard strain of the ions adds to it later).
+eigenstrain e* = alpha theta I + (Omega/3)(c - c0) I (thermal expansion and Vegard strain).
 Scaled units: stresses in E_ref alpha_ref theta_ref, displacements in alpha_ref theta_ref length.
 """
 
@@ -21,6 +21,17 @@ def stress(strain_tensor, eigenstrain, lame_lambda, shear_modulus):
 def thermal_eigenstrain(theta, expansion):
     """Isotropic thermal strain alpha theta I."""
     return expansion * theta * ufl.Identity(3)
+
+
+def vegard_eigenstrain(c, c_reference, vegard):
+    """Isotropic Vegard strain (Omega/3)(c - c_ref) I, with ``vegard`` = Omega/3 in the scaled units."""
+    return vegard * (c - c_reference) * ufl.Identity(3)
+
+
+def hydrostatic_stress(u, eigenstrain, lame_lambda, shear_modulus, r):
+    """sigma_h = tr(sigma)/3 = K (tr e(u) - tr e*), K = lambda + 2 mu / 3 the bulk modulus."""
+    bulk = lame_lambda + 2 * shear_modulus / 3
+    return bulk * (ufl.tr(strain(u, r)) - ufl.tr(eigenstrain))
 
 
 def stiffness(u, v, lame_lambda, shear_modulus, r, dx):

@@ -1,8 +1,10 @@
 """Reference scales that make the unknowns and the matrix entries O(1).
 
 Lengths are in units of ``length`` (the contact radius), temperatures in ``temperature`` (set by the
-heat input), displacements in ``expansion * temperature * length`` and stresses in
-``modulus * expansion * temperature``. Material coefficients are divided by the reference values of
+heat input), displacements in ``expansion * temperature * length``, stresses in
+``modulus * expansion * temperature`` and concentrations in ``concentration`` =
+Omega c0 sigma_s / (R T_amb), the equilibrium response of the ions to the stress scale. Heat has the
+time scale l^2 rho c_p / k, diffusion l^2 / D. Material coefficients are divided by the reference values of
 the material under the tip. In raw SI (lengths 1e-8 m, stresses 1e9 Pa, displacements 1e-12 m) the
 direct solver loses all accuracy; in these units every entry is O(1) (physics.md section 4).
 """
@@ -15,7 +17,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Scales:
     """Reference values, SI: length m, temperature K, conductivity W/(m K), heat_capacity
-    (volumetric) J/(m^3 K), modulus Pa, expansion 1/K."""
+    (volumetric) J/(m^3 K), modulus Pa, expansion 1/K, ambient_temperature K, concentration mol/m^3,
+    ionic_diffusivity m^2/s (None without ions)."""
 
     length: float
     temperature: float
@@ -23,6 +26,9 @@ class Scales:
     heat_capacity: float
     modulus: float
     expansion: float
+    ambient_temperature: float = 300.0
+    concentration: float = 1.0
+    ionic_diffusivity: float | None = None
 
     @property
     def time(self) -> float:
@@ -43,6 +49,11 @@ class Scales:
     def stress(self) -> float:
         """Stress scale modulus * expansion * temperature in Pa."""
         return self.modulus * self.expansion * self.temperature
+
+    @property
+    def ionic_time(self) -> float:
+        """Diffusion time length^2 / D_ref in s (ionic models only)."""
+        return self.length**2 / self.ionic_diffusivity
 
     def angular_frequency(self, omega: float) -> float:
         """Dimensionless angular frequency omega * time."""

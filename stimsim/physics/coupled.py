@@ -1,0 +1,53 @@
+"""The coupled thermo-chemo-mechanical balance, written once for the total fields.
+
+Fields (scaled, see :mod:`stimsim.physics.scaling`): temperature rise theta, displacement u and, with
+mobile ions, the hydrostatic stress s (an L2 projection of tr(sigma)/3, so that its gradient drives the
+ions) and the concentration c. :func:`static_residual` is the time-independent part of each balance,
+:func:`storage` the part multiplied by d/dt. The frequency-domain operators are derivatives of these
+forms about the base state (``ufl.derivative``): first order L(i w) = i w M + R'[.], second order
+sources -1/4 R''[X1, X1] (physics.md section 2). Heat inputs are added by the model.
+"""
+
+from __future__ import annotations
+
+import ufl
+
+from stimsim.physics import diffusion, heat, mechanics
+
+TEMPERATURE, DISPLACEMENT, STRESS, CONCENTRATION = "temperature", "displacement", "stress", "concentration"
+
+
+def static_residual(fields: dict, tests: dict, k: dict, r, dx, ds_exchange=None) -> dict:
+    """Residual forms per balance (keys as ``fields``). ``k`` holds the scaled coefficients: conductivity,
+    lame_lambda, shear_modulus, expansion and, with ions, vegard, diffusivity, stress_coupling,
+    activation, temperature_ratio, mobile (1 where ions move), equilibrium (c0(x)) and exchange."""
+    theta, u = fields[TEMPERATURE], fields[DISPLACEMENT]
+    eigenstrain = mechanics.thermal_eigenstrain(theta, k["expansion"])
+    forms = {TEMPERATURE: heat.conduction(theta, tests[TEMPERATURE], k["conductivity"], r, dx)}
+    if CONCENTRATION in fields:
+        s, c = fields[STRESS], fields[CONCENTRATION]
+        eigenstrain = eigenstrain + mechanics.vegard_eigenstrain(c, k["equilibrium"], k["vegard"])
+        hydrostatic = mechanics.hydrostatic_stress(u, eigenstrain, k["lame_lambda"], k["shear_modulus"], r)
+        forms[STRESS] = ufl.inner(s - hydrostatic, tests[STRESS]) * r * dx
+        coefficients = diffusion.DiffusionCoefficients(
+            k["diffusivity"], k["temperature_ratio"], k["stress_coupling"], k["activation"]
+        )
+        flux = diffusion.chemical_flux(theta, s, c, coefficients, k["equilibrium"])
+        forms[CONCENTRATION] = diffusion.transport(k["mobile"] * flux, tests[CONCENTRATION], r, dx)
+        if ds_exchange is not None:
+            excess = c - k["equilibrium"]
+            forms[CONCENTRATION] += k["exchange"] * ufl.inner(excess, tests[CONCENTRATION]) * r * ds_exchange
+    lam, mu, v = k["lame_lambda"], k["shear_modulus"], tests[DISPLACEMENT]
+    forms[DISPLACEMENT] = mechanics.stiffness(u, v, lam, mu, r, dx) - mechanics.eigenstrain_load(
+        eigenstrain, v, lam, mu, r, dx
+    )
+    return forms
+
+
+def storage(trials: dict, tests: dict, k: dict, r, dx) -> dict:
+    """Forms multiplied by the time derivative: heat capacity and, with ions, the concentration
+    (with the mobile-region indicator). The model multiplies them by i w t_heat and i w t_ions."""
+    forms = {TEMPERATURE: heat.storage(trials[TEMPERATURE], tests[TEMPERATURE], k["heat_capacity"], r, dx)}
+    if CONCENTRATION in trials:
+        forms[CONCENTRATION] = diffusion.storage(k["mobile"] * trials[CONCENTRATION], tests[CONCENTRATION], r, dx)
+    return forms
