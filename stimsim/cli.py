@@ -15,7 +15,8 @@ import stimsim  # noqa: F401  (loads the MPI/PETSc libraries first)
 from mpi4py import MPI
 
 from stimsim.config import Study, load_study
-from stimsim.errors import InputError, SolverError, StimsimError
+from stimsim.errors import SolverError, StimsimError
+from stimsim.parallel import on_root
 
 EXIT_INPUT, EXIT_SOLVER = 2, 3
 
@@ -78,15 +79,19 @@ def _run(args, comm) -> int:
     start = time.perf_counter()
     responses, model = simulate(study, comm)
     elapsed = time.perf_counter() - start
-    if comm.rank == 0:
+    num_dofs = model.num_dofs
+    model.destroy()
+
+    def write() -> None:
         with staged_output(outdir) as staging:
             write_rows([r.row() for r in responses], staging / "response.csv")
             write_study(study.resolved, staging / "study.toml")
             plot_response(responses, staging / "response.png", title=args.study.stem)
-        if not args.quiet:
-            _print_table(responses)
-            print(f"{model.num_dofs} DOFs on {comm.size} rank(s), {elapsed:.2f} s; results in {outdir}/")
-    model.destroy()
+
+    on_root(comm, "OUTDIR", write)
+    if comm.rank == 0 and not args.quiet:
+        _print_table(responses)
+        print(f"{num_dofs} DOFs on {comm.size} rank(s), {elapsed:.2f} s; results in {outdir}/")
     return 0
 
 

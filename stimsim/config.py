@@ -37,6 +37,8 @@ class Key:
 
 
 REQUIRED = object()
+#: Smallest geometric length accepted, as a fraction of the domain size (mesh grading range).
+MIN_FEATURE_FRACTION = 1e-6
 _POSITIVE = dict(low=0.0)
 
 #: The study-file schema: section -> key -> :class:`Key`. README's key table is generated from it.
@@ -62,15 +64,16 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "excitation": {
         "mode": Key("string", "", "heat input", "power", choices=("power", "heater", "laser")),
-        "power_amplitude": Key("number", "W", "amplitude of the heating-power oscillation", **_POSITIVE),
+        "power_amplitude": Key("number", "W", "amplitude of the heating-power oscillation", low=0.0, high=10.0),
         "dc_power": Key(
-            "number", "W", "DC heating power of mode 'power' (sets the base state)", 0.0, low=0.0, low_inclusive=True
+            "number", "W", "DC heating power of mode 'power' (sets the base state)", 0.0, low=0.0, high=10.0,
+            low_inclusive=True,
         ),
         "heater_temperature_amplitude": Key(
-            "number", "K", "amplitude of the heater-temperature oscillation", **_POSITIVE
+            "number", "K", "amplitude of the heater-temperature oscillation", low=0.0, high=1000.0
         ),
-        "contact_conductance": Key("number", "W/K", "tip-sample thermal contact conductance G_c", **_POSITIVE),
-        "mean_power": Key("number", "W", "mean absorbed-laser power P (before absorptance)", **_POSITIVE),
+        "contact_conductance": Key("number", "W/K", "tip-sample thermal contact conductance G_c", low=0.0, high=1.0),
+        "mean_power": Key("number", "W", "mean laser power P (before absorptance)", low=0.0, high=100.0),
         "modulation_depth": Key(
             "number", "1", "laser modulation depth m in P(1 + m cos wt)", low=0.0, high=1.0, high_inclusive=True
         ),
@@ -81,7 +84,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "absorption_length": Key(
             "number", "m", "Beer-Lambert absorption length (absent: surface absorption)", **_POSITIVE
         ),
-        "frequencies": Key("numbers", "Hz", "drive frequencies", REQUIRED, **_POSITIVE),
+        "frequencies": Key("numbers", "Hz", "drive frequencies", REQUIRED, low=0.0, high=1e10),
         "ambient_temperature": Key("number", "K", "ambient temperature T_amb", 300.0, low=0.0, high=5000.0),
     },
     "ions": {
@@ -205,7 +208,9 @@ def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
     if not path.is_file():
         raise InputError("STUDY", f"file {str(path)!r} does not exist")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError("STUDY", f"{str(path)!r} is not a UTF-8 text file") from None
     except tomllib.TOMLDecodeError as err:
         raise InputError("STUDY", f"{str(path)!r} is not valid TOML: {err}") from None
     for item in overrides:
@@ -302,11 +307,15 @@ def _check_number(name: str, spec: Key, value: Any) -> float:
     accepted = f"{opening}{spec.low:g}, {spec.high:g}{closing} {spec.unit}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(name, f"must be a number in {accepted}, got {value!r}")
+    try:
+        value = float(value)
+    except OverflowError:
+        raise InputError(name, f"is outside the accepted range {accepted}") from None
     too_high = value > spec.high if spec.high_inclusive else value >= spec.high
     too_low = value < spec.low if spec.low_inclusive else value <= spec.low
     if not math.isfinite(value) or too_low or too_high:
         raise InputError(name, f"= {value:g} is outside the accepted range {accepted}")
-    return float(value)
+    return value
 
 
 def _excitation(table: dict, given: set[str]) -> Excitation:
@@ -377,6 +386,16 @@ def _cross_check(study: Study) -> None:
     thickness = study.sample.film_thickness
     if thickness is not None and thickness >= size / 2:
         raise InputError("geometry.film_thickness", f"= {thickness:g} m must be below half the domain size ({size:g} m)")
+    lengths = surface_feature_radii(study) | {
+        "geometry.film_thickness": thickness,
+        "excitation.absorption_length": study.excitation.absorption_length,
+    }
+    for name, length in lengths.items():
+        if length is not None and length < MIN_FEATURE_FRACTION * size:
+            raise InputError(
+                name, f"= {length:g} m is below {MIN_FEATURE_FRACTION:g} of the domain size ({size:g} m): the mesh "
+                "would not resolve it (raise it, or lower mesh.domain_thermal_lengths / the lowest frequency)"
+            )
 
 
 def highest_harmonic(study: Study) -> int:

@@ -6,9 +6,10 @@ that the physics forms work with O(1) numbers. Every radius where the surface lo
 changes (contact edge, heated-disk edge, laser beam radius) is a mesh vertex, and every top-surface
 segment between two such radii has its own facet tag.
 
-Grading: the cell size grows linearly with the distance d from the heated disk,
-``h(d) = h_min + (growth - 1) d`` (h_min: the smallest surface radius, laser absorption length or film
-thickness over 8), with a finer ``h_min / 4`` at the disk edges (where the heat flux jumps), cells of at
+Grading: the cell size grows linearly with the distance d from the contact disk,
+``h(d) = h_min + (growth - 1) d`` (h_min: the smallest surface radius, laser absorption length, film
+thickness or thermal length at the highest frequency, over 8), with a finer ``h_min / 4`` at every
+surface radius (contact, heated-disk and beam edges, where the load jumps), cells of at
 most 8 film thicknesses along a film-substrate interface (bounded aspect ratio), and, with mobile ions,
 an anisotropic boundary layer on the top surface out to 10 contact radii (first cell height
 chemical_length / 8, growing by 1.2 up to h_min; chemical_length / 4 around the contact edge), where
@@ -28,7 +29,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from stimsim.errors import InputError
+from stimsim.parallel import on_root
 
 #: Cell tags.
 FILM, SUBSTRATE = 1, 2
@@ -37,7 +38,7 @@ FILM, SUBSTRATE = 1, 2
 TOP_FREE, AXIS, FAR, BOTTOM, INTERFACE, TOP_SEGMENT = 1, 2, 3, 4, 5, 10
 
 #: Bump when the mesher changes, so that cached meshes are regenerated.
-MESHER_VERSION = 2
+MESHER_VERSION = 3
 #: Cells per smallest surface radius at refinement 1.
 CELLS_PER_RADIUS = 8.0
 #: Growth rate of the cell size with the distance from the heated disk, at refinement 1.
@@ -58,11 +59,11 @@ class MeshSpec:
     length_scale: float
     domain_size: float
     surface_radii: tuple[float, ...]
-    feature_radii: tuple[float, ...]
     film_thickness: float | None
     refinement: float
     absorption_length: float | None = None
     chemical_length: float | None = None
+    thermal_length: float | None = None
 
     def key(self) -> str:
         text = json.dumps(asdict(self) | {"mesher": MESHER_VERSION}, sort_keys=True)
@@ -112,6 +113,15 @@ def chemical_length(study) -> float | None:
     return math.sqrt(2 * min(m.diffusivity for m in materials) / omega)
 
 
+def highest_frequency_thermal_length(study) -> float:
+    """Smallest thermal length sqrt(2 kappa / omega) (m) at the highest solved frequency."""
+    from stimsim.config import highest_harmonic
+
+    omega = 2 * math.pi * max(study.excitation.frequencies) * highest_harmonic(study)
+    kappa = min(m.thermal_diffusivity for m in study.sample.materials())
+    return math.sqrt(2 * kappa / omega)
+
+
 def mesh_spec(study) -> MeshSpec:
     """The :class:`MeshSpec` of a validated study."""
     from stimsim.config import surface_feature_radii
@@ -123,11 +133,11 @@ def mesh_spec(study) -> MeshSpec:
         length_scale=study.tip.contact_radius,
         domain_size=domain_size(study),
         surface_radii=tuple(sorted(radii)),
-        feature_radii=tuple(sorted(features)),
         film_thickness=study.sample.film_thickness,
         refinement=study.mesh.refinement,
         absorption_length=study.excitation.absorption_length,
         chemical_length=layer,
+        thermal_length=highest_frequency_thermal_length(study),
     )
 
 
@@ -142,14 +152,18 @@ def cache_dir() -> Path:
 def mesh_file(spec: MeshSpec, comm) -> Path:
     """Path of the cached ``.msh`` for ``spec``; rank 0 of ``comm`` generates it when missing."""
     path = cache_dir() / f"axisym-{spec.key()}.msh"
-    if comm.rank == 0 and not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-            partial = Path(tmp) / path.name
-            write_msh(spec, partial)
-            os.replace(partial, path)
-    comm.barrier()
+    on_root(comm, "mesh cache (STIMSIM_CACHE_DIR)", _generate_once, spec, path)
     return path
+
+
+def _generate_once(spec: MeshSpec, path: Path) -> None:
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        partial = Path(tmp) / path.name
+        write_msh(spec, partial)
+        os.replace(partial, path)
 
 
 def write_msh(spec: MeshSpec, path: Path) -> None:
@@ -212,12 +226,12 @@ def _set_size_field(spec: MeshSpec, top, edge_points, interface) -> None:
 
     field = gmsh.model.mesh.field
     slope = (GROWTH - 1.0) / spec.refinement
-    features = [min(spec.surface_radii), spec.absorption_length, spec.film_thickness]
+    features = [min(spec.surface_radii), spec.absorption_length, spec.film_thickness, spec.thermal_length]
     smallest = min(length for length in features if length)
     h_min = spec.scaled(smallest) / (CELLS_PER_RADIUS * spec.refinement)
-    h_max = spec.scaled(spec.domain_size) / 10.0
+    h_max = spec.scaled(spec.domain_size) / (10.0 * spec.refinement)
     layer_radius = IONIC_LAYER_RADII * spec.length_scale if spec.chemical_length else None
-    heated = [line for line, r in zip(top, spec.surface_radii) if r != layer_radius or r in spec.feature_radii]
+    heated = [line for line, r in zip(top, spec.surface_radii) if r <= spec.length_scale * (1 + 1e-9)]
     grading = [(heated, "CurvesList", h_min), (edge_points, "PointsList", h_min / 4)]
     if interface:
         grading.append((interface, "CurvesList", INTERFACE_ASPECT * spec.scaled(spec.film_thickness) / spec.refinement))
@@ -293,10 +307,5 @@ def export_mesh(spec: MeshSpec, path: str | Path, comm) -> Path:
 
     source = mesh_file(spec, comm)
     path = Path(path)
-    if comm.rank == 0:
-        try:
-            meshio.write(path, meshio.read(source))
-        except (KeyError, meshio.WriteError) as err:
-            raise InputError("OUTPUT", f"cannot write a mesh to {str(path)!r}: {err}") from None
-    comm.barrier()
+    on_root(comm, "--output", lambda: meshio.write(path, meshio.read(source)))
     return path

@@ -182,6 +182,7 @@ class HarmonicModel:
         exchange = self._top_surface() if self.study.ions.surface == "exchange" else None
         residual = static_residual(self.base, tests, self.k, self.r, self.dx, exchange)
         contact, heating = self._heat_input(self.base[TEMPERATURE], tests[TEMPERATURE])
+        self.heat_input = heating  # UFL linear form of the heating (times :attr:`heating`)
         if contact is not None:
             residual[TEMPERATURE] += contact
         stored = storage(trials, tests, self.k, self.r, self.dx)
@@ -214,14 +215,16 @@ class HarmonicModel:
         exc, s, spec, r = self.study.excitation, self.scales, self.domain.spec, self.r
         mesh = self.domain.mesh
         if exc.mode == "laser":
+            # Gaussian normalised on the mesh surface, so the absorbed power is exact; a Beer-Lambert
+            # depth profile e^{z/delta}/delta integrates to 1 over the infinite depth (the power
+            # absorbed below the domain is lost, as it physically is); the film and the substrate absorb alike
             shape = heat.gaussian_profile(r, spec.scaled(exc.beam_radius))
-            measure = self._top_surface()
-            if exc.absorption_length is not None:
-                z = ufl.SpatialCoordinate(mesh)[1]
-                shape = shape * heat.absorption_profile(z, spec.scaled(exc.absorption_length))
-                measure = self.dx
-            density = heating_scale(self.study) / s.power / self._integral(shape * r * measure)
-            return None, ufl.inner(self.heating * density * shape, v) * r * measure
+            top = self._top_surface()
+            density = self.heating * heating_scale(self.study) / s.power / self._integral(shape * r * top)
+            if exc.absorption_length is None:
+                return None, heat.surface_heating(density * shape, v, r, top)
+            depth = heat.absorption_profile(ufl.SpatialCoordinate(mesh)[1], spec.scaled(exc.absorption_length))
+            return None, heat.volume_heating(density * shape * depth, v, r, self.dx)
         disk = self.ds(spec.disk_tags(self.study.tip.thermal_contact_radius))
         area = self._integral(r * disk)
         if exc.mode == "power":

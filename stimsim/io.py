@@ -58,7 +58,11 @@ def staged_output(path: str | Path):
     try:
         yield staging
         path.mkdir(exist_ok=True)
-        for item in staging.iterdir():
+        items = list(staging.iterdir())
+        for item in items:
+            if (path / item.name).is_dir():
+                raise InputError("OUTDIR", f"{str(path / item.name)!r} is a folder; remove it")
+        for item in items:
             os.replace(item, path / item.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

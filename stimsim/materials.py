@@ -8,7 +8,6 @@ Values follow ``physics.md`` §6 of the project notes and the sources named ther
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -34,7 +33,10 @@ class PropertySpec:
         """Return ``value`` as float or raise :class:`InputError` naming ``key`` and the range."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(key, f"must be a number in {self.range_text()}, got {value!r}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise InputError(key, f"is outside the accepted range {self.range_text()}") from None
         below = value < self.low if self.low_inclusive else value <= self.low
         if not math.isfinite(value) or below or value >= self.high:
             raise InputError(key, f"= {value:g} is outside the accepted range {self.range_text()}")
@@ -48,12 +50,14 @@ class PropertySpec:
 #: Every material property: unit, accepted range and meaning. The single source of truth for
 #: validation and for the study-file documentation.
 PROPERTIES: dict[str, PropertySpec] = {
-    "youngs_modulus": PropertySpec("Pa", 0.0, 2e12, "Young's modulus E"),
-    "poisson_ratio": PropertySpec("1", -1.0, 0.5, "Poisson ratio nu (isotropic, compressible)"),
+    "youngs_modulus": PropertySpec("Pa", 1e5, 2e12, "Young's modulus E"),
+    "poisson_ratio": PropertySpec(
+        "1", -1.0, 0.499, "Poisson ratio nu (the displacement formulation locks as nu -> 0.5)"
+    ),
     "thermal_expansion": PropertySpec("1/K", -1e-3, 1e-3, "linear thermal expansion alpha"),
-    "thermal_conductivity": PropertySpec("W/(m K)", 0.0, 1e4, "thermal conductivity k"),
-    "density": PropertySpec("kg/m^3", 0.0, 1e5, "mass density rho"),
-    "heat_capacity": PropertySpec("J/(kg K)", 0.0, 1e5, "specific heat capacity c_p"),
+    "thermal_conductivity": PropertySpec("W/(m K)", 1e-3, 1e4, "thermal conductivity k"),
+    "density": PropertySpec("kg/m^3", 1.0, 1e5, "mass density rho"),
+    "heat_capacity": PropertySpec("J/(kg K)", 1.0, 1e5, "specific heat capacity c_p"),
     "diffusivity": PropertySpec(
         "m^2/s", 0.0, 1.0, "ionic diffusivity D at the ambient temperature", low_inclusive=True
     ),
@@ -281,9 +285,3 @@ def material(
     }
     notes = {prop: note for prop, note in base.notes.items() if prop not in overrides}
     return Material(name=name, citation=base.citation, notes=notes, **checked)
-
-
-def with_properties(mat: Material, **changes: float) -> Material:
-    """Return a copy of ``mat`` with some properties changed (checked like an override)."""
-    checked = {prop: PROPERTIES[prop].check(prop, value) for prop, value in changes.items()}
-    return dataclasses.replace(mat, **checked)

@@ -52,7 +52,7 @@ def test_run_writes_response_study_and_plot(shared_tmp, capsys):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["--set", "sample.properties.poisson_ratio=0.5"], "sample.properties.poisson_ratio = 0.5 is outside the accepted range (-1, 0.5)"),
+        (["--set", "sample.properties.poisson_ratio=0.5"], "sample.properties.poisson_ratio = 0.5 is outside the accepted range (-1, 0.499)"),
         (["--set", "tip.contact_radius=1e-6", "--set", "mesh.domain_size=2e-6"], "tip.contact_radius = 1e-06 m must be below"),
         (["--set", "excitation.frequencies=[]"], "excitation.frequencies must be a non-empty list"),
         (["--set", "tip.colour=1"], "tip.colour is not a known key"),
@@ -112,3 +112,18 @@ def test_singular_system_is_reported_not_returned():
         solver.factorize()
         solver.solve(fem.form(ufl.inner(fem.Constant(domain, 1.0 + 0j), v) * ufl.dx), fem.Function(V))
     solver.destroy()
+
+
+def test_rank_zero_failures_are_reported_on_every_rank(shared_tmp, monkeypatch, capsys):
+    """File and gmsh work happens on rank 0 only; its failures must not leave other ranks waiting."""
+    assert main(["mesh", str(DEFAULT), "-o", str(shared_tmp / "mesh.unknown-format")]) == EXIT_INPUT
+    blocked = shared_tmp / "blocked"
+    if MPI.COMM_WORLD.rank == 0:
+        (blocked / "response.csv").mkdir(parents=True)
+    MPI.COMM_WORLD.barrier()
+    assert main(["run", str(DEFAULT), *QUICK, "-o", str(blocked), "-q"]) == EXIT_INPUT
+    if MPI.COMM_WORLD.rank == 0:
+        assert sorted(p.name for p in blocked.iterdir()) == ["response.csv"]  # nothing moved in
+        assert "is a folder" in capsys.readouterr().err
+    monkeypatch.setenv("STIMSIM_CACHE_DIR", "/proc/stimsim-cannot-write-here")
+    assert main(["mesh", str(DEFAULT), "--set", "tip.contact_radius=21e-9", "-o", str(shared_tmp / "m.vtu")]) == EXIT_INPUT

@@ -71,7 +71,7 @@ ambient_temperature = 300.0
 @pytest.mark.parametrize(
     "path, value, expected",
     [
-        ("sample.properties.poisson_ratio", 0.5, "sample.properties.poisson_ratio = 0.5 is outside the accepted range (-1, 0.5)"),
+        ("sample.properties.poisson_ratio", 0.5, "sample.properties.poisson_ratio = 0.5 is outside the accepted range (-1, 0.499)"),
         ("sample.properties.thermal_conductivity", 0.0, "sample.properties.thermal_conductivity = 0 is outside"),
         ("sample.properties.thermal_conductivity", -2.0, "W/(m K)"),
         ("sample.properties.diffusivity", -1e-14, "sample.properties.diffusivity = -1e-14 is outside the accepted range [0, 1) m^2/s"),
@@ -79,7 +79,7 @@ ambient_temperature = 300.0
         ("sample.material", '"unobtainium"', "sample.material = 'unobtainium' is not a built-in material"),
         ("excitation.frequencies", "[]", "excitation.frequencies must be a non-empty list"),
         ("excitation.frequencies", "[1e3, -5.0]", "excitation.frequencies[1] = -5 is outside"),
-        ("excitation.power_amplitude", 0, "excitation.power_amplitude = 0 is outside the accepted range (0, inf) W"),
+        ("excitation.power_amplitude", 0, "excitation.power_amplitude = 0 is outside the accepted range (0, 10) W"),
         ("excitation.mode", '"joule-ish"', "excitation.mode = 'joule-ish' is not accepted; use 'power' or 'heater' or 'laser'"),
         ("excitation.beam_radius", 1e-6, "excitation.beam_radius is not used by mode 'power'"),
         ("tip.weighting", '"gaussian"', "tip.weighting = 'gaussian' is not accepted"),
@@ -88,6 +88,10 @@ ambient_temperature = 300.0
         ("geometry.film_thickness", 1e-7, "geometry.film_thickness is only used with geometry.kind = 'film'"),
         ("geometry.kind", '"film"', "geometry.film_thickness is required for geometry.kind = 'film'"),
         ("mesh.refinement", 0, "mesh.refinement = 0 is outside"),
+        ("sample.properties.density", "1" + "0" * 400, "sample.properties.density is outside the accepted range"),
+        ("excitation.power_amplitude", "1" + "0" * 400, "excitation.power_amplitude is outside the accepted range"),
+        ("tip.contact_radius", 1e-300, "tip.contact_radius = 1e-300 m is below 1e-06 of the domain size"),
+        ("tip.thermal_contact_radius", 1e-13, "tip.thermal_contact_radius = 1e-13 m is below 1e-06"),
         ("samples.material", '"SDC"', "samples is not a study section; did you mean 'sample'?"),
     ],
 )
@@ -119,6 +123,10 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("[tip\ncontact_radius = 1")
     with pytest.raises(InputError, match="is not valid TOML"):
         load_study(bad)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe[tip]")
+    with pytest.raises(InputError, match="is not a UTF-8 text file"):
+        load_study(binary)
 
 
 def test_set_overrides_parse_toml_values():

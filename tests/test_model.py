@@ -19,7 +19,7 @@ def test_frequency_sweep_reuses_forms_and_the_mechanics_factorisation(monkeypatc
     assert compiled == []
     assert model.mechanics_solver.factorizations == 1
     assert model.heat_solver.factorizations == 3
-    assert len({r.displacement for r in responses}) == 3
+    assert abs(responses[0].displacement) > abs(responses[2].displacement)  # falls with frequency
     model.destroy()
 
 
