@@ -1,0 +1,93 @@
+"""Properties of the ionic (second-order) response of the full model: amplitude laws, mass
+conservation, non-ionic materials, parallel consistency."""
+
+import math
+
+import numpy as np
+import pytest
+import ufl
+from dolfinx import fem
+from mpi4py import MPI
+
+from stimsim.config import study_from_dict
+from stimsim.drive import responses
+from stimsim.harmonic import HarmonicModel
+from stimsim.physics.coupled import CONCENTRATION
+
+FREQUENCY = 2e4
+
+
+def ionic_study(material="SDC", power=1e-6, frequencies=(FREQUENCY,), **properties):
+    return study_from_dict(
+        {
+            "sample": {"material": material, "properties": {"diffusivity": 1e-12} | properties},
+            "tip": {"contact_radius": 20e-9},
+            "excitation": {"mode": "power", "power_amplitude": power, "frequencies": list(frequencies)},
+        }
+    )
+
+
+def rows_by_label(study, comm=MPI.COMM_WORLD):
+    model = HarmonicModel(study, comm)
+    rows = {(r.harmonic, r.kind): r for r in responses(model, FREQUENCY)}
+    model.destroy()
+    return rows
+
+
+def test_first_harmonic_is_linear_and_second_quadratic_in_the_heating():
+    weak, strong = (rows_by_label(ionic_study(power=p)) for p in (1e-6, 3e-6))
+    thermal = strong[1, "thermal"].displacement / weak[1, "thermal"].displacement
+    ionic = strong[2, "ionic"].displacement / weak[2, "ionic"].displacement
+    assert abs(thermal - 3) < 1e-9 * 3
+    assert abs(ionic - 9) < 1e-9 * 9
+    assert abs(weak[2, "ionic"].displacement) > 1e-4 * abs(weak[1, "thermal"].displacement)
+
+
+def test_no_ionic_signal_without_mobile_ions():
+    rows = rows_by_label(ionic_study(material="PTFE"))
+    assert rows[2, "ionic"].displacement == 0 and rows[2, "ionic"].temperature == 0
+    assert abs(rows[1, "thermal"].displacement) > 0
+
+
+def test_concentration_is_conserved_with_blocking_surfaces():
+    """The top surface blocks the ions: the concentrations redistribute ions without creating them.
+    The second order is driven near the tip only and conserves to round-off; the first order follows the
+    thermal stress out to the far boundary (c = c0 there, the reservoir of physics.md), which exchanges
+    2e-4 of the displaced ions at 10 thermal lengths."""
+    model = HarmonicModel(ionic_study(), MPI.COMM_WORLD)
+    model.solve_base_state(0.0)
+    first = model.solve_first_order(FREQUENCY)
+    second = model.solve_second_order(2 * FREQUENCY, first, first, 0.25)
+    r, dx = model.r, model.dx
+    for fields, tolerance in ((first, 1e-3), (second, 1e-9)):
+        c = fields[CONCENTRATION]
+        total, size = (
+            model.domain.mesh.comm.allreduce(fem.assemble_scalar(fem.form(f * r * dx)), op=MPI.SUM)
+            for f in (c, abs(c))
+        )
+        assert abs(total) < tolerance * abs(size)
+    model.destroy()
+
+
+def test_ionic_response_is_the_same_on_one_and_all_ranks():
+    study = ionic_study()
+    world, alone = rows_by_label(study, MPI.COMM_WORLD), rows_by_label(study, MPI.COMM_SELF)
+    for key in [(1, "thermal"), (2, "ionic")]:
+        assert abs(world[key].displacement - alone[key].displacement) < 1e-9 * abs(alone[key].displacement)
+
+
+def test_exchanging_surface_and_space_charge_change_the_ionic_response():
+    """Sanity of the optional physics: a fast surface exchange pins c at the surface and an ion-rich
+    surface layer strengthens the stress-driven response (both move the second harmonic)."""
+    base = rows_by_label(ionic_study())[2, "ionic"].displacement
+    raw = {
+        "sample": {"material": "SDC", "properties": {"diffusivity": 1e-12}},
+        "tip": {"contact_radius": 20e-9},
+        "excitation": {"mode": "power", "power_amplitude": 1e-6, "frequencies": [FREQUENCY]},
+    }
+    exchange = study_from_dict(raw | {"ions": {"surface": "exchange", "exchange_velocity": 10.0}})
+    rich = study_from_dict(raw | {"ions": {"space_charge_excess": 2.0, "space_charge_length": 5e-9}})
+    for study in (exchange, rich):
+        changed = rows_by_label(study)[2, "ionic"].displacement
+        assert abs(changed - base) > 0.05 * abs(base)
+    assert abs(rows_by_label(rich)[2, "ionic"].displacement) > abs(base)
