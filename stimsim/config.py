@@ -63,7 +63,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
     },
     "excitation": {
-        "mode": Key("string", "", "heat input", "power", choices=("power", "heater", "laser")),
+        "mode": Key("string", "", "heat input", "power", choices=("power", "heater", "laser", "joule")),
         "power_amplitude": Key("number", "W", "amplitude of the heating-power oscillation", low=0.0, high=10.0),
         "dc_power": Key(
             "number", "W", "DC heating power of mode 'power' (sets the base state)", 0.0, low=0.0, high=10.0,
@@ -73,6 +73,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "number", "K", "amplitude of the heater-temperature oscillation", low=0.0, high=1000.0
         ),
         "contact_conductance": Key("number", "W/K", "tip-sample thermal contact conductance G_c", low=0.0, high=1.0),
+        "dc_voltage": Key("number", "V", "DC heater voltage V0 (mode 'joule')", 0.0, low=0.0, high=1e3, low_inclusive=True),
+        "ac_voltage": Key("number", "V", "AC heater voltage amplitude V1 (mode 'joule')", low=0.0, high=1e3),
+        "heater_resistance": Key("number", "Ohm", "heater resistance R (mode 'joule')", low=0.0, high=1e9),
+        "heater_conductance": Key(
+            "number", "W/K", "heat loss G_h of the heater to the cantilever and ambient (mode 'joule')", low=0.0, high=1.0
+        ),
+        "heater_heat_capacity": Key(
+            "number", "J/K", "heat capacity C_h of the heater (mode 'joule')", 0.0, low=0.0, high=1.0, low_inclusive=True
+        ),
         "mean_power": Key("number", "W", "mean laser power P (before absorptance)", low=0.0, high=100.0),
         "modulation_depth": Key(
             "number", "1", "laser modulation depth m in P(1 + m cos wt)", low=0.0, high=1.0, high_inclusive=True
@@ -121,11 +130,16 @@ MODE_KEYS: dict[str, tuple[str, ...]] = {
     "power": ("power_amplitude", "dc_power"),
     "heater": ("heater_temperature_amplitude", "contact_conductance"),
     "laser": ("mean_power", "modulation_depth", "beam_radius", "absorptance", "absorption_length"),
+    "joule": (
+        "dc_voltage", "ac_voltage", "heater_resistance", "contact_conductance", "heater_conductance",
+        "heater_heat_capacity",
+    ),
 }
 MODE_REQUIRED: dict[str, tuple[str, ...]] = {
     "power": ("power_amplitude",),
     "heater": ("heater_temperature_amplitude", "contact_conductance"),
     "laser": ("mean_power", "modulation_depth", "beam_radius"),
+    "joule": ("ac_voltage", "heater_resistance", "contact_conductance", "heater_conductance"),
 }
 
 
@@ -149,6 +163,11 @@ class Excitation:
     power_amplitude: float | None = None
     dc_power: float | None = None
     heater_temperature_amplitude: float | None = None
+    dc_voltage: float | None = None
+    ac_voltage: float | None = None
+    heater_resistance: float | None = None
+    heater_conductance: float | None = None
+    heater_heat_capacity: float | None = None
     contact_conductance: float | None = None
     mean_power: float | None = None
     modulation_depth: float | None = None
@@ -399,8 +418,9 @@ def _cross_check(study: Study) -> None:
 
 
 def highest_harmonic(study: Study) -> int:
-    """Highest multiple of a drive frequency at which the model solves (second order of the heating)."""
-    return 2
+    """Highest multiple of a drive frequency at which the model solves: the second order of the
+    heating, at 2 (4 for a Joule heater, whose power oscillates at twice the drive frequency)."""
+    return 4 if study.excitation.mode == "joule" else 2
 
 
 def surface_feature_radii(study: Study) -> dict[str, float]:

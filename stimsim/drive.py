@@ -10,8 +10,10 @@ at n + m with weight 1/2 of -R''[X_n, X_m] and at m - n with weight 1/2 of -R''[
 
 from __future__ import annotations
 
+import math
+
 from stimsim.config import Study
-from stimsim.harmonic import HarmonicModel, heating_scale
+from stimsim.harmonic import HEATER_MODES, HarmonicModel, heating_scale, joule_power_harmonics
 from stimsim.response import TipResponse
 
 #: Highest multiple of the drive frequency that is reported.
@@ -19,7 +21,8 @@ MAX_HARMONIC = 4
 
 
 def heating_spectrum(study: Study) -> tuple[float, dict[int, complex]]:
-    """(DC heating, {harmonic n: complex amplitude}) in units of the first-harmonic heating."""
+    """(DC heating, {harmonic n: amplitude}) in units of :func:`heating_scale`, for the modes whose
+    heating does not depend on the sample ('power', 'laser', 'heater')."""
     exc = study.excitation
     if exc.mode == "power":
         return exc.dc_power / exc.power_amplitude, {1: 1.0}
@@ -28,16 +31,49 @@ def heating_spectrum(study: Study) -> tuple[float, dict[int, complex]]:
     return 0.0, {1: 1.0}
 
 
+def heater_temperature(model: HarmonicModel, harmonic: int, frequency: float, tip_per_heater: complex) -> complex:
+    """Heater-temperature amplitude (scaled) of a Joule heater at ``harmonic`` of ``frequency`` (Hz).
+
+    Heater balance i n w C_h theta_h + G_h theta_h + G_c (theta_h - theta_tip) = P_n with
+    theta_tip = Z theta_h, Z = ``tip_per_heater`` the sample's tip temperature per heater temperature.
+    """
+    exc = model.study.excitation
+    power = joule_power_harmonics(model.study)[harmonic]
+    omega = 2 * math.pi * harmonic * frequency
+    admittance = 1j * omega * exc.heater_heat_capacity + exc.heater_conductance
+    admittance += exc.contact_conductance * (1 - tip_per_heater)
+    return power / admittance / heating_scale(model.study)
+
+
 def base_state(model: HarmonicModel) -> None:
     """Solve the model's base state under the study's DC heating."""
-    dc, _ = heating_spectrum(model.study)
-    model.solve_base_state(dc)
+    if model.study.excitation.mode != "joule":
+        model.solve_base_state(heating_spectrum(model.study)[0])
+        return
+    model.solve_base_state(0.0)
+    unit = model.solve_first_order(0.0)
+    model.solve_base_state(heater_temperature(model, 0, 0.0, _tip_per_heater(model, unit)))
+
+
+def _tip_per_heater(model: HarmonicModel, unit_fields: dict) -> complex:
+    return model.tip_values(unit_fields)[1] / model.scales.temperature
+
+
+def first_order_fields(model: HarmonicModel, frequency: float) -> tuple[dict[int, dict], dict[int, complex]]:
+    """First-order fields and heating amplitudes by harmonic n of the drive ``frequency`` (Hz)."""
+    if model.study.excitation.mode == "joule":
+        harmonics = [n for n in joule_power_harmonics(model.study) if n > 0]
+        fields = {n: model.solve_first_order(n * frequency) for n in harmonics}
+        amplitudes = {n: heater_temperature(model, n, frequency, _tip_per_heater(model, fields[n])) for n in harmonics}
+    else:
+        _, amplitudes = heating_spectrum(model.study)
+        fields = {n: model.solve_first_order(n * frequency) for n in amplitudes}
+    return {n: _scaled(fields[n], amplitudes[n]) for n in fields}, amplitudes
 
 
 def responses(model: HarmonicModel, frequency: float) -> list[TipResponse]:
     """Labelled tip harmonics 1..MAX_HARMONIC at the drive ``frequency`` (Hz)."""
-    _, spectrum = heating_spectrum(model.study)
-    first = {n: _scaled(model.solve_first_order(n * frequency), amplitude) for n, amplitude in spectrum.items()}
+    first, spectrum = first_order_fields(model, frequency)
     second: dict[int, list[dict]] = {}
     for n in sorted(first):
         for m in sorted(first):
@@ -82,12 +118,9 @@ def _row(model, frequency, harmonic, kind, order, field_sets, heating) -> TipRes
 
 
 def _heating_power(study: Study, heating: complex, tip_temperature: complex) -> complex:
-    """Heat flow into the sample (W) of a heating harmonic of relative amplitude ``heating``."""
-    exc = study.excitation
-    if exc.mode == "heater":
-        if heating == 0:
-            return -exc.contact_conductance * tip_temperature
-        return exc.contact_conductance * (heating * exc.heater_temperature_amplitude - tip_temperature)
+    """Heat flow into the sample (W) of a heating harmonic of scaled amplitude ``heating``."""
+    if study.excitation.mode in HEATER_MODES:
+        return study.excitation.contact_conductance * (heating * heating_scale(study) - tip_temperature)
     return complex(heating * heating_scale(study))
 
 

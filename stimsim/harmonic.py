@@ -36,11 +36,29 @@ DEGREE = 2
 NEWTON_ITERATIONS, NEWTON_TOLERANCE = 30, 1e-10
 
 
+#: Modes whose heat enters through the contact conductance from a heater temperature.
+HEATER_MODES = ("heater", "joule")
+
+
+def joule_power_harmonics(study: Study) -> dict[int, float]:
+    """Electrical power (W) of a heater at V0 + V1 cos(wt) across R, by harmonic of the drive:
+    (V0^2 + V1^2/2)/R at 0, 2 V0 V1/R at 1, V1^2/(2R) at 2 (zero terms left out)."""
+    exc = study.excitation
+    v0, v1, resistance = exc.dc_voltage, exc.ac_voltage, exc.heater_resistance
+    powers = {0: (v0**2 + v1**2 / 2) / resistance, 1: 2 * v0 * v1 / resistance, 2: v1**2 / (2 * resistance)}
+    return {n: p for n, p in powers.items() if p > 0}
+
+
 def heating_scale(study: Study) -> float:
-    """The first-harmonic heating amplitude that scaled heating 1 stands for (W, or K for 'heater')."""
+    """What the scaled heating amplitude 1 stands for: the first-harmonic power (W) of 'power' and
+    'laser', the heater-temperature amplitude (K) of 'heater', and for 'joule' the heater-temperature
+    amplitude (K) that the largest AC power harmonic would give without the sample, P / (G_h + G_c)."""
     exc = study.excitation
     if exc.mode == "heater":
         return exc.heater_temperature_amplitude
+    if exc.mode == "joule":
+        ac = max(p for n, p in joule_power_harmonics(study).items() if n > 0)
+        return ac / (exc.heater_conductance + exc.contact_conductance)
     if exc.mode == "laser":
         return exc.absorptance * exc.modulation_depth * exc.mean_power
     return exc.power_amplitude
@@ -51,7 +69,7 @@ def scales_for(study: Study) -> Scales:
     top = study.sample.material
     length = study.tip.contact_radius
     ambient = study.excitation.ambient_temperature
-    if study.excitation.mode == "heater":
+    if study.excitation.mode in HEATER_MODES:
         temperature = heating_scale(study)
     else:
         temperature = heating_scale(study) / (math.pi * length * top.thermal_conductivity)

@@ -91,3 +91,59 @@ def test_exchanging_surface_and_space_charge_change_the_ionic_response():
         changed = rows_by_label(study)[2, "ionic"].displacement
         assert abs(changed - base) > 0.05 * abs(base)
     assert abs(rows_by_label(rich)[2, "ionic"].displacement) > abs(base)
+
+
+def joule_study(dc_voltage, **excitation):
+    return study_from_dict(
+        {
+            "sample": {"material": "SDC", "properties": {"diffusivity": 1e-12}},
+            "tip": {"contact_radius": 20e-9},
+            "excitation": {
+                "mode": "joule", "dc_voltage": dc_voltage, "ac_voltage": 1.0, "heater_resistance": 5e3,
+                "contact_conductance": 1e-7, "heater_conductance": 1e-5, "heater_heat_capacity": 1e-11,
+                "frequencies": [FREQUENCY],
+            } | excitation,
+            "mesh": {"domain_size": 40e-6},
+        }
+    )
+
+
+def test_pure_ac_joule_drive_puts_thermal_at_2_and_ionic_at_4():
+    rows = rows_by_label(joule_study(0.0))
+    assert sorted(rows) == [(2, "thermal"), (4, "ionic")]
+
+
+def test_joule_heater_balances_power_and_matches_a_prescribed_heater_temperature():
+    """The heater temperature solves i w C_h th + G_h th + (flow into the sample) = V1^2 / (2 R) at 2 w;
+    a 'heater' study driven with that temperature at 2 f gives the same thermal response."""
+    study = joule_study(0.0)
+    exc = study.excitation
+    thermal = rows_by_label(study)[2, "thermal"]
+    heater = thermal.temperature + thermal.heating_power / exc.contact_conductance
+    omega = 2 * math.pi * 2 * FREQUENCY
+    balance = (1j * omega * exc.heater_heat_capacity + exc.heater_conductance) * heater + thermal.heating_power
+    power = exc.ac_voltage**2 / (2 * exc.heater_resistance)
+    assert abs(balance - power) < 1e-9 * power
+    prescribed = study_from_dict(
+        {
+            "sample": {"material": "SDC", "properties": {"diffusivity": 1e-12}},
+            "tip": {"contact_radius": 20e-9},
+            "excitation": {
+                "mode": "heater", "heater_temperature_amplitude": abs(heater),
+                "contact_conductance": exc.contact_conductance, "frequencies": [2 * FREQUENCY],
+            },
+            "mesh": {"domain_size": 40e-6},
+        }
+    )
+    model = HarmonicModel(prescribed, MPI.COMM_WORLD)
+    reference = responses(model, 2 * FREQUENCY)[0]
+    model.destroy()
+    phase = heater / abs(heater)
+    assert abs(reference.displacement * phase - thermal.displacement) < 1e-9 * abs(thermal.displacement)
+
+
+def test_dc_and_ac_joule_drive_fills_harmonics_1_to_4():
+    rows = rows_by_label(joule_study(0.5))
+    assert {(1, "thermal"), (1, "ionic"), (1, "total"), (2, "total"), (3, "ionic"), (4, "ionic")} <= set(rows)
+    total = rows[1, "total"]
+    assert total.displacement == rows[1, "thermal"].displacement + rows[1, "ionic"].displacement
