@@ -32,7 +32,7 @@ from stimsim.solvers import DirectSolver
 
 #: Polynomial degree of every field.
 DEGREE = 2
-#: Newton iterations of the base state, and the update size (scaled, max norm) that ends them.
+#: Newton iterations of the base state, and the update size (see :func:`relative_update`) that ends them.
 NEWTON_ITERATIONS, NEWTON_TOLERANCE = 30, 1e-10
 
 
@@ -47,6 +47,14 @@ def joule_power_harmonics(study: Study) -> dict[int, float]:
     v0, v1, resistance = exc.dc_voltage, exc.ac_voltage, exc.heater_resistance
     powers = {0: (v0**2 + v1**2 / 2) / resistance, 1: 2 * v0 * v1 / resistance, 2: v1**2 / (2 * resistance)}
     return {n: p for n, p in powers.items() if p > 0}
+
+
+def relative_update(update: fem.Function, field: fem.Function, comm) -> float:
+    """max|update| / max(1, max|field|) over all ranks: the scaled perturbations are O(1), but the
+    total concentration carries the large base value c0/c_s, whose round-off sets the floor."""
+    local = (np.abs(update.x.array).max(initial=0.0), np.abs(field.x.array).max(initial=0.0))
+    size, value = (comm.allreduce(v, op=MPI.MAX) for v in local)
+    return size / max(1.0, value)
 
 
 def heating_scale(study: Study) -> float:
@@ -203,6 +211,7 @@ class HarmonicModel:
         self.heat_input = heating  # UFL linear form of the heating (times :attr:`heating`)
         if contact is not None:
             residual[TEMPERATURE] += contact
+        self.tests, self.balance = tests, residual  # UFL, for the time-domain model
         stored = storage(trials, tests, self.k, self.r, self.dx)
         rates = {TEMPERATURE: self.omega_heat, CONCENTRATION: self.omega_ions}
         blocks = [
@@ -325,8 +334,6 @@ class HarmonicModel:
         by Newton's method on the coupled nonlinear balance (linear without ions)."""
         for f in self.base.values():
             f.x.array[:] = 0
-        if self.ionic:
-            self.base[CONCENTRATION].x.array[:] = self.k["equilibrium"].x.array
         self._set_frequency(0.0)
         self.heating.value = dc_heating
         if self.ionic:
@@ -347,8 +354,8 @@ class HarmonicModel:
             size = 0.0
             for name in self.names:
                 self.base[name].x.array[:] += update[name].x.array
-                size = max(size, np.abs(update[name].x.array).max(initial=0.0))
-            if self.domain.mesh.comm.allreduce(size, op=MPI.MAX) < NEWTON_TOLERANCE:
+                size = max(size, relative_update(update[name], self.base[name], self.domain.mesh.comm))
+            if size < NEWTON_TOLERANCE:
                 return
         raise SolverError(f"base state: Newton did not converge in {NEWTON_ITERATIONS} iterations")
 

@@ -26,7 +26,6 @@ def constrained_layer(vegard: float, omega: float, depth: float = 30.0):
         CONCENTRATION: fem.functionspace(domain, ("Lagrange", 2)),
     }
     base = {name: fem.Function(V) for name, V in spaces.items()}
-    base[CONCENTRATION].x.array[:] = 1 / EPS_C
     fields = base | {TEMPERATURE: fem.Constant(domain, 0j)}
     tests = {name: ufl.TestFunction(V) for name, V in spaces.items()} | {TEMPERATURE: None}
     trials = {name: ufl.TrialFunction(V) for name, V in spaces.items()}

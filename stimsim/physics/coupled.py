@@ -2,7 +2,8 @@
 
 Fields (scaled, see :mod:`stimsim.physics.scaling`): temperature rise theta, displacement u and, with
 mobile ions, the hydrostatic stress s (an L2 projection of tr(sigma)/3, so that its gradient drives the
-ions) and the concentration c. :func:`static_residual` is the time-independent part of each balance,
+ions) and the concentration excess c - c0(x) over the stress-free equilibrium (the Vegard strain is
+relative to c0). :func:`static_residual` is the time-independent part of each balance,
 :func:`storage` the part multiplied by d/dt. The frequency-domain operators are derivatives of these
 forms about the base state (``ufl.derivative``): first order L(i w) = i w M + R'[.], second order
 sources -1/4 R''[X1, X1] (physics.md section 2). Heat inputs are added by the model.
@@ -26,7 +27,7 @@ def static_residual(fields: dict, tests: dict, k: dict, r, dx, ds_exchange=None)
     forms = {TEMPERATURE: heat.conduction(theta, tests[TEMPERATURE], k["conductivity"], r, dx)}
     if CONCENTRATION in fields:
         s, c = fields[STRESS], fields[CONCENTRATION]
-        eigenstrain = eigenstrain + mechanics.vegard_eigenstrain(c, k["equilibrium"], k["vegard"])
+        eigenstrain = eigenstrain + mechanics.vegard_eigenstrain(c, 0, k["vegard"])
         hydrostatic = mechanics.hydrostatic_stress(u, eigenstrain, k["lame_lambda"], k["shear_modulus"], r)
         forms[STRESS] = ufl.inner(s - hydrostatic, tests[STRESS]) * r * dx
         coefficients = diffusion.DiffusionCoefficients(
@@ -35,8 +36,7 @@ def static_residual(fields: dict, tests: dict, k: dict, r, dx, ds_exchange=None)
         flux = diffusion.chemical_flux(theta, s, c, coefficients, k["equilibrium"])
         forms[CONCENTRATION] = diffusion.transport(k["mobile"] * flux, tests[CONCENTRATION], r, dx)
         if ds_exchange is not None:
-            excess = c - k["equilibrium"]
-            forms[CONCENTRATION] += k["exchange"] * ufl.inner(excess, tests[CONCENTRATION]) * r * ds_exchange
+            forms[CONCENTRATION] += k["exchange"] * ufl.inner(c, tests[CONCENTRATION]) * r * ds_exchange
     lam, mu, v = k["lame_lambda"], k["shear_modulus"], tests[DISPLACEMENT]
     forms[DISPLACEMENT] = mechanics.stiffness(u, v, lam, mu, r, dx) - mechanics.eigenstrain_load(
         eigenstrain, v, lam, mu, r, dx

@@ -5,7 +5,8 @@ D(T) = D_ref exp(-(E_a/R) (1/T - 1/T_amb)).
 
 Scaled form (module :mod:`stimsim.physics.scaling`): lengths in l, temperatures in theta_s, stresses in
 sigma_s, concentrations in c_s = Omega c0_ref sigma_s / (R T_amb) (the equilibrium response to a stress
-sigma_s), fluxes in D_ref c_s / l and time in l^2 / D_ref. With total scaled fields theta, s and c:
+sigma_s), fluxes in D_ref c_s / l and time in l^2 / D_ref. With total scaled fields theta, s and c
+(uniform c0 here; see :func:`chemical_flux` for a profile):
 
     J = -d exp(g eps_T theta / (1 + eps_T theta)) [grad c - eps_c c grad s / (1 + eps_T theta)],
 
@@ -38,18 +39,22 @@ class DiffusionCoefficients:
     activation: object
 
 
-def chemical_flux(theta, sigma_h, c, k: DiffusionCoefficients, equilibrium=None):
-    """Scaled Larché–Cahn flux of the total scaled fields (theta, sigma_h, c).
+def chemical_flux(theta, sigma_h, excess, k: DiffusionCoefficients, equilibrium):
+    """Scaled Larché–Cahn flux for the total scaled temperature rise ``theta`` and hydrostatic stress
+    ``sigma_h`` and the concentration c = ``equilibrium`` + ``excess``.
 
-    ``equilibrium`` is the stress-free equilibrium concentration c0(x) when it is not uniform (a
-    space-charge layer): the chemical potential R T ln(c / c0(x)) - Omega sigma_h keeps c0(x) stationary
-    without stress, adding c grad(ln c0) to the flux bracket.
+    ``equilibrium`` is the stress-free equilibrium concentration c0(x) (uniform, or a space-charge
+    profile): the chemical potential R T ln(c / c0(x)) - Omega sigma_h keeps it stationary without
+    stress, so that grad c - c grad(ln c0) = grad(excess) - excess grad(ln c0). Working with the
+    excess avoids the cancellation of the large c0/c_s against itself.
     """
     temperature = 1 + k.temperature_ratio * theta
     mobility = k.relative_diffusivity * ufl.exp(k.activation * k.temperature_ratio * theta / temperature)
-    driving = ufl.grad(c) - k.stress_coupling * c * ufl.grad(sigma_h) / temperature
-    if equilibrium is not None:
-        driving = driving - c * ufl.grad(equilibrium) / equilibrium
+    concentration = equilibrium + excess
+    driving = ufl.grad(excess)
+    if not isinstance(equilibrium, (int, float)):
+        driving = driving - excess * ufl.grad(equilibrium) / equilibrium
+    driving = driving - k.stress_coupling * concentration * ufl.grad(sigma_h) / temperature
     return -mobility * driving
 
 

@@ -1,0 +1,146 @@
+"""Time-domain model of the same nonlinear balance, for cross-checks and slow processes.
+
+The fields are stepped in time with Crank–Nicolson on the balances that store something (heat and
+ions: (M(X1 - X0)/dt + (R(X1) + R(X0))/2 = (F1 + F0)/2) and with the quasi-static balances
+(mechanics, hydrostatic stress) enforced at the new time level. Each step is solved by a modified
+Newton iteration on one factorisation of the step operator at the base state, kept for the whole run
+while it contracts fast (small heating amplitudes); a strong nonlinearity refactorises.
+The harmonics of the periodic steady state come from a DFT of the tip signal over the last period:
+for a real signal x(t), X_n = (2/N) sum_k x(t_k) e^{-i n w t_k}.
+
+It uses the forms of a :class:`~stimsim.harmonic.HarmonicModel` (no second copy of the physics).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import ufl
+from dolfinx import fem
+from mpi4py import MPI
+
+from stimsim.errors import SolverError
+from stimsim.harmonic import HarmonicModel, relative_update
+from stimsim.physics.coupled import CONCENTRATION, TEMPERATURE, storage
+from stimsim.solvers import DirectSolver
+
+#: Modified-Newton iterations per step, the update size (relative, see relative_update) that ends them, and the
+#: contraction above which the step operator is refactorised at the current state.
+STEP_ITERATIONS, STEP_TOLERANCE, SLOW_CONTRACTION = 30, 1e-9, 0.2
+
+
+class TimeDomainModel:
+    """Crank–Nicolson time stepping of a harmonic model's balance at a fixed time step ``dt`` (s)."""
+
+    def __init__(self, model: HarmonicModel, dt: float):
+        self.model = model
+        mesh = model.domain.mesh
+        names = model.names
+        # unknowns are the deviations from the base state: the base concentration c0/c_s is large and
+        # would cost digits in a total-field representation
+        self.new = {n: fem.Function(V, name=f"{n}_new") for n, V in model.spaces.items()}
+        self.old = {n: fem.Function(V, name=f"{n}_old") for n, V in model.spaces.items()}
+        total_new = {model.base[n]: model.base[n] + self.new[n] for n in names}
+        total_old = {model.base[n]: model.base[n] + self.old[n] for n in names}
+        self.heating_new, self.heating_old = fem.Constant(mesh, 0j), fem.Constant(mesh, 0j)
+        s = model.scales
+        times = {TEMPERATURE: s.time / dt, CONCENTRATION: (s.ionic_time / dt) if model.ionic else None}
+        rate = {n: self.new[n] - self.old[n] for n in names}
+        stored = storage(rate, model.tests, model.k, model.r, model.dx)
+        at_new = {n: ufl.replace(model.balance[n], total_new) for n in names}
+        at_old = {n: ufl.replace(model.balance[n], total_old) for n in names}
+        heat_new = ufl.replace(model.heat_input, {model.heating: self.heating_new})
+        heat_old = ufl.replace(model.heat_input, {model.heating: self.heating_old})
+        step = {}
+        for n in names:
+            if n in stored:
+                step[n] = times[n] * stored[n] + 0.5 * (at_new[n] + at_old[n])
+            else:
+                step[n] = at_new[n]
+        step[TEMPERATURE] -= 0.5 * (heat_new + heat_old)
+        trials = {n: ufl.TrialFunction(V) for n, V in model.spaces.items()}
+        jacobian = [[ufl.derivative(step[i], self.new[j], trials[j]) for j in names] for i in names]
+        self.residual = [fem.form(-step[n]) for n in names]
+        self.update = {n: fem.Function(V) for n, V in model.spaces.items()}
+        self.solver = DirectSolver(fem.form(jacobian), model.bcs, "time_step")
+        self.solver.factorize()  # at the base state, kept for every step (modified Newton)
+        self.dt = dt
+
+    def set_state(self, fields: dict) -> None:
+        """Start from the scaled deviation ``fields`` from the base state (name -> Function)."""
+        for n, f in fields.items():
+            self.new[n].x.array[:] = f.x.array
+
+    def step(self, heating_old: float, heating_new: float) -> int:
+        """Advance one step with the scaled heating going from ``heating_old`` to ``heating_new``;
+        returns the Newton iterations used."""
+        for n in self.model.names:
+            self.old[n].x.array[:] = self.new[n].x.array
+        self.heating_old.value, self.heating_new.value = heating_old, heating_new
+        comm = self.model.domain.mesh.comm
+        previous = math.inf
+        for iteration in range(1, STEP_ITERATIONS + 1):
+            self.solver.solve(self.residual, [self.update[n] for n in self.model.names])
+            size = 0.0
+            for n in self.model.names:
+                self.new[n].x.array[:] += self.update[n].x.array
+                size = max(size, relative_update(self.update[n], self.new[n], comm))
+            if size < STEP_TOLERANCE:
+                return iteration
+            if size > SLOW_CONTRACTION * previous:
+                self.solver.factorize()  # strong nonlinearity: Newton with the current Jacobian
+            previous = size
+        raise SolverError(f"time step: modified Newton did not converge in {STEP_ITERATIONS} iterations")
+
+    def tip_displacement(self) -> float:
+        """Tip displacement (m) of the current state relative to the base state."""
+        return self.model.tip_values(self.new)[0].real
+
+    def destroy(self) -> None:
+        self.solver.destroy()
+
+
+def periodic_harmonics(
+    model: HarmonicModel,
+    frequency: float,
+    heating,
+    harmonics=(1, 2),
+    periods: int = 4,
+    steps_per_period: int = 64,
+    start: dict | None = None,
+) -> dict[int, complex]:
+    """Tip-displacement harmonics (m) of the periodic state under the scaled heating ``heating(t)``
+    (a function of time in s, about the model's base state), from the DFT of the last of ``periods``
+    drive periods of ``frequency`` (Hz). ``start`` optionally gives the initial deviation from the base."""
+    if periods < 2:
+        raise ValueError("periods must be at least 2 (the last two give the drift)")
+    dt = 1.0 / (frequency * steps_per_period)
+    stepper = TimeDomainModel(model, dt)
+    if start is not None:
+        stepper.set_state(start)
+    signal = []
+    for k in range(periods * steps_per_period):
+        stepper.step(heating(k * dt), heating((k + 1) * dt))
+        signal.append(stepper.tip_displacement())
+    stepper.destroy()
+    times = dt * np.arange(1, periods * steps_per_period + 1)
+    return harmonics_of(np.asarray(signal), times, frequency, steps_per_period, harmonics)
+
+
+def harmonics_of(signal, times, frequency: float, steps_per_period: int, harmonics) -> dict[int, complex]:
+    """Complex amplitudes X_n of x(t) = X0 + sum Re(X_n e^{i n w t}) from the last period of samples,
+    after removing the slow drift (the rectified mean that still diffuses away): a polynomial in t of
+    degree (number of recorded periods - 1, at most 2) whose period means match the last periods' means.
+    Without it the drift leaks into every harmonic as a trend across the analysed period."""
+    n = steps_per_period
+    degree = min(2, len(signal) // n - 1)
+    windows = [slice(len(signal) - (j + 1) * n, len(signal) - j * n) for j in range(degree + 1)]
+    scale = times[-1]
+    basis = np.array([[np.mean((times[w] / scale) ** p) for p in range(degree + 1)] for w in windows])
+    coefficients = np.linalg.solve(basis, np.array([signal[w].mean() for w in windows]))
+    t = times[-n:]
+    drift = sum(c * (t / scale) ** p for p, c in enumerate(coefficients))
+    omega = 2 * math.pi * frequency
+    detrended = signal[-n:] - drift
+    return {h: complex(2 / n * np.sum(detrended * np.exp(-1j * h * omega * t))) for h in harmonics}
