@@ -1,0 +1,73 @@
+"""Ionic-response benchmark: frequency domain against the time-domain model at the same accuracy of
+the second (ionic) harmonic, in one run; DOFs, wall times and their ratio.
+
+    .venv/bin/python benchmarks/ionic.py [--periods 4 6 8] [--refinement 0.5]
+
+The time-domain runs start from the first-order state and use 64 steps per period; their error
+against the frequency-domain harmonic shrinks with the number of periods (the slow ionic transient).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import stimsim  # noqa: F401
+import numpy as np
+from dolfinx import fem
+from mpi4py import MPI
+
+from stimsim.config import study_from_dict
+from stimsim.drive import responses
+from stimsim.harmonic import HarmonicModel
+from stimsim.timedomain import periodic_harmonics
+
+FREQUENCY = 2e4
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--periods", type=int, nargs="+", default=[4, 6, 8])
+    parser.add_argument("--refinement", type=float, default=0.5)
+    args = parser.parse_args()
+    comm = MPI.COMM_WORLD
+    study = study_from_dict(
+        {
+            "sample": {"material": "SDC", "properties": {"diffusivity": 1e-12}},
+            "tip": {"contact_radius": 20e-9},
+            "excitation": {"mode": "power", "power_amplitude": 1e-7, "frequencies": [FREQUENCY]},
+            "mesh": {"refinement": args.refinement},
+        }
+    )
+    model = HarmonicModel(study, comm)
+    responses(model, FREQUENCY)  # warm up (JIT, first factorisations)
+    start = time.perf_counter()
+    rows = {(r.harmonic, r.kind): r.displacement for r in responses(model, FREQUENCY)}
+    frequency_domain = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+    first = model.solve_first_order(FREQUENCY)
+    initial = {name: fem.Function(V) for name, V in model.spaces.items()}
+    for name in model.names:
+        initial[name].x.array[:] = first[name].x.array.real
+    if comm.rank == 0:
+        print(f"SDC, D = 1e-12 m^2/s, {FREQUENCY:g} Hz, {model.num_dofs} DOFs, {comm.size} rank(s)")
+        print(f"frequency domain (harmonics 1 and 2): {frequency_domain:.3f} s")
+        print(f"{'periods':>8} {'time s':>8} {'ratio TD/FD':>12} {'err u2':>9} {'phase deg':>10} {'err u1':>9}")
+    for periods in args.periods:
+        start = time.perf_counter()
+        found = periodic_harmonics(
+            model, FREQUENCY, lambda t: math.cos(2 * math.pi * FREQUENCY * t), periods=periods, start=initial
+        )
+        elapsed = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+        second = found[2] / rows[2, "ionic"]
+        error_first = abs(found[1] / rows[1, "thermal"] - 1)
+        if comm.rank == 0:
+            print(
+                f"{periods:8d} {elapsed:8.2f} {elapsed / frequency_domain:12.1f} {abs(abs(second) - 1):9.2e} "
+                f"{math.degrees(np.angle(second)):10.3f} {error_first:9.2e}"
+            )
+    model.destroy()
+
+
+if __name__ == "__main__":
+    main()
