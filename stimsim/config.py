@@ -54,7 +54,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "substrate_properties": Key("table", "SI", "overrides of the substrate's properties"),
     },
     "tip": {
-        "contact_radius": Key("number", "m", "mechanical contact radius a", REQUIRED, **_POSITIVE),
+        "contact_radius": Key(
+            "number", "m", "mechanical contact radius a (or give force and tip_radius)", **_POSITIVE
+        ),
+        "force": Key("number", "N", "static contact force F (Hertz preload; sets a)", low=0.0, high=1e-3),
+        "tip_radius": Key("number", "m", "tip radius R of the Hertz contact (with force)", **_POSITIVE),
         "thermal_contact_radius": Key(
             "number", "m", "radius of the heated disk (default: contact_radius)", **_POSITIVE
         ),
@@ -151,6 +155,13 @@ class Tip:
     contact_radius: float
     thermal_contact_radius: float
     weighting: str
+    force: float = 0.0
+    tip_radius: float | None = None
+
+    @property
+    def hertz_pressure(self) -> float:
+        """Peak Hertz pressure p0 = 3F/(2 pi a^2) in Pa (0 without preload)."""
+        return 3 * self.force / (2 * math.pi * self.contact_radius**2)
 
 
 @dataclass(frozen=True)
@@ -263,8 +274,9 @@ def study_from_dict(raw: dict) -> Study:
     excitation = _excitation(resolved["excitation"], given=set(raw.get("excitation", {})))
     unused = set().union(*MODE_KEYS.values()) - set(MODE_KEYS[excitation.mode])
     resolved["excitation"] = {k: v for k, v in resolved["excitation"].items() if k not in unused}
-    tip = _tip(resolved["tip"], excitation.mode)
     sample = _sample(resolved["sample"], resolved["geometry"])
+    tip = _tip(resolved["tip"], excitation.mode, sample.material)
+    resolved["tip"]["contact_radius"] = tip.contact_radius
     resolved["sample"]["properties"] = sample.material.properties()
     if sample.substrate is not None:
         resolved["geometry"]["substrate_properties"] = sample.substrate.properties()
@@ -353,15 +365,34 @@ def _excitation(table: dict, given: set[str]) -> Excitation:
     )
 
 
-def _tip(table: dict, mode: str) -> Tip:
-    radius = table["contact_radius"]
+def _tip(table: dict, mode: str, sample: Material) -> Tip:
     if mode == "laser" and table["thermal_contact_radius"] is not None:
         raise InputError("tip.thermal_contact_radius", "is not used by excitation.mode 'laser' (the beam heats)")
+    force, tip_radius, radius = table["force"], table["tip_radius"], table["contact_radius"]
+    if force is None:
+        if tip_radius is not None:
+            raise InputError("tip.tip_radius", "is only used with tip.force (a Hertz preload)")
+        if radius is None:
+            raise InputError("tip.contact_radius", "is required (m), or give tip.force and tip.tip_radius")
+        force = 0.0
+    else:
+        if tip_radius is None or radius is not None:
+            raise InputError("tip.force", "needs tip.tip_radius and sets the contact radius: remove tip.contact_radius")
+        radius = hertz_contact_radius(force, tip_radius, sample)
     return Tip(
         contact_radius=radius,
         thermal_contact_radius=table["thermal_contact_radius"] or radius,
         weighting=table["weighting"],
+        force=force,
+        tip_radius=tip_radius,
     )
+
+
+def hertz_contact_radius(force: float, tip_radius: float, sample: Material) -> float:
+    """Hertz contact radius a = (3 F R / (4 E*))^(1/3) (m) of a rigid sphere of radius R (m) pressed with
+    F (N) on the sample, E* = E / (1 - nu^2) (Johnson, Contact Mechanics, 1985, section 4.2)."""
+    reduced = sample.youngs_modulus / (1 - sample.poisson_ratio**2)
+    return (3 * force * tip_radius / (4 * reduced)) ** (1 / 3)
 
 
 def _sample(sample: dict, geometry: dict) -> Sample:

@@ -27,13 +27,15 @@ from stimsim.physics import heat
 from stimsim.physics.axisymmetric import body_measure, boundary_measure, radius
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE, static_residual, storage
 from stimsim.physics.scaling import Scales
-from stimsim.response import DiskAverage
+from stimsim.response import DiskAverage, hertz_weight
 from stimsim.solvers import DirectSolver
 
 #: Polynomial degree of every field.
 DEGREE = 2
 #: Newton iterations of the base state, and the update size (see :func:`relative_update`) that ends them.
 NEWTON_ITERATIONS, NEWTON_TOLERANCE = 30, 1e-10
+#: Load increments tried in turn for the base state (DC heating and preload).
+LOAD_INCREMENTS = (1, 4, 16)
 
 
 #: Modes whose heat enters through the contact conductance from a heater temperature.
@@ -119,6 +121,7 @@ class HarmonicModel:
         self.omega_heat = fem.Constant(mesh, 0j)
         self.omega_ions = fem.Constant(mesh, 0j)
         self.heating = fem.Constant(mesh, 0j)
+        self.preload_fraction = fem.Constant(mesh, 0j)
         self.k = self._coefficients()
         self._build_forms()
         self._build_solvers()
@@ -225,11 +228,21 @@ class HarmonicModel:
         zero = {name: ufl.ZeroBaseForm((tests[name],)) for name in self.names}
         heating = {name: heating if name == TEMPERATURE else zero[name] for name in self.names}
         self.heating_forms = [fem.form(heating[name]) for name in self.names]
-        self.newton_forms = [fem.form(heating[name] - residual[name]) for name in self.names] if self.ionic else None
+        loads = {name: heating[name] - residual[name] for name in self.names}
+        if self.study.tip.force:
+            loads[DISPLACEMENT] += self._preload(tests[DISPLACEMENT])
+        self.newton_forms = [fem.form(loads[name]) for name in self.names] if self.ionic else None
         self.second_order_forms = [fem.form(self._second_derivative(residual[i])) for i in self.names]
         self.mechanics_load = fem.form(
             -ufl.derivative(residual[DISPLACEMENT], self.base[TEMPERATURE], self.solution[TEMPERATURE])
         )
+
+    def _preload(self, v):
+        """Hertz pressure p0 sqrt(1 - r^2/a^2) pushing on the contact disk (scaled), a base-state load."""
+        tip, spec = self.study.tip, self.domain.spec
+        pressure = self.preload_fraction * tip.hertz_pressure / self.scales.stress
+        disk = self.ds(spec.disk_tags(tip.contact_radius))
+        return -pressure * hertz_weight(self.r, 1.0) * ufl.conj(v[1]) * self.r * disk
 
     def _second_derivative(self, form):
         """R''[a, b] along the direction sets a and b (compiled once, values copied in per solve)."""
@@ -337,13 +350,28 @@ class HarmonicModel:
         self._set_frequency(0.0)
         self.heating.value = dc_heating
         if self.ionic:
-            self._newton()
+            self._continuation(dc_heating)
         elif dc_heating:
             self._solve_staggered()
             for name in self.names:
                 self.base[name].x.array[:] = self.solution[name].x.array
         self.heating.value = 0
         self.base_state_solved = True
+
+    def _continuation(self, dc_heating: float) -> None:
+        """Newton from the unloaded state; if it fails, in more and more load increments."""
+        for increments in LOAD_INCREMENTS:
+            for f in self.base.values():
+                f.x.array[:] = 0
+            try:
+                for step in range(1, increments + 1):
+                    self.heating.value = dc_heating * step / increments
+                    self.preload_fraction.value = step / increments
+                    self._newton()
+                return
+            except SolverError:
+                if increments == LOAD_INCREMENTS[-1]:
+                    raise
 
     def _newton(self) -> None:
         update = self._functions("update")

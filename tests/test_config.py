@@ -83,7 +83,7 @@ ambient_temperature = 300.0
         ("excitation.mode", '"joule-ish"', "excitation.mode = 'joule-ish' is not accepted; use 'power' or 'heater' or 'laser'"),
         ("excitation.beam_radius", 1e-6, "excitation.beam_radius is not used by mode 'power'"),
         ("tip.weighting", '"gaussian"', "tip.weighting = 'gaussian' is not accepted"),
-        ("tip.radius", 1e-9, "tip.radius is not a known key; did you mean 'contact_radius'?"),
+        ("tip.radius", 1e-9, "tip.radius is not a known key; did you mean"),
         ("sample.properties.conductivity", 1.0, "sample.properties.conductivity is not a material property"),
         ("geometry.film_thickness", 1e-7, "geometry.film_thickness is only used with geometry.kind = 'film'"),
         ("geometry.kind", '"film"', "geometry.film_thickness is required for geometry.kind = 'film'"),

@@ -147,3 +147,44 @@ def test_dc_and_ac_joule_drive_fills_harmonics_1_to_4():
     assert {(1, "thermal"), (1, "ionic"), (1, "total"), (2, "total"), (3, "ionic"), (4, "ionic")} <= set(rows)
     total = rows[1, "total"]
     assert total.displacement == rows[1, "thermal"].displacement + rows[1, "ionic"].displacement
+
+
+def preloaded_study(force):
+    """SDC ions in a soft (2 GPa) matrix: the preload makes Omega sigma_h / (R T) of order 1."""
+    return study_from_dict(
+        {
+            "sample": {"material": "SDC", "properties": {"diffusivity": 1e-12, "youngs_modulus": 2e9}},
+            "tip": {"force": force, "tip_radius": 30e-9},
+            "excitation": {"mode": "power", "power_amplitude": 1e-6, "frequencies": [FREQUENCY]},
+        }
+    )
+
+
+def test_hertz_preload_base_state_is_the_boltzmann_equilibrium():
+    """Without DC heating the steady flux vanishes, so c = c0 exp(Omega sigma_h / (R T)) with the
+    self-consistent (Vegard-relaxed) hydrostatic stress of the preload: checked in L2 within 20 contact
+    radii (farther out the clamped box and the c = c0 reservoir, 10 thermal lengths away, perturb it)."""
+    study = preloaded_study(1e-7)
+    assert abs(study.tip.contact_radius - (3 * 1e-7 * 30e-9 / (4 * 2e9 / (1 - 0.3**2))) ** (1 / 3)) < 1e-18
+    model = HarmonicModel(study, MPI.COMM_WORLD)
+    model.solve_base_state(0.0)
+    c0 = model.k["equilibrium"]
+    eps = model.k["stress_coupling"]
+    stress, excess = model.base["stress"], model.base[CONCENTRATION]
+    boltzmann = c0 * (ufl.exp(eps * stress) - 1)
+    x = ufl.SpatialCoordinate(model.domain.mesh)
+    r, dx = model.r, model.dx(metadata={"quadrature_degree": 6})
+    near = ufl.conditional(ufl.lt(x[0] ** 2 + x[1] ** 2, 20.0**2), 1.0, 0.0)
+    error, size = (
+        model.domain.mesh.comm.allreduce(fem.assemble_scalar(fem.form(f * r * dx)), op=MPI.SUM)
+        for f in (near * abs(excess - boltzmann) ** 2, near * abs(boltzmann) ** 2)
+    )
+    peak = model.domain.mesh.comm.allreduce(np.abs(eps.x.array).max() * np.abs(stress.x.array).max(), op=MPI.MAX)
+    model.destroy()
+    assert peak > 0.5  # a nonlinear equilibrium: the exponent Omega sigma_h / (R T) exceeds 0.5
+    assert math.sqrt(abs(error) / abs(size)) < 2e-3
+
+
+def test_contact_force_changes_the_ionic_response():
+    light, heavy = (rows_by_label(preloaded_study(f))[2, "ionic"].displacement for f in (1e-9, 1e-7))
+    assert abs(heavy - light) > 0.05 * abs(light)
