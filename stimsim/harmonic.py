@@ -117,6 +117,7 @@ class HarmonicModel:
         self.names = list(self.spaces)
         self.base = self._functions("base")
         self.solution = self._functions("solution")
+        self.zero = self._functions("zero")
         self.direction_a, self.direction_b = self._functions("a"), self._functions("b")
         self.omega_heat = fem.Constant(mesh, 0j)
         self.omega_ions = fem.Constant(mesh, 0j)
@@ -296,12 +297,12 @@ class HarmonicModel:
         if self.ionic:
             bcs[STRESS] = []
             bcs[CONCENTRATION] = [self._dirichlet(self.spaces[CONCENTRATION], (FAR, BOTTOM), zero)]
-            immobile = self._immobile_dofs()
+            immobile = self.immobile_dofs()
             if immobile.size:
                 bcs[CONCENTRATION].append(fem.dirichletbc(zero, immobile, self.spaces[CONCENTRATION]))
         return bcs
 
-    def _immobile_dofs(self) -> np.ndarray:
+    def immobile_dofs(self) -> np.ndarray:
         """Concentration DOFs (local indices) that touch no cell with mobile ions on any rank."""
         V = self.spaces[CONCENTRATION]
         cells = self.domain.mesh.topology.index_map(2)
@@ -405,7 +406,7 @@ class HarmonicModel:
         harmonic with itself, 1/2 for two different ones); copies. Zero without ions."""
         self._require_base_state()
         if not self.ionic:
-            return {name: self._zero_like(f) for name, f in self.solution.items()}
+            return self.zero  # the balance is linear: no second-order response
         for name in self.names:
             self.direction_a[name].x.array[:] = weight * first[name].x.array
             self.direction_b[name].x.array[:] = second[name].x.array
@@ -430,10 +431,6 @@ class HarmonicModel:
             copy.x.array[:] = f.x.array
             copies[name] = copy
         return copies
-
-    @staticmethod
-    def _zero_like(f: fem.Function) -> fem.Function:
-        return fem.Function(f.function_space)
 
     def tip_values(self, fields: dict) -> tuple[complex, complex]:
         """(tip displacement in m, tip temperature in K) of scaled ``fields``."""

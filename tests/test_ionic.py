@@ -188,3 +188,35 @@ def test_hertz_preload_base_state_is_the_boltzmann_equilibrium():
 def test_contact_force_changes_the_ionic_response():
     light, heavy = (rows_by_label(preloaded_study(f))[2, "ionic"].displacement for f in (1e-9, 1e-7))
     assert abs(heavy - light) > 0.05 * abs(light)
+
+
+@pytest.mark.parametrize("interface", ["blocking", "conducting"])
+def test_ions_in_a_film_stay_in_it_unless_the_substrate_conducts(interface):
+    study = study_from_dict(
+        {
+            "sample": {"material": "SDC", "properties": {"diffusivity": 1e-12}},
+            "geometry": {"kind": "film", "film_thickness": 30e-9, "substrate": "SDC",
+                         "substrate_properties": {"youngs_modulus": 150e9}},
+            "tip": {"contact_radius": 20e-9},
+            "excitation": {"mode": "power", "power_amplitude": 1e-6, "frequencies": [FREQUENCY]},
+            "ions": {"substrate": interface},
+        }
+    )
+    model = HarmonicModel(study, MPI.COMM_WORLD)
+    model.solve_base_state(0.0)
+    c = model.solve_first_order(FREQUENCY)[CONCENTRATION]
+    comm = model.domain.mesh.comm
+    in_film, in_substrate = (
+        comm.allreduce(fem.assemble_scalar(fem.form(abs(c) * model.r * model.dx(tag))), op=MPI.SUM).real
+        for tag in (1, 2)
+    )
+    film_total = comm.allreduce(fem.assemble_scalar(fem.form(c * model.r * model.dx(1))), op=MPI.SUM)
+    constrained = model.immobile_dofs()
+    model.destroy()
+    if interface == "blocking":
+        # every concentration DOF off the film is held at zero, and the film keeps its ions
+        assert comm.allreduce(np.abs(c.x.array[constrained]).max(initial=0.0), op=MPI.MAX) == 0.0
+        assert comm.allreduce(constrained.size, op=MPI.SUM) > 0
+        assert abs(film_total) < 1e-3 * in_film
+    else:
+        assert constrained.size == 0 and in_substrate > 1e-3 * in_film
