@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stimsim.errors import InputError
+from stimsim.errors import InputError, checked_number
 from stimsim.materials import Material, material
 
 
@@ -334,19 +334,7 @@ def _check_value(name: str, spec: Key, value: Any) -> Any:
 
 
 def _check_number(name: str, spec: Key, value: Any) -> float:
-    opening, closing = "[" if spec.low_inclusive else "(", "]" if spec.high_inclusive else ")"
-    accepted = f"{opening}{spec.low:g}, {spec.high:g}{closing} {spec.unit}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(name, f"must be a number in {accepted}, got {value!r}")
-    try:
-        value = float(value)
-    except OverflowError:
-        raise InputError(name, f"is outside the accepted range {accepted}") from None
-    too_high = value > spec.high if spec.high_inclusive else value >= spec.high
-    too_low = value < spec.low if spec.low_inclusive else value <= spec.low
-    if not math.isfinite(value) or too_low or too_high:
-        raise InputError(name, f"= {value:g} is outside the accepted range {accepted}")
-    return value
+    return checked_number(name, value, spec.low, spec.high, spec.unit, spec.low_inclusive, spec.high_inclusive)
 
 
 def _excitation(table: dict, given: set[str]) -> Excitation:

@@ -1,4 +1,7 @@
-"""Exceptions that carry a message meant for the user, never a traceback."""
+"""Exceptions that carry a message meant for the user, never a traceback, and the number check that
+every input goes through."""
+
+import math
 
 
 class StimsimError(Exception):
@@ -15,3 +18,21 @@ class InputError(StimsimError, ValueError):
 
 class SolverError(StimsimError, RuntimeError):
     """A linear solve failed: no convergence, a MUMPS error or a non-finite solution."""
+
+
+def checked_number(key: str, value, low: float, high: float, unit: str, low_inclusive=False, high_inclusive=False):
+    """``value`` as a finite float in the interval (low, high) (brackets per the flags), or an
+    :class:`InputError` naming ``key`` and the accepted range with its ``unit``."""
+    opening, closing = "[" if low_inclusive else "(", "]" if high_inclusive else ")"
+    accepted = f"{opening}{low:g}, {high:g}{closing} {unit}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(key, f"must be a number in {accepted}, got {value!r}")
+    try:
+        value = float(value)
+    except OverflowError:
+        raise InputError(key, f"is outside the accepted range {accepted}") from None
+    too_low = value < low if low_inclusive else value <= low
+    too_high = value > high if high_inclusive else value >= high
+    if not math.isfinite(value) or too_low or too_high:
+        raise InputError(key, f"= {value:g} is outside the accepted range {accepted}")
+    return value

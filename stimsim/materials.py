@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from stimsim.errors import InputError
+from stimsim.errors import InputError, checked_number
 
 #: Gas constant R in J/(mol K) (CODATA 2018, exact).
 GAS_CONSTANT = 8.314462618
@@ -31,20 +31,7 @@ class PropertySpec:
 
     def check(self, key: str, value: object) -> float:
         """Return ``value`` as float or raise :class:`InputError` naming ``key`` and the range."""
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(key, f"must be a number in {self.range_text()}, got {value!r}")
-        try:
-            value = float(value)
-        except OverflowError:
-            raise InputError(key, f"is outside the accepted range {self.range_text()}") from None
-        below = value < self.low if self.low_inclusive else value <= self.low
-        if not math.isfinite(value) or below or value >= self.high:
-            raise InputError(key, f"= {value:g} is outside the accepted range {self.range_text()}")
-        return value
-
-    def range_text(self) -> str:
-        bracket = "[" if self.low_inclusive else "("
-        return f"{bracket}{self.low:g}, {self.high:g}) {self.unit}"
+        return checked_number(key, value, self.low, self.high, self.unit, self.low_inclusive)
 
 
 #: Every material property: unit, accepted range and meaning. The single source of truth for

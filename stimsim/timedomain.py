@@ -18,7 +18,6 @@ import math
 import numpy as np
 import ufl
 from dolfinx import fem
-from mpi4py import MPI
 
 from stimsim.errors import SolverError
 from stimsim.harmonic import HarmonicModel, relative_update

@@ -7,7 +7,6 @@ All forms are sesquilinear: the test function is conjugated.
 
 from __future__ import annotations
 
-import math
 
 import ufl
 
