@@ -13,6 +13,7 @@ study's first-harmonic heating (power, heater temperature or absorbed laser powe
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import ufl
@@ -29,6 +30,7 @@ from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERA
 from stimsim.physics.scaling import Scales
 from stimsim.response import DiskAverage, hertz_weight
 from stimsim.solvers import DirectSolver
+from stimsim.staggered import StaggeredSolver
 
 #: Polynomial degree of every field.
 DEGREE = 2
@@ -103,7 +105,14 @@ def scales_for(study: Study) -> Scales:
 class HarmonicModel:
     """The frequency-domain model of one study on one communicator, reusable across frequencies."""
 
-    def __init__(self, study: Study, comm: MPI.Comm = MPI.COMM_WORLD, domain: Domain | None = None):
+    def __init__(
+        self, study: Study, comm: MPI.Comm = MPI.COMM_WORLD, domain: Domain | None = None, method: str = "auto"
+    ):
+        """``method`` of the coupled ionic solve: 'auto' (measures both on the first solve and keeps
+        the faster), 'staggered' or 'monolithic'."""
+        if method not in ("auto", "staggered", "monolithic"):
+            raise ValueError(f"method must be 'auto', 'staggered' or 'monolithic', not {method!r}")
+        self.method = method
         self.study = study
         self.ionic = study.sample.material.is_ionic
         self.domain = domain or load_domain(mesh_spec(study), comm)
@@ -233,7 +242,9 @@ class HarmonicModel:
         if self.study.tip.force:
             loads[DISPLACEMENT] += self._preload(tests[DISPLACEMENT])
         self.newton_forms = [fem.form(loads[name]) for name in self.names] if self.ionic else None
-        self.second_order_forms = [fem.form(self._second_derivative(residual[i])) for i in self.names]
+        second = {name: self._second_derivative(residual[name]) for name in self.names}
+        self.second_order_forms = [fem.form(second[name]) for name in self.names]
+        self.sources = {"first": heating, "second": second}  # UFL, for the staggered solver
         self.mechanics_load = fem.form(
             -ufl.derivative(residual[DISPLACEMENT], self.base[TEMPERATURE], self.solution[TEMPERATURE])
         )
@@ -318,6 +329,8 @@ class HarmonicModel:
         self.bcs = [bc for name in self.names for bc in bcs[name]]
         if self.ionic:
             self.coupled_solver = DirectSolver(fem.form(self.operator_blocks), self.bcs, "coupled")
+            if self.method != "monolithic":
+                self.staggered = StaggeredSolver(self, self.sources, bcs)
             return
         (a_tt, _), (_, a_uu) = self.operator_blocks
         self.heat_solver = DirectSolver(fem.form(a_tt), bcs[TEMPERATURE], "heat")
@@ -394,8 +407,7 @@ class HarmonicModel:
         self._set_frequency(frequency)
         self.heating.value = 1.0
         if self.ionic:
-            self.coupled_solver.factorize()
-            self.coupled_solver.solve(self.heating_forms, [self.solution[n] for n in self.names])
+            self._solve_coupled("first", self.heating_forms)
         else:
             self._solve_staggered()
         self.heating.value = 0
@@ -411,9 +423,35 @@ class HarmonicModel:
             self.direction_a[name].x.array[:] = weight * first[name].x.array
             self.direction_b[name].x.array[:] = second[name].x.array
         self._set_frequency(frequency)
-        self.coupled_solver.factorize()
-        self.coupled_solver.solve(self.second_order_forms, [self.solution[n] for n in self.names])
+        self._solve_coupled("second", self.second_order_forms)
         return self._copy(self.solution)
+
+    def _solve_coupled(self, label: str, monolithic_forms: list) -> None:
+        """The coupled solve by the chosen method. 'auto' times both on its first solve and keeps the
+        faster one (the staggered one only if it converged); :attr:`method_report` says what it saw."""
+        if self.method == "staggered":
+            converged, sweeps, contraction = self.staggered.solve(label)
+            if not converged:
+                raise SolverError(
+                    f"staggered solve did not converge ({sweeps} sweeps, contraction {contraction:.2f}); "
+                    "use the monolithic method"
+                )
+            return
+        if self.method == "auto":
+            start = time.perf_counter()
+            converged, sweeps, contraction = self.staggered.solve(label)
+            staggered_time = time.perf_counter() - start
+        start = time.perf_counter()
+        self.coupled_solver.factorize()
+        self.coupled_solver.solve(monolithic_forms, [self.solution[n] for n in self.names])
+        if self.method == "auto":
+            monolithic_time = time.perf_counter() - start
+            faster = converged and staggered_time < monolithic_time
+            self.method = "staggered" if faster else "monolithic"
+            self.method_report = dict(
+                converged=converged, sweeps=sweeps, contraction=contraction, chosen=self.method,
+                staggered_seconds=staggered_time, monolithic_seconds=monolithic_time,
+            )
 
     def _solve_staggered(self) -> None:
         self.heat_solver.factorize()
@@ -451,3 +489,5 @@ class HarmonicModel:
         solvers = [self.coupled_solver] if self.ionic else [self.heat_solver, self.mechanics_solver]
         for solver in solvers:
             solver.destroy()
+        if hasattr(self, "staggered"):
+            self.staggered.destroy()

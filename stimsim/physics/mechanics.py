@@ -28,10 +28,14 @@ def vegard_eigenstrain(c, c_reference, vegard):
     return vegard * (c - c_reference) * ufl.Identity(3)
 
 
+def bulk_modulus(lame_lambda, shear_modulus):
+    """K = lambda + 2 mu / 3."""
+    return lame_lambda + 2 * shear_modulus / 3
+
+
 def hydrostatic_stress(u, eigenstrain, lame_lambda, shear_modulus, r):
-    """sigma_h = tr(sigma)/3 = K (tr e(u) - tr e*), K = lambda + 2 mu / 3 the bulk modulus."""
-    bulk = lame_lambda + 2 * shear_modulus / 3
-    return bulk * (ufl.tr(strain(u, r)) - ufl.tr(eigenstrain))
+    """sigma_h = tr(sigma)/3 = K (tr e(u) - tr e*)."""
+    return bulk_modulus(lame_lambda, shear_modulus) * (ufl.tr(strain(u, r)) - ufl.tr(eigenstrain))
 
 
 def stiffness(u, v, lame_lambda, shear_modulus, r, dx):
