@@ -11,7 +11,7 @@ from mpi4py import MPI
 
 from stimsim.config import study_from_dict
 from stimsim.errors import SolverError
-from stimsim.drive import responses
+from stimsim.drive import base_state, responses
 from stimsim.harmonic import HarmonicModel
 from stimsim.physics.coupled import CONCENTRATION
 
@@ -242,3 +242,24 @@ def test_staggered_and_monolithic_solves_agree_and_auto_measures_both():
     with pytest.raises(SolverError, match="staggered solve did not converge"):
         responses(strong, FREQUENCY)
     strong.destroy()
+
+
+def test_dc_heating_sets_the_base_temperature_and_changes_the_ionic_response():
+    """dc_power heats the base state: its tip temperature is the steady disk average 8P/(3 pi^2 k a)
+    (Carslaw & Jaeger; the finite domain adds O(a/R)), and the hotter, faster ions answer differently."""
+    raw = {
+        "sample": {"material": "SDC", "properties": {"diffusivity": 1e-12}},
+        "tip": {"contact_radius": 20e-9},
+        "excitation": {"mode": "power", "power_amplitude": 1e-6, "dc_power": 5e-6, "frequencies": [FREQUENCY]},
+    }
+    study = study_from_dict(raw)
+    model = HarmonicModel(study, MPI.COMM_WORLD)
+    base_state(model)
+    _, base_temperature = model.tip_values(model.base)
+    hot = {(r.harmonic, r.kind): r.displacement for r in responses(model, FREQUENCY)}
+    model.destroy()
+    k = study.sample.material.thermal_conductivity
+    steady = 8 * 5e-6 / (3 * math.pi**2 * k * 20e-9)
+    assert abs(base_temperature - steady) < 2e-3 * steady
+    cold = rows_by_label(ionic_study())
+    assert abs(hot[2, "ionic"] - cold[2, "ionic"].displacement) > 0.05 * abs(cold[2, "ionic"].displacement)
