@@ -1,0 +1,109 @@
+"""Manufactured solution of the coupled linear (first-order) system: temperature, displacement,
+hydrostatic stress and concentration, all complex, with every coupling of the model active (thermal and
+Vegard eigenstrain, stress-driven flux, storage at a frequency).
+
+The right-hand side is the model's own operator applied to the exact fields, so this checks that the
+discretised coupled system is consistent and stable and converges at the optimal rate (the physics of
+the operator is checked against independent solutions elsewhere: D_eff, the driven blocking surface,
+the time-domain model)."""
+
+import numpy as np
+import pytest
+import ufl
+from dolfinx import fem, mesh
+from mpi4py import MPI
+
+from stimsim.physics.axisymmetric import body_measure, radius
+from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE, static_residual, storage
+from stimsim.solvers import DirectSolver
+
+NAMES = (TEMPERATURE, DISPLACEMENT, STRESS, CONCENTRATION)
+
+
+def exact_fields(x):
+    r, z = x[0], x[1]
+    return {
+        TEMPERATURE: (1 + 0.5j) * ufl.exp(-(r**2)) * ufl.cos(z),
+        DISPLACEMENT: ufl.as_vector([(0.4 - 0.3j) * r * ufl.cos(z + r), (0.2 + 0.6j) * ufl.exp(z - r**2)]),
+        STRESS: (0.7 + 0.1j) * ufl.cos(r**2 + z),
+        CONCENTRATION: (1.0 - 0.8j) * ufl.exp(z) * ufl.cos(1.5 * r**2),
+    }
+
+
+def solve(n: int, degree: int) -> dict:
+    domain = mesh.create_rectangle(MPI.COMM_WORLD, [[0.0, -1.0], [1.0, 0.0]], [n, n])
+    r, dx = radius(domain), body_measure(domain, degree=8)
+    spaces = {
+        TEMPERATURE: fem.functionspace(domain, ("Lagrange", degree)),
+        DISPLACEMENT: fem.functionspace(domain, ("Lagrange", degree, (2,))),
+        STRESS: fem.functionspace(domain, ("Lagrange", degree)),
+        CONCENTRATION: fem.functionspace(domain, ("Lagrange", degree)),
+    }
+    base = {name: fem.Function(V) for name, V in spaces.items()}
+    tests = {name: ufl.TestFunction(V) for name, V in spaces.items()}
+    trials = {name: ufl.TrialFunction(V) for name, V in spaces.items()}
+    k = {
+        "conductivity": 1.3, "heat_capacity": 0.9, "lame_lambda": 1.1, "shear_modulus": 0.8, "expansion": 0.7,
+        "vegard": 0.6, "diffusivity": 1.2, "stress_coupling": 0.05, "activation": 20.0,
+        "temperature_ratio": 0.02, "mobile": 1.0, "equilibrium": fem.Constant(domain, np.complex128(20.0)),
+    }
+    residual = static_residual(base, tests, k, r, dx)
+    stored = storage(trials, tests, k, r, dx)
+    rates = {TEMPERATURE: 2.0, CONCENTRATION: 3.0}
+    blocks = [
+        [ufl.derivative(residual[i], base[j], trials[j]) + (1j * rates[i] * stored[i] if i == j and i in stored else 0) for j in NAMES]
+        for i in NAMES
+    ]
+    exact = exact_fields(ufl.SpatialCoordinate(domain))
+    # the operator applied to the exact fields (directional derivatives along them, plus storage)
+    stored_exact = storage(exact, tests, k, r, dx)
+    right = [
+        sum(ufl.derivative(residual[i], base[j], _interpolated(spaces[j], exact[j], degree + 2)) for j in NAMES)
+        + (1j * rates[i] * stored_exact[i] if i in stored else 0)
+        for i in NAMES
+    ]
+    domain.topology.create_connectivity(1, 2)
+    outer = mesh.locate_entities_boundary(
+        domain, 1, lambda x: np.isclose(x[0], 1.0) | np.isclose(x[1], -1.0) | np.isclose(x[1], 0.0)
+    )
+    axis = mesh.locate_entities_boundary(domain, 1, lambda x: np.isclose(x[0], 0.0))
+    bcs = []
+    for name in (TEMPERATURE, DISPLACEMENT, CONCENTRATION):
+        boundary = fem.Function(spaces[name])
+        boundary.interpolate(fem.Expression(exact[name], spaces[name].element.interpolation_points))
+        bcs.append(fem.dirichletbc(boundary, fem.locate_dofs_topological(spaces[name], 1, outer)))
+    u_r = spaces[DISPLACEMENT].sub(0)
+    bcs.append(fem.dirichletbc(np.complex128(0), fem.locate_dofs_topological(u_r, 1, axis), u_r))
+    solver = DirectSolver(fem.form(blocks), bcs, "coupled_mms")
+    solver.factorize()
+    solution = {name: fem.Function(V) for name, V in spaces.items()}
+    solver.solve(fem.form(right), [solution[n] for n in NAMES])
+    solver.destroy()
+    errors = {}
+    for name in NAMES:
+        e = solution[name] - exact[name]
+        local = fem.assemble_scalar(fem.form(ufl.inner(e, e) * r * dx))
+        errors[name] = float(np.sqrt(abs(domain.comm.allreduce(local, op=MPI.SUM))))
+    return errors
+
+
+def _interpolated(V, expression, degree):
+    """The exact field in a richer space (a Function, as ufl.derivative needs for a direction)."""
+    element = ("Lagrange", degree, V.ufl_element().reference_value_shape) if V.ufl_element().reference_value_shape else ("Lagrange", degree)
+    rich = fem.functionspace(V.mesh, element)
+    f = fem.Function(rich)
+    f.interpolate(fem.Expression(expression, rich.element.interpolation_points))
+    return f
+
+
+@pytest.mark.parametrize("degree", [1, 2])
+def test_coupled_system_converges_at_the_expected_rates(degree):
+    """Temperature converges at p + 1 in L2. The hydrostatic stress is a projection of tr(sigma)/3,
+    which holds grad u (degree p - 1): it, the concentration driven by its gradient and the displacement
+    fed back by the Vegard strain converge at p (measured, P1: 1.08 1.08 1.06; P2: 2.05 2.04 2.00 at
+    n = 32), one order below the decoupled fields: the price of the sigma_h projection."""
+    errors = [solve(n, degree) for n in (4, 8, 16)]
+    expected = {TEMPERATURE: degree + 1, DISPLACEMENT: degree, STRESS: degree, CONCENTRATION: degree}
+    for name in NAMES:
+        rate = np.log2(errors[-2][name] / errors[-1][name])
+        assert rate > expected[name] - 0.15, (name, [e[name] for e in errors])
