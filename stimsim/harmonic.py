@@ -462,13 +462,9 @@ class HarmonicModel:
         if not self.base_state_solved:
             self.solve_base_state(0.0)
 
-    def _copy(self, fields: dict) -> dict:
-        copies = {}
-        for name, f in fields.items():
-            copy = fem.Function(f.function_space)
-            copy.x.array[:] = f.x.array
-            copies[name] = copy
-        return copies
+    @staticmethod
+    def _copy(fields: dict) -> dict:
+        return {name: f.copy() for name, f in fields.items()}
 
     def tip_values(self, fields: dict) -> tuple[complex, complex]:
         """(tip displacement in m, tip temperature in K) of scaled ``fields``."""
