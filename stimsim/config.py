@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
 }
 
+#: Sections that describe what to do with the model rather than the model (a sweep, a protocol, the
+#: instrument, a fit); each is validated by the module that uses it and kept raw in
+#: :attr:`Study.extensions`.
+EXTENSION_SECTIONS = ("sweep", "protocol", "instrument", "fit")
+
 #: Keys of [excitation] that each heating mode needs; the others of this list it must not have.
 MODE_KEYS: dict[str, tuple[str, ...]] = {
     "power": ("power_amplitude", "dc_power"),
@@ -230,6 +235,7 @@ class Study:
     ions: Ions
     mesh: MeshOptions
     resolved: dict
+    extensions: dict = field(default_factory=dict)
 
 
 def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Study:
@@ -282,8 +288,10 @@ def study_from_dict(raw: dict) -> Study:
         resolved["geometry"]["substrate_properties"] = sample.substrate.properties()
     mesh = MeshOptions(**{k: v for k, v in resolved["mesh"].items() if v is not None})
     ions = _ions(resolved["ions"], sample)
+    extensions = {name: raw[name] for name in EXTENSION_SECTIONS if name in raw}
     study = Study(
-        sample=sample, tip=tip, excitation=excitation, ions=ions, mesh=mesh, resolved=_drop_none(resolved)
+        sample=sample, tip=tip, excitation=excitation, ions=ions, mesh=mesh,
+        resolved=_drop_none(resolved) | extensions, extensions=extensions,
     )
     _cross_check(study)
     return study
@@ -291,10 +299,12 @@ def study_from_dict(raw: dict) -> Study:
 
 def _reject_unknown(raw: dict) -> None:
     for section, table in raw.items():
-        if section not in SCHEMA:
-            raise InputError(section, f"is not a study section{_suggest(section, SCHEMA)}")
+        if section not in SCHEMA and section not in EXTENSION_SECTIONS:
+            raise InputError(section, f"is not a study section{_suggest(section, [*SCHEMA, *EXTENSION_SECTIONS])}")
         if not isinstance(table, dict):
             raise InputError(section, "must be a table ([section])")
+        if section in EXTENSION_SECTIONS:
+            continue
         for key in table:
             if key not in SCHEMA[section]:
                 raise InputError(f"{section}.{key}", f"is not a known key{_suggest(key, SCHEMA[section])}")
