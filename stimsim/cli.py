@@ -1,4 +1,4 @@
-"""Command line: ``stimsim run | validate | info | mesh``.
+"""Command line: ``stimsim run | experiment | validate | info | mesh``.
 
 Input errors print one line ``stimsim: error: <key> <what is accepted>`` (on rank 0) and exit with
 status 2; solver failures exit with status 3. Run under ``mpiexec -n N`` for a distributed mesh.
@@ -42,6 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>)")
     run.add_argument("-q", "--quiet", action="store_true", help="do not print the response table")
     run.set_defaults(handler=_run)
+
+    experiment = commands.add_parser(
+        "experiment", help="run the study's [protocol.*] virtual experiments; write CSV, NetCDF and plots"
+    )
+    _study_arguments(experiment)
+    experiment.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>)")
+    experiment.add_argument(
+        "--protocol", action="append", default=[], metavar="NAME", help="run only this protocol (repeatable)"
+    )
+    experiment.add_argument("-q", "--quiet", action="store_true", help="do not print the summaries")
+    experiment.set_defaults(handler=_experiment)
 
     validate = commands.add_parser("validate", help="check a study file and print it resolved")
     _study_arguments(validate)
@@ -93,6 +104,49 @@ def _run(args, comm) -> int:
         _print_table(responses)
         print(f"{num_dofs} DOFs on {comm.size} rank(s), {elapsed:.2f} s; results in {outdir}/")
     return 0
+
+
+def _experiment(args, comm) -> int:
+    from stimsim.experiments import run_experiments
+    from stimsim.io import check_output_dir, staged_output, write_netcdf, write_study, write_table_csv
+    from stimsim.plots import plot_table
+
+    study = _load(args)
+    outdir = check_output_dir(args.output or Path("results") / args.study.stem)
+    start = time.perf_counter()
+    tables = run_experiments(study, comm, args.protocol)
+    elapsed = time.perf_counter() - start
+
+    def write() -> None:
+        import tomli_w
+
+        with staged_output(outdir) as staging:
+            for table in tables:
+                write_table_csv(table, staging / f"{table.name}.csv")
+                plot_table(table, staging / f"{table.name}.png", title=f"{args.study.stem}: {table.name}")
+            attributes = {"title": f"stimsim virtual experiment {args.study.stem}", "source": f"stimsim {stimsim.__version__}",
+                          "study": tomli_w.dumps(study.resolved)}
+            write_netcdf(tables, staging / "experiment.nc", attributes)
+            write_study(study.resolved, staging / "study.toml")
+
+    on_root(comm, "OUTDIR", write)
+    if comm.rank == 0 and not args.quiet:
+        for table in tables:
+            _print_summary(table)
+        print(f"{len(tables)} tables on {comm.size} rank(s), {elapsed:.1f} s; results in {outdir}/")
+    return 0
+
+
+def _print_summary(table) -> None:
+    """The short tables in full; long traces as their size."""
+    if len(table.rows) > 24:
+        print(f"{table.name}: {len(table.rows)} rows (see {table.name}.csv)")
+        return
+    print(f"{table.name}:")
+    print("  " + " ".join(f"{name:>14.14}" for name in table.names))
+    for row in table.rows:
+        cells = (f"{v:14.5g}" if isinstance(v, float) else f"{v!s:>14.14}" for v in (row.get(n) for n in table.names))
+        print("  " + " ".join(cells))
 
 
 def _print_table(responses) -> None:

@@ -8,6 +8,7 @@ that names the key and the accepted values.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import tomllib
@@ -21,7 +22,7 @@ from stimsim.materials import Material, material
 
 @dataclass(frozen=True)
 class Key:
-    """One study-file key: kind ('number', 'string', 'numbers', 'table', 'bool'), unit, meaning,
+    """One study-file key: kind ('number', 'integer', 'string', 'numbers', 'table'), unit, meaning,
     default (``None``: optional without default, ``REQUIRED``: must be given), open interval or
     choices."""
 
@@ -236,6 +237,7 @@ class Study:
     mesh: MeshOptions
     resolved: dict
     extensions: dict = field(default_factory=dict)
+    raw: dict = field(default_factory=dict, repr=False)
 
 
 def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Study:
@@ -273,6 +275,22 @@ def apply_override(raw: dict, item: str) -> None:
     table[leaf] = value
 
 
+def derived_study(study: Study, changes: dict[str, Any]) -> Study:
+    """The study with the dotted keys of ``changes`` set to new values (e.g. ``{"tip.force": 1e-7}``),
+    validated again; ``None`` removes a key."""
+    raw = copy.deepcopy(study.raw)
+    for name, value in changes.items():
+        *parents, leaf = name.split(".")
+        table = raw
+        for part in parents:
+            table = table.setdefault(part, {})
+        if value is None:
+            table.pop(leaf, None)
+        else:
+            table[leaf] = value
+    return study_from_dict(raw)
+
+
 def study_from_dict(raw: dict) -> Study:
     """Validate a raw study dict (as parsed from TOML) and return the :class:`Study`."""
     _reject_unknown(raw)
@@ -291,7 +309,7 @@ def study_from_dict(raw: dict) -> Study:
     extensions = {name: raw[name] for name in EXTENSION_SECTIONS if name in raw}
     study = Study(
         sample=sample, tip=tip, excitation=excitation, ions=ions, mesh=mesh,
-        resolved=_drop_none(resolved) | extensions, extensions=extensions,
+        resolved=_drop_none(resolved) | extensions, extensions=extensions, raw=copy.deepcopy(raw),
     )
     _cross_check(study)
     return study
@@ -336,11 +354,26 @@ def _check_value(name: str, spec: Key, value: Any) -> Any:
             accepted = " or ".join(repr(c) for c in spec.choices) if spec.choices else "a string"
             raise InputError(name, f"= {value!r} is not accepted; use {accepted}")
         return value
+    if spec.kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int) or not spec.low <= value <= spec.high:
+            raise InputError(name, f"= {value!r} must be an integer in [{spec.low:g}, {spec.high:g}]")
+        return value
     if spec.kind == "table":
         if not isinstance(value, dict):
             raise InputError(name, "must be a table of property = value")
         return dict(value)
     raise AssertionError(f"unknown schema kind {spec.kind}")
+
+
+def check_table(name: str, schema: dict[str, Key], table: Any) -> dict:
+    """Validate the extension table ``name`` (e.g. 'protocol.modulation') against ``schema``: unknown
+    keys, types, ranges and defaults, as for the physics sections."""
+    if not isinstance(table, dict):
+        raise InputError(name, "must be a table ([section])")
+    for key in table:
+        if key not in schema:
+            raise InputError(f"{name}.{key}", f"is not a known key{_suggest(key, schema)}")
+    return {key: _check_value(f"{name}.{key}", spec, table.get(key)) for key, spec in schema.items()}
 
 
 def _check_number(name: str, spec: Key, value: Any) -> float:

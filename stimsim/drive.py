@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 from stimsim.config import Study
+from stimsim.errors import InputError
 from stimsim.harmonic import HEATER_MODES, HarmonicModel, heating_scale, joule_power_harmonics
 from stimsim.response import TipResponse
 
@@ -45,14 +46,28 @@ def heater_temperature(model: HarmonicModel, harmonic: int, frequency: float, ti
     return power / admittance / heating_scale(model.study)
 
 
-def base_state(model: HarmonicModel) -> None:
-    """Solve the model's base state under the study's DC heating."""
+def base_state(model: HarmonicModel) -> float:
+    """Solve the model's base state under the study's DC heating; returns that DC heating (scaled)."""
     if model.study.excitation.mode != "joule":
-        model.solve_base_state(heating_spectrum(model.study)[0])
-        return
-    model.solve_base_state(0.0)
-    unit = model.solve_first_order(0.0)
-    model.solve_base_state(heater_temperature(model, 0, 0.0, _tip_per_heater(model, unit)))
+        dc = heating_spectrum(model.study)[0]
+    else:
+        dc = dc_heating_per_watt(model) * joule_power_harmonics(model.study).get(0, 0.0)
+    model.solve_base_state(dc)
+    return dc
+
+
+def dc_heating_per_watt(model: HarmonicModel) -> float:
+    """Scaled DC heating per watt of DC power: power absorbed by the sample for 'power' and 'laser',
+    electrical heater power for 'joule' (through the heater balance at DC, which needs the sample's
+    steady tip temperature per heater temperature: one steady solve about the current base state)."""
+    study = model.study
+    if study.excitation.mode in ("power", "laser"):
+        return 1.0 / heating_scale(study)
+    if study.excitation.mode != "joule":
+        raise InputError("excitation.mode", f"= {study.excitation.mode!r} has no DC heating power: use 'power', 'laser' or 'joule'")
+    exc = study.excitation
+    tip_per_heater = _tip_per_heater(model, model.solve_first_order(0.0))
+    return 1.0 / ((exc.heater_conductance + exc.contact_conductance * (1 - tip_per_heater.real)) * heating_scale(study))
 
 
 def _tip_per_heater(model: HarmonicModel, unit_fields: dict) -> complex:

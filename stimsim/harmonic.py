@@ -29,7 +29,7 @@ from stimsim.physics.axisymmetric import body_measure, boundary_measure, radius
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE, static_residual, storage
 from stimsim.physics.scaling import Scales
 from stimsim.response import DiskAverage, hertz_weight
-from stimsim.solvers import DirectSolver
+from stimsim.solvers import DirectSolver, ReferenceFactorSolver
 from stimsim.staggered import StaggeredSolver
 
 #: Polynomial degree of every field.
@@ -137,6 +137,7 @@ class HarmonicModel:
         self._build_solvers()
         self._build_averages()
         self.base_state_solved = False
+        self.frozen: dict[float, ReferenceFactorSolver] | None = None
 
     # -- construction -------------------------------------------------------------------------
 
@@ -224,6 +225,8 @@ class HarmonicModel:
         self.heat_input = heating  # UFL linear form of the heating (times :attr:`heating`)
         if contact is not None:
             residual[TEMPERATURE] += contact
+        if self.study.tip.force:
+            residual[DISPLACEMENT] -= self._preload(tests[DISPLACEMENT])  # a static load: no derivatives
         self.tests, self.balance = tests, residual  # UFL, for the time-domain model
         stored = storage(trials, tests, self.k, self.r, self.dx)
         rates = {TEMPERATURE: self.omega_heat, CONCENTRATION: self.omega_ions}
@@ -239,8 +242,6 @@ class HarmonicModel:
         heating = {name: heating if name == TEMPERATURE else zero[name] for name in self.names}
         self.heating_forms = [fem.form(heating[name]) for name in self.names]
         loads = {name: heating[name] - residual[name] for name in self.names}
-        if self.study.tip.force:
-            loads[DISPLACEMENT] += self._preload(tests[DISPLACEMENT])
         self.newton_forms = [fem.form(loads[name]) for name in self.names] if self.ionic else None
         second = {name: self._second_derivative(residual[name]) for name in self.names}
         self.second_order_forms = [fem.form(second[name]) for name in self.names]
@@ -328,7 +329,8 @@ class HarmonicModel:
         bcs = self._boundary_conditions()
         self.bcs = [bc for name in self.names for bc in bcs[name]]
         if self.ionic:
-            self.coupled_solver = DirectSolver(fem.form(self.operator_blocks), self.bcs, "coupled")
+            self.operator_form = fem.form(self.operator_blocks)
+            self.coupled_solver = DirectSolver(self.operator_form, self.bcs, "coupled")
             if self.method != "monolithic":
                 self.staggered = StaggeredSolver(self, self.sources, bcs)
             return
@@ -351,6 +353,7 @@ class HarmonicModel:
     # -- solving ------------------------------------------------------------------------------
 
     def _set_frequency(self, frequency: float) -> None:
+        self.frequency = frequency
         omega = 2 * math.pi * frequency
         self.omega_heat.value = omega * self.scales.time
         if self.ionic:
@@ -426,9 +429,34 @@ class HarmonicModel:
         self._solve_coupled("second", self.second_order_forms)
         return self._copy(self.solution)
 
+    def freeze_operators(self) -> None:
+        """From now on solve the coupled first and second orders at each frequency by GMRES
+        preconditioned with the LU factors of that frequency's operator at the base state of its first
+        solve (:class:`~stimsim.solvers.ReferenceFactorSolver`): for a base state that moves slowly
+        (slow modulation), a solve then costs a few back-substitutions. :meth:`thaw_operators` ends it."""
+        if self.ionic and self.frozen is None:
+            self.frozen = {}
+
+    def thaw_operators(self) -> None:
+        """Free the reference factorisations of :meth:`freeze_operators` and return to direct solves."""
+        for solver in (self.frozen or {}).values():
+            solver.destroy()
+        self.frozen = None
+
+    def _solve_frozen(self, forms: list) -> None:
+        if self.frequency not in self.frozen:
+            self.frozen[self.frequency] = ReferenceFactorSolver(self.operator_form, self.bcs, "coupled_reference")
+        solver = self.frozen[self.frequency]
+        solver.factorize()
+        solver.solve(forms, [self.solution[n] for n in self.names])
+
     def _solve_coupled(self, label: str, monolithic_forms: list) -> None:
         """The coupled solve by the chosen method. 'auto' times both on its first solve and keeps the
-        faster one (the staggered one only if it converged); :attr:`method_report` says what it saw."""
+        faster one (the staggered one only if it converged); :attr:`method_report` says what it saw.
+        Frozen operators (:meth:`freeze_operators`) take precedence."""
+        if self.frozen is not None:
+            self._solve_frozen(monolithic_forms)
+            return
         if self.method == "staggered":
             converged, sweeps, contraction = self.staggered.solve(label)
             if not converged:
@@ -487,3 +515,4 @@ class HarmonicModel:
             solver.destroy()
         if hasattr(self, "staggered"):
             self.staggered.destroy()
+        self.thaw_operators()

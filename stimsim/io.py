@@ -13,6 +13,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import tomli_w
 
 from stimsim.errors import InputError
@@ -86,3 +87,43 @@ def read_rows(path: str | Path) -> list[dict]:
 def write_study(resolved: dict, path: Path) -> None:
     """Write the resolved study (all defaults filled in) as TOML."""
     path.write_bytes(tomli_w.dumps(resolved).encode())
+
+
+def write_table_csv(table, path: Path) -> None:
+    """Write a :class:`~stimsim.experiments.Table` as CSV (its column names, SI units in them)."""
+    write_rows(table.rows, path, columns=table.names)
+
+
+def write_netcdf(tables: list, path: Path, attributes: dict[str, str]) -> None:
+    """Write tables into one self-describing NetCDF-3 file (readable by xarray, netCDF4, ncdump).
+
+    Table ``t`` gets the dimension ``t`` (its rows) and one variable ``t__column`` per column with the
+    attributes ``units`` and ``long_name``; text columns are character arrays. ``attributes`` become
+    global attributes (e.g. the resolved study as TOML).
+    """
+    from scipy.io import netcdf_file
+
+    with netcdf_file(path, "w", version=2) as nc:
+        for key, value in attributes.items():
+            setattr(nc, key, value)
+        for table in tables:
+            nc.createDimension(table.name, len(table.rows))
+            for name, unit, meaning in table.columns:
+                values = [row.get(name) for row in table.rows]
+                variable = _netcdf_variable(nc, table.name, name, values)
+                variable.units, variable.long_name = unit or "1", meaning
+
+
+def _netcdf_variable(nc, table: str, column: str, values: list):
+    name = f"{table}__{column}"
+    if any(isinstance(v, str) for v in values):
+        width = max([len(v) for v in values] + [1])
+        dimension = f"{name}__strlen"
+        nc.createDimension(dimension, width)
+        variable = nc.createVariable(name, "c", (table, dimension))
+        variable[:] = np.array([list(v.ljust(width)) for v in values], dtype="S1").reshape(len(values), width)
+        return variable
+    kind = "i" if values and all(isinstance(v, (int, np.integer)) for v in values) else "d"
+    variable = nc.createVariable(name, kind, (table,))
+    variable[:] = np.array([np.nan if v is None else v for v in values], dtype=float if kind == "d" else np.int32)
+    return variable

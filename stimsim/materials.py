@@ -88,6 +88,16 @@ class Material:
         """kappa = k / (rho c_p) in m^2/s."""
         return self.thermal_conductivity / self.volumetric_heat_capacity
 
+    def chemical_diffusivity(self, temperature: float, ambient: float = 300.0) -> float:
+        """Effective diffusivity (m^2/s) of the mobile ions at ``temperature`` (K): the thermally
+        activated D(T) = D exp(-E_a/R (1/T - 1/T_amb)) (``ambient`` T_amb in K) enhanced by the elastic
+        self-stress of the Vegard strain, D(T) (1 + 2 E Omega^2 c0 / (9 (1 - nu) R T)). The factor is
+        that of an infinite body or a laterally constrained layer, where sigma_h = -2 E Omega c /
+        (9 (1 - nu)) (Larche & Cahn, Acta Metall. 33, 331, 1985; tests/test_coupled.py)."""
+        activated = self.diffusivity * math.exp(-self.activation_energy / GAS_CONSTANT * (1 / temperature - 1 / ambient))
+        stiffening = 2 * self.youngs_modulus * self.partial_molar_volume**2 * self.concentration
+        return activated * (1 + stiffening / (9 * (1 - self.poisson_ratio) * GAS_CONSTANT * temperature))
+
     @property
     def lame_lambda(self) -> float:
         """First Lame parameter lambda = E nu / ((1 + nu)(1 - 2 nu)) in Pa."""

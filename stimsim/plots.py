@@ -40,3 +40,85 @@ def _groups(responses) -> dict:
     for r in responses:
         groups.setdefault((r.harmonic, r.kind), []).append(r)
     return groups
+
+
+def plot_table(table, path: Path, title: str = "") -> None:
+    """The figure of one virtual-experiment table (:mod:`stimsim.experiments`), by table name."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    PLOTTERS[table.name](table.rows, axes)
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _by(rows, key) -> dict:
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault(row[key], []).append(row)
+    return groups
+
+
+def _sweep(rows, axes) -> None:
+    for channel, group in _by(rows, "channel").items():
+        f = [r["signal_frequency_hz"] / 1e3 for r in group]
+        n = group[0]["harmonic"]
+        axes[0].plot(f, [r["measured_amplitude_m"] * 1e12 for r in group], "o-", ms=3, label=f"{channel} (n={n}) measured")
+        axes[0].plot(f, [r["intrinsic_amplitude_m"] * 1e12 for r in group], "--", label=f"{channel} intrinsic")
+        axes[1].plot(f, [r["measured_phase_deg"] for r in group], "o-", ms=3, label=f"{channel} (n={n})")
+    axes[0].set(xlabel="lock-in frequency n f (kHz)", ylabel="amplitude (pm)", yscale="log")
+    axes[1].set(xlabel="lock-in frequency n f (kHz)", ylabel="phase (deg)")
+
+
+def _fits(rows, axes) -> None:
+    for channel, group in _by(rows, "channel").items():
+        methods = [r["method"] for r in group]
+        axes[0].plot(methods, [r["intrinsic_amplitude_m"] * 1e12 for r in group], "o", label=channel)
+        axes[1].plot(methods, [r["resonance_frequency_hz"] / 1e3 for r in group], "o", label=channel)
+    axes[0].set(ylabel="intrinsic amplitude (pm)", yscale="log")
+    axes[1].set(ylabel="contact resonance (kHz)")
+
+
+def _loops(rows, axes) -> None:
+    harmonic = max(r["harmonic"] for r in rows if r["kind"] == "ionic")
+    for f_m, group in _by([r for r in rows if r["kind"] == "ionic" and r["harmonic"] == harmonic], "modulation_frequency_hz").items():
+        p = [r["dc_power_w"] * 1e6 for r in group] + [group[0]["dc_power_w"] * 1e6]
+        a = [r["amplitude_m"] * 1e12 for r in group] + [group[0]["amplitude_m"] * 1e12]
+        axes[0].plot(p, a, "-", label=f"f_m = {f_m:g} Hz")
+        axes[1].plot(p, [r["phase_deg"] for r in group] + [group[0]["phase_deg"]], "-", label=f"f_m = {f_m:g} Hz")
+    axes[0].set(xlabel="DC heating power (uW)", ylabel=f"ionic amplitude, n={harmonic} (pm)")
+    axes[1].set(xlabel="DC heating power (uW)", ylabel="ionic phase (deg)")
+
+
+def _loop_areas(rows, axes) -> None:
+    f = [r["modulation_frequency_hz"] for r in rows]
+    axes[0].loglog(f, [r["loop_area_m_w"] for r in rows], "o-")
+    axes[0].set(xlabel="modulation frequency (Hz)", ylabel="loop area (m W)")
+    axes[1].semilogx(f, [r["relative_loop_area"] for r in rows], "o-")
+    axes[1].set(xlabel="modulation frequency (Hz)", ylabel="loop area / (amplitude range x power range)")
+
+
+def _series(key: str, scale: float, label: str):
+    def plot(rows, axes) -> None:
+        for (harmonic, kind), group in _by(rows, "_group").items():
+            x = [r[key] * scale for r in group]
+            axes[0].plot(x, [r["amplitude_m"] * 1e12 for r in group], "o-", label=f"n={harmonic} {kind}")
+            axes[1].plot(x, [r["phase_deg"] for r in group], "o-", label=f"n={harmonic} {kind}")
+        axes[0].set(xlabel=label, ylabel="amplitude (pm)", yscale="log")
+        axes[1].set(xlabel=label, ylabel="phase (deg)")
+
+    return lambda rows, axes: plot([dict(r, _group=(r["harmonic"], r["kind"])) for r in rows], axes)
+
+
+PLOTTERS = {
+    "resonance_sweep": _sweep,
+    "resonance_fit": _fits,
+    "modulation": _loops,
+    "modulation_loops": _loop_areas,
+    "dc_series": _series("dc_power_w", 1e6, "DC heating power (uW)"),
+    "force_series": _series("force_n", 1e9, "contact force (nN)"),
+}

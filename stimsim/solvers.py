@@ -141,3 +141,68 @@ class DirectSolver:
         """Free the PETSc objects (collective on the solver's communicator)."""
         for obj in (self.ksp, self.matrix, self.rhs, self.solution, self.residual):
             obj.destroy()
+
+
+class ReferenceFactorSolver(DirectSolver):
+    """GMRES on the current operator, preconditioned by the LU factors of a reference operator: the
+    operator of the first :meth:`factorize`, refactorised only when GMRES needs more than
+    :attr:`MAX_ITERATIONS` iterations (the operator has drifted too far from it).
+
+    For operators that drift slowly (a base state that moves in time), most solves then cost a few
+    back-substitutions instead of a factorisation. Right preconditioning makes the convergence test act
+    on the true residual; the checks of :class:`DirectSolver` still apply.
+    """
+
+    #: Relative residual that ends GMRES, and the iterations after which the reference is refactorised.
+    RTOL, MAX_ITERATIONS = 1e-12, 12
+
+    def __init__(self, a, bcs: list, name: str):
+        super().__init__(a, bcs, name)
+        self.ksp.setType(PETSc.KSP.Type.GMRES)
+        self.ksp.setPCSide(PETSc.PC.Side.RIGHT)
+        self.ksp.setTolerances(rtol=self.RTOL, atol=0.0, max_it=self.MAX_ITERATIONS)
+        self.reference = None
+        self.iterations = self.solves = 0
+
+    def factorize(self) -> None:
+        """Assemble the current operator; the first call also factorises it as the reference."""
+        self.matrix.zeroEntries()
+        assemble_matrix(self.matrix, self.blocks, bcs=self.bcs)
+        self.matrix.assemble()
+        if self.reference is None:
+            self.reference = self.matrix.copy()
+            self._factorize_reference()
+        self.ksp.setOperators(self.matrix, self.reference)
+
+    def _factorize_reference(self) -> None:
+        """LU of the reference operator (set to the current one beforehand)."""
+        pc = self.ksp.getPC()
+        pc.setReusePreconditioner(False)
+        self.ksp.setOperators(self.matrix, self.reference)
+        try:
+            self.ksp.setUp()
+        except PETSc.Error as err:
+            raise SolverError(f"{self.name}: LU factorisation failed ({self._mumps_status()}): {err}") from None
+        self._check_mumps("factorisation")
+        pc.setReusePreconditioner(True)
+        self.factorizations += 1
+
+    def solve(self, L, solution) -> None:
+        """Solve with the reference factors; if GMRES does not converge in :attr:`MAX_ITERATIONS`, make
+        the current operator the reference and solve again (then in one iteration)."""
+        try:
+            super().solve(L, solution)
+        except SolverError:
+            if self.ksp.getConvergedReason() != PETSc.KSP.ConvergedReason.DIVERGED_MAX_IT:
+                raise
+            self.iterations += self.ksp.getIterationNumber()
+            self.matrix.copy(self.reference, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+            self._factorize_reference()
+            super().solve(L, solution)
+        self.iterations += self.ksp.getIterationNumber()
+        self.solves += 1
+
+    def destroy(self) -> None:
+        super().destroy()
+        if self.reference is not None:
+            self.reference.destroy()

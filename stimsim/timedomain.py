@@ -1,10 +1,10 @@
 """Time-domain model of the same nonlinear balance, for cross-checks and slow processes.
 
-The fields are stepped in time with Crank–Nicolson on the balances that store something (heat and
-ions: (M(X1 - X0)/dt + (R(X1) + R(X0))/2 = (F1 + F0)/2) and with the quasi-static balances
-(mechanics, hydrostatic stress) enforced at the new time level. Each step is solved by a modified
-Newton iteration on one factorisation of the step operator at the base state, kept for the whole run
-while it contracts fast (small heating amplitudes); a strong nonlinearity refactorises.
+The fields are stepped in time (Crank–Nicolson, backward Euler or BDF2, :data:`SCHEMES`) on the
+balances that store something (heat and ions) with the quasi-static balances (mechanics, hydrostatic
+stress, and the heat when declared quasi-static) enforced at the new time level. Each step is solved by
+a modified Newton iteration on one factorisation of the step operator at the base state, kept for the
+whole run while it contracts fast (small heating amplitudes); a strong nonlinearity refactorises.
 The harmonics of the periodic steady state come from a DFT of the tip signal over the last period:
 for a real signal x(t), X_n = (2/N) sum_k x(t_k) e^{-i n w t_k}.
 
@@ -29,24 +29,44 @@ from stimsim.solvers import DirectSolver
 STEP_ITERATIONS, STEP_TOLERANCE, SLOW_CONTRACTION = 30, 1e-9, 0.2
 
 
-class TimeDomainModel:
-    """Crank–Nicolson time stepping of a harmonic model's balance at a fixed time step ``dt`` (s)."""
+#: Time-stepping schemes: (a0, a1, a2, theta) of the step a0 X1 + a1 X0 + a2 X(-1) (times M/dt) +
+#: theta R(X1) + (1 - theta) R(X0) = theta F1 + (1 - theta) F0. Crank–Nicolson is second order and keeps
+#: the amplitude of every mode; BDF2 is second order and damps the stiff ones (its first step is
+#: backward Euler).
+SCHEMES = {
+    "crank-nicolson": (1.0, -1.0, 0.0, 0.5),
+    "backward-euler": (1.0, -1.0, 0.0, 1.0),
+    "bdf2": (1.5, -2.0, 0.5, 1.0),
+}
 
-    def __init__(self, model: HarmonicModel, dt: float):
+
+class TimeDomainModel:
+    """Time stepping of a harmonic model's balance at a fixed time step ``dt`` (s).
+
+    ``scheme`` is a key of :data:`SCHEMES`. Fields in ``quasi_static`` (e.g. the temperature when the
+    time step is far longer than the thermal time) store nothing: their balance holds at each new time
+    level, as the mechanics and hydrostatic stress always do.
+    """
+
+    def __init__(self, model: HarmonicModel, dt: float, scheme: str = "crank-nicolson", quasi_static=()):
+        if scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, not {scheme!r}")
         self.model = model
         mesh = model.domain.mesh
         names = model.names
         # unknowns are the deviations from the base state: the base concentration c0/c_s is large and
         # would cost digits in a total-field representation
-        self.new = {n: fem.Function(V, name=f"{n}_new") for n, V in model.spaces.items()}
-        self.old = {n: fem.Function(V, name=f"{n}_old") for n, V in model.spaces.items()}
+        self.new, self.old, self.older = ({n: fem.Function(V) for n, V in model.spaces.items()} for _ in range(3))
         total_new = {model.base[n]: model.base[n] + self.new[n] for n in names}
         total_old = {model.base[n]: model.base[n] + self.old[n] for n in names}
         self.heating_new, self.heating_old = fem.Constant(mesh, 0j), fem.Constant(mesh, 0j)
+        self.coefficients = [fem.Constant(mesh, 0j) for _ in range(4)]
+        a0, a1, a2, theta = self.coefficients
         s = model.scales
         times = {TEMPERATURE: s.time / dt, CONCENTRATION: (s.ionic_time / dt) if model.ionic else None}
-        rate = {n: self.new[n] - self.old[n] for n in names}
-        stored = storage(rate, model.tests, model.k, model.r, model.dx)
+        rate = {n: a0 * self.new[n] + a1 * self.old[n] + a2 * self.older[n] for n in names}
+        stored = {n: form for n, form in storage(rate, model.tests, model.k, model.r, model.dx).items()
+                  if n not in quasi_static}
         at_new = {n: ufl.replace(model.balance[n], total_new) for n in names}
         at_old = {n: ufl.replace(model.balance[n], total_old) for n in names}
         heat_new = ufl.replace(model.heat_input, {model.heating: self.heating_new})
@@ -54,27 +74,43 @@ class TimeDomainModel:
         step = {}
         for n in names:
             if n in stored:
-                step[n] = times[n] * stored[n] + 0.5 * (at_new[n] + at_old[n])
+                step[n] = times[n] * stored[n] + theta * at_new[n] + (1 - theta) * at_old[n]
             else:
                 step[n] = at_new[n]
-        step[TEMPERATURE] -= 0.5 * (heat_new + heat_old)
+        if TEMPERATURE in stored:
+            step[TEMPERATURE] -= theta * heat_new + (1 - theta) * heat_old
+        else:
+            step[TEMPERATURE] -= heat_new
         trials = {n: ufl.TrialFunction(V) for n, V in model.spaces.items()}
         jacobian = [[ufl.derivative(step[i], self.new[j], trials[j]) for j in names] for i in names]
         self.residual = [fem.form(-step[n]) for n in names]
         self.update = {n: fem.Function(V) for n, V in model.spaces.items()}
         self.solver = DirectSolver(fem.form(jacobian), model.bcs, "time_step")
-        self.solver.factorize()  # at the base state, kept for every step (modified Newton)
-        self.dt = dt
+        self.scheme, self.steps, self.dt = scheme, 0, dt
+        self._set_scheme(SCHEMES["backward-euler"] if scheme == "bdf2" else SCHEMES[scheme])
+
+    def _set_scheme(self, coefficients) -> None:
+        """Set the step coefficients and factorise the step operator at the current state (modified
+        Newton keeps this factorisation while it contracts fast)."""
+        for constant, value in zip(self.coefficients, coefficients):
+            constant.value = value
+        self.solver.factorize()
 
     def set_state(self, fields: dict) -> None:
         """Start from the scaled deviation ``fields`` from the base state (name -> Function)."""
         for n, f in fields.items():
             self.new[n].x.array[:] = f.x.array
+            self.old[n].x.array[:] = f.x.array
 
     def step(self, heating_old: float, heating_new: float) -> int:
         """Advance one step with the scaled heating going from ``heating_old`` to ``heating_new``;
-        returns the Newton iterations used."""
+        returns the Newton iterations used. ``heating`` is the total scaled heating, the base state's DC
+        part included."""
+        if self.scheme == "bdf2" and self.steps == 1:
+            self._set_scheme(SCHEMES["bdf2"])
+        self.steps += 1
         for n in self.model.names:
+            self.older[n].x.array[:] = self.old[n].x.array
             self.old[n].x.array[:] = self.new[n].x.array
         self.heating_old.value, self.heating_new.value = heating_old, heating_new
         comm = self.model.domain.mesh.comm
@@ -110,7 +146,7 @@ def periodic_harmonics(
     start: dict | None = None,
 ) -> dict[int, complex]:
     """Tip-displacement harmonics (m) of the periodic state under the scaled heating ``heating(t)``
-    (a function of time in s, about the model's base state), from the DFT of the last of ``periods``
+    (a function of time in s; the total heating, the base state's DC part included), from the DFT of the last of ``periods``
     drive periods of ``frequency`` (Hz). ``start`` optionally gives the initial deviation from the base."""
     if periods < 2:
         raise ValueError("periods must be at least 2 (the last two give the drift)")

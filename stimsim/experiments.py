@@ -1,0 +1,364 @@
+"""Virtual experiments: the protocols an STIM user runs, and the data the AFM would record.
+
+A study file describes the instrument in ``[instrument]`` and the protocols in ``[protocol.<name>]``
+tables (:data:`PROTOCOLS`):
+
+- ``resonance_sweep``: the drive frequency is swept so that the lock-in harmonic of a channel (thermal
+  or ionic) crosses the contact resonance; the model gives the intrinsic response at every point, the
+  lock-in reads it through the resonance, and an SHO fit and DART recover f0, Q and the intrinsic
+  amplitude (the STIM paper's Fig. 5).
+- ``modulation``: temperature spectroscopy, a slow modulation of the DC heating under a fast drive
+  (:mod:`stimsim.modulation`); the ionic response against the DC power traces loops (the paper's Fig. 6).
+- ``dc_series``: steady responses against the DC heating power.
+- ``force_series``: responses against the static contact force (Hertz preload and contact radius), with
+  the contact resonance following the contact stiffness.
+
+Each protocol returns a :class:`Table`; :func:`run_experiments` runs the ones a study asks for.
+Powers in W, forces in N, frequencies in Hz, displacements in m, phases in degrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stimsim.config import REQUIRED, Key, Study, check_table, derived_study
+from stimsim.drive import base_state, dc_heating_per_watt, joule_power_harmonics, responses
+from stimsim.errors import InputError
+from stimsim.harmonic import HarmonicModel
+from stimsim.instrument import LockIn, Resonance, contact_stiffness, dart, fit_sho
+from stimsim.modulation import Modulation, ionic_harmonic, modulation_loop
+
+_HZ = dict(low=0.0, high=1e10)
+
+INSTRUMENT: dict[str, Key] = {
+    "resonance_frequency": Key("number", "Hz", "contact resonance f0 of the cantilever", REQUIRED, **_HZ),
+    "quality_factor": Key("number", "1", "quality factor Q of the contact resonance", REQUIRED, low=0.5, high=1e6),
+    "cantilever_stiffness": Key(
+        "number", "N/m", "cantilever stiffness k_c: f0 follows the contact stiffness 2aE* (absent: f0 fixed)",
+        low=0.0, high=1e6,
+    ),
+    "noise": Key("number", "m", "detector noise per lock-in quadrature", 0.0, low=0.0, high=1e-6, low_inclusive=True),
+    "seed": Key("integer", "", "seed of the noise generator", 0, low=0, high=2**32 - 1),
+}
+
+PROTOCOLS: dict[str, dict[str, Key]] = {
+    "resonance_sweep": {
+        "channel": Key("string", "", "channels swept", "both", choices=("both", "thermal", "ionic")),
+        "points": Key("integer", "", "drive frequencies per sweep", 41, low=5, high=2001),
+        "span": Key("number", "1", "sweep width in resonance widths f0/Q", 8.0, low=0.5, high=100.0),
+        "dart_offset": Key("number", "1", "DART frequencies f0 (1 -/+ offset/(2Q))", 0.5, low=0.0, high=10.0),
+    },
+    "modulation": {
+        "drive_frequency": Key("number", "Hz", "fast drive frequency (default: the first study frequency)", **_HZ),
+        "modulation_frequencies": Key("numbers", "Hz", "slow modulation frequencies f_m", REQUIRED, low=0.0, high=1e9),
+        "dc_power_amplitude": Key(
+            "number", "W", "amplitude dP of the DC power modulation", REQUIRED, low=0.0, high=10.0, low_inclusive=True
+        ),
+        "waveform": Key("string", "", "waveform of the modulation", "sine", choices=("sine", "triangle", "square")),
+        "periods": Key("integer", "", "modulation periods run (the last is recorded)", 3, low=1, high=1000),
+        "steps_per_period": Key("integer", "", "slow time steps per modulation period", 32, low=8, high=10000),
+    },
+    "dc_series": {
+        "dc_powers": Key("numbers", "W", "total DC heating powers", REQUIRED, low=0.0, high=10.0, low_inclusive=True),
+        "drive_frequency": Key("number", "Hz", "drive frequency (default: the first study frequency)", **_HZ),
+    },
+    "force_series": {
+        "forces": Key("numbers", "N", "static contact forces (Hertz preload and contact radius)", REQUIRED, low=0.0, high=1e-3),
+        "tip_radius": Key("number", "m", "tip radius of the Hertz contact (default: tip.tip_radius)", low=0.0, high=1e-3),
+        "drive_frequency": Key("number", "Hz", "drive frequency (default: the first study frequency)", **_HZ),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    """A tidy table: ``columns`` (name, unit, meaning) and ``rows`` (dicts keyed by column name)."""
+
+    name: str
+    columns: tuple[tuple[str, str, str], ...]
+    rows: list[dict]
+
+    @property
+    def names(self) -> list[str]:
+        return [c[0] for c in self.columns]
+
+
+def instrument(study: Study) -> tuple[Resonance, LockIn]:
+    """The study's contact resonance (at its own contact stiffness) and lock-in."""
+    if "instrument" not in study.extensions:
+        raise InputError("instrument", "is required by the protocols: give resonance_frequency and quality_factor")
+    table = check_table("instrument", INSTRUMENT, study.extensions["instrument"])
+    stiffness = _contact_stiffness(study)
+    resonance = Resonance(
+        table["resonance_frequency"], table["quality_factor"], table["cantilever_stiffness"],
+        stiffness if table["cantilever_stiffness"] is not None else None,
+    )
+    return resonance, LockIn(resonance, table["noise"], table["seed"])
+
+
+def protocols(study: Study) -> dict[str, dict]:
+    """The validated ``[protocol.<name>]`` tables of a study, by name."""
+    tables = study.extensions.get("protocol", {})
+    if not isinstance(tables, dict) or not tables:
+        raise InputError("protocol", f"needs at least one [protocol.<name>] table; names: {', '.join(PROTOCOLS)}")
+    checked = {}
+    for name, table in tables.items():
+        if name not in PROTOCOLS:
+            raise InputError(f"protocol.{name}", f"is not a protocol; use {', '.join(PROTOCOLS)}")
+        checked[name] = check_table(f"protocol.{name}", PROTOCOLS[name], table)
+        if checked[name].get("drive_frequency", 0) is None:
+            checked[name]["drive_frequency"] = study.excitation.frequencies[0]
+    return checked
+
+
+def channel_harmonics(study: Study) -> dict[str, int]:
+    """Lock-in harmonic of each channel: the lowest heating harmonic (thermal) and the highest solved
+    harmonic (ionic): 1 and 2, or 2 and 4 for a pure-AC Joule heater."""
+    if study.excitation.mode == "joule":
+        thermal = min(n for n in joule_power_harmonics(study) if n > 0)
+    else:
+        thermal = 1
+    return {"thermal": thermal, "ionic": 4 if study.excitation.mode == "joule" else 2}
+
+
+def harmonic_signal(rows, harmonic: int) -> complex:
+    """Everything the tip does at ``harmonic`` (m): what the lock-in reads (first and second orders)."""
+    return sum((r.displacement for r in rows if r.harmonic == harmonic and r.kind in ("thermal", "ionic")), 0j)
+
+
+# -- resonance sweep ----------------------------------------------------------------------------
+
+SWEEP_COLUMNS = (
+    ("channel", "", "thermal or ionic lock-in channel"),
+    ("harmonic", "", "lock-in harmonic n of the drive"),
+    ("drive_frequency_hz", "Hz", "drive frequency f"),
+    ("signal_frequency_hz", "Hz", "frequency n f the lock-in reads"),
+    ("intrinsic_amplitude_m", "m", "model surface displacement amplitude at n f"),
+    ("intrinsic_phase_deg", "deg", "its phase"),
+    ("measured_amplitude_m", "m", "lock-in amplitude through the resonance (with noise)"),
+    ("measured_phase_deg", "deg", "lock-in phase"),
+    ("measured_real_m", "m", "lock-in X"),
+    ("measured_imag_m", "m", "lock-in Y"),
+)
+FIT_COLUMNS = (
+    ("channel", "", "thermal or ionic lock-in channel"),
+    ("method", "", "model (the truth at f0), sho_fit (swept spectrum) or dart (two frequencies)"),
+    ("resonance_frequency_hz", "Hz", "contact resonance f0"),
+    ("quality_factor", "1", "quality factor Q"),
+    ("intrinsic_amplitude_m", "m", "intrinsic amplitude A_d"),
+    ("intrinsic_phase_deg", "deg", "intrinsic phase"),
+    ("resonance_frequency_stderr_hz", "Hz", "standard error of f0 (sho_fit)"),
+    ("quality_factor_stderr", "1", "standard error of Q (sho_fit)"),
+    ("intrinsic_amplitude_stderr_m", "m", "standard error of A_d (sho_fit)"),
+)
+
+
+def resonance_sweep(study: Study, comm, options: dict) -> tuple[Table, Table]:
+    """Sweep each channel across the resonance: the recorded spectra and the recovered resonances."""
+    resonance, lock_in = instrument(study)
+    harmonics = channel_harmonics(study)
+    channels = ("thermal", "ionic") if options["channel"] == "both" else (options["channel"],)
+    offsets = np.linspace(-0.5, 0.5, options["points"]) * options["span"] / resonance.quality
+    dart_offsets = np.array([-1.0, 1.0]) * options["dart_offset"] / (2 * resonance.quality)
+    plan = {c: resonance.frequency / harmonics[c] * (1 + np.concatenate([offsets, dart_offsets, [0.0]])) for c in channels}
+    sweep_study = derived_study(study, {"excitation.frequencies": sorted({float(f) for fs in plan.values() for f in fs})})
+    model = HarmonicModel(sweep_study, comm)
+    try:
+        base_state(model)
+        intrinsic = {c: np.array([harmonic_signal(responses(model, f), harmonics[c]) for f in fs]) for c, fs in plan.items()}
+    finally:
+        model.destroy()
+    spectra, fits = [], []
+    for c in channels:
+        n, f, x = harmonics[c], plan[c], intrinsic[c]
+        readings = lock_in.read(f, n, x)
+        points = len(offsets)
+        spectra += [_sweep_row(c, n, f[i], x[i], readings[i]) for i in range(points)]
+        truth = dict(resonance_frequency_hz=resonance.frequency, quality_factor=resonance.quality)
+        fits.append(dict(channel=c, method="model", **truth, **_complex_columns("intrinsic", x[-1])))
+        fits.append(_fit_row(c, "sho_fit", lambda: fit_sho(n * f[:points], readings[:points])))
+        fits.append(_fit_row(c, "dart", lambda: dart(n * f[points], n * f[points + 1], readings[points], readings[points + 1])))
+    return Table("resonance_sweep", SWEEP_COLUMNS, spectra), Table("resonance_fit", FIT_COLUMNS, fits)
+
+
+def _sweep_row(channel, harmonic, drive_frequency, intrinsic, reading) -> dict:
+    return dict(
+        channel=channel, harmonic=harmonic, drive_frequency_hz=float(drive_frequency),
+        signal_frequency_hz=float(harmonic * drive_frequency), **_complex_columns("intrinsic", intrinsic),
+        **_complex_columns("measured", reading), measured_real_m=float(reading.real), measured_imag_m=float(reading.imag),
+    )
+
+
+def _complex_columns(prefix: str, value: complex) -> dict:
+    return {f"{prefix}_amplitude_m": float(abs(value)), f"{prefix}_phase_deg": float(np.degrees(np.angle(value)))}
+
+
+def _fit_row(channel, method, estimate) -> dict:
+    """The row of an estimate (a callable); a channel with no signal (all readings zero, or noise that
+    no resonance explains) gets a row of empty values, as a lock-in analysis would report nothing."""
+    try:
+        estimate = estimate()
+    except InputError:
+        return dict(channel=channel, method=method)
+    return dict(
+        channel=channel, method=method, resonance_frequency_hz=estimate.frequency, quality_factor=estimate.quality,
+        **_complex_columns("intrinsic", estimate.intrinsic), resonance_frequency_stderr_hz=estimate.frequency_stderr,
+        quality_factor_stderr=estimate.quality_stderr, intrinsic_amplitude_stderr_m=estimate.amplitude_stderr,
+    )
+
+
+# -- series and modulation ------------------------------------------------------------------------
+
+RESPONSE_COLUMNS = (
+    ("harmonic", "", "harmonic n of the drive"),
+    ("kind", "", "thermal (first order) or ionic (second order)"),
+    ("amplitude_m", "m", "intrinsic tip displacement amplitude"),
+    ("phase_deg", "deg", "its phase relative to the heating"),
+    ("u_real_m", "m", "real part of the complex amplitude"),
+    ("u_imag_m", "m", "imaginary part"),
+)
+
+
+def _response_rows(rows, **fields) -> list[dict]:
+    return [
+        dict(fields, harmonic=r.harmonic, kind=r.kind, amplitude_m=r.amplitude, phase_deg=r.phase_deg,
+             u_real_m=r.displacement.real, u_imag_m=r.displacement.imag)
+        for r in rows if r.kind in ("thermal", "ionic")
+    ]
+
+
+def dc_series(study: Study, comm, options: dict) -> Table:
+    """Steady harmonics at the drive frequency against the total DC heating power (one model)."""
+    model = HarmonicModel(derived_study(study, {"excitation.frequencies": [options["drive_frequency"]]}), comm)
+    rows = []
+    try:
+        own = base_state(model) / dc_heating_per_watt(model)
+        for power in options["dc_powers"]:
+            if power < own * (1 - 1e-12):
+                raise InputError(
+                    "protocol.dc_series.dc_powers", f"= {power:g} W is below the drive's own DC power {own:g} W"
+                )
+            model.solve_base_state(power * dc_heating_per_watt(model))
+            rise = model.tip_values(model.base)[1].real
+            rows += _response_rows(responses(model, options["drive_frequency"]), dc_power_w=power, dc_tip_temperature_rise_k=rise)
+    finally:
+        model.destroy()
+    columns = (("dc_power_w", "W", "total DC heating power"), ("dc_tip_temperature_rise_k", "K", "steady tip temperature above ambient"))
+    return Table("dc_series", columns + RESPONSE_COLUMNS, rows)
+
+
+def force_series(study: Study, comm, options: dict) -> Table:
+    """Harmonics at the drive frequency against the static contact force: each force has its Hertz
+    contact radius, preload and mesh (the heated disk keeps tip.thermal_contact_radius if the study
+    gives one); the resonance follows the contact stiffness, relative to the study's own contact."""
+    tip_radius = options["tip_radius"] or study.tip.tip_radius
+    if tip_radius is None:
+        raise InputError("protocol.force_series.tip_radius", "is required (m) unless the study gives tip.tip_radius")
+    resonance, _ = instrument(study)
+    rows = []
+    for force in options["forces"]:
+        variant = derived_study(study, {
+            "tip.force": force, "tip.tip_radius": tip_radius, "tip.contact_radius": None,
+            "excitation.frequencies": [options["drive_frequency"]],
+        })
+        model = HarmonicModel(variant, comm)
+        try:
+            base_state(model)
+            found = responses(model, options["drive_frequency"])
+        finally:
+            model.destroy()
+        stiffness = _contact_stiffness(variant)
+        f0 = resonance.at_contact_stiffness(stiffness).frequency
+        rows += _response_rows(
+            found, force_n=force, contact_radius_m=variant.tip.contact_radius, contact_stiffness_n_per_m=stiffness,
+            resonance_frequency_hz=f0,
+        )
+    columns = (
+        ("force_n", "N", "static contact force"),
+        ("contact_radius_m", "m", "Hertz contact radius"),
+        ("contact_stiffness_n_per_m", "N/m", "contact stiffness 2 a E*"),
+        ("resonance_frequency_hz", "Hz", "contact resonance at this stiffness"),
+    )
+    return Table("force_series", columns + RESPONSE_COLUMNS, rows)
+
+
+def _contact_stiffness(study: Study) -> float:
+    top = study.sample.material
+    return contact_stiffness(study.tip.contact_radius, top.youngs_modulus, top.poisson_ratio)
+
+
+LOOP_COLUMNS = (
+    ("modulation_frequency_hz", "Hz", "slow modulation frequency f_m"),
+    ("harmonic", "", "ionic harmonic n of the drive"),
+    ("loop_area_m_w", "m W", "area of the ionic amplitude against DC power over one period"),
+    ("relative_loop_area", "1", "area / (amplitude range x power range)"),
+    ("amplitude_min_m", "m", "smallest ionic amplitude over the period"),
+    ("amplitude_max_m", "m", "largest ionic amplitude over the period"),
+    ("step_seconds", "s", "wall time per slow time step"),
+    ("harmonics_seconds", "s", "wall time per recomputation of the fast harmonics"),
+    ("newton_iterations", "", "modified-Newton iterations per slow step"),
+    ("gmres_iterations", "", "GMRES iterations per fast solve (reference-LU preconditioner)"),
+)
+
+
+def modulation(study: Study, comm, options: dict) -> tuple[Table, Table]:
+    """Slow DC modulation under the fast drive: the recorded loops and their areas per f_m."""
+    drive = options["drive_frequency"]
+    model = HarmonicModel(derived_study(study, {"excitation.frequencies": [drive]}), comm)
+    n = ionic_harmonic(model)
+    traces, loops = [], []
+    try:
+        for f_m in options["modulation_frequencies"]:
+            setting = Modulation(f_m, options["dc_power_amplitude"], options["waveform"], options["periods"], options["steps_per_period"])
+            result = modulation_loop(model, drive, setting)
+            for point in result.points:
+                traces += _response_rows(point.responses, modulation_frequency_hz=f_m, time_s=point.time, dc_power_w=point.dc_power)
+            loops.append(_loop_row(result, n))
+    finally:
+        model.destroy()
+    trace_columns = (
+        ("modulation_frequency_hz", "Hz", "slow modulation frequency f_m"),
+        ("time_s", "s", "time from the start of the modulation"),
+        ("dc_power_w", "W", "instantaneous DC heating power"),
+    )
+    return Table("modulation", trace_columns + RESPONSE_COLUMNS, traces), Table("modulation_loops", LOOP_COLUMNS, loops)
+
+
+def _loop_row(result, harmonic: int) -> dict:
+    amplitude = np.abs(result.channel(harmonic, "ionic"))
+    area = result.loop_area(harmonic)
+    spread = np.ptp(amplitude) * np.ptp(result.dc_powers())
+    return dict(
+        modulation_frequency_hz=result.modulation.frequency, harmonic=harmonic, loop_area_m_w=area,
+        relative_loop_area=area / spread if spread > 0 else 0.0, amplitude_min_m=float(amplitude.min()),
+        amplitude_max_m=float(amplitude.max()), step_seconds=result.cost.step_seconds,
+        harmonics_seconds=result.cost.harmonics_seconds, newton_iterations=result.cost.newton_iterations,
+        gmres_iterations=result.cost.gmres_iterations,
+    )
+
+
+#: Protocol runners by name; each returns one table or a tuple of tables.
+RUNNERS = {
+    "resonance_sweep": resonance_sweep,
+    "modulation": modulation,
+    "dc_series": dc_series,
+    "force_series": force_series,
+}
+
+
+def run_experiments(study: Study, comm, only: list[str] | None = None) -> list[Table]:
+    """Run the study's protocols (or the named ones among them) in order; collective."""
+    chosen = protocols(study)
+    for name in only or []:
+        if name not in chosen:
+            raise InputError("--protocol", f"= {name!r} is not in the study; it has {', '.join(chosen)}")
+    tables = []
+    for name, options in chosen.items():
+        if only and name not in only:
+            continue
+        found = RUNNERS[name](study, comm, options)
+        tables += list(found) if isinstance(found, tuple) else [found]
+    return tables
+

@@ -1,0 +1,188 @@
+"""What the AFM records: the cantilever's contact resonance, lock-in detection, DART and SHO fits.
+
+The cantilever in contact is a damped driven oscillator around its contact resonance f0 with quality
+factor Q (Gannepalli et al., Nanotechnology 22, 355705, 2011, and its corrigendum). With time factor
+e^{i w t} a surface displacement X at frequency f moves the detector by H(f) X,
+
+    H(f) = f0^2 / (f0^2 - f^2 + i f f0 / Q),
+
+so the amplitude is |X| f0^2 / sqrt((f0^2 - f^2)^2 + (f f0/Q)^2) and the detector lags by
+atan2(f f0/Q, f0^2 - f^2). The lock-in tuned to harmonic n of the drive frequency reads H(n f) X_n,
+plus detector noise. Amplitudes are in m (the detector signal calibrated as a displacement), phases in
+degrees, frequencies in Hz.
+
+DART (dual amplitude resonance tracking) reads two frequencies f1 < f0 < f2 and inverts the two
+amplitudes and phases for f0, Q and the intrinsic (resonance-free) response; :func:`fit_sho` fits a
+swept spectrum instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from stimsim.errors import InputError, checked_number
+
+
+@dataclass(frozen=True)
+class Resonance:
+    """Contact resonance: frequency ``frequency`` (Hz) and quality factor ``quality``.
+
+    With ``cantilever_stiffness`` k_c (N/m) the resonance follows the contact stiffness k* of the tip
+    as a spring-mass system, f0(k*) = f0 sqrt((k_c + k*) / (k_c + reference_stiffness)), where
+    ``reference_stiffness`` (N/m) is the contact stiffness at which f0 was measured.
+    """
+
+    frequency: float
+    quality: float
+    cantilever_stiffness: float | None = None
+    reference_stiffness: float | None = None
+
+    def __post_init__(self):
+        checked_number("instrument.resonance_frequency", self.frequency, 0.0, 1e10, "Hz")
+        checked_number("instrument.quality_factor", self.quality, 0.5, 1e6, "1")
+        if self.cantilever_stiffness is not None:
+            checked_number("instrument.cantilever_stiffness", self.cantilever_stiffness, 0.0, 1e6, "N/m")
+            if self.reference_stiffness is None:
+                raise InputError("instrument.cantilever_stiffness", "needs the reference contact stiffness (N/m)")
+
+    def at_contact_stiffness(self, stiffness: float) -> Resonance:
+        """The resonance at contact stiffness ``stiffness`` (N/m); unchanged without a cantilever model."""
+        if self.cantilever_stiffness is None:
+            return self
+        ratio = (self.cantilever_stiffness + stiffness) / (self.cantilever_stiffness + self.reference_stiffness)
+        return Resonance(self.frequency * math.sqrt(ratio), self.quality, self.cantilever_stiffness, stiffness)
+
+    def transfer(self, frequency):
+        """H(f) (complex, 1 at f = 0) at ``frequency`` (Hz, scalar or array)."""
+        f, f0 = np.asarray(frequency, dtype=float), self.frequency
+        return f0**2 / (f0**2 - f**2 + 1j * f * f0 / self.quality)
+
+
+def contact_stiffness(contact_radius: float, youngs_modulus: float, poisson_ratio: float) -> float:
+    """Normal stiffness k* = 2 a E* (N/m) of a circular contact of radius a (m) on an elastic half-space,
+    E* = E / (1 - nu^2) for a rigid tip (Johnson, Contact Mechanics, 1985, section 4.2)."""
+    return 2 * contact_radius * youngs_modulus / (1 - poisson_ratio**2)
+
+
+class LockIn:
+    """Lock-in detection of drive harmonics through the resonance, with optional detector noise.
+
+    ``noise`` (m) is the standard deviation of each quadrature (X and Y) of one reading; readings draw
+    from a generator seeded with ``seed``, so a run is reproducible.
+    """
+
+    def __init__(self, resonance: Resonance, noise: float = 0.0, seed: int = 0):
+        self.resonance = resonance
+        self.noise = checked_number("instrument.noise", noise, 0.0, 1.0, "m", low_inclusive=True)
+        self.rng = np.random.default_rng(seed)
+
+    def read(self, drive_frequency, harmonic: int, displacement):
+        """Complex lock-in output(s) (m) for the intrinsic displacement amplitude(s) ``displacement``
+        (complex, m) at ``harmonic`` of ``drive_frequency`` (Hz)."""
+        signal = self.resonance.transfer(harmonic * np.asarray(drive_frequency, dtype=float)) * displacement
+        if self.noise:
+            shape = np.shape(signal)
+            signal = signal + self.noise * (self.rng.standard_normal(shape) + 1j * self.rng.standard_normal(shape))
+        return signal
+
+
+@dataclass(frozen=True)
+class ResonanceEstimate:
+    """f0 (Hz), Q and the intrinsic response (complex, m) behind a measurement, with standard errors
+    (None where not estimated)."""
+
+    frequency: float
+    quality: float
+    intrinsic: complex
+    frequency_stderr: float | None = None
+    quality_stderr: float | None = None
+    amplitude_stderr: float | None = None
+
+    @property
+    def amplitude(self) -> float:
+        """Intrinsic amplitude |A_d| (m)."""
+        return abs(self.intrinsic)
+
+    @property
+    def phase_deg(self) -> float:
+        """Intrinsic phase (degrees): the phase the displacement would have without the resonance."""
+        return math.degrees(np.angle(self.intrinsic))
+
+
+def dart(f1: float, f2: float, z1: complex, z2: complex) -> ResonanceEstimate:
+    """Invert two lock-in readings ``z1``, ``z2`` (complex, m) at ``f1`` < f0 < ``f2`` (Hz) for the
+    resonance and the intrinsic response (Gannepalli et al. 2011, physics.md section 7); it assumes the
+    intrinsic response is the same at both frequencies."""
+    if not 0 < f1 < f2:
+        raise InputError("DART", f"needs 0 < f1 < f2, got f1 = {f1:g} Hz, f2 = {f2:g} Hz")
+    a1, a2 = abs(z1), abs(z2)
+    lag1, lag2 = -np.angle(z1), -np.angle(z2)  # the oscillator lags: phases in the lag convention
+    tangent = math.tan(lag2 - lag1)
+    if a1 == 0 or a2 == 0 or tangent == 0:
+        raise InputError("DART", "needs two non-zero readings with different phases")
+    ratio = f1 * a1 / (f2 * a2)
+    root = math.copysign(math.sqrt(1 + tangent**2), tangent)
+    x1 = -(1 - root / ratio) / tangent
+    x2 = (1 - root * ratio) / tangent
+    numerator, denominator = f2 * x1 - f1 * x2, f1 * x1 - f2 * x2
+    if numerator * denominator <= 0:
+        raise InputError("DART", "readings are not consistent with one resonance between f1 and f2")
+    f0 = math.sqrt(f1 * f2 * numerator / denominator)
+    quality = math.sqrt(f1 * f2 * numerator * denominator) / (f2**2 - f1**2)
+    intrinsic = z1 / Resonance(f0, quality).transfer(f1)
+    return ResonanceEstimate(f0, quality, complex(intrinsic))
+
+
+def fit_sho(frequency, readings) -> ResonanceEstimate:
+    """Least-squares fit of complex readings (m) at ``frequency`` (Hz, array) with A_d H(f) (constant
+    intrinsic response A_d): f0, Q and A_d with standard errors from the Jacobian, the noise variance
+    estimated from the residual."""
+    f = np.asarray(frequency, dtype=float)
+    z = np.asarray(readings, dtype=complex)
+    if f.size < 5 or f.size != z.size:
+        raise InputError("SHO fit", f"needs at least 5 readings with one frequency each, got {f.size}, {z.size}")
+    if not np.abs(z).max() > 0:
+        raise InputError("SHO fit", "all readings are zero: there is no resonance to fit")
+    peak = int(np.argmax(np.abs(z)))
+    f0, width = f[peak], _half_power_width(f, np.abs(z), peak)
+    quality = f0 / width if width > 0 else 10.0
+    start = z[peak] / Resonance(f0, quality).transfer(f0)
+    scale = np.abs(z).max()
+
+    def residual(p):
+        model = (p[2] + 1j * p[3]) * scale * Resonance(f0 * p[0], p[1]).transfer(f)
+        difference = (model - z) / scale
+        return np.concatenate([difference.real, difference.imag])
+
+    fit = least_squares(
+        residual, [1.0, quality, start.real / scale, start.imag / scale], bounds=([0.5, 0.5, -np.inf, -np.inf], np.inf),
+        x_scale="jac", xtol=1e-14, ftol=1e-14, gtol=1e-14,
+    )
+    covariance = _covariance(fit.jac, fit.fun)
+    amplitude = complex(fit.x[2], fit.x[3]) * scale
+    gradient = np.array([0, 0, fit.x[2], fit.x[3]]) / max(abs(amplitude) / scale, 1e-300)
+    return ResonanceEstimate(
+        frequency=float(f0 * fit.x[0]),
+        quality=float(fit.x[1]),
+        intrinsic=amplitude,
+        frequency_stderr=float(f0 * math.sqrt(covariance[0, 0])),
+        quality_stderr=float(math.sqrt(covariance[1, 1])),
+        amplitude_stderr=float(scale * math.sqrt(max(gradient @ covariance @ gradient, 0.0))),
+    )
+
+
+def _half_power_width(f, amplitude, peak: int) -> float:
+    """Full width (Hz) where the amplitude exceeds peak / sqrt(2), or 0 if the sweep does not reach it."""
+    above = np.flatnonzero(amplitude >= amplitude[peak] / math.sqrt(2))
+    return float(f[above].max() - f[above].min())
+
+
+def _covariance(jacobian, residual) -> np.ndarray:
+    """Parameter covariance (J^T J)^-1 s^2 with s^2 the residual variance per degree of freedom."""
+    dof = max(jacobian.shape[0] - jacobian.shape[1], 1)
+    variance = float(residual @ residual) / dof
+    return np.linalg.pinv(jacobian.T @ jacobian) * variance
