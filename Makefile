@@ -29,6 +29,8 @@ test-mpi: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/forward.py
+	$(BIN)/python benchmarks/ionic.py
+	$(BIN)/python benchmarks/modulation.py
 
 $(STAMP): pyproject.toml
 	@py=$$($(FIND_PYTHON)) || { \

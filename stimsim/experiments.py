@@ -108,7 +108,7 @@ def protocols(study: Study) -> dict[str, dict]:
         if name not in PROTOCOLS:
             raise InputError(f"protocol.{name}", f"is not a protocol; use {', '.join(PROTOCOLS)}")
         checked[name] = check_table(f"protocol.{name}", PROTOCOLS[name], table)
-        if checked[name].get("drive_frequency", 0) is None:
+        if "drive_frequency" in checked[name] and checked[name]["drive_frequency"] is None:
             checked[name]["drive_frequency"] = study.excitation.frequencies[0]
     return checked
 

@@ -134,7 +134,7 @@ def dart(f1: float, f2: float, z1: complex, z2: complex) -> ResonanceEstimate:
     f0 = math.sqrt(f1 * f2 * numerator / denominator)
     quality = math.sqrt(f1 * f2 * numerator * denominator) / (f2**2 - f1**2)
     intrinsic = z1 / Resonance(f0, quality).transfer(f1)
-    return ResonanceEstimate(f0, quality, complex(intrinsic))
+    return ResonanceEstimate(float(f0), float(quality), complex(intrinsic))
 
 
 def fit_sho(frequency, readings) -> ResonanceEstimate:

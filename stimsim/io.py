@@ -75,7 +75,7 @@ def write_rows(rows: list[dict], path: Path, columns=RESPONSE_COLUMNS) -> None:
         writer = csv.DictWriter(stream, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+            writer.writerow({k: repr(float(v)) if isinstance(v, (float, np.floating)) else v for k, v in row.items()})
 
 
 def read_rows(path: str | Path) -> list[dict]:

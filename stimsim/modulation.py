@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,7 @@ from stimsim.timedomain import TimeDomainModel
 #: Waveforms w(x) of the modulation, period 1 in x = f_m t, range [-1, 1].
 WAVEFORMS = {
     "sine": lambda x: math.sin(2 * math.pi * x),
-    "triangle": lambda x: 1 - 4 * abs((x - 0.25) % 1 - 0.5),
+    "triangle": lambda x: 1 - 4 * abs((x + 0.25) % 1 - 0.5),
     "square": lambda x: 1.0 if (x % 1) < 0.5 else -1.0,
 }
 
@@ -41,20 +42,20 @@ WAVEFORMS = {
 @dataclass(frozen=True)
 class Modulation:
     """Slow modulation of the DC heating power: frequency f_m (Hz), amplitude dP (W: absorbed power for
-    'power'/'laser' drives, heater power for 'joule'), waveform name (:data:`WAVEFORMS`), number of
-    modulation periods run (the last one is recorded; the earlier ones let the start-up decay) and
-    slow time steps per period."""
+    'power'/'laser' drives, heater power for 'joule'), waveform (a name in :data:`WAVEFORMS`, or any
+    function w(x) of period 1 in x with values in [-1, 1]), number of modulation periods run (the last
+    one is recorded; the earlier ones let the start-up decay) and slow time steps per period."""
 
     frequency: float
     amplitude: float
-    waveform: str = "sine"
+    waveform: str | Callable[[float], float] = "sine"
     periods: int = 3
     steps_per_period: int = 32
 
     def __post_init__(self):
         checked_number("protocol.modulation.modulation_frequencies", self.frequency, 0.0, 1e9, "Hz")
         checked_number("protocol.modulation.dc_power_amplitude", self.amplitude, 0.0, 10.0, "W", low_inclusive=True)
-        if self.waveform not in WAVEFORMS:
+        if not callable(self.waveform) and self.waveform not in WAVEFORMS:
             raise InputError("protocol.modulation.waveform", f"= {self.waveform!r} is not accepted; use {', '.join(WAVEFORMS)}")
         for key, value, low in (("periods", self.periods, 1), ("steps_per_period", self.steps_per_period, 8)):
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 10000:
@@ -62,7 +63,8 @@ class Modulation:
 
     def offset(self, t: float) -> float:
         """DC power offset dP w(f_m t) (W) at time ``t`` (s)."""
-        return self.amplitude * WAVEFORMS[self.waveform](self.frequency * t)
+        shape = self.waveform if callable(self.waveform) else WAVEFORMS[self.waveform]
+        return self.amplitude * shape(self.frequency * t)
 
 
 @dataclass(frozen=True)

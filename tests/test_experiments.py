@@ -170,6 +170,9 @@ def test_experiment_command_writes_csv_netcdf_and_plots(shared_tmp, capsys):
     assert names == sorted([f"{t}.{e}" for t in tables for e in ("csv", "png")] + ["experiment.nc", "study.toml"])
     sweep = read_rows(outdir / "resonance_sweep.csv")
     assert len(sweep) == 5 and sweep[0]["channel"] == "thermal"
+    fits = read_rows(outdir / "resonance_fit.csv")
+    assert [r["method"] for r in fits] == ["model", "sho_fit", "dart"]
+    assert all(float(r[c]) > 0 for r in fits for c in ("resonance_frequency_hz", "quality_factor", "intrinsic_amplitude_m"))
     with netcdf_file(outdir / "experiment.nc", "r", mmap=False) as nc:
         amplitude = nc.variables["resonance_sweep__measured_amplitude_m"]
         assert amplitude.units == b"m" and amplitude.shape == (5,)
@@ -205,3 +208,15 @@ def test_missing_instrument_is_rejected(shared_tmp, capsys):
     assert main(["experiment", write_study(shared_tmp / "noinst.toml", case), "-o", str(shared_tmp / "x")]) == 2
     if MPI.COMM_WORLD.rank == 0:
         assert "instrument is required" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("waveform", ["sine", "triangle", "square"])
+def test_waveforms_have_period_one_range_one_and_the_phase_of_a_sine(waveform):
+    setting = Modulation(2.0, 3e-6, waveform=waveform)
+    t = np.linspace(0, 0.5, 2001)[:-1]  # one period of f_m = 2 Hz
+    values = np.array([setting.offset(x) for x in t])
+    assert values.max() == pytest.approx(3e-6) and values.min() == pytest.approx(-3e-6)
+    assert abs(values.mean()) < 1e-3 * 3e-6
+    assert setting.offset(0.125) == pytest.approx(3e-6) and setting.offset(0.375) == pytest.approx(-3e-6)
+    assert setting.offset(0.1) == pytest.approx(setting.offset(0.6))
+    assert Modulation(2.0, 1.0, waveform=lambda x: math.cos(2 * math.pi * x)).offset(0.5) == pytest.approx(1.0)
