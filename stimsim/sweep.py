@@ -1,0 +1,323 @@
+"""Parameter sweeps over MPI: groups of ranks, dynamic load balancing and an incremental store.
+
+``run_sweep(sweep, STORE, comm)`` splits ``comm`` into groups of ``sweep.ranks_per_sample`` ranks.
+Rank 0 of ``comm`` runs a dispatcher thread beside its own group's work: every group leader asks it
+for the next sample id when it starts and each time it finishes one, handing in the finished result in
+the same message, so a group never waits for another and rank 0 computes like everyone else. The
+dispatcher writes each result to the store (:mod:`stimsim.store`) as it arrives, so a killed job loses
+only the samples in flight. Within a group every rank solves the sample on the group communicator;
+an error in any rank (a rejected parameter value, a solver failure) marks the sample failed on all of
+them and the sweep goes on.
+
+Per-sample evaluation is :func:`evaluate`, the one place to swap in a re-entrant forward model.
+Meshes are reused by the samples of a group that share a :class:`~stimsim.geometry.MeshSpec`
+(:class:`DomainCache`); compiled forms come from the dolfinx/ffcx JIT cache.
+"""
+
+from __future__ import annotations
+
+import gc
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import stimsim  # noqa: F401  (MPI/PETSc libraries first)
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from stimsim.drive import base_state, responses
+from stimsim.errors import InputError, StimsimError
+from stimsim.geometry import Domain, load_domain, mesh_spec
+from stimsim.harmonic import HarmonicModel
+from stimsim.parallel import on_root
+from stimsim.sampling import Sweep, load_sweep, sweep_from_dict
+from stimsim.store import Store, export_csv, finish_run, read_store, start_run
+
+__all__ = ["DomainCache", "Summary", "Sweep", "evaluate", "export_csv", "load_sweep", "read_store", "run_sweep",
+           "sweep_from_dict"]
+
+#: Message tags between group leaders and the dispatcher.
+REQUEST, REPLY = 71, 72
+#: Seconds the dispatcher sleeps between polls for requests (it must not spin a core).
+POLL_SECONDS = 0.002
+#: Meshes kept per group.
+CACHED_MESHES = 4
+
+
+class DomainCache:
+    """Meshes on one communicator by :meth:`MeshSpec.key`, the least recently used dropped first."""
+
+    def __init__(self, comm, capacity: int = CACHED_MESHES):
+        self.comm, self.capacity = comm, capacity
+        self._domains: OrderedDict[str, Domain] = OrderedDict()
+
+    def domain(self, spec) -> tuple[Domain, bool]:
+        """(the mesh of ``spec``, whether it was reused); collective on the communicator."""
+        key = spec.key()
+        if key in self._domains:
+            self._domains.move_to_end(key)
+            return self._domains[key], True
+        self._domains[key] = load_domain(spec, self.comm)
+        while len(self._domains) > self.capacity:
+            self._domains.popitem(last=False)
+        return self._domains[key], False
+
+
+def evaluate(study, comm, cache: DomainCache) -> tuple[list, int, bool]:
+    """Solve one sample: (tip responses at every drive frequency of ``study``, number of DOFs, whether
+    the mesh was reused). Collective on ``comm``. The single seam of the sweep with the forward model."""
+    domain, reused = cache.domain(mesh_spec(study))
+    model = HarmonicModel(study, comm, domain=domain)
+    try:
+        base_state(model)
+        rows = [row for f in study.excitation.frequencies for row in responses(model, f)]
+        return rows, model.num_dofs, reused
+    finally:
+        model.destroy()
+
+
+@dataclass
+class Summary:
+    """Outcome of :func:`run_sweep`: sample counts (``stored`` includes earlier runs), seconds of this
+    run, and whether a limit (``max_samples``, ``time_limit``) stopped it before every sample was stored."""
+
+    total: int
+    stored: int
+    failed: int
+    new: int
+    seconds: float
+    groups: int
+    complete: bool
+
+
+class Dispatcher:
+    """Rank 0: hands out sample ids, records results in the store, reports progress."""
+
+    def __init__(self, store: Store, sweep: Sweep, groups: int, max_samples, time_limit, quiet: bool, interval: float):
+        self.store, self.sweep, self.groups = store, sweep, groups
+        self.pending = deque(i for i in range(len(sweep)) if i not in store.stored)
+        self.max_samples, self.time_limit, self.quiet, self.interval = max_samples, time_limit, quiet, interval
+        self.lock = threading.Lock()
+        self.start = time.perf_counter()
+        self.handed = self.new = self.new_failed = 0
+        self.error: str | None = None
+        self.last_report = -float("inf")
+
+    def exchange(self, group: int, outcome: dict | None) -> int:
+        """Record ``outcome`` (a finished sample of ``group``, or None) and return the next sample id,
+        or -1 when there is none for it (all handed out, a limit reached, or the store failed)."""
+        with self.lock:
+            if outcome is not None and self.error is None:
+                try:
+                    self.store.record(**outcome, group=group)
+                    self.new += 1
+                    self.new_failed += outcome["status"] == "failed"
+                    self.report()
+                except Exception as err:  # noqa: BLE001 (stops the sweep, reported on every rank)
+                    self.error = f"cannot be written: {type(err).__name__}: {err}"
+            if self.error is not None or not self.pending or self.limited():
+                return -1
+            self.handed += 1
+            return self.pending.popleft()
+
+    def limited(self) -> bool:
+        """Whether ``max_samples`` or ``time_limit`` forbid handing out another sample."""
+        if self.max_samples is not None and self.handed >= self.max_samples:
+            return True
+        return self.time_limit is not None and time.perf_counter() - self.start >= self.time_limit
+
+    def serve(self, comm, remote: int) -> None:
+        """Answer the requests of ``remote`` other group leaders on ``comm`` until each got -1."""
+        status = MPI.Status()
+        while remote:
+            if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=REQUEST, status=status):
+                time.sleep(POLL_SECONDS)
+                continue
+            source = status.Get_source()
+            group, outcome = comm.recv(source=source, tag=REQUEST)
+            index = self.exchange(group, outcome)
+            comm.send(index, dest=source, tag=REPLY)
+            remote -= index < 0
+
+    def report(self, final: bool = False) -> None:
+        """One progress line on stderr: stored samples, failures, rate and time left (throttled)."""
+        elapsed = time.perf_counter() - self.start
+        if self.quiet or (not final and elapsed - self.last_report < self.interval):
+            return
+        self.last_report = elapsed
+        total, stored = len(self.sweep), len(self.store.stored)
+        failed = sum(s == "failed" for s in self.store.stored.values())
+        rate = self.new / elapsed if elapsed > 0 else 0.0
+        left = f"{_duration((total - stored) / rate)} left" if rate > 0 and stored < total else ""
+        print(f"sweep: {stored}/{total} stored ({failed} failed) | {rate:.3g} samples/s | {left}".rstrip(" |"),
+              file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    seconds = round(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class GroupLog:
+    """Append-only log of one group, written by its leader to STORE/logs/group-NNN.log."""
+
+    def __init__(self, path: Path | None):
+        try:
+            self.stream = open(path, "a", buffering=1, encoding="utf-8") if path else None
+        except OSError as err:
+            print(f"sweep: warning: no group log ({err})", file=sys.stderr)
+            self.stream = None
+
+    def __call__(self, text: str) -> None:
+        if self.stream:
+            self.stream.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {text}\n")
+
+    def close(self) -> None:
+        if self.stream:
+            self.stream.close()
+
+
+def run_sweep(
+    sweep: Sweep, store: str | Path, comm=None, *, resume: bool = False, retry_failed: bool = False,
+    quiet: bool = False, max_samples: int | None = None, time_limit: float | None = None,
+    progress_interval: float = 1.0,
+) -> Summary:
+    """Solve every sample of ``sweep`` not yet in ``store`` on ``comm`` (default COMM_WORLD; collective).
+
+    ``resume``: complete an existing store of the same sweep (refused for another sweep; an existing
+    non-empty store is refused without it). ``retry_failed``: run the stored failed samples again.
+    ``max_samples``, ``time_limit`` (s): hand out no more samples after that many or that long (a job
+    ending cleanly before its wall-time limit; continue with ``resume``). Progress goes to stderr of
+    rank 0 every ``progress_interval`` seconds unless ``quiet``. Returns the :class:`Summary` on every rank.
+    """
+    comm = comm or MPI.COMM_WORLD
+    size, per = comm.size, sweep.ranks_per_sample
+    if per > size or size % per:
+        raise InputError("sweep.ranks_per_sample", f"= {per} must divide the number of MPI ranks ({size})")
+    if size > 1 and MPI.Query_thread() < MPI.THREAD_MULTIPLE:
+        raise InputError("MPI", "must provide MPI_THREAD_MULTIPLE for a parallel sweep (mpi4py.rc.thread_level)")
+    groups = size // per
+    hosts = sorted(set(comm.allgather(socket.gethostname())))
+
+    def prepare():
+        opened = Store.open(Path(store), sweep, resume, retry_failed)
+        try:
+            run = {"ranks": size, "ranks_per_sample": per, "groups": groups, "hosts": hosts}
+            return opened, start_run(opened, run)
+        except Exception:
+            opened.close()
+            raise
+
+    prepared = on_root(comm, "STORE", prepare)
+    start = time.perf_counter()
+    dispatcher = opened = None
+    if comm.rank == 0:
+        opened, warnings = prepared
+        dispatcher = Dispatcher(opened, sweep, groups, max_samples, time_limit, quiet, progress_interval)
+        if not quiet:
+            for warning in warnings:
+                print(f"sweep: warning: {warning}", file=sys.stderr)
+            print(f"sweep: {len(sweep)} samples, {len(dispatcher.pending)} to solve on {groups} group(s) of {per} "
+                  f"rank(s) -> {store}", file=sys.stderr, flush=True)
+    control = comm.Dup()
+    group_comm = comm.Split(comm.rank // per, comm.rank)
+    server = None
+    if dispatcher is not None and groups > 1:
+        server = threading.Thread(target=dispatcher.serve, args=(control, groups - 1), name="sweep-dispatcher")
+        server.start()
+    try:
+        _work(sweep, Path(store), comm.rank // per, group_comm, control, dispatcher)
+    finally:
+        if server is not None:
+            server.join()
+        group_comm.Free()
+        control.Free()
+    outcome = None
+    if comm.rank == 0:
+        outcome = _finish(dispatcher, opened, time.perf_counter() - start, groups, str(store))
+    outcome = comm.bcast(outcome, root=0)
+    if isinstance(outcome, str):
+        raise InputError("STORE", outcome)
+    return outcome
+
+
+def _finish(dispatcher: Dispatcher, store: Store, seconds: float, groups: int, name: str) -> Summary | str:
+    """Rank 0 after the last sample: close the store, record the run, print the last line."""
+    stored = len(store.stored)
+    failed = sum(s == "failed" for s in store.stored.values())
+    summary = Summary(len(dispatcher.sweep), stored, failed, dispatcher.new, seconds, groups, stored == len(dispatcher.sweep))
+    try:
+        finish_run(store, {"new_samples": dispatcher.new, "new_failed": dispatcher.new_failed, "seconds": round(seconds, 3)})
+    except OSError as err:
+        dispatcher.error = dispatcher.error or f"cannot be written: {err}"
+    store.close()
+    if dispatcher.error is not None:
+        return f"{name!r} {dispatcher.error}"
+    dispatcher.report(final=True)
+    if not dispatcher.quiet:
+        state = "done" if summary.complete else "stopped by a limit (continue with --resume)"
+        print(f"sweep: {state}: {stored}/{summary.total} stored ({failed} failed), {dispatcher.new} solved in "
+              f"{_duration(seconds)} -> {name}", file=sys.stderr, flush=True)
+    return summary
+
+
+def _work(sweep: Sweep, store: Path, group: int, comm, control, dispatcher: Dispatcher | None) -> None:
+    """The loop of one group: get a sample id, solve it on ``comm``, hand in the result, repeat."""
+    leader = comm.rank == 0
+    log = GroupLog(store / "logs" / f"group-{group:03d}.log" if leader else None)
+    log(f"start: {comm.size} rank(s) on {', '.join(sorted(set(comm.allgather(socket.gethostname()))))}")
+    cache = DomainCache(comm)
+    outcome = None
+    try:
+        while True:
+            index = None
+            if leader:
+                if dispatcher is not None:
+                    index = dispatcher.exchange(group, outcome)
+                else:
+                    control.send((group, outcome), dest=0, tag=REQUEST)
+                    index = control.recv(source=0, tag=REPLY)
+            index = comm.bcast(index, root=0)
+            if index < 0:
+                break
+            outcome = _solve(sweep, index, comm, cache, log)
+    finally:
+        log("stop")
+        log.close()
+
+
+def _solve(sweep: Sweep, index: int, comm, cache: DomainCache, log) -> dict:
+    """Solve sample ``index`` on every rank of ``comm``; the leader gets the store record."""
+    log(f"sample {index} start {sweep.values(index)}")
+    start = time.perf_counter()
+    rows, dofs, reused, error, detail = [], 0, False, None, None
+    try:
+        rows, dofs, reused = evaluate(sweep.study(index), comm, cache)
+    except StimsimError as err:
+        error = str(err)
+    except Exception as err:  # noqa: BLE001 (one bad sample must not end the sweep)
+        error, detail = f"{type(err).__name__}: {err}", traceback.format_exc()
+    errors = comm.allgather((error, detail))
+    gc.collect()
+    PETSc.garbage_cleanup(comm)
+    wall = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+    failures = [(rank, e, d) for rank, (e, d) in enumerate(errors) if e is not None]
+    if failures:
+        rank, error, detail = failures[0]
+        log(f"sample {index} failed after {wall:.3f} s on rank {rank} of the group: {error}")
+        if detail:
+            log(detail.rstrip())
+        return dict(sample_id=index, status="failed", error=error, wall_time=wall, num_dofs=dofs, rows=[])
+    log(f"sample {index} ok in {wall:.3f} s, {dofs} DOFs, mesh {'reused' if reused else 'loaded'}")
+    return dict(sample_id=index, status="ok", error="", wall_time=wall, num_dofs=dofs, rows=[r.row() for r in rows])
