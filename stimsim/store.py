@@ -307,11 +307,11 @@ def start_run(store: Store, run: dict) -> list[str]:
     software versions); returns warnings when this run's versions differ from the store's first."""
     path = store.path / "provenance.json"
     provenance = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    versions = software_versions()
+    versions, git = software_versions(), git_revision()
     if not provenance:
         source = Path(store.sweep.source) if store.sweep.source else None
         provenance = {
-            "created": now(), "fingerprint": store.sweep.fingerprint(), "software": versions, "git": git_revision(),
+            "created": now(), "fingerprint": store.sweep.fingerprint(), "software": versions, "git": git,
             "study": {
                 "path": str(source.resolve()) if source else None,
                 "sha256": _sha256(source) if source and source.is_file() else None,
@@ -322,7 +322,7 @@ def start_run(store: Store, run: dict) -> list[str]:
         f"{name} {versions[name]} differs from the {provenance['software'].get(name)} that made the stored samples"
         for name in ("stimsim", "dolfinx", "petsc") if provenance["software"].get(name) != versions[name]
     ]
-    provenance["runs"].append({**run, "started": now(), "software": versions, "git": git_revision(),
+    provenance["runs"].append({**run, "started": now(), "software": versions, "git": git,
                                "command": sys.argv})
     _write_atomic(path, json.dumps(provenance, indent=1) + "\n")
     return warnings

@@ -278,7 +278,7 @@ def _work(sweep: Sweep, store: Path, group: int, comm, control, dispatcher: Disp
     log = GroupLog(store / "logs" / f"group-{group:03d}.log" if leader else None)
     log(f"start: {comm.size} rank(s) on {', '.join(sorted(set(comm.allgather(socket.gethostname()))))}")
     cache = DomainCache(comm)
-    outcome = None
+    outcome, frozen = None, False
     try:
         while True:
             index = None
@@ -292,7 +292,14 @@ def _work(sweep: Sweep, store: Path, group: int, comm, control, dispatcher: Disp
             if index < 0:
                 break
             outcome = _solve(sweep, index, comm, cache, log)
+            if not frozen:
+                # What lives after the first sample (modules, compiled forms, cached meshes) leaves the
+                # collector's sight: the clean-up after each sample then costs ~0.2 ms, not ~40 ms.
+                gc.freeze()
+                frozen = True
     finally:
+        if frozen:
+            gc.unfreeze()
         log("stop")
         log.close()
 
