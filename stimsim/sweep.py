@@ -17,6 +17,7 @@ Meshes are reused by the samples of a group that share a :class:`~stimsim.geomet
 from __future__ import annotations
 
 import gc
+import signal
 import socket
 import sys
 import threading
@@ -45,6 +46,8 @@ __all__ = ["DomainCache", "Summary", "Sweep", "evaluate", "export_csv", "load_sw
 REQUEST, REPLY = 71, 72
 #: Seconds the dispatcher sleeps between polls for requests (it must not spin a core).
 POLL_SECONDS = 0.002
+#: Signals that end a sweep cleanly (Slurm sends SIGTERM at the time limit; ``--signal=USR1@120`` earlier).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 #: Meshes kept per group.
 CACHED_MESHES = 4
 
@@ -106,6 +109,7 @@ class Dispatcher:
         self.start = time.perf_counter()
         self.handed = self.new = self.new_failed = 0
         self.error: str | None = None
+        self.stopped: str | None = None  # name of the signal that asked to stop
         self.last_report = -float("inf")
 
     def exchange(self, group: int, outcome: dict | None) -> int:
@@ -126,8 +130,8 @@ class Dispatcher:
             return self.pending.popleft()
 
     def limited(self) -> bool:
-        """Whether ``max_samples`` or ``time_limit`` forbid handing out another sample."""
-        if self.max_samples is not None and self.handed >= self.max_samples:
+        """Whether a stop signal, ``max_samples`` or ``time_limit`` forbid handing out another sample."""
+        if self.stopped or self.max_samples is not None and self.handed >= self.max_samples:
             return True
         return self.time_limit is not None and time.perf_counter() - self.start >= self.time_limit
 
@@ -144,10 +148,10 @@ class Dispatcher:
             comm.send(index, dest=source, tag=REPLY)
             remote -= index < 0
 
-    def report(self, final: bool = False) -> None:
+    def report(self) -> None:
         """One progress line on stderr: stored samples, failures, rate and time left (throttled)."""
         elapsed = time.perf_counter() - self.start
-        if self.quiet or (not final and elapsed - self.last_report < self.interval):
+        if self.quiet or elapsed - self.last_report < self.interval:
             return
         self.last_report = elapsed
         total, stored = len(self.sweep), len(self.store.stored)
@@ -186,6 +190,38 @@ class GroupLog:
     def close(self) -> None:
         if self.stream:
             self.stream.close()
+
+
+class StopSignals:
+    """While the sweep runs, SIGTERM and SIGUSR1 stop the handing out of samples (on rank 0; other ranks
+    ignore them) instead of killing the process: the samples in flight finish and are stored.
+
+    gmsh and PETSc install their own SIGTERM handlers when they start, so :meth:`arm` is called again
+    after every sample. Only the main thread can set handlers; elsewhere this does nothing."""
+
+    def __init__(self, dispatcher: Dispatcher | None):
+        self.dispatcher = dispatcher
+        self.active = threading.current_thread() is threading.main_thread()
+        self.previous: dict = {}
+
+    def _stop(self, number, frame) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.stopped = signal.Signals(number).name
+
+    def arm(self) -> None:
+        if self.active:
+            for number in STOP_SIGNALS:
+                signal.signal(number, self._stop)
+
+    def __enter__(self) -> StopSignals:
+        if self.active:
+            self.previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+        self.arm()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
 
 def run_sweep(
@@ -237,7 +273,8 @@ def run_sweep(
         server = threading.Thread(target=dispatcher.serve, args=(control, groups - 1), name="sweep-dispatcher")
         server.start()
     try:
-        _work(sweep, Path(store), comm.rank // per, group_comm, control, dispatcher)
+        with StopSignals(dispatcher) as signals:
+            _work(sweep, Path(store), comm.rank // per, group_comm, control, dispatcher, signals.arm)
     finally:
         if server is not None:
             server.join()
@@ -264,16 +301,19 @@ def _finish(dispatcher: Dispatcher, store: Store, seconds: float, groups: int, n
     store.close()
     if dispatcher.error is not None:
         return f"{name!r} {dispatcher.error}"
-    dispatcher.report(final=True)
     if not dispatcher.quiet:
-        state = "done" if summary.complete else "stopped by a limit (continue with --resume)"
+        if summary.complete:
+            state = "done"
+        else:
+            state = f"stopped by {dispatcher.stopped or 'a limit'} (continue with --resume)"
         print(f"sweep: {state}: {stored}/{summary.total} stored ({failed} failed), {dispatcher.new} solved in "
               f"{_duration(seconds)} -> {name}", file=sys.stderr, flush=True)
     return summary
 
 
-def _work(sweep: Sweep, store: Path, group: int, comm, control, dispatcher: Dispatcher | None) -> None:
-    """The loop of one group: get a sample id, solve it on ``comm``, hand in the result, repeat."""
+def _work(sweep: Sweep, store: Path, group: int, comm, control, dispatcher: Dispatcher | None, after_sample) -> None:
+    """The loop of one group: get a sample id, solve it on ``comm``, hand in the result, repeat
+    (calling ``after_sample()`` after each)."""
     leader = comm.rank == 0
     log = GroupLog(store / "logs" / f"group-{group:03d}.log" if leader else None)
     log(f"start: {comm.size} rank(s) on {', '.join(sorted(set(comm.allgather(socket.gethostname()))))}")
@@ -292,6 +332,7 @@ def _work(sweep: Sweep, store: Path, group: int, comm, control, dispatcher: Disp
             if index < 0:
                 break
             outcome = _solve(sweep, index, comm, cache, log)
+            after_sample()
             if not frozen:
                 # What lives after the first sample (modules, compiled forms, cached meshes) leaves the
                 # collector's sight: the clean-up after each sample then costs ~0.2 ms, not ~40 ms.

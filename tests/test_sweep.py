@@ -233,10 +233,8 @@ def test_killed_sweep_resumes_to_exactly_the_full_result(shared_tmp):
     assert again.new == 0 and again.complete
 
 
-@pytest.mark.serial
-def test_sigkill_mid_sweep_then_resume(tmp_path):
-    """A real kill -9 of `stimsim sweep` between samples: resume stores every sample exactly once."""
-    count = 24
+def start_sweep(tmp_path, count: int):
+    """`stimsim sweep` of ``count`` samples in a subprocess, returned once 3 samples are stored."""
     study = tmp_path / "study.toml"
     values = ", ".join(repr(float(v)) for v in np.linspace(1.0, 3.0, count))
     study.write_text(STUDY_TEXT + f'[sweep]\n[sweep.axes]\n"sample.properties.thermal_conductivity" = [{values}]\n')
@@ -249,11 +247,24 @@ def test_sigkill_mid_sweep_then_resume(tmp_path):
         if lines >= 4:  # header + 3 samples
             break
         time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
+    return process, study, store
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_killed_or_terminated_sweep_then_resume(tmp_path, how):
+    """kill -9 mid-sample loses only that sample; SIGTERM (Slurm's time limit) ends after the sample in
+    flight with status 4. Either way --resume stores every sample exactly once."""
+    count = 24
+    process, study, store = start_sweep(tmp_path, count)
+    process.send_signal(getattr(signal, how))
     process.wait()
-    assert process.returncode == -signal.SIGKILL, process.stderr.read()
-    _, killed, _ = read_store(store)
-    assert 3 <= len(killed) < count
+    expected = -signal.SIGKILL if how == "SIGKILL" else EXIT_INCOMPLETE
+    assert process.returncode == expected, process.stderr.read()
+    _, stopped, results = read_store(store)
+    assert 3 <= len(stopped) < count
+    if how == "SIGTERM":
+        assert len(results) == 4 * len(stopped) and (store / "results.csv").read_text().endswith("\n")
     assert main(["sweep", str(study), "-o", str(store), "-q"]) == EXIT_INPUT  # refuses to overwrite
     assert main(["sweep", str(study), "-o", str(store), "-q", "--resume"]) == 0
     _, samples, results = read_store(store)
