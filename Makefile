@@ -29,6 +29,7 @@ test-mpi: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/forward.py
+	$(BIN)/python benchmarks/sweep.py
 
 $(STAMP): pyproject.toml
 	@py=$$($(FIND_PYTHON)) || { \
