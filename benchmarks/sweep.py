@@ -50,7 +50,7 @@ def child(args) -> None:
     from stimsim.drive import simulate
     from stimsim.sampling import load_sweep
     from stimsim.store import read_store
-    from stimsim.sweep import DomainCache, evaluate, run_sweep
+    from stimsim.sweep import ModelCache, evaluate, run_sweep
 
     comm = MPI.COMM_WORLD
     sweep = load_sweep(STUDY, ["sweep.mode='grid'", *definition(args)])
@@ -62,7 +62,7 @@ def child(args) -> None:
         for index in range(len(sweep)):
             simulate(sweep.study(index), MPI.COMM_SELF)[1].destroy()
         out["bare_simulate"] = time.perf_counter() - start
-        cache = DomainCache(MPI.COMM_SELF)
+        cache = ModelCache(MPI.COMM_SELF)
         start = time.perf_counter()
         for index in range(len(sweep)):
             evaluate(sweep.study(index), MPI.COMM_SELF, cache)

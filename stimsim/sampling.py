@@ -82,7 +82,7 @@ class Sweep:
 
     def fingerprint(self) -> str:
         """SHA-256 of :meth:`definition` in canonical JSON."""
-        text = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"))
+        text = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
     def portable_base(self) -> dict:

@@ -10,8 +10,9 @@ an error in any rank (a rejected parameter value, a solver failure) marks the sa
 them and the sweep goes on.
 
 Per-sample evaluation is :func:`evaluate`, the one place to swap in a re-entrant forward model.
-Meshes are reused by the samples of a group that share a :class:`~stimsim.geometry.MeshSpec`
-(:class:`DomainCache`); compiled forms come from the dolfinx/ffcx JIT cache.
+Meshes are reused by the samples of a group that share a :class:`~stimsim.geometry.MeshSpec`, and so
+is the ionic solve method once measured (:class:`ModelCache`); compiled forms come from the
+dolfinx/ffcx JIT cache.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from stimsim.parallel import on_root
 from stimsim.sampling import Sweep, load_sweep, sweep_from_dict
 from stimsim.store import Store, export_csv, finish_run, read_store, start_run
 
-__all__ = ["DomainCache", "Summary", "Sweep", "evaluate", "export_csv", "load_sweep", "read_store", "run_sweep",
+__all__ = ["ModelCache", "Summary", "Sweep", "evaluate", "export_csv", "load_sweep", "read_store", "run_sweep",
            "sweep_from_dict"]
 
 #: Message tags between group leaders and the dispatcher.
@@ -52,11 +53,15 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 CACHED_MESHES = 4
 
 
-class DomainCache:
-    """Meshes on one communicator by :meth:`MeshSpec.key`, the least recently used dropped first."""
+class ModelCache:
+    """What the samples of one group share on its communicator: meshes by :meth:`MeshSpec.key` (the
+    least recently used dropped first) and the coupled ionic solve method once 'auto' chose the
+    monolithic one (always applicable; the staggered one may not converge for another sample, so a
+    staggered choice is measured again per sample)."""
 
     def __init__(self, comm, capacity: int = CACHED_MESHES):
         self.comm, self.capacity = comm, capacity
+        self.method = "auto"
         self._domains: OrderedDict[str, Domain] = OrderedDict()
 
     def domain(self, spec) -> tuple[Domain, bool]:
@@ -71,14 +76,16 @@ class DomainCache:
         return self._domains[key], False
 
 
-def evaluate(study, comm, cache: DomainCache) -> tuple[list, int, bool]:
+def evaluate(study, comm, cache: ModelCache) -> tuple[list, int, bool]:
     """Solve one sample: (tip responses at every drive frequency of ``study``, number of DOFs, whether
     the mesh was reused). Collective on ``comm``. The single seam of the sweep with the forward model."""
     domain, reused = cache.domain(mesh_spec(study))
-    model = HarmonicModel(study, comm, domain=domain)
+    model = HarmonicModel(study, comm, domain=domain, method=cache.method)
     try:
         base_state(model)
         rows = [row for f in study.excitation.frequencies for row in responses(model, f)]
+        if getattr(model, "method_report", {}).get("chosen") == "monolithic":
+            cache.method = "monolithic"
         return rows, model.num_dofs, reused
     finally:
         model.destroy()
@@ -317,7 +324,7 @@ def _work(sweep: Sweep, store: Path, group: int, comm, control, dispatcher: Disp
     leader = comm.rank == 0
     log = GroupLog(store / "logs" / f"group-{group:03d}.log" if leader else None)
     log(f"start: {comm.size} rank(s) on {', '.join(sorted(set(comm.allgather(socket.gethostname()))))}")
-    cache = DomainCache(comm)
+    cache = ModelCache(comm)
     outcome, frozen = None, False
     try:
         while True:
@@ -345,7 +352,7 @@ def _work(sweep: Sweep, store: Path, group: int, comm, control, dispatcher: Disp
         log.close()
 
 
-def _solve(sweep: Sweep, index: int, comm, cache: DomainCache, log) -> dict:
+def _solve(sweep: Sweep, index: int, comm, cache: ModelCache, log) -> dict:
     """Solve sample ``index`` on every rank of ``comm``; the leader gets the store record."""
     log(f"sample {index} start {sweep.values(index)}")
     start = time.perf_counter()

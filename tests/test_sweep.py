@@ -193,6 +193,25 @@ def test_parallel_sweep_matches_samples_solved_one_by_one(shared_tmp, per_sample
     assert float(results[0]["sample.properties.thermal_conductivity"]) in (1.0, 4.0)
 
 
+def test_ionic_samples_match_their_own_solves(shared_tmp):
+    """With mobile ions the group keeps the monolithic method once measured: same numbers."""
+    comm = MPI.COMM_WORLD
+    raw = with_sweep(axes={"sample.properties.diffusivity": [1e-13, 1e-12]})
+    raw["sample"] = {"material": "SDC"}
+    raw["excitation"] = {**BASE["excitation"], "frequencies": [1e4]}
+    sweep = sweep_from_dict(raw)
+    summary = run_sweep(sweep, shared_tmp / "store", comm, quiet=True)
+    assert (summary.stored, summary.failed) == (2, 0)
+    if comm.rank == 0:
+        stored = responses_by_sample(shared_tmp / "store")
+        for index in range(2):
+            rows, model = simulate(sweep.study(index), MPI.COMM_SELF)
+            model.destroy()
+            assert rows[1].kind == "ionic" and abs(rows[1].displacement) > 0
+            for got, want in zip(stored[index], [r.displacement for r in rows], strict=True):
+                assert abs(got - want) <= 1e-8 * abs(want)
+
+
 def sweep_of(count: int):
     return sweep_from_dict(with_sweep(mode="list", axes={"sample.properties.thermal_conductivity": [float(v) for v in np.linspace(1.0, 3.0, count)]}))
 
