@@ -2,8 +2,8 @@
 
 ``run_sweep(sweep, STORE, comm)`` splits ``comm`` into groups of ``sweep.ranks_per_sample`` ranks.
 Rank 0 of ``comm`` runs a dispatcher thread beside its own group's work: every group leader asks it
-for the next sample id when it starts and each time it finishes one, handing in the finished result in
-the same message, so a group never waits for another and rank 0 computes like everyone else. The
+for sample ids (one ahead, so that it never waits for the answer) and sends it each finished result,
+so the load balances itself and rank 0 computes like everyone else. The
 dispatcher writes each result to the store (:mod:`stimsim.store`) as it arrives, so a killed job loses
 only the samples in flight. Within a group every rank solves the sample on the group communicator;
 an error in any rank (a rejected parameter value, a solver failure) marks the sample failed on all of
@@ -119,22 +119,27 @@ class Dispatcher:
         self.stopped: str | None = None  # name of the signal that asked to stop
         self.last_report = -float("inf")
 
-    def exchange(self, group: int, outcome: dict | None) -> int:
-        """Record ``outcome`` (a finished sample of ``group``, or None) and return the next sample id,
-        or -1 when there is none for it (all handed out, a limit reached, or the store failed)."""
+    def next_index(self) -> int:
+        """The next sample id to solve, or -1 when there is none (all handed out, a limit or a stop
+        signal reached, or the store failed)."""
         with self.lock:
-            if outcome is not None and self.error is None:
-                try:
-                    self.store.record(**outcome, group=group)
-                    self.new += 1
-                    self.new_failed += outcome["status"] == "failed"
-                    self.report()
-                except Exception as err:  # noqa: BLE001 (stops the sweep, reported on every rank)
-                    self.error = f"cannot be written: {type(err).__name__}: {err}"
             if self.error is not None or not self.pending or self.limited():
                 return -1
             self.handed += 1
             return self.pending.popleft()
+
+    def record(self, group: int, outcome: dict) -> None:
+        """Append a finished sample of ``group`` to the store; a write failure stops the sweep."""
+        with self.lock:
+            if self.error is not None:
+                return
+            try:
+                self.store.record(**outcome, group=group)
+                self.new += 1
+                self.new_failed += outcome["status"] == "failed"
+                self.report()
+            except Exception as err:  # noqa: BLE001 (stops the sweep, reported on every rank)
+                self.error = f"cannot be written: {type(err).__name__}: {err}"
 
     def limited(self) -> bool:
         """Whether a stop signal, ``max_samples`` or ``time_limit`` forbid handing out another sample."""
@@ -143,17 +148,21 @@ class Dispatcher:
         return self.time_limit is not None and time.perf_counter() - self.start >= self.time_limit
 
     def serve(self, comm, remote: int) -> None:
-        """Answer the requests of ``remote`` other group leaders on ``comm`` until each got -1."""
+        """Answer the messages of ``remote`` other group leaders on ``comm`` (see :class:`RemoteQueue`)
+        until each said it is done."""
         status = MPI.Status()
         while remote:
             if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=REQUEST, status=status):
                 time.sleep(POLL_SECONDS)
                 continue
             source = status.Get_source()
-            group, outcome = comm.recv(source=source, tag=REQUEST)
-            index = self.exchange(group, outcome)
-            comm.send(index, dest=source, tag=REPLY)
-            remote -= index < 0
+            kind, group, outcome = comm.recv(source=source, tag=REQUEST)
+            if kind == "next":
+                comm.send(self.next_index(), dest=source, tag=REPLY)
+            elif kind == "result":
+                self.record(group, outcome)
+            else:
+                remote -= 1
 
     def report(self) -> None:
         """One progress line on stderr: stored samples, failures, rate and time left (throttled)."""
@@ -197,6 +206,54 @@ class GroupLog:
     def close(self) -> None:
         if self.stream:
             self.stream.close()
+
+
+class LocalQueue:
+    """Sample ids and results of the group of rank 0: direct calls to the dispatcher."""
+
+    def __init__(self, dispatcher: Dispatcher, group: int):
+        self.dispatcher, self.group = dispatcher, group
+
+    def take(self) -> int:
+        return self.dispatcher.next_index()
+
+    def give(self, outcome: dict) -> None:
+        self.dispatcher.record(self.group, outcome)
+
+    def close(self) -> None:
+        pass
+
+
+class RemoteQueue:
+    """Sample ids and results of another group's leader, by messages to the dispatcher on rank 0.
+
+    The id of the next sample is asked for as soon as one is taken, so that the answer is there when
+    the sample is solved: the dispatcher thread shares rank 0 with a solving group and answers only
+    when that group's Python code lets it run (~30 ms at worst, measured), which would otherwise idle
+    this group for that long per sample. Each group thus holds at most one reserved id besides the
+    sample it solves."""
+
+    def __init__(self, comm, group: int):
+        self.comm, self.group, self.asked = comm, group, False
+
+    def _ask(self) -> None:
+        self.comm.send(("next", self.group, None), dest=0, tag=REQUEST)
+        self.asked = True
+
+    def take(self) -> int:
+        if not self.asked:
+            self._ask()
+        index = self.comm.recv(source=0, tag=REPLY)
+        self.asked = False
+        if index >= 0:
+            self._ask()
+        return index
+
+    def give(self, outcome: dict) -> None:
+        self.comm.send(("result", self.group, outcome), dest=0, tag=REQUEST)
+
+    def close(self) -> None:
+        self.comm.send(("done", self.group, None), dest=0, tag=REQUEST)
 
 
 class StopSignals:
@@ -325,20 +382,18 @@ def _work(sweep: Sweep, store: Path, group: int, comm, control, dispatcher: Disp
     log = GroupLog(store / "logs" / f"group-{group:03d}.log" if leader else None)
     log(f"start: {comm.size} rank(s) on {', '.join(sorted(set(comm.allgather(socket.gethostname()))))}")
     cache = ModelCache(comm)
-    outcome, frozen = None, False
+    queue = None
+    if leader:
+        queue = LocalQueue(dispatcher, group) if dispatcher is not None else RemoteQueue(control, group)
+    frozen = False
     try:
         while True:
-            index = None
-            if leader:
-                if dispatcher is not None:
-                    index = dispatcher.exchange(group, outcome)
-                else:
-                    control.send((group, outcome), dest=0, tag=REQUEST)
-                    index = control.recv(source=0, tag=REPLY)
-            index = comm.bcast(index, root=0)
+            index = comm.bcast(queue.take() if leader else None, root=0)
             if index < 0:
                 break
             outcome = _solve(sweep, index, comm, cache, log)
+            if leader:
+                queue.give(outcome)
             after_sample()
             if not frozen:
                 # What lives after the first sample (modules, compiled forms, cached meshes) leaves the
@@ -346,6 +401,8 @@ def _work(sweep: Sweep, store: Path, group: int, comm, control, dispatcher: Disp
                 gc.freeze()
                 frozen = True
     finally:
+        if leader:
+            queue.close()
         if frozen:
             gc.unfreeze()
         log("stop")
