@@ -208,6 +208,11 @@ def _print_samples(sweep) -> None:
 def _export(args, comm) -> int:
     from stimsim.store import export_csv
 
+    if args.output.suffix.lower() != ".csv":
+        raise InputError(
+            "OUT", f"= {str(args.output)!r}: the export is a CSV file (suffix .csv); for Parquet or NetCDF convert it "
+            "with pandas (read_csv(...).to_parquet(...)) or xarray"
+        )
     counts, error = None, None
     if comm.rank == 0:
         try:

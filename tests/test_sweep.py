@@ -18,6 +18,7 @@ from stimsim.config import study_from_dict
 from stimsim.drive import simulate
 from stimsim.errors import InputError
 from stimsim.io import RESPONSE_COLUMNS
+from stimsim.store import Store
 from stimsim.sweep import load_sweep, read_store, run_sweep, sweep_from_dict
 
 from conftest import ROOT
@@ -212,6 +213,26 @@ def test_ionic_samples_match_their_own_solves(shared_tmp):
                 assert abs(got - want) <= 1e-8 * abs(want)
 
 
+def test_sweeps_on_sub_communicators_and_the_store_lock(shared_tmp):
+    """Each half of COMM_WORLD runs its own sweep into its own store; a store in use is refused."""
+    world = MPI.COMM_WORLD
+    half = world.Split(world.rank % 2, world.rank)
+    sweep = sweep_of(2)
+    store = shared_tmp / f"store-{world.rank % 2}"
+    summary = run_sweep(sweep, store, half, quiet=True)
+    assert (summary.stored, summary.groups) == (2, half.size)
+    half.Free()
+    world.barrier()
+    if world.rank == 0:
+        stores = sorted(shared_tmp.glob("store-*"))
+        assert len(stores) == min(world.size, 2)
+        assert all(responses_by_sample(s) == responses_by_sample(stores[0]) for s in stores)
+        held = Store.open(stores[0], sweep, resume=True)
+        with pytest.raises(InputError, match="is in use by another running sweep"):
+            Store.open(stores[0], sweep, resume=True)
+        held.close()
+
+
 def sweep_of(count: int):
     return sweep_from_dict(with_sweep(mode="list", axes={"sample.properties.thermal_conductivity": [float(v) for v in np.linspace(1.0, 3.0, count)]}))
 
@@ -344,6 +365,7 @@ def test_sweep_and_export_commands(shared_tmp, capsys):
         assert "8 rows (2 samples, 0 failed)" in capsys.readouterr().out
         assert study_from_dict({k: v for k, v in load_sweep(store / "study.toml").base.items() if k != "sweep"})
     assert main(["export", str(shared_tmp), str(table)]) == EXIT_INPUT
+    assert main(["export", str(store), str(shared_tmp / "flat.parquet")]) == EXIT_INPUT
     assert main(["sweep", str(store / "study.toml"), "-o", str(store), "--resume", "-q"]) == 0  # stored study resumes
 
 
