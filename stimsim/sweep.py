@@ -93,8 +93,9 @@ def evaluate(study, comm, cache: ModelCache) -> tuple[list, int, bool]:
 
 @dataclass
 class Summary:
-    """Outcome of :func:`run_sweep`: sample counts (``stored`` includes earlier runs), seconds of this
-    run, and whether a limit (``max_samples``, ``time_limit``) stopped it before every sample was stored."""
+    """Outcome of :func:`run_sweep`: sample counts (``stored`` and ``failed`` include earlier runs,
+    ``new`` is this run's), seconds of this run, groups, and ``complete``: every sample is stored (False
+    when a limit, a stop signal or a store error ended the run first)."""
 
     total: int
     stored: int
@@ -108,14 +109,15 @@ class Summary:
 class Dispatcher:
     """Rank 0: hands out sample ids, records results in the store, reports progress."""
 
-    def __init__(self, store: Store, sweep: Sweep, groups: int, max_samples, time_limit, quiet: bool, interval: float):
-        self.store, self.sweep, self.groups = store, sweep, groups
+    def __init__(self, store: Store, sweep: Sweep, max_samples, time_limit, quiet: bool, interval: float):
+        self.store, self.sweep = store, sweep
         self.pending = deque(i for i in range(len(sweep)) if i not in store.stored)
         self.max_samples, self.time_limit, self.quiet, self.interval = max_samples, time_limit, quiet, interval
         self.lock = threading.Lock()
         self.start = time.perf_counter()
         self.handed = self.new = self.new_failed = 0
-        self.error: str | None = None
+        self.error: str | None = None  # why the store cannot be written
+        self.first_failure: str | None = None
         self.stopped: str | None = None  # name of the signal that asked to stop
         self.last_report = -float("inf")
 
@@ -136,7 +138,9 @@ class Dispatcher:
             try:
                 self.store.record(**outcome, group=group)
                 self.new += 1
-                self.new_failed += outcome["status"] == "failed"
+                if outcome["status"] == "failed":
+                    self.new_failed += 1
+                    self.first_failure = self.first_failure or f"sample {outcome['sample_id']}: {outcome['error']}"
                 self.report()
             except Exception as err:  # noqa: BLE001 (stops the sweep, reported on every rank)
                 self.error = f"cannot be written: {type(err).__name__}: {err}"
@@ -298,7 +302,8 @@ def run_sweep(
     ``resume``: complete an existing store of the same sweep (refused for another sweep; an existing
     non-empty store is refused without it). ``retry_failed``: run the stored failed samples again.
     ``max_samples``, ``time_limit`` (s): hand out no more samples after that many or that long (a job
-    ending cleanly before its wall-time limit; continue with ``resume``). Progress goes to stderr of
+    ending cleanly before its wall-time limit; continue with ``resume``); SIGTERM and SIGUSR1 do the
+    same (:class:`StopSignals`). Progress goes to stderr of
     rank 0 every ``progress_interval`` seconds unless ``quiet``. Returns the :class:`Summary` on every rank.
     """
     comm = comm or MPI.COMM_WORLD
@@ -324,7 +329,7 @@ def run_sweep(
     dispatcher = opened = None
     if comm.rank == 0:
         opened, warnings = prepared
-        dispatcher = Dispatcher(opened, sweep, groups, max_samples, time_limit, quiet, progress_interval)
+        dispatcher = Dispatcher(opened, sweep, max_samples, time_limit, quiet, progress_interval)
         if not quiet:
             for warning in warnings:
                 print(f"sweep: warning: {warning}", file=sys.stderr)
@@ -358,18 +363,20 @@ def _finish(dispatcher: Dispatcher, store: Store, seconds: float, groups: int, n
     stored = len(store.stored)
     failed = sum(s == "failed" for s in store.stored.values())
     summary = Summary(len(dispatcher.sweep), stored, failed, dispatcher.new, seconds, groups, stored == len(dispatcher.sweep))
+    stopped = None if summary.complete else dispatcher.stopped or dispatcher.error and "store error" or "a limit"
     try:
-        finish_run(store, {"new_samples": dispatcher.new, "new_failed": dispatcher.new_failed, "seconds": round(seconds, 3)})
-    except OSError as err:
-        dispatcher.error = dispatcher.error or f"cannot be written: {err}"
+        finish_run(store, {"new_samples": dispatcher.new, "new_failed": dispatcher.new_failed,
+                           "seconds": round(seconds, 3), "stopped_by": stopped})
+    except Exception as err:  # noqa: BLE001 (reported on every rank)
+        dispatcher.error = dispatcher.error or f"cannot be written: {type(err).__name__}: {err}"
     store.close()
     if dispatcher.error is not None:
         return f"{name!r} {dispatcher.error}"
     if not dispatcher.quiet:
-        if summary.complete:
-            state = "done"
-        else:
-            state = f"stopped by {dispatcher.stopped or 'a limit'} (continue with --resume)"
+        if dispatcher.new and dispatcher.new_failed == dispatcher.new:
+            print(f"sweep: warning: every sample of this run failed (first: {dispatcher.first_failure}); "
+                  "check the base study (stimsim sweep --dry-run)", file=sys.stderr)
+        state = "done" if summary.complete else f"stopped by {stopped} (continue with --resume)"
         print(f"sweep: {state}: {stored}/{summary.total} stored ({failed} failed), {dispatcher.new} solved in "
               f"{_duration(seconds)} -> {name}", file=sys.stderr, flush=True)
     return summary
