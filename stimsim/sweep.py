@@ -169,9 +169,10 @@ class Dispatcher:
                 remote -= 1
 
     def report(self) -> None:
-        """One progress line on stderr: stored samples, failures, rate and time left (throttled)."""
+        """One progress line on stderr: stored samples, failures, rate and time left; at most every
+        ``interval`` seconds or 2 % of the elapsed time (a few hundred lines for a day-long job)."""
         elapsed = time.perf_counter() - self.start
-        if self.quiet or elapsed - self.last_report < self.interval:
+        if self.quiet or elapsed - self.last_report < max(self.interval, 0.02 * elapsed):
             return
         self.last_report = elapsed
         total, stored = len(self.sweep), len(self.store.stored)
