@@ -49,6 +49,8 @@ REQUEST, REPLY = 71, 72
 POLL_SECONDS = 0.002
 #: Signals that end a sweep cleanly (Slurm sends SIGTERM at the time limit; ``--signal=USR1@120`` earlier).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+#: What ffcx says when it gave up waiting for a form that another process is compiling.
+JIT_TIMEOUT = "JIT compilation timed out"
 #: Meshes kept per group.
 CACHED_MESHES = 4
 
@@ -417,10 +419,9 @@ def _work(sweep: Sweep, store: Path, group: int, comm, control, dispatcher: Disp
         log.close()
 
 
-def _solve(sweep: Sweep, index: int, comm, cache: ModelCache, log) -> dict:
-    """Solve sample ``index`` on every rank of ``comm``; the leader gets the store record."""
-    log(f"sample {index} start {sweep.values(index)}")
-    start = time.perf_counter()
+def _attempt(sweep: Sweep, index: int, comm, cache: ModelCache) -> tuple[list, int, bool, list]:
+    """One try at sample ``index`` on every rank of ``comm``: (rows, DOFs, mesh reused, [(rank, error,
+    traceback)] of the ranks that failed, the same list on every rank)."""
     rows, dofs, reused, error, detail = [], 0, False, None, None
     try:
         rows, dofs, reused = evaluate(sweep.study(index), comm, cache)
@@ -431,8 +432,20 @@ def _solve(sweep: Sweep, index: int, comm, cache: ModelCache, log) -> dict:
     errors = comm.allgather((error, detail))
     gc.collect()
     PETSc.garbage_cleanup(comm)
+    return rows, dofs, reused, [(rank, e, d) for rank, (e, d) in enumerate(errors) if e is not None]
+
+
+def _solve(sweep: Sweep, index: int, comm, cache: ModelCache, log) -> dict:
+    """Solve sample ``index`` on every rank of ``comm``; the leader gets the store record. A sample
+    that failed only because another group was compiling the same form (dolfinx's JIT timeout, on a
+    cold cache) is tried once more."""
+    log(f"sample {index} start {sweep.values(index)}")
+    start = time.perf_counter()
+    rows, dofs, reused, failures = _attempt(sweep, index, comm, cache)
+    if failures and all(JIT_TIMEOUT in error for _, error, _ in failures):
+        log(f"sample {index}: {failures[0][1]}; trying again")
+        rows, dofs, reused, failures = _attempt(sweep, index, comm, cache)
     wall = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
-    failures = [(rank, e, d) for rank, (e, d) in enumerate(errors) if e is not None]
     if failures:
         rank, error, detail = failures[0]
         log(f"sample {index} failed after {wall:.3f} s on rank {rank} of the group: {error}")
