@@ -94,13 +94,17 @@ class Store:
         path.mkdir(parents=True, exist_ok=True)
         (path / "logs").mkdir(exist_ok=True)
         lock = _lock(path)
-        if existing:
-            _check_same_sweep(path, sweep)
-            stored = _clean(path, sweep, retry_failed)
-        else:
-            _create(path, sweep)
-            stored = {}
-        return cls(path, sweep, stored, lock)
+        try:
+            if existing:
+                _check_same_sweep(path, sweep)
+                stored = _clean(path, sweep, retry_failed)
+            else:
+                _create(path, sweep)
+                stored = {}
+            return cls(path, sweep, stored, lock)
+        except BaseException:
+            lock.close()
+            raise
 
     def record(self, sample_id: int, status: str, error: str, wall_time: float, num_dofs: int, group: int,
                rows: list[dict]) -> None:
@@ -240,9 +244,21 @@ def _clean(path: Path, sweep: Sweep, retry_failed: bool) -> dict[int, str]:
         stored[sample_id] = row["status"]
         kept.append(row)
     finished = [r for r in results if stored.get(int(r["sample_id"])) == "ok"]
-    _write_atomic(path / "samples.csv", _csv_text(sample_columns(sweep.axes), [list(r.values()) for r in kept]))
-    _write_atomic(path / "results.csv", _csv_text(result_columns(sweep.axes), [list(r.values()) for r in finished]))
+    for name, columns, rows, read in (("samples.csv", sample_columns(sweep.axes), kept, samples),
+                                      ("results.csv", result_columns(sweep.axes), finished, results)):
+        if len(rows) != len(read) or not _ends_complete(path / name):
+            _write_atomic(path / name, _csv_text(columns, [list(r.values()) for r in rows]))
     return stored
+
+
+def _ends_complete(path: Path) -> bool:
+    """Whether the file is non-empty and ends with a complete line."""
+    with open(path, "rb") as stream:
+        stream.seek(0, os.SEEK_END)
+        if stream.tell() == 0:
+            return False
+        stream.seek(-1, os.SEEK_END)
+        return stream.read(1) == b"\n"
 
 
 def export_csv(store: str | Path, output: str | Path) -> tuple[int, int, int]:
