@@ -377,6 +377,12 @@ def test_sweep_and_export_commands(shared_tmp, capsys):
     assert main(["export", str(shared_tmp), str(table)]) == EXIT_INPUT
     assert main(["export", str(store), str(shared_tmp / "flat.parquet")]) == EXIT_INPUT
     assert main(["sweep", str(store / "study.toml"), "-o", str(store), "--resume", "-q"]) == 0  # stored study resumes
+    limited = shared_tmp / "limited"
+    assert main(["sweep", str(study), "-o", str(limited), "-q", "--time-limit", "1e-9"]) == EXIT_INCOMPLETE
+    if MPI.COMM_WORLD.rank == 0:
+        assert read_store(limited)[1] == []  # nothing handed out after the limit
+    with pytest.raises(SystemExit):
+        main(["sweep", str(study), "--max-samples", "0"])
 
 
 def test_sweep_command_rejects_malformed_definitions(shared_tmp, capsys):
