@@ -5,17 +5,23 @@ Layout of ``STORE/``:
 * ``results.csv``: one row per sample and output: ``sample_id``, a column per axis key, ``status``,
   ``wall_time_s`` and the response.csv columns (:data:`stimsim.io.RESPONSE_COLUMNS`);
 * ``samples.csv``: one row per finished sample: ``sample_id``, ``status`` ('ok' or 'failed'),
-  ``error``, ``wall_time_s`` (s), ``num_dofs``, ``group`` and the axis values;
+  ``error``, ``wall_time_s`` (s), ``num_dofs``, ``num_rows`` (its rows in results.csv), ``group`` and
+  the axis values;
 * ``sweep.json``: the sweep definition (base study, axes, every sample) and its fingerprint;
 * ``study.toml``: the base study with its [sweep] table, self-contained (``stimsim sweep STORE/study.toml``
   reproduces the sweep); ``provenance.json``: versions, git revision, study file hash and every run;
 * ``logs/group-NNN.log``: what each group of ranks did.
 
-Only rank 0 writes these (the group logs excepted). A sample is stored once its ``samples.csv`` row
-is on disk: its ``results.csv`` rows are written and fsynced first, so a kill at any moment leaves at
-most one half-written last line per file (dropped on resume) and result rows of an unfinished sample
-(also dropped). CSV was chosen over Parquet or NetCDF because it can be appended and fsynced row by
-row without rewriting, needs no extra package and reads directly into pandas (``read_csv``).
+Only rank 0 writes these (the group logs excepted). Each finished sample is written to both files at
+once (results rows first, then its samples row) and handed to the operating system, so killing the
+job loses only the samples in flight; the files are fsynced at most a second later (group commit: at
+hundreds of results a second, an fsync per sample would throttle the dispatcher on a parallel file
+system), so a crash of rank 0's node loses at most that second. A sample counts as stored when its
+samples row is complete and, if it succeeded, all its ``num_rows`` result rows are there: resume drops
+a half-written last line, result rows of unfinished samples and samples whose rows did not all reach
+the disk (writes of two files may land out of order in a crash), and solves those again. CSV was
+chosen over Parquet or NetCDF because it can be appended and synced row by row without rewriting,
+needs no extra package and reads directly into pandas (``read_csv``).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import tomli_w
@@ -41,7 +48,9 @@ from stimsim.sampling import Sweep
 #: Version of the store layout, in sweep.json.
 STORE_FORMAT = 1
 #: Leading columns of samples.csv (the axis keys follow).
-SAMPLE_COLUMNS = ("sample_id", "status", "error", "wall_time_s", "num_dofs", "group")
+SAMPLE_COLUMNS = ("sample_id", "status", "error", "wall_time_s", "num_dofs", "num_rows", "group")
+#: Default seconds between fsyncs of the store (0: after every sample).
+SYNC_SECONDS = 1.0
 #: Columns of results.csv around the axis keys.
 RESULT_LEAD, RESULT_STATUS = ("sample_id",), ("status", "wall_time_s")
 
@@ -72,6 +81,9 @@ class Store:
         self.path = path
         self.sweep = sweep
         self.stored = stored  # sample id -> status
+        self.sync_seconds = SYNC_SECONDS
+        self.unsynced = False
+        self._synced = time.monotonic()
         self._lock = lock
         self._results = open(path / "results.csv", "a", newline="", encoding="utf-8")
         self._samples = open(path / "samples.csv", "a", newline="", encoding="utf-8")
@@ -108,17 +120,31 @@ class Store:
 
     def record(self, sample_id: int, status: str, error: str, wall_time: float, num_dofs: int, group: int,
                rows: list[dict]) -> None:
-        """Append a finished sample: its result rows (fsynced), then its samples.csv row (fsynced)."""
+        """Append a finished sample: its result rows, then its samples.csv row (both flushed to the
+        operating system; fsynced when :attr:`sync_seconds` have passed since the last fsync)."""
         values = [cell(v) for v in self.sweep.samples[sample_id]]
         if rows:
             lines = [[str(sample_id), *values, status, cell(wall_time), *(cell(r[c]) for c in RESPONSE_COLUMNS)]
                      for r in rows]
             _append(self._results, lines)
-        _append(self._samples, [[str(sample_id), status, cell(error), cell(wall_time), str(num_dofs), str(group), *values]])
+        _append(self._samples, [[str(sample_id), status, cell(error), cell(wall_time), str(num_dofs), str(len(rows)),
+                                 str(group), *values]])
         self.stored[sample_id] = status
+        self.unsynced = True
+        if time.monotonic() - self._synced >= self.sync_seconds:
+            self.sync()
+
+    def sync(self) -> None:
+        """fsync results.csv, then samples.csv."""
+        if self.unsynced:
+            os.fsync(self._results.fileno())
+            os.fsync(self._samples.fileno())
+            self.unsynced = False
+        self._synced = time.monotonic()
 
     def close(self) -> None:
-        """Close the files and release the lock."""
+        """fsync and close the files, release the lock."""
+        self.sync()
         self._results.close()
         self._samples.close()
         self._lock.close()
@@ -142,7 +168,6 @@ def _append(stream, lines: list[list[str]]) -> None:
     csv.writer(buffer, lineterminator="\n").writerows(lines)
     stream.write(buffer.getvalue())
     stream.flush()
-    os.fsync(stream.fileno())
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -235,12 +260,17 @@ def read_store(path: str | Path) -> tuple[list[str], list[dict], list[dict]]:
 def _clean(path: Path, sweep: Sweep, retry_failed: bool) -> dict[int, str]:
     """Rewrite samples.csv and results.csv with only finished samples; return {id: status}."""
     _, samples, results = read_store(path)
+    counts: dict[str, int] = {}
+    for row in results:
+        counts[row["sample_id"]] = counts.get(row["sample_id"], 0) + 1
     stored: dict[int, str] = {}
     kept = []
     for row in samples:
         sample_id = int(row["sample_id"])
         if sample_id in stored or (retry_failed and row["status"] == "failed"):
             continue
+        if row["status"] == "ok" and counts.get(row["sample_id"], 0) != int(row["num_rows"]):
+            continue  # its result rows did not all reach the disk
         stored[sample_id] = row["status"]
         kept.append(row)
     finished = [r for r in results if stored.get(int(r["sample_id"])) == "ok"]

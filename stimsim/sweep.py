@@ -147,6 +147,14 @@ class Dispatcher:
             except Exception as err:  # noqa: BLE001 (stops the sweep, reported on every rank)
                 self.error = f"cannot be written: {type(err).__name__}: {err}"
 
+    def sync(self) -> None:
+        """fsync the store now (the dispatcher does when no message waits: group commit)."""
+        with self.lock:
+            try:
+                self.store.sync()
+            except OSError as err:
+                self.error = self.error or f"cannot be written: {type(err).__name__}: {err}"
+
     def limited(self) -> bool:
         """Whether a stop signal, ``max_samples`` or ``time_limit`` forbid handing out another sample."""
         if self.stopped or self.max_samples is not None and self.handed >= self.max_samples:
@@ -159,6 +167,8 @@ class Dispatcher:
         status = MPI.Status()
         while remote:
             if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=REQUEST, status=status):
+                if self.store.unsynced:
+                    self.sync()
                 time.sleep(POLL_SECONDS)
                 continue
             source = status.Get_source()
@@ -333,6 +343,8 @@ def run_sweep(
     if comm.rank == 0:
         opened, warnings = prepared
         dispatcher = Dispatcher(opened, sweep, max_samples, time_limit, quiet, progress_interval)
+        if groups == 1:
+            opened.sync_seconds = 0.0  # no dispatcher thread to sync when idle: after every sample
         if not quiet:
             for warning in warnings:
                 print(f"sweep: warning: {warning}", file=sys.stderr)
@@ -368,11 +380,14 @@ def _finish(dispatcher: Dispatcher, store: Store, seconds: float, groups: int, n
     summary = Summary(len(dispatcher.sweep), stored, failed, dispatcher.new, seconds, groups, stored == len(dispatcher.sweep))
     stopped = None if summary.complete else dispatcher.stopped or dispatcher.error and "store error" or "a limit"
     try:
-        finish_run(store, {"new_samples": dispatcher.new, "new_failed": dispatcher.new_failed,
-                           "seconds": round(seconds, 3), "stopped_by": stopped})
+        try:
+            store.sync()
+            finish_run(store, {"new_samples": dispatcher.new, "new_failed": dispatcher.new_failed,
+                               "seconds": round(seconds, 3), "stopped_by": stopped})
+        finally:
+            store.close()
     except Exception as err:  # noqa: BLE001 (reported on every rank)
         dispatcher.error = dispatcher.error or f"cannot be written: {type(err).__name__}: {err}"
-    store.close()
     if dispatcher.error is not None:
         return f"{name!r} {dispatcher.error}"
     if not dispatcher.quiet:

@@ -247,11 +247,13 @@ def test_killed_sweep_resumes_to_exactly_the_full_result(shared_tmp):
     if comm.rank == 0:  # what a kill leaves: result rows of an unfinished sample, half-written lines
         _, samples, results = read_store(partial)
         done = {int(s["sample_id"]) for s in samples}
-        orphan = next(i for i in range(5) if i not in done)
+        orphan, lost = [i for i in range(5) if i not in done][:2]
         with open(partial / "results.csv", "a") as stream:
-            stream.write(f"{orphan},{sweep.samples[orphan][0]!r},ok,0.1," + ",".join(["1.0"] * len(RESPONSE_COLUMNS)) + "\n")
+            for i in (orphan, lost):  # unfinished, and finished but 3 of its 4 rows lost in a node crash
+                stream.write(f"{i},{sweep.samples[i][0]!r},ok,0.1," + ",".join(["1.0"] * len(RESPONSE_COLUMNS)) + "\n")
             stream.write(f"{orphan},{sweep.samples[orphan][0]!r},ok,0.1,1e4,1,ther")
         with open(partial / "samples.csv", "a") as stream:
+            stream.write(f"{lost},ok,,0.1,1959,4,0,{sweep.samples[lost][0]!r}\n")
             stream.write(f"{orphan},ok,,0.1")
     comm.barrier()
     with pytest.raises(InputError, match="is not empty; complete the sweep in it with --resume"):
