@@ -35,11 +35,14 @@ from stimsim.materials import PROPERTIES
 
 #: Sampling modes of ``sweep.mode``.
 MODES = ("grid", "list", "lhs", "csv")
-#: Keys of the [sweep] table, by the modes that use them (ranks_per_sample: every mode).
+#: Keys of the [sweep] table, by the modes that use them (the run settings ranks_per_sample and
+#: dispatcher: every mode).
 SWEEP_KEYS = {
     "mode": MODES, "axes": ("grid", "list", "lhs"), "samples": ("lhs",), "seed": ("lhs",),
-    "log": ("lhs",), "file": ("csv",), "ranks_per_sample": MODES,
+    "log": ("lhs",), "file": ("csv",), "ranks_per_sample": MODES, "dispatcher": MODES,
 }
+#: Where the dispatcher runs: beside rank 0's group ('shared') or alone on rank 0 ('dedicated').
+DISPATCHERS = ("shared", "dedicated")
 #: Study sections whose table keys hold material properties (one more key level).
 PROPERTY_TABLES = {("sample", "properties"), ("geometry", "substrate_properties")}
 
@@ -47,13 +50,15 @@ PROPERTY_TABLES = {("sample", "properties"), ("geometry", "substrate_properties"
 @dataclass(frozen=True)
 class Sweep:
     """A checked sweep: the base study (raw dict, with the [sweep] table), the axis keys in order, the
-    samples (tuples of axis values in the same order) and the run setting ``ranks_per_sample``."""
+    samples (tuples of axis values in the same order) and the run settings ``ranks_per_sample`` and
+    ``dispatcher``."""
 
     base: dict
     mode: str
     axes: tuple[str, ...]
     samples: tuple[tuple, ...]
     ranks_per_sample: int = 1
+    dispatcher: str = "shared"
     source: str = ""
 
     def __len__(self) -> int:
@@ -90,7 +95,8 @@ class Sweep:
         base = copy.deepcopy(self.base)
         if self.mode == "csv":
             columns = {key: [s[i] for s in self.samples] for i, key in enumerate(self.axes)}
-            base["sweep"] = {"mode": "list", "ranks_per_sample": self.ranks_per_sample, "axes": columns}
+            base["sweep"] = {"mode": "list", "ranks_per_sample": self.ranks_per_sample,
+                             "dispatcher": self.dispatcher, "axes": columns}
         return base
 
 
@@ -133,6 +139,9 @@ def sweep_from_dict(raw: dict, folder: str | Path = ".", source: str = "") -> Sw
         if mode not in SWEEP_KEYS[key]:
             raise InputError(f"sweep.{key}", f"is not used by sweep.mode = {mode!r} (remove it)")
     ranks = _integer("sweep.ranks_per_sample", table.get("ranks_per_sample", 1), 1)
+    dispatcher = table.get("dispatcher", "shared")
+    if dispatcher not in DISPATCHERS:
+        raise InputError("sweep.dispatcher", f"= {dispatcher!r} is not accepted; use {_either(DISPATCHERS)}")
     if mode == "csv":
         axes, samples = _csv_samples(table, Path(folder))
     else:
@@ -144,7 +153,8 @@ def sweep_from_dict(raw: dict, folder: str | Path = ".", source: str = "") -> Sw
     for sample in samples:
         for key, value in zip(axes, sample):
             _check_type(key, value)
-    return Sweep(base=raw, mode=mode, axes=axes, samples=tuple(samples), ranks_per_sample=ranks, source=source)
+    return Sweep(base=raw, mode=mode, axes=axes, samples=tuple(samples), ranks_per_sample=ranks,
+                 dispatcher=dispatcher, source=source)
 
 
 def _either(choices) -> str:

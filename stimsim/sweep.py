@@ -1,9 +1,10 @@
 """Parameter sweeps over MPI: groups of ranks, dynamic load balancing and an incremental store.
 
 ``run_sweep(sweep, STORE, comm)`` splits ``comm`` into groups of ``sweep.ranks_per_sample`` ranks.
-Rank 0 of ``comm`` runs a dispatcher thread beside its own group's work: every group leader asks it
-for sample ids (one ahead, so that it never waits for the answer) and sends it each finished result,
-so the load balances itself and rank 0 computes like everyone else. The
+Rank 0 of ``comm`` runs a dispatcher thread beside its own group's work (or, with
+``dispatcher = 'dedicated'``, only the dispatcher): every group leader asks it for sample ids (one
+ahead, so that it never waits for the answer) and sends it each finished result, so the load balances
+itself and, by default, rank 0 computes like everyone else. The
 dispatcher writes each result to the store (:mod:`stimsim.store`) as it arrives, so a killed job loses
 only the samples in flight. Within a group every rank solves the sample on the group communicator;
 an error in any rank (a rejected parameter value, a solver failure) marks the sample failed on all of
@@ -321,11 +322,18 @@ def run_sweep(
     """
     comm = comm or MPI.COMM_WORLD
     size, per = comm.size, sweep.ranks_per_sample
-    if per > size or size % per:
-        raise InputError("sweep.ranks_per_sample", f"= {per} must divide the number of MPI ranks ({size})")
-    if size > 1 and MPI.Query_thread() < MPI.THREAD_MULTIPLE:
-        raise InputError("MPI", "must provide MPI_THREAD_MULTIPLE for a parallel sweep (mpi4py.rc.thread_level)")
-    groups = size // per
+    dedicated = sweep.dispatcher == "dedicated"
+    workers = size - dedicated
+    if dedicated and size < 2:
+        raise InputError("sweep.dispatcher", "= 'dedicated' needs at least 2 MPI ranks (rank 0 only dispatches)")
+    if per > workers or workers % per:
+        solving = f"{workers} solving ranks (all but the dedicated dispatcher)" if dedicated else f"{size} MPI ranks"
+        raise InputError("sweep.ranks_per_sample", f"= {per} must divide the {solving}")
+    if size > 1 and not dedicated and MPI.Query_thread() < MPI.THREAD_MULTIPLE:
+        raise InputError("MPI", "must provide MPI_THREAD_MULTIPLE for a shared dispatcher (mpi4py.rc.thread_level); "
+                         "or set sweep.dispatcher = 'dedicated'")
+    groups = workers // per
+    group = None if dedicated and comm.rank == 0 else (comm.rank - dedicated) // per
     hosts = sorted(set(comm.allgather(socket.gethostname())))
 
     def prepare():
@@ -343,26 +351,30 @@ def run_sweep(
     if comm.rank == 0:
         opened, warnings = prepared
         dispatcher = Dispatcher(opened, sweep, max_samples, time_limit, quiet, progress_interval)
-        if groups == 1:
+        if groups == 1 and not dedicated:
             opened.sync_seconds = 0.0  # no dispatcher thread to sync when idle: after every sample
         if not quiet:
             for warning in warnings:
                 print(f"sweep: warning: {warning}", file=sys.stderr)
             print(f"sweep: {len(sweep)} samples, {len(dispatcher.pending)} to solve on {groups} group(s) of {per} "
-                  f"rank(s) -> {store}", file=sys.stderr, flush=True)
+                  f"rank(s){' + a dedicated dispatcher' if dedicated else ''} -> {store}", file=sys.stderr, flush=True)
     control = comm.Dup()
-    group_comm = comm.Split(comm.rank // per, comm.rank)
+    group_comm = comm.Split(MPI.UNDEFINED if group is None else group, comm.rank)
     server = None
-    if dispatcher is not None and groups > 1:
+    if dispatcher is not None and not dedicated and groups > 1:
         server = threading.Thread(target=dispatcher.serve, args=(control, groups - 1), name="sweep-dispatcher")
         server.start()
     try:
         with StopSignals(dispatcher) as signals:
-            _work(sweep, Path(store), comm.rank // per, group_comm, control, dispatcher, signals.arm)
+            if group is None:
+                dispatcher.serve(control, groups)
+            else:
+                _work(sweep, Path(store), group, group_comm, control, dispatcher, signals.arm)
     finally:
         if server is not None:
             server.join()
-        group_comm.Free()
+        if group_comm != MPI.COMM_NULL:
+            group_comm.Free()
         control.Free()
     outcome = None
     if comm.rank == 0:

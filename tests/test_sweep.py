@@ -103,7 +103,7 @@ def test_csv_rows_relative_to_the_study(tmp_path):
     sweep = load_sweep(tmp_path / "study.toml", ["sweep.ranks_per_sample=1"])
     assert sweep.axes == ("sample.material", "tip.contact_radius")
     assert sweep.samples == (("PTFE", 1e-8), ("Si", 2.5e-8))
-    assert sweep.portable_base()["sweep"] == {"mode": "list", "ranks_per_sample": 1, "axes": {
+    assert sweep.portable_base()["sweep"] == {"mode": "list", "ranks_per_sample": 1, "dispatcher": "shared", "axes": {
         "sample.material": ["PTFE", "Si"], "tip.contact_radius": [1e-8, 2.5e-8]}}
     (tmp_path / "points.csv").write_text("tip.contact_radius,tip.weighting\n1e-8\n")
     with pytest.raises(InputError, match="line 2: expected 2 non-empty values"):
@@ -133,6 +133,7 @@ def test_csv_rows_relative_to_the_study(tmp_path):
         ({"mode": "csv"}, "sweep.file is required with sweep.mode = 'csv'"),
         ({"mode": "csv", "file": "missing.csv"}, "sweep.file cannot read"),
         ({"axes": {"tip.contact_radius": [1e-8]}, "ranks_per_sample": 0}, "sweep.ranks_per_sample must be an integer >= 1, got 0"),
+        ({"axes": {"tip.contact_radius": [1e-8]}, "dispatcher": "rank0"}, "sweep.dispatcher = 'rank0' is not accepted; use 'shared' or 'dedicated'"),
     ],
 )
 def test_malformed_sweep_is_rejected_naming_the_key(table, message):
@@ -144,7 +145,7 @@ def test_malformed_sweep_is_rejected_naming_the_key(table, message):
 
 def test_ranks_per_sample_must_divide_the_ranks(shared_tmp):
     sweep = sweep_from_dict(with_sweep(ranks_per_sample=MPI.COMM_WORLD.size + 1, axes={"tip.contact_radius": [1e-8]}))
-    with pytest.raises(InputError, match=f"sweep.ranks_per_sample = {MPI.COMM_WORLD.size + 1} must divide"):
+    with pytest.raises(InputError, match=f"sweep.ranks_per_sample = {MPI.COMM_WORLD.size + 1} must divide the {MPI.COMM_WORLD.size} MPI ranks"):
         run_sweep(sweep, shared_tmp / "never", MPI.COMM_WORLD)
     assert not (shared_tmp / "never").exists()
 
@@ -160,18 +161,24 @@ def responses_by_sample(store) -> dict[int, list[complex]]:
     return out
 
 
-@pytest.mark.parametrize("per_sample", ["one rank", "all ranks"])
+@pytest.mark.parametrize("per_sample", ["one rank", "all ranks", "dedicated dispatcher"])
 def test_parallel_sweep_matches_samples_solved_one_by_one(shared_tmp, per_sample):
-    """Groups of 1 rank (dynamic balancing over COMM_WORLD) or one group of every rank (distributed
-    mesh) give the numbers of each sample solved alone on COMM_SELF; the bad sample fails alone."""
+    """Groups of 1 rank (dynamic balancing over COMM_WORLD), one group of every rank (distributed
+    mesh), or groups of 1 rank beside a dedicated dispatcher on rank 0 give the numbers of each sample
+    solved alone on COMM_SELF; the bad sample fails alone."""
     comm = MPI.COMM_WORLD
-    ranks = 1 if per_sample == "one rank" else comm.size
-    sweep = sweep_from_dict(with_sweep(ranks_per_sample=ranks, axes={
+    dedicated = per_sample == "dedicated dispatcher"
+    ranks = comm.size if per_sample == "all ranks" else 1
+    sweep = sweep_from_dict(with_sweep(ranks_per_sample=ranks, dispatcher="dedicated" if dedicated else "shared", axes={
         "sample.properties.thermal_conductivity": [1.0, 4.0], "sample.properties.poisson_ratio": [0.25, 0.6, 0.35]}))
     store = shared_tmp / "store"
+    if dedicated and comm.size == 1:
+        with pytest.raises(InputError, match="sweep.dispatcher = 'dedicated' needs at least 2 MPI ranks"):
+            run_sweep(sweep, store, comm, quiet=True)
+        return
     summary = run_sweep(sweep, store, comm, quiet=True)
     assert (summary.total, summary.stored, summary.failed, summary.complete) == (6, 6, 2, True)
-    assert summary.groups == comm.size // ranks
+    assert summary.groups == (comm.size - dedicated) // ranks
     if comm.rank != 0:
         return
     axes, samples, results = read_store(store)
@@ -180,7 +187,7 @@ def test_parallel_sweep_matches_samples_solved_one_by_one(shared_tmp, per_sample
     assert sorted(failed) == [1, 4]
     assert all("sample.properties.poisson_ratio = 0.6 is outside the accepted range" in e for e in failed.values())
     if comm.size > 1 and ranks == 1:
-        assert {s["group"] for s in samples} == {"0", "1"}  # both ranks computed
+        assert {s["group"] for s in samples} == {str(g) for g in range(comm.size - dedicated)}  # every group computed
     stored = responses_by_sample(store)
     assert sorted(stored) == [0, 2, 3, 5]
     for index in stored:
