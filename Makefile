@@ -31,6 +31,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/forward.py
 	$(BIN)/python benchmarks/ionic.py
 	$(BIN)/python benchmarks/modulation.py
+	$(BIN)/python benchmarks/sweep.py
 
 $(STAMP): pyproject.toml
 	@py=$$($(FIND_PYTHON)) || { \

@@ -1,7 +1,9 @@
-"""Command line: ``stimsim run | experiment | validate | info | mesh``.
+"""Command line: ``stimsim run | experiment | validate | info | mesh | sweep | export``.
 
 Input errors print one line ``stimsim: error: <key> <what is accepted>`` (on rank 0) and exit with
-status 2; solver failures exit with status 3. Run under ``mpiexec -n N`` for a distributed mesh.
+status 2; solver failures exit with status 3; a sweep stopped by ``--max-samples`` or ``--time-limit``
+before every sample is stored exits with status 4. Run under ``mpiexec -n N`` for a distributed mesh
+or a parallel sweep.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import stimsim  # noqa: F401  (loads the MPI/PETSc libraries first)
 from mpi4py import MPI
 
 from stimsim.config import Study, load_study
-from stimsim.errors import SolverError, StimsimError
+from stimsim.errors import InputError, SolverError, StimsimError
 from stimsim.parallel import on_root
 
-EXIT_INPUT, EXIT_SOLVER = 2, 3
+EXIT_INPUT, EXIT_SOLVER, EXIT_INCOMPLETE = 2, 3, 4
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +67,39 @@ def _parser() -> argparse.ArgumentParser:
     _study_arguments(mesh)
     mesh.add_argument("-o", "--output", type=Path, required=True, help="mesh file; the suffix picks the format")
     mesh.set_defaults(handler=_mesh)
+
+    sweep = commands.add_parser("sweep", help="solve the samples of the study's [sweep] table into a result store")
+    _study_arguments(sweep)
+    sweep.add_argument("-o", "--output", type=Path, help="result store folder (default results/<study name>-sweep)")
+    sweep.add_argument("--resume", action="store_true", help="complete an existing store of the same sweep")
+    sweep.add_argument("--retry-failed", action="store_true", help="with --resume: solve the failed samples again")
+    sweep.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    sweep.add_argument("--max-samples", type=_positive(int), metavar="N", help="solve at most N samples in this run")
+    sweep.add_argument(
+        "--time-limit", type=_positive(float), metavar="SECONDS",
+        help="hand out no new sample after SECONDS (end before the job's wall-time limit, then --resume)",
+    )
+    sweep.add_argument("--dry-run", action="store_true", help="list the samples and check their studies; solve nothing")
+    sweep.set_defaults(handler=_sweep)
+
+    export = commands.add_parser("export", help="write a result store as one flat CSV (a column per axis key)")
+    export.add_argument("store", type=Path, help="result store folder of stimsim sweep")
+    export.add_argument("output", type=Path, help="CSV file to write")
+    export.set_defaults(handler=_export)
     return parser
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not value > 0:
+            raise argparse.ArgumentTypeError(f"must be a {kind.__name__} > 0, got {text!r}")
+        return value
+
+    return parse
 
 
 def _study_arguments(parser: argparse.ArgumentParser) -> None:
@@ -190,6 +224,63 @@ def _mesh(args, comm) -> int:
     path = export_mesh(mesh_spec(_load(args)), args.output, comm)
     if comm.rank == 0:
         print(f"mesh written to {path}")
+    return 0
+
+
+def _sweep(args, comm) -> int:
+    from stimsim.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.study, args.overrides)
+    if args.retry_failed and not args.resume:
+        raise InputError("--retry-failed", "needs --resume")
+    if args.dry_run:
+        if comm.rank == 0:
+            _print_samples(sweep)
+        return 0
+    store = args.output or Path("results") / f"{args.study.stem}-sweep"
+    summary = run_sweep(
+        sweep, store, comm, resume=args.resume, retry_failed=args.retry_failed, quiet=args.quiet,
+        max_samples=args.max_samples, time_limit=args.time_limit,
+    )
+    return 0 if summary.complete else EXIT_INCOMPLETE
+
+
+def _print_samples(sweep) -> None:
+    from stimsim.store import cell
+
+    print(f"# {len(sweep)} samples ({sweep.mode}), ranks_per_sample = {sweep.ranks_per_sample}")
+    print(",".join(["sample_id", *sweep.axes, "check"]))
+    for index in range(len(sweep)):
+        try:
+            sweep.study(index)
+            check = "ok"
+        except StimsimError as err:
+            check = f"rejected: {err}"
+        print(",".join([str(index), *(cell(v) for v in sweep.samples[index]), check]))
+
+
+def _export(args, comm) -> int:
+    from stimsim.store import export_csv
+
+    if args.output.suffix.lower() != ".csv":
+        raise InputError(
+            "OUT", f"= {str(args.output)!r}: the export is a CSV file (suffix .csv); for Parquet or NetCDF convert it "
+            "with pandas (read_csv(...).to_parquet(...)) or xarray"
+        )
+    counts, error = None, None
+    if comm.rank == 0:
+        try:
+            counts = export_csv(args.store, args.output)
+        except InputError as err:
+            error = (err.key, str(err).removeprefix(f"{err.key} "))
+        except OSError as err:
+            error = ("OUT", f"{str(args.output)!r} cannot be written: {err}")
+    error = comm.bcast(error, root=0)
+    if error is not None:
+        raise InputError(*error)
+    if comm.rank == 0:
+        rows, samples, failed = counts
+        print(f"{rows} rows ({samples} samples, {failed} failed) written to {args.output}")
     return 0
 
 
