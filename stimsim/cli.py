@@ -1,4 +1,4 @@
-"""Command line: ``stimsim run | validate | info | mesh``.
+"""Command line: ``stimsim run | fit | validate | info | mesh``.
 
 Input errors print one line ``stimsim: error: <key> <what is accepted>`` (on rank 0) and exit with
 status 2; solver failures exit with status 3. Run under ``mpiexec -n N`` for a distributed mesh.
@@ -42,6 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>)")
     run.add_argument("-q", "--quiet", action="store_true", help="do not print the response table")
     run.set_defaults(handler=_run)
+
+    fit = commands.add_parser("fit", help="fit study parameters to measured harmonics; write OUTDIR/fit.json, fit.csv, fit.png")
+    _study_arguments(fit)
+    fit.add_argument("data", type=Path, help="measured harmonics (CSV with response.csv column names)")
+    fit.add_argument(
+        "--param", dest="parameters", action="append", default=[], metavar="NAME",
+        help="parameter to fit, e.g. diffusivity or sample.properties.diffusivity (repeatable; default [fit] parameters)",
+    )
+    fit.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>-fit)")
+    fit.add_argument("-q", "--quiet", action="store_true", help="do not print the estimates")
+    fit.set_defaults(handler=_fit)
 
     validate = commands.add_parser("validate", help="check a study file and print it resolved")
     _study_arguments(validate)
@@ -102,6 +113,29 @@ def _print_table(responses) -> None:
             f"{r.drive_frequency:10.4g} {r.harmonic:2d} {r.kind:>8} {r.amplitude * 1e12:10.4f} "
             f"{r.phase_deg:11.3f} {r.temperature_amplitude:9.4f} {r.temperature_phase_deg:11.3f}"
         )
+
+
+def _fit(args, comm) -> int:
+    from stimsim.fit import fit, read_data, write_fit
+    from stimsim.io import check_output_dir
+
+    study = _load(args)
+    outdir = check_output_dir(args.output or Path("results") / f"{args.study.stem}-fit")
+    data = on_root(comm, "DATA", read_data, args.data)
+    data = comm.bcast(data, root=0)
+    result = fit(study, data, args.parameters, comm)
+    on_root(comm, "OUTDIR", write_fit, result, outdir, f"{args.study.stem}: fit to {args.data.name}")
+    if comm.rank == 0 and not args.quiet:
+        for name, p in result["parameters"].items():
+            stderr = "undetermined" if p["stderr"] is None else f"{p['stderr']:.3g}"
+            print(f"{name:>24} = {p['value']:.6g} +- {stderr} ({p['derivative']})")
+        print(
+            f"chi2 {result['chi2']:.4g} ({result['degrees_of_freedom']} dof), {result['nfev']} evaluations, "
+            f"{result['wall_time_s']:.1f} s; results in {outdir}/"
+        )
+        for warning in result["warnings"]:
+            print(f"warning: {warning}")
+    return 0
 
 
 def _validate(args, comm) -> int:

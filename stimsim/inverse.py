@@ -406,12 +406,13 @@ class TangentLinear:
         if "equilibrium" in self.direction:
             self.direction["equilibrium"].interpolate(self.equilibrium_direction)
 
-    def _T(self, form, names):
-        """Derivative of ``form`` along the directions of the coefficients ``names``."""
+    def _T(self, form, name: str):
+        """Derivative of ``form`` along the direction of the coefficient ``name``."""
         if not isinstance(form, ufl.Form):
             return 0
-        replaced = ufl.replace(form, {self.constant[n]: self.terminal[n] for n in self.constant})
-        return sum((ufl.derivative(replaced, self.terminal[n], self.direction[n]) for n in names), 0)
+        if name in self.constant:
+            form = ufl.replace(form, {self.constant[name]: self.terminal[name]})
+        return ufl.derivative(form, self.terminal[name], self.direction[name])
 
     def _B(self, form):
         """Derivative of ``form`` along the base-state tangent dX0 (zero for a zero base state)."""
@@ -421,34 +422,42 @@ class TangentLinear:
         return sum((ufl.derivative(form, m.base[n], self.dx0[n]) for n in m.names), 0)
 
     def _compile(self) -> None:
-        """One set of right-hand sides per parameter, each with only the coefficients it moves."""
+        """Right-hand sides as sums of compiled parts: a part common to all parameters (base-state and
+        source-direction terms) and one part per coefficient; a parameter's right-hand side adds the
+        parts of the coefficients it moves, so no UFL expansion is repeated."""
         m = self.model
         blocks = {i: {j: expand_derivatives(b) for j, b in zip(m.names, row)} for i, row in zip(m.names, m.operator_blocks)}
 
         def action(i, fields, names):
             return sum((ufl.action(blocks[i][j], fields[j]) for j in names if not blocks[i][j].empty()), 0)
 
-        def heating(i):
-            return m.heat_input if i == TEMPERATURE else 0
+        def rows(make):
+            return self._compiled([make(position, i) for position, i in enumerate(m.names)])
 
-        self.forms = {}
-        for key, directions in self.directions.items():
-            names = [n for n in self.direction if n in directions or (n == "equilibrium" and "bulk_concentration" in directions)]
-            first, second, base = [], [], []
-            for position, i in enumerate(m.names):
-                applied = action(i, self.x, m.names)
-                if m.ionic:
-                    first.append(self._T(heating(i) - applied, names) - self._B(applied))
-                    source = m.sources["second"][i]
-                    moved = sum(
-                        (ufl.derivative(source, m.direction_a[n], self.da[n]) + ufl.derivative(source, m.direction_b[n], self.db[n])
-                         for n in m.names), 0,
-                    )
-                    second.append(self._T(source - applied, names) + self._B(source - applied) + moved)
-                    base.append(self._T(heating(i) - m.balance[i], names))
-                else:  # heat, then mechanics with the temperature tangent
-                    first.append(self._T(heating(i) - applied, names) - action(i, self.previous, m.names[:position]))
-            self.forms[key] = {"first": self._compiled(first), "second": self._compiled(second), "base": self._compiled(base)}
+        heating = {i: m.heat_input if i == TEMPERATURE else 0 for i in m.names}
+        applied = {i: action(i, self.x, m.names) for i in m.names}
+        source = m.sources["second"]
+        self.common = {}
+        if m.ionic:
+            def moved(i):
+                return sum((ufl.derivative(source[i], m.direction_a[n], self.da[n])
+                            + ufl.derivative(source[i], m.direction_b[n], self.db[n]) for n in m.names), 0)
+
+            if self.base_moves:
+                self.common["first"] = rows(lambda _, i: -self._B(applied[i]))
+            self.common["second"] = rows(lambda _, i: self._B(source[i] - applied[i]) + moved(i))
+        else:  # heat, then mechanics with the temperature tangent
+            self.common["first"] = rows(lambda position, i: -action(i, self.previous, m.names[:position]))
+        self.parts = {}
+        for n in self.direction:
+            self.parts[n] = {"first": rows(lambda _, i: self._T(heating[i] - applied[i], n))}
+            if m.ionic:
+                self.parts[n]["second"] = rows(lambda _, i: self._T(source[i] - applied[i], n))
+                self.parts[n]["base"] = rows(lambda _, i: self._T(heating[i] - m.balance[i], n))
+        self.moved = {
+            key: [n for n in self.direction if n in d or (n == "equilibrium" and "bulk_concentration" in d)]
+            for key, d in self.directions.items()
+        }
 
     def _compiled(self, forms: list) -> list:
         compiled = []
@@ -461,13 +470,14 @@ class TangentLinear:
 
     def _solve(self, key: str, label: str, out: dict) -> None:
         m = self.model
+        parts = ([self.common[label]] if label in self.common else []) + [self.parts[n][label] for n in self.moved[key]]
         if m.ionic:
-            m.coupled_solver.solve(self.forms[key][label], [out[n] for n in m.names])
+            m.coupled_solver.solve(tuple(parts), [out[n] for n in m.names])
             return
-        first, (heat, mechanics) = self.forms[key][label], m.names
-        m.heat_solver.solve(first[0], out[heat])
+        heat, mechanics = m.names
+        m.heat_solver.solve(tuple(p[0] for p in parts), out[heat])
         self.previous[heat].x.array[:] = out[heat].x.array
-        m.mechanics_solver.solve(first[1], out[mechanics])
+        m.mechanics_solver.solve(tuple(p[1] for p in parts), out[mechanics])
 
     def _load(self, target: dict, fields: dict, factor: complex = 1.0) -> None:
         for name in self.model.names:
