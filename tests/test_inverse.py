@@ -149,6 +149,7 @@ def synthetic(study, names, comm, noise=0.01, seed=3):
     return Data(frequency, harmonic, amplitude, phase, sigma, np.full(y.size, noise), True, np.arange(2, y.size + 2))
 
 
+@pytest.mark.serial  # the fit under MPI: test_fit_is_identical_on_one_and_all_ranks
 def test_diffusivity_is_recovered_from_noisy_data(comm):
     truth = 1e-11
     frequencies = (1e3, 3e3, 1e4, 3e4)
@@ -162,6 +163,7 @@ def test_diffusivity_is_recovered_from_noisy_data(comm):
     assert all(key in result for key in ROOT_KEYS)
 
 
+@pytest.mark.serial
 def test_diffusivity_and_concentration_are_flagged_at_high_frequency(comm):
     """Far above the ionic corner D/(2 pi a^2) (~4 kHz) the ionic harmonic fixes only a combination of
     D and c0."""
