@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -54,9 +55,11 @@ def plot_fit(points: list[dict], path: Path, title: str = "") -> None:
         )
         color = data[0].get_color()
         axes[0].plot(f, [p["model_amplitude_m"] * 1e12 for p in group], "-", color=color, label=f"n={harmonic} fit")
+        model = np.degrees(np.unwrap(np.radians([p["model_phase_deg"] for p in group])))  # continuous in f
         if "phase_deg" in group[0]:
-            axes[1].errorbar(f, [p["phase_deg"] for p in group], yerr=[p["phase_sigma_deg"] for p in group], fmt="o", color=color)
-        axes[1].plot(f, [p["model_phase_deg"] for p in group], "-", color=color)
+            offset = [(p["phase_deg"] - p["model_phase_deg"] + 180) % 360 - 180 for p in group]
+            axes[1].errorbar(f, model + offset, yerr=[p["phase_sigma_deg"] for p in group], fmt="o", color=color)
+        axes[1].plot(f, model, "-", color=color)
     axes[0].set(xscale="log", yscale="log", ylabel="tip displacement amplitude (pm)")
     axes[1].set(xscale="log", xlabel="drive frequency (Hz)", ylabel="displacement phase (deg)")
     for ax in axes:
