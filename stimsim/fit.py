@@ -182,13 +182,12 @@ def fit_options(study: Study, parameters=()) -> dict:
         raise InputError("fit.bounds", "must be a table NAME = [low, high]")
     for name, pair in raw_bounds.items():
         key = parameter_key(name)
-        if key not in keys:
-            raise InputError(f"fit.bounds.{name}", "bounds a parameter that is not fitted")
         low, high = accepted_range(key)
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, (int, float)) for v in pair)
                 and low <= pair[0] < pair[1] <= high):
             raise InputError(f"fit.bounds.{name}", f"must be [low, high] with {low:g} <= low < high <= {high:g}, got {pair!r}")
-        bounds[key] = (float(pair[0]), float(pair[1]))
+        if key in keys:  # bounds of parameters this fit leaves fixed are checked, not used
+            bounds[key] = (float(pair[0]), float(pair[1]))
     evaluations = table.get("max_evaluations", 100)
     if isinstance(evaluations, bool) or not isinstance(evaluations, int) or evaluations < 1:
         raise InputError("fit.max_evaluations", f"must be a whole number >= 1, got {evaluations!r}")

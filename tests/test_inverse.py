@@ -15,7 +15,7 @@ from stimsim.cli import main
 from stimsim.config import study_from_dict
 from stimsim.drive import base_state, responses
 from stimsim.errors import InputError
-from stimsim.fit import Data, fit, read_data
+from stimsim.fit import Data, fit, fit_options, read_data
 from stimsim.harmonic import HarmonicModel
 from stimsim.inverse import ForwardModel, parameter_key, with_values
 
@@ -226,6 +226,22 @@ def test_missing_file_and_harmonic_the_drive_does_not_make(tmp_path):
     path.write_text("drive_frequency_hz,harmonic,amplitude_m\n1e4,2,1e-12\n")
     with pytest.raises(InputError, match="row 2, column harmonic: harmonic 2 is not produced .* without mobile ions: harmonics 1"):
         fit(ptfe(), read_data(path), ["thermal_conductivity"], MPI.COMM_SELF)
+
+
+@pytest.mark.serial
+def test_fit_section_is_validated():
+    def options(section, names=("thermal_conductivity",)):
+        return fit_options(with_values(ptfe(), {"fit": section}), names)
+
+    with pytest.raises(InputError, match=r"fit.bound is not a \[fit\] key"):
+        options({"bound": {}})
+    with pytest.raises(InputError, match=r"fit.bounds.thermal_conductivity must be \[low, high\] with 0.001 <= low"):
+        options({"bounds": {"thermal_conductivity": [2.0, 1.0]}})
+    with pytest.raises(InputError, match="--param is required"):
+        options({})
+    assert options({"parameters": ["diffusivity"], "bounds": {"diffusivity": [1e-14, 1e-9]}}, ())["bounds"] == {
+        "sample.properties.diffusivity": (1e-14, 1e-9)
+    }
 
 
 def test_cli_fits_a_response_csv(shared_tmp):
