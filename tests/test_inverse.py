@@ -238,7 +238,7 @@ def test_fit_section_is_validated():
     with pytest.raises(InputError, match=r"fit.bounds.thermal_conductivity must be \[low, high\] with 0.001 <= low"):
         options({"bounds": {"thermal_conductivity": [2.0, 1.0]}})
     with pytest.raises(InputError, match="--param is required"):
-        options({})
+        options({}, ())
     assert options({"parameters": ["diffusivity"], "bounds": {"diffusivity": [1e-14, 1e-9]}}, ())["bounds"] == {
         "sample.properties.diffusivity": (1e-14, 1e-9)
     }
