@@ -280,7 +280,7 @@ def _report(model, names, transforms, start, solution, r, jac, data: Data, bound
         covariance *= reduced
     stderr_x = np.sqrt(np.clip(np.diag(covariance), 0, None))
     with np.errstate(invalid="ignore", divide="ignore"):
-        correlation = covariance / np.outer(stderr_x, stderr_x)
+        correlation = np.clip(covariance / np.outer(stderr_x, stderr_x), -1, 1)
     warnings = []
     if not solution.success:
         warnings.append(f"the optimiser stopped without converging: {solution.message}")

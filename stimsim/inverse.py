@@ -42,7 +42,7 @@ from mpi4py import MPI
 from ufl.algorithms import expand_derivatives
 
 from stimsim.config import SCHEMA, Study, study_from_dict
-from stimsim.drive import base_state, heating_spectrum, responses
+from stimsim.drive import MAX_HARMONIC, base_state, heating_spectrum, responses
 from stimsim.errors import InputError
 from stimsim.geometry import Domain, MeshSpec, mesh_spec
 from stimsim.harmonic import HarmonicModel, heating_scale, joule_power_harmonics
@@ -226,7 +226,7 @@ class ForwardModel:
             heating = list(heating_spectrum(self.study)[1])
         found = set(heating)
         if self.model.ionic:
-            found |= {n + m for n in heating for m in heating if n + m <= 4} | {m - n for n in heating for m in heating if m > n}
+            found |= {n + m for n in heating for m in heating if n + m <= MAX_HARMONIC} | {m - n for n in heating for m in heating if m > n}
         return tuple(sorted(found))
 
     def _build(self, study: Study, domain: Domain | None = None) -> None:
