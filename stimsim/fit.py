@@ -273,7 +273,7 @@ def _report(model, names, transforms, start, solution, r, jac, data: Data, bound
     dof = max(m - n, 1)
     chi2 = float(r @ r)
     reduced = chi2 / dof
-    u, s, vt = np.linalg.svd(jac, full_matrices=False)
+    _, s, vt = np.linalg.svd(jac, full_matrices=False)
     keep = s > s[0] * 1e-12 if s.size and s[0] > 0 else np.zeros(n, dtype=bool)
     covariance = (vt[keep].T / s[keep] ** 2) @ vt[keep]
     if not data.sigma_given:
