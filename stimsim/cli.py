@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
         "--param", dest="parameters", action="append", default=[], metavar="NAME",
         help="parameter to fit, e.g. diffusivity or sample.properties.diffusivity (repeatable; default [fit] parameters)",
     )
+    fit.add_argument(
+        "--posterior", type=int, metavar="STEPS",
+        help="also sample the Bayesian posterior (emcee, walkers over the MPI ranks) for STEPS steps",
+    )
+    fit.add_argument("--walkers", type=int, help="posterior walkers (default 4 per parameter, at least 8)")
     fit.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>-fit)")
     fit.add_argument("-q", "--quiet", action="store_true", help="do not print the estimates")
     fit.set_defaults(handler=_fit)
@@ -123,12 +128,19 @@ def _fit(args, comm) -> int:
     outdir = check_output_dir(args.output or Path("results") / f"{args.study.stem}-fit")
     data = on_root(comm, "DATA", read_data, args.data)
     data = comm.bcast(data, root=0)
-    result = fit(study, data, args.parameters, comm)
-    on_root(comm, "OUTDIR", write_fit, result, outdir, f"{args.study.stem}: fit to {args.data.name}")
+    result, samples = fit(study, data, args.parameters, comm), None
+    if args.posterior is not None:
+        from stimsim.posterior import posterior
+
+        result["posterior"], samples = posterior(study, data, result, comm, args.posterior, args.walkers)
+    on_root(comm, "OUTDIR", write_fit, result, outdir, f"{args.study.stem}: fit to {args.data.name}", samples)
     if comm.rank == 0 and not args.quiet:
         for name, p in result["parameters"].items():
             stderr = "undetermined" if p["stderr"] is None else f"{p['stderr']:.3g}"
             print(f"{name:>24} = {p['value']:.6g} +- {stderr} ({p['derivative']})")
+            if "posterior" in result:
+                q = result["posterior"]["parameters"][name]
+                print(f"{'posterior':>24}: median {q['median']:.6g}, 68 % [{q['p16']:.6g}, {q['p84']:.6g}]")
         print(
             f"chi2 {result['chi2']:.4g} ({result['degrees_of_freedom']} dof), {result['nfev']} evaluations, "
             f"{result['wall_time_s']:.1f} s; results in {outdir}/"

@@ -194,13 +194,17 @@ def fit_options(study: Study, parameters=()) -> dict:
     return {"parameters": names, "bounds": bounds, "max_evaluations": evaluations}
 
 
-def _residuals(y, dy, data: Data):
-    """Weighted residuals and their derivatives d r / d p from model values ``y`` and ``dy``."""
+def residuals(y, dy, data: Data):
+    """Weighted residuals of the model values ``y`` (complex, m, one per data point) and their
+    derivatives d r / d p from ``dy`` = d y / d p (None: residuals only)."""
     amplitude = np.abs(y)
     r = [(amplitude - data.amplitude) / data.amplitude_sigma]
-    jac = [(np.conj(y)[:, None] * dy).real / (amplitude * data.amplitude_sigma)[:, None]]
     if data.phase is not None:
         r.append(np.angle(y * np.exp(-1j * data.phase)) / data.phase_sigma)
+    if dy is None:
+        return np.concatenate(r), None
+    jac = [(np.conj(y)[:, None] * dy).real / (amplitude * data.amplitude_sigma)[:, None]]
+    if data.phase is not None:
         jac.append((dy / y[:, None]).imag / data.phase_sigma[:, None])
     return np.concatenate(r), np.concatenate(jac)
 
@@ -249,7 +253,7 @@ def _fit(model: ForwardModel, data: Data, names, options: dict, start_time: floa
             p = np.array([t.to_p(v) for t, v in zip(transforms, x)])
             prediction = model.evaluate(p, derivatives=True)
             y, dy = prediction.displacement[index], prediction.jacobian[index]
-            r, jac = _residuals(y, dy, data)
+            r, jac = residuals(y, dy, data)
             jac = jac * np.array([t.dp_dx(v) for t, v in zip(transforms, x)])
             cache[key] = model.comm.bcast((r, jac, y), root=0)  # identical numbers on every rank
         return cache[key]
@@ -292,7 +296,7 @@ def _report(model, names, transforms, start, solution, r, jac, data: Data, bound
                 warnings.append(
                     f"{names[i]} and {names[j]} are not separately determined by these data (correlation "
                     f"{correlation[i, j]:+.3f}): only a combination of them is; fix one, or add data that "
-                    "separates them (frequencies around the ionic corner f = D/(2 pi a^2), phases)"
+                    "separates them (phases, other harmonics, frequencies around the ionic corner D/(2 pi a^2))"
                 )
     column = np.linalg.norm(jac, axis=0)
     if n > 1 and np.all(column > 0):
@@ -359,8 +363,9 @@ FIT_COLUMNS = (
 )
 
 
-def write_fit(result: dict, outdir: Path, title: str = "") -> None:
-    """OUTDIR/fit.json, fit.csv and fit.png (call on rank 0 only, e.g. through :func:`stimsim.parallel.on_root`)."""
+def write_fit(result: dict, outdir: Path, title: str = "", samples=None) -> None:
+    """OUTDIR/fit.json, fit.csv, fit.png and, with posterior ``samples`` (SI, one column per parameter),
+    posterior.csv (call on rank 0 only, e.g. through :func:`stimsim.parallel.on_root`)."""
     from stimsim.io import staged_output, write_rows
     from stimsim.plots import plot_fit
 
@@ -368,3 +373,6 @@ def write_fit(result: dict, outdir: Path, title: str = "") -> None:
         (staging / "fit.json").write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
         write_rows(result["points"], staging / "fit.csv", FIT_COLUMNS)
         plot_fit(result["points"], staging / "fit.png", title)
+        if samples is not None:
+            names = list(result["parameters"])
+            write_rows([dict(zip(names, map(float, row))) for row in samples], staging / "posterior.csv", names)

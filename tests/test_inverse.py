@@ -276,3 +276,19 @@ def test_fit_is_identical_on_one_and_all_ranks(comm):
     alone = fit(start, data, ["thermal_conductivity"], MPI.COMM_SELF)
     a, b = (r["parameters"]["thermal_conductivity"] for r in (world, alone))
     assert math.isclose(a["value"], b["value"], rel_tol=1e-8) and math.isclose(a["stderr"], b["stderr"], rel_tol=1e-6)
+
+
+def test_posterior_brackets_the_fit_and_is_the_same_on_every_rank(comm):
+    pytest.importorskip("emcee")
+    from stimsim.posterior import posterior
+
+    frequencies = (1e3, 1e5)
+    data = synthetic(ptfe(frequencies), ["thermal_conductivity"], comm, seed=11)
+    start = with_values(ptfe(frequencies), {"sample.properties.thermal_conductivity": 0.3})
+    result = fit(start, data, ["thermal_conductivity"], comm)
+    summary, samples = posterior(start, data, result, comm, steps=30, walkers=8)
+    found, sampled = result["parameters"]["thermal_conductivity"], summary["parameters"]["thermal_conductivity"]
+    assert samples.shape == (8 * 15, 1) and 0.2 < summary["acceptance_fraction"] < 0.95
+    assert sampled["p16"] < found["value"] < sampled["p84"]
+    assert 0.5 < (sampled["p84"] - sampled["p16"]) / (2 * found["stderr"]) < 2
+    assert comm.allreduce(float(samples.sum()), op=MPI.MAX) == comm.allreduce(float(samples.sum()), op=MPI.MIN)
