@@ -32,6 +32,7 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/ionic.py
 	$(BIN)/python benchmarks/modulation.py
 	$(BIN)/python benchmarks/sweep.py
+	$(BIN)/python benchmarks/inverse.py
 
 $(STAMP): pyproject.toml
 	@py=$$($(FIND_PYTHON)) || { \

@@ -1,4 +1,4 @@
-"""Command line: ``stimsim run | experiment | validate | info | mesh | sweep | export``.
+"""Command line: ``stimsim run | experiment | fit | validate | info | mesh | sweep | export``.
 
 Input errors print one line ``stimsim: error: <key> <what is accepted>`` (on rank 0) and exit with
 status 2; solver failures exit with status 3; a sweep stopped by ``--max-samples`` or ``--time-limit``
@@ -55,6 +55,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     experiment.add_argument("-q", "--quiet", action="store_true", help="do not print the summaries")
     experiment.set_defaults(handler=_experiment)
+
+    fit = commands.add_parser("fit", help="fit study parameters to measured harmonics; write OUTDIR/fit.json, fit.csv, fit.png")
+    _study_arguments(fit)
+    fit.add_argument("data", type=Path, help="measured harmonics (CSV with response.csv column names)")
+    fit.add_argument(
+        "--param", dest="parameters", action="append", default=[], metavar="NAME",
+        help="parameter to fit, e.g. diffusivity or sample.properties.diffusivity (repeatable; default [fit] parameters)",
+    )
+    fit.add_argument(
+        "--posterior", type=int, metavar="STEPS",
+        help="also sample the Bayesian posterior (emcee, walkers over the MPI ranks) for STEPS steps",
+    )
+    fit.add_argument("--walkers", type=int, help="posterior walkers (default 4 per parameter, at least 8)")
+    fit.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>-fit)")
+    fit.add_argument("-q", "--quiet", action="store_true", help="do not print the estimates")
+    fit.set_defaults(handler=_fit)
 
     validate = commands.add_parser("validate", help="check a study file and print it resolved")
     _study_arguments(validate)
@@ -190,6 +206,36 @@ def _print_table(responses) -> None:
             f"{r.drive_frequency:10.4g} {r.harmonic:2d} {r.kind:>8} {r.amplitude * 1e12:10.4f} "
             f"{r.phase_deg:11.3f} {r.temperature_amplitude:9.4f} {r.temperature_phase_deg:11.3f}"
         )
+
+
+def _fit(args, comm) -> int:
+    from stimsim.fit import fit, read_data, write_fit
+    from stimsim.io import check_output_dir
+
+    study = _load(args)
+    outdir = check_output_dir(args.output or Path("results") / f"{args.study.stem}-fit")
+    data = on_root(comm, "DATA", read_data, args.data)
+    data = comm.bcast(data, root=0)
+    result, samples = fit(study, data, args.parameters, comm), None
+    if args.posterior is not None:
+        from stimsim.posterior import posterior
+
+        result["posterior"], samples = posterior(study, data, result, comm, args.posterior, args.walkers)
+    on_root(comm, "OUTDIR", write_fit, result, outdir, f"{args.study.stem}: fit to {args.data.name}", samples)
+    if comm.rank == 0 and not args.quiet:
+        for name, p in result["parameters"].items():
+            stderr = "undetermined" if p["stderr"] is None else f"{p['stderr']:.3g}"
+            print(f"{name:>24} = {p['value']:.6g} +- {stderr} ({p['derivative']})")
+            if "posterior" in result:
+                q = result["posterior"]["parameters"][name]
+                print(f"{'posterior':>24}: median {q['median']:.6g}, 68 % [{q['p16']:.6g}, {q['p84']:.6g}]")
+        print(
+            f"chi2 {result['chi2']:.4g} ({result['degrees_of_freedom']} dof), {result['nfev']} evaluations, "
+            f"{result['wall_time_s']:.1f} s; results in {outdir}/"
+        )
+        for warning in result["warnings"]:
+            print(f"warning: {warning}")
+    return 0
 
 
 def _validate(args, comm) -> int:

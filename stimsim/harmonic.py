@@ -155,9 +155,10 @@ class HarmonicModel:
     def _functions(self, label: str) -> dict:
         return {name: fem.Function(V, name=f"{name}_{label}") for name, V in self.spaces.items()}
 
-    def _coefficients(self) -> dict:
-        """Scaled coefficients: cell-wise material fields, constants and the equilibrium c0(x)."""
-        s, sample = self.scales, self.study.sample
+    def coefficient_rules(self, study: Study) -> dict:
+        """Scaled cell-wise coefficients of ``study``'s materials (with the model's scales): name ->
+        function of a material."""
+        s, sample = self.scales, study.sample
         cellwise = {
             "conductivity": lambda m: m.thermal_conductivity / s.conductivity,
             "heat_capacity": lambda m: m.volumetric_heat_capacity / s.heat_capacity,
@@ -172,32 +173,68 @@ class HarmonicModel:
                 "diffusivity": lambda m: m.diffusivity / s.ionic_diffusivity,
                 "stress_coupling": lambda m: m.partial_molar_volume * s.stress / (GAS_CONSTANT * ambient),
                 "activation": lambda m: m.activation_energy / (GAS_CONSTANT * ambient),
-                "mobile": lambda m: 1.0 if self._mobile(m) else 0.0,
-                "bulk_concentration": lambda m: (m if self._mobile(m) else sample.material).concentration
+                "mobile": lambda m: 1.0 if self._mobile(m, study) else 0.0,
+                "bulk_concentration": lambda m: (m if self._mobile(m, study) else sample.material).concentration
                 / s.concentration,
             }
-        k = {name: self._cellwise(name, value) for name, value in cellwise.items()}
+        return cellwise
+
+    def _coefficients(self) -> dict:
+        """Scaled coefficients: cell-wise material fields, constants and the equilibrium c0(x)."""
+        s = self.scales
+        mesh = self.domain.mesh
+        k = {}
+        for name, value in self.coefficient_rules(self.study).items():
+            k[name] = fem.Function(fem.functionspace(mesh, ("DG", 0)), name=name)
+            self.fill_cellwise(k[name], value, self.study)
         if self.ionic:
-            mesh = self.domain.mesh
             k["temperature_ratio"] = fem.Constant(mesh, np.complex128(s.temperature / s.ambient_temperature))
-            velocity = self.study.ions.exchange_velocity or 0.0
-            k["exchange"] = fem.Constant(mesh, np.complex128(velocity * s.length / s.ionic_diffusivity))
+            k["exchange"] = fem.Constant(mesh, np.complex128(self.exchange_value(self.study)))
             k["equilibrium"] = self._equilibrium(k["bulk_concentration"])
         return k
 
-    def _mobile(self, material) -> bool:
-        """Whether ions move in ``material``'s region (the substrate only if 'conducting')."""
-        if material is self.study.sample.material:
-            return True
-        return self.study.ions.substrate == "conducting" and material.is_ionic
+    def exchange_value(self, study: Study) -> float:
+        """Scaled surface-exchange velocity of ``study``."""
+        velocity = study.ions.exchange_velocity or 0.0
+        return velocity * self.scales.length / self.scales.ionic_diffusivity
 
-    def _cellwise(self, name: str, value) -> fem.Function:
-        field = fem.Function(fem.functionspace(self.domain.mesh, ("DG", 0)), name=name)
-        field.x.array[:] = value(self.study.sample.material)
-        if self.study.sample.substrate is not None:
-            field.x.array[self.domain.cell_tags.find(SUBSTRATE)] = value(self.study.sample.substrate)
+    def set_parameters(self, study: Study) -> None:
+        """Rewrite every study-dependent coefficient in place for ``study`` (no recompilation): for a
+        study that differs from the model's only in material properties, the ions' exchange velocity
+        and the contact conductance, on the same mesh. The scales stay those of construction (only
+        the coefficient values change), so ``study`` must keep the heating scale and which materials
+        carry mobile ions. Frequency-independent factorisations are redone; the base state must be
+        solved again."""
+        if heating_scale(study) != heating_scale(self.study) or study.sample.material.is_ionic != self.ionic:
+            raise ValueError("set_parameters: the heating scale or the presence of mobile ions changed; rebuild")
+        self.study = study
+        for name, value in self.coefficient_rules(study).items():
+            self.fill_cellwise(self.k[name], value, study)
+        if self.ionic:
+            self.k["exchange"].value = self.exchange_value(study)
+            self.k["equilibrium"].interpolate(self.equilibrium_expression)
+        if self.contact_conductance is not None:
+            self.contact_conductance.value = self.contact_conductance_value(study)
+        if not self.ionic:
+            self.mechanics_solver.factorize()
+        elif hasattr(self, "staggered"):
+            self.staggered.mechanics.factorize()
+            self.staggered.projection.factorize()
+        self.base_state_solved = False
+
+    @staticmethod
+    def _mobile(material, study: Study) -> bool:
+        """Whether ions move in ``material``'s region of ``study`` (the substrate only if 'conducting')."""
+        if material is study.sample.material:
+            return True
+        return study.ions.substrate == "conducting" and material.is_ionic
+
+    def fill_cellwise(self, field: fem.Function, value, study: Study) -> None:
+        """Set the DG0 ``field`` to value(material) on the film (or half-space) and the substrate."""
+        field.x.array[:] = value(study.sample.material)
+        if study.sample.substrate is not None:
+            field.x.array[self.domain.cell_tags.find(SUBSTRATE)] = value(study.sample.substrate)
         field.x.scatter_forward()
-        return field
 
     def _equilibrium(self, bulk: fem.Function) -> fem.Function:
         """c0(x)/c_s: the bulk value times 1 + A exp(-depth/length) (space-charge layer), P2. Regions
@@ -209,7 +246,9 @@ class HarmonicModel:
             profile = 1 + ions.space_charge_excess * ufl.exp(z / spec.scaled(ions.space_charge_length))
         V = self.spaces[CONCENTRATION]
         field = fem.Function(V, name="equilibrium_concentration")
-        field.interpolate(fem.Expression(bulk * profile, V.element.interpolation_points))
+        self.equilibrium_ufl = bulk * profile  # linear in the bulk value (UFL)
+        self.equilibrium_expression = fem.Expression(self.equilibrium_ufl, V.element.interpolation_points)
+        field.interpolate(self.equilibrium_expression)
         return field
 
     def _top_surface(self):
@@ -273,19 +312,25 @@ class HarmonicModel:
             # absorbed below the domain is lost, as it physically is); the film and the substrate absorb alike
             shape = heat.gaussian_profile(r, spec.scaled(exc.beam_radius))
             top = self._top_surface()
+            self.contact_conductance = None
             density = self.heating * heating_scale(self.study) / s.power / self._integral(shape * r * top)
             if exc.absorption_length is None:
                 return None, heat.surface_heating(density * shape, v, r, top)
             depth = heat.absorption_profile(ufl.SpatialCoordinate(mesh)[1], spec.scaled(exc.absorption_length))
             return None, heat.volume_heating(density * shape * depth, v, r, self.dx)
         disk = self.ds(spec.disk_tags(self.study.tip.thermal_contact_radius))
-        area = self._integral(r * disk)
+        self.heated_area = area = self._integral(r * disk)
+        self.contact_conductance = None  # the scaled conductance per area of the heater modes (Constant)
         if exc.mode == "power":
             flux = heating_scale(self.study) / s.power / area
             return None, heat.surface_heating(self.heating * flux, v, r, disk)
-        conductance = exc.contact_conductance / (area * s.length**2) * s.length / s.conductivity
-        h = fem.Constant(mesh, np.complex128(conductance))
+        h = self.contact_conductance = fem.Constant(mesh, np.complex128(self.contact_conductance_value(self.study)))
         return heat.contact_exchange(theta, v, h, r, disk), heat.surface_heating(h * self.heating, v, r, disk)
+
+    def contact_conductance_value(self, study: Study) -> float:
+        """``study``'s G_c per heated area (mesh units), scaled by the conductivity over the length scale."""
+        s = self.scales
+        return study.excitation.contact_conductance / (self.heated_area * s.length) / s.conductivity
 
     def _integral(self, integrand) -> float:
         """2 pi times the r-weighted integral: a physical area or volume integral in mesh units."""

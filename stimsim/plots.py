@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -50,6 +51,34 @@ def plot_table(table, path: Path, title: str = "") -> None:
         ax.grid(True, which="both", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_fit(points: list[dict], path: Path, title: str = "") -> None:
+    """Measured (with one-sigma bars) against fitted amplitude and phase, per harmonic, against frequency."""
+    fig, axes = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
+    for harmonic in sorted({p["harmonic"] for p in points}):
+        group = sorted((p for p in points if p["harmonic"] == harmonic), key=lambda p: p["drive_frequency_hz"])
+        f = [p["drive_frequency_hz"] for p in group]
+        data = axes[0].errorbar(
+            f, [p["amplitude_m"] * 1e12 for p in group], yerr=[p["amplitude_sigma_m"] * 1e12 for p in group],
+            fmt="o", label=f"n={harmonic} data",
+        )
+        color = data[0].get_color()
+        axes[0].plot(f, [p["model_amplitude_m"] * 1e12 for p in group], "-", color=color, label=f"n={harmonic} fit")
+        model = np.degrees(np.unwrap(np.radians([p["model_phase_deg"] for p in group])))  # continuous in f
+        if "phase_deg" in group[0]:
+            offset = [(p["phase_deg"] - p["model_phase_deg"] + 180) % 360 - 180 for p in group]
+            axes[1].errorbar(f, model + offset, yerr=[p["phase_sigma_deg"] for p in group], fmt="o", color=color)
+        axes[1].plot(f, model, "-", color=color)
+    axes[0].set(xscale="log", yscale="log", ylabel="tip displacement amplitude (pm)")
+    axes[1].set(xscale="log", xlabel="drive frequency (Hz)", ylabel="displacement phase (deg)")
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend()
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -83,12 +83,13 @@ class DirectSolver:
 
     def solve(self, L, solution) -> None:
         """Solve A x = b(L) on the current factorisation into ``solution``: a Function for a single
-        form, or a list of Functions (one per block row) with a list of linear forms ``L``."""
-        forms = [L] if isinstance(L, fem.Form) else L
+        form, or a list of Functions (one per block row) with a list of linear forms ``L``. A tuple of
+        such ``L`` solves for the sum of their vectors."""
         functions = [solution] if isinstance(solution, fem.Function) else solution
         with self.rhs.localForm() as local:
             local.set(0)
-        assemble_vector(self.rhs, forms)
+        for forms in L if isinstance(L, tuple) else (L,):
+            assemble_vector(self.rhs, [forms] if isinstance(forms, fem.Form) else forms)
         apply_lifting(self.rhs, self.blocks, bcs=bcs_by_block(extract_function_spaces(self.blocks, 1), self.bcs))
         self.rhs.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         set_bc(self.rhs, bcs_by_block(self.spaces, self.bcs))

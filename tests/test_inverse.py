@@ -1,0 +1,294 @@
+"""Re-entrant forward model, tangent-linear derivatives (Taylor tests), parameter recovery by the fit,
+identifiability warnings, DATA.csv validation and the ``stimsim fit`` command."""
+
+import gc
+import json
+import math
+import resource
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from stimsim.cli import main
+from stimsim.config import study_from_dict
+from stimsim.drive import base_state, responses
+from stimsim.errors import InputError
+from stimsim.fit import Data, fit, fit_options, read_data
+from stimsim.harmonic import HarmonicModel
+from stimsim.inverse import ForwardModel, parameter_key, with_values
+
+ROOT_KEYS = ("parameters", "correlation", "warnings", "converged", "cost", "nfev", "njev", "chi2")
+
+
+def sdc(mode="power", frequencies=(1e4,), diffusivity=1e-11, **excitation):
+    heat = {"power": {"power_amplitude": 1e-6}, "heater": {"heater_temperature_amplitude": 1.0, "contact_conductance": 1e-7}}
+    return study_from_dict(
+        {
+            "sample": {"material": "SDC", "properties": {"diffusivity": diffusivity}},
+            "tip": {"contact_radius": 20e-9},
+            "excitation": {"mode": mode, "frequencies": list(frequencies)} | heat[mode] | excitation,
+            "mesh": {"refinement": 0.5},
+        }
+    )
+
+
+def ptfe(frequencies=(1e4,), refinement=0.5):
+    return study_from_dict(
+        {
+            "sample": {"material": "PTFE"},
+            "tip": {"contact_radius": 20e-9},
+            "excitation": {"mode": "power", "power_amplitude": 1e-6, "frequencies": list(frequencies)},
+            "mesh": {"refinement": refinement},
+        }
+    )
+
+
+def test_parameter_names_resolve_to_study_keys():
+    assert parameter_key("diffusivity") == "sample.properties.diffusivity"
+    assert parameter_key("sample.properties.concentration") == "sample.properties.concentration"
+    assert parameter_key("contact_conductance") == "excitation.contact_conductance"
+    assert parameter_key("contact_radius") == "tip.contact_radius"
+    with pytest.raises(InputError, match="diffusivty is not a fit parameter"):
+        parameter_key("diffusivty")
+    with pytest.raises(InputError, match=r"sample.properties.diffusivity = -1 is outside the accepted range"):
+        with_values(sdc(), {"sample.properties.diffusivity": -1.0})
+
+
+def test_in_place_update_equals_a_fresh_model_and_matches_the_drive(comm):
+    """evaluate() at new values (coefficients rewritten in place) gives the numbers of a model built for
+    those values on the same mesh, and those of stimsim.drive.responses."""
+    forward = ForwardModel(sdc(), ["diffusivity", "concentration"], comm)
+    first = forward.evaluate()
+    fresh = HarmonicModel(sdc(), comm, forward.model.domain)
+    rows = {(r.harmonic, r.kind): r.displacement for r in responses(fresh, 1e4)}
+    fresh.destroy()
+    assert np.allclose(first.displacement, [rows[1, "thermal"], rows[2, "ionic"]], rtol=1e-10, atol=0)
+    moved = forward.evaluate([1.3e-11, 5e3])
+    assert forward.rebuilds == 1  # in place
+    study = with_values(sdc(), {"sample.properties.diffusivity": 1.3e-11, "sample.properties.concentration": 5e3})
+    fresh = HarmonicModel(study, comm, forward.model.domain)
+    base_state(fresh)
+    rows = {(r.harmonic, r.kind): r.displacement for r in responses(fresh, 1e4)}
+    fresh.destroy()
+    assert np.allclose(moved.displacement, [rows[1, "thermal"], rows[2, "ionic"]], rtol=1e-9, atol=0)
+    assert abs(moved.displacement[1] / first.displacement[1] - 1) > 1e-2
+    forward.destroy()
+
+
+def test_mesh_changes_rebuild_automatically(comm):
+    forward = ForwardModel(ptfe(), ["thermal_conductivity", "contact_radius"], comm)
+    forward.evaluate()
+    mesh = forward.model.domain.mesh
+    forward.evaluate([0.26, 20e-9])
+    assert forward.rebuilds == 1 and forward.model.domain.mesh is mesh  # in place
+    stretched = forward.evaluate([0.25, 22e-9])
+    assert forward.rebuilds == 2 and forward.model.domain.mesh is mesh  # same mesh, stretched
+    assert forward.model.domain.spec.length_scale == 22e-9
+    forward.evaluate(frequencies=[1e6])  # thermal length 10x below the graded one: new mesh
+    assert forward.rebuilds == 3 and forward.model.domain.mesh is not mesh
+    back = forward.evaluate([0.25, 22e-9], frequencies=[1e4])
+    assert np.allclose(back.displacement, stretched.displacement, rtol=2e-3)
+    forward.destroy()
+
+
+def taylor_rates(forward, steps=(2e-3, 1e-3)):
+    """Convergence rates of |y(p + h dp) - y(p) - h y'(p) dp| per parameter (dp = p e_k); None where
+    the output is linear in the parameter (remainder at round-off)."""
+    at = forward.evaluate(derivatives=True)
+    values, scale = forward.values, np.abs(at.displacement)
+    rates = {}
+    for k, name in enumerate(forward.names):
+        direction = np.zeros(len(values))
+        direction[k] = values[k]
+        remainders = []
+        for h in steps:
+            y = forward.evaluate(values + h * direction).displacement
+            remainders.append(np.max(np.abs(y - at.displacement - h * at.jacobian @ direction) / scale))
+        linear = max(remainders) < 1e-9
+        rates[name] = None if linear else min(np.log2(a / b) for a, b in zip(remainders, remainders[1:]))
+    forward.evaluate(values)
+    return rates
+
+
+def test_taylor_with_a_heated_base_state(comm):
+    """Power mode with DC heating: a nonzero base state, so the base-state tangent and R''' terms count."""
+    names = ["diffusivity", "activation_energy", "partial_molar_volume", "concentration", "thermal_conductivity"]
+    forward = ForwardModel(sdc(dc_power=2e-6), names, comm)
+    rates = taylor_rates(forward)
+    assert all(forward.methods[forward.keys[k]] == "tangent-linear" for k in range(len(names)))
+    for name, rate in rates.items():
+        assert rate is not None and rate > 1.8, (name, rates)
+    forward.destroy()
+
+
+def test_taylor_contact_conductance_and_radius(comm):
+    forward = ForwardModel(sdc("heater"), ["contact_conductance", "contact_radius", "diffusivity"], comm)
+    rates = taylor_rates(forward)
+    assert forward.methods == {
+        "excitation.contact_conductance": "tangent-linear", "tip.contact_radius": "central difference",
+        "sample.properties.diffusivity": "tangent-linear",
+    }
+    for name, rate in rates.items():
+        assert rate is not None and rate > 1.8, (name, rates)
+    forward.destroy()
+
+
+def synthetic(study, names, comm, noise=0.01, seed=3):
+    """Model data at ``study`` with relative Gaussian noise on amplitude and phase (seeded)."""
+    forward = ForwardModel(study, names, comm)
+    prediction = forward.evaluate()
+    forward.destroy()
+    y = prediction.displacement
+    rng = np.random.default_rng(seed)
+    amplitude = np.abs(y) * (1 + noise * rng.standard_normal(y.size))
+    phase = np.angle(y) + noise * rng.standard_normal(y.size)
+    frequency, harmonic = (np.array(v) for v in zip(*prediction.points))
+    sigma = noise * np.abs(y)
+    return Data(frequency, harmonic, amplitude, phase, sigma, np.full(y.size, noise), True, np.arange(2, y.size + 2))
+
+
+@pytest.mark.serial  # the fit under MPI: test_fit_is_identical_on_one_and_all_ranks
+def test_diffusivity_is_recovered_from_noisy_data(comm):
+    truth = 1e-11
+    frequencies = (1e3, 3e3, 1e4, 3e4)
+    data = synthetic(sdc(frequencies=frequencies, diffusivity=truth), ["diffusivity"], comm)
+    result = fit(sdc(frequencies=frequencies, diffusivity=2e-11), data, ["diffusivity"], comm)
+    found = result["parameters"]["diffusivity"]
+    assert result["converged"] and not result["warnings"]
+    assert abs(found["value"] / truth - 1) < 0.05
+    assert abs(found["value"] - truth) < 2 * found["stderr"]
+    assert found["derivative"] == "tangent-linear" and found["stderr"] < 0.05 * truth
+    assert all(key in result for key in ROOT_KEYS)
+
+
+@pytest.mark.serial
+def test_diffusivity_and_concentration_are_flagged_at_high_frequency(comm):
+    """Far above the ionic corner D/(2 pi a^2) (~4 kHz) the ionic harmonic fixes only a combination of
+    D and c0."""
+    frequencies = (1e5, 3e5)
+    data = synthetic(sdc(frequencies=frequencies), ["diffusivity"], comm)
+    study = with_values(sdc(frequencies=frequencies), {"fit": {"max_evaluations": 3}})
+    result = fit(study, data, ["diffusivity", "concentration"], comm)
+    assert abs(result["correlation"]["diffusivity"]["concentration"]) > 0.95
+    assert any("diffusivity and concentration are not separately determined" in w for w in result["warnings"])
+
+
+@pytest.mark.serial
+def test_thousand_evaluations_keep_memory_and_petsc_objects():
+    forward = ForwardModel(ptfe(refinement=0.2), ["thermal_conductivity"], MPI.COMM_SELF)
+
+    def petsc_objects():
+        gc.collect()
+        PETSc.garbage_cleanup()
+        return sum(isinstance(o, PETSc.Object) for o in gc.get_objects())
+
+    for i in range(100):
+        forward.evaluate([0.25 + 1e-3 * (i % 7)])
+    rss, objects = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, petsc_objects()
+    for i in range(1000):
+        forward.evaluate([0.25 + 1e-3 * (i % 7)], derivatives=i % 10 == 0)
+    growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss
+    assert petsc_objects() == objects and forward.rebuilds == 1
+    assert growth < 20_000, f"max RSS grew by {growth} kB over 1000 evaluations"
+    forward.destroy()
+
+
+BAD_FILES = {
+    "missing column": ("drive_frequency_hz,amplitude_m\n1e4,1e-12\n", "lacks the column\\(s\\) harmonic"),
+    "not a number": ("drive_frequency_hz,harmonic,amplitude_m\n1e4,1,abc\n", "row 2, column amplitude_m: 'abc' is not a number"),
+    "negative amplitude": ("drive_frequency_hz,harmonic,amplitude_m\n1e4,1,-1e-12\n", "row 2, column amplitude_m: -1e-12 is not a positive"),
+    "zero sigma": (
+        "drive_frequency_hz,harmonic,amplitude_m,amplitude_sigma_m\n1e4,1,1e-12,0\n", "column amplitude_sigma_m: 0 is not a positive"
+    ),
+    "harmonic": ("drive_frequency_hz,harmonic,amplitude_m\n1e4,1.5,1e-12\n", "column harmonic: 1.5 is not a whole number"),
+    "duplicate": ("drive_frequency_hz,harmonic,amplitude_m\n1e4,1,1e-12\n1e4,1,2e-12\n", "rows 2 and 3: frequency 10000 Hz, harmonic 1 is given twice"),
+    "empty": ("drive_frequency_hz,harmonic,amplitude_m\n", "has no data rows"),
+}
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_bad_data_files_are_rejected_clearly(tmp_path, case):
+    text, message = BAD_FILES[case]
+    path = tmp_path / "data.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=f"^DATA .*{message}"):
+        read_data(path)
+
+
+@pytest.mark.serial
+def test_missing_file_and_harmonic_the_drive_does_not_make(tmp_path):
+    with pytest.raises(InputError, match="DATA file .* does not exist"):
+        read_data(tmp_path / "none.csv")
+    path = tmp_path / "data.csv"
+    path.write_text("drive_frequency_hz,harmonic,amplitude_m\n1e4,2,1e-12\n")
+    with pytest.raises(InputError, match="row 2, column harmonic: harmonic 2 is not produced .* without mobile ions: harmonics 1"):
+        fit(ptfe(), read_data(path), ["thermal_conductivity"], MPI.COMM_SELF)
+
+
+@pytest.mark.serial
+def test_fit_section_is_validated():
+    def options(section, names=("thermal_conductivity",)):
+        return fit_options(with_values(ptfe(), {"fit": section}), names)
+
+    with pytest.raises(InputError, match=r"fit.bound is not a \[fit\] key"):
+        options({"bound": {}})
+    with pytest.raises(InputError, match=r"fit.bounds.thermal_conductivity must be \[low, high\] with 0.001 <= low"):
+        options({"bounds": {"thermal_conductivity": [2.0, 1.0]}})
+    with pytest.raises(InputError, match="--param is required"):
+        options({}, ())
+    assert options({"parameters": ["diffusivity"], "bounds": {"diffusivity": [1e-14, 1e-9]}}, ())["bounds"] == {
+        "sample.properties.diffusivity": (1e-14, 1e-9)
+    }
+
+
+def test_cli_fits_a_response_csv(shared_tmp):
+    """A response.csv of `stimsim run` is valid DATA; the fit from a wrong start finds the study's value."""
+    study = shared_tmp / "ptfe.toml"
+    if MPI.COMM_WORLD.rank == 0:
+        study.write_text(
+            '[sample]\nmaterial = "PTFE"\n[tip]\ncontact_radius = 20e-9\n[excitation]\nmode = "power"\n'
+            "power_amplitude = 1e-6\nfrequencies = [1e3, 1e4, 1e5]\n[mesh]\nrefinement = 0.5\n"
+            "[fit]\nbounds.thermal_conductivity = [0.05, 2.0]\n"
+        )
+    MPI.COMM_WORLD.barrier()
+    assert main(["run", str(study), "-o", str(shared_tmp / "run"), "-q"]) == 0
+    out = shared_tmp / "fit"
+    code = main([
+        "fit", str(study), str(shared_tmp / "run" / "response.csv"), "--param", "thermal_conductivity",
+        "--set", "sample.properties.thermal_conductivity=0.6", "-o", str(out), "-q",
+    ])
+    assert code == 0
+    result = json.loads((out / "fit.json").read_text())
+    found = result["parameters"]["thermal_conductivity"]
+    assert abs(found["value"] / 0.25 - 1) < 1e-3 and found["bounds"] == [0.05, 2.0]  # meshes may differ
+    assert (out / "fit.csv").is_file() and (out / "fit.png").is_file()
+    assert main(["fit", str(study), str(shared_tmp / "none.csv"), "--param", "thermal_conductivity", "-o", str(out)]) == 2
+    assert main(["fit", str(study), str(shared_tmp / "run" / "response.csv"), "--param", "conductivity", "-o", str(out)]) == 2
+
+
+def test_fit_is_identical_on_one_and_all_ranks(comm):
+    data = synthetic(ptfe((1e3, 1e5)), ["thermal_conductivity"], comm, seed=5)
+    start = with_values(ptfe((1e3, 1e5)), {"sample.properties.thermal_conductivity": 0.4})
+    world = fit(start, data, ["thermal_conductivity"], comm)
+    alone = fit(start, data, ["thermal_conductivity"], MPI.COMM_SELF)
+    a, b = (r["parameters"]["thermal_conductivity"] for r in (world, alone))
+    assert math.isclose(a["value"], b["value"], rel_tol=1e-8) and math.isclose(a["stderr"], b["stderr"], rel_tol=1e-6)
+
+
+def test_posterior_brackets_the_fit_and_is_the_same_on_every_rank(comm):
+    pytest.importorskip("emcee")
+    from stimsim.posterior import posterior
+
+    frequencies = (1e3, 1e5)
+    data = synthetic(ptfe(frequencies), ["thermal_conductivity"], comm, seed=11)
+    start = with_values(ptfe(frequencies), {"sample.properties.thermal_conductivity": 0.3})
+    result = fit(start, data, ["thermal_conductivity"], comm)
+    summary, samples = posterior(start, data, result, comm, steps=30, walkers=8)
+    found, sampled = result["parameters"]["thermal_conductivity"], summary["parameters"]["thermal_conductivity"]
+    assert samples.shape == (8 * 15, 1) and 0.2 < summary["acceptance_fraction"] < 0.95
+    assert sampled["p16"] < found["value"] < sampled["p84"]
+    assert 0.5 < (sampled["p84"] - sampled["p16"]) / (2 * found["stderr"]) < 2
+    assert comm.allreduce(float(samples.sum()), op=MPI.MAX) == comm.allreduce(float(samples.sum()), op=MPI.MIN)
