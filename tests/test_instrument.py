@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stimsim.errors import InputError
-from stimsim.instrument import LockIn, Resonance, contact_stiffness, dart, fit_sho
+from stimsim.instrument import LockIn, Resonance, contact_mode, contact_stiffness, dart, fit_sho
 
 #: The paper's ceria thermal channel (physics.md section 8) and an intrinsic response of 38.2 pm.
 F0, Q = 123.4e3, 57.7
@@ -77,12 +77,31 @@ def test_sho_fit_recovers_exactly_without_noise_and_within_its_errors_with_noise
     assert noisy.amplitude_stderr < 0.02 * abs(INTRINSIC)
 
 
-def test_resonance_follows_the_contact_stiffness_as_a_spring_mass_system():
+def test_contact_mode_runs_from_the_free_to_the_pinned_cantilever():
+    """x(0) solves 1 + cos x cosh x = 0, x(k* >> k_c) -> tan x = tanh x, monotonic in between; a weak
+    spring raises omega^2 by k*/m_eff with m_eff = m/4 (Rayleigh quotient of the free mode), i.e.
+    (x/x0)^4 - 1 = 12 (k*/k_c) / x0^4."""
+    x0 = contact_mode(0.0)
+    assert x0 == pytest.approx(1.8751040687, rel=1e-10)
+    assert 1 + math.cos(x0) * math.cosh(x0) == pytest.approx(0, abs=1e-9)
+    pinned = contact_mode(1e9)
+    assert math.tan(pinned) == pytest.approx(math.tanh(pinned), abs=1e-6) and pinned == pytest.approx(3.9266, rel=1e-4)
+    modes = [contact_mode(r) for r in (0.0, 0.1, 1.0, 10.0, 100.0, 1e4)]
+    assert all(b > a for a, b in zip(modes, modes[1:]))
+    ratio = 1e-4
+    assert (contact_mode(ratio) / x0) ** 4 - 1 == pytest.approx(12 * ratio / x0**4, rel=1e-3)
+
+
+def test_resonance_follows_the_contact_stiffness_through_the_contact_mode():
     stiffness = contact_stiffness(20e-9, 200e9, 0.3)
     assert stiffness == pytest.approx(2 * 20e-9 * 200e9 / 0.91)
     resonance = Resonance(F0, Q, cantilever_stiffness=40.0, reference_stiffness=stiffness)
-    stiffer = resonance.at_contact_stiffness(2 * stiffness)
-    assert stiffer.frequency == pytest.approx(F0 * math.sqrt((40 + 2 * stiffness) / (40 + stiffness)))
+    softer = resonance.at_contact_stiffness(stiffness / 20)
+    expected = F0 * (contact_mode(stiffness / 20 / 40) / contact_mode(stiffness / 40)) ** 2
+    assert softer.frequency == pytest.approx(expected, rel=1e-12) and softer.frequency < F0
+    assert resonance.at_contact_stiffness(stiffness).frequency == pytest.approx(F0, rel=1e-12)
+    stiffest = F0 * (3.9267 / contact_mode(stiffness / 40)) ** 2
+    assert F0 < resonance.at_contact_stiffness(1e12).frequency < stiffest
     assert Resonance(F0, Q).at_contact_stiffness(1e9).frequency == F0
 
 
