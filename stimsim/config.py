@@ -242,6 +242,11 @@ class Study:
 
 def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Study:
     """Read, override (``KEY=VALUE`` strings, VALUE in TOML syntax) and validate a study file."""
+    return study_from_dict(read_study_file(path, overrides))
+
+
+def read_study_file(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """The raw study dict of a TOML file with the ``KEY=VALUE`` overrides applied (not validated)."""
     path = Path(path)
     if not path.is_file():
         raise InputError("STUDY", f"file {str(path)!r} does not exist")
@@ -253,7 +258,7 @@ def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
         raise InputError("STUDY", f"{str(path)!r} is not valid TOML: {err}") from None
     for item in overrides:
         apply_override(raw, item)
-    return study_from_dict(raw)
+    return raw
 
 
 def apply_override(raw: dict, item: str) -> None:
@@ -266,13 +271,22 @@ def apply_override(raw: dict, item: str) -> None:
         value = tomllib.loads(f"value = {text.strip()}")["value"]
     except tomllib.TOMLDecodeError:
         value = text.strip()
+    set_key(raw, name, value)
+
+
+def set_key(raw: dict, name: str, value: Any) -> None:
+    """Set the dotted study key ``name`` (e.g. 'tip.force') to ``value`` in a raw study dict; ``None``
+    removes the key."""
     *parents, leaf = name.split(".")
     table = raw
     for part in parents:
         table = table.setdefault(part, {})
         if not isinstance(table, dict):
             raise InputError(name, "cannot be set: its parent is not a table")
-    table[leaf] = value
+    if value is None:
+        table.pop(leaf, None)
+    else:
+        table[leaf] = copy.deepcopy(value)
 
 
 def derived_study(study: Study, changes: dict[str, Any]) -> Study:
@@ -280,14 +294,7 @@ def derived_study(study: Study, changes: dict[str, Any]) -> Study:
     validated again; ``None`` removes a key."""
     raw = copy.deepcopy(study.raw)
     for name, value in changes.items():
-        *parents, leaf = name.split(".")
-        table = raw
-        for part in parents:
-            table = table.setdefault(part, {})
-        if value is None:
-            table.pop(leaf, None)
-        else:
-            table[leaf] = value
+        set_key(raw, name, value)
     return study_from_dict(raw)
 
 

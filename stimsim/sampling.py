@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stimsim.config import SCHEMA, Study, apply_override, study_from_dict
+from stimsim.config import SCHEMA, Study, read_study_file, set_key, study_from_dict
 from stimsim.errors import InputError
 from stimsim.materials import PROPERTIES
 
@@ -100,28 +100,10 @@ class Sweep:
         return base
 
 
-def set_key(raw: dict, key: str, value) -> None:
-    """Set the dotted study ``key`` to ``value`` in the raw study dict (like ``--set``)."""
-    *parents, leaf = key.split(".")
-    table = raw
-    for part in parents:
-        table = table.setdefault(part, {})
-        if not isinstance(table, dict):
-            raise InputError(key, "cannot be set: its parent is not a table")
-    table[leaf] = copy.deepcopy(value)
-
-
 def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Sweep:
     """Read a study file with a ``[sweep]`` table, apply ``KEY=VALUE`` overrides and check the sweep."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("STUDY", f"file {str(path)!r} does not exist")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise InputError("STUDY", f"{str(path)!r} is not a valid UTF-8 TOML file: {err}") from None
-    for item in overrides:
-        apply_override(raw, item)
+    raw = read_study_file(path, overrides)
     return sweep_from_dict(raw, path.parent, source=str(path))
 
 
