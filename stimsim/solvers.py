@@ -147,7 +147,9 @@ class DirectSolver:
 class ReferenceFactorSolver(DirectSolver):
     """GMRES on the current operator, preconditioned by the LU factors of a reference operator: the
     operator of the first :meth:`factorize`, refactorised only when GMRES needs more than
-    :attr:`MAX_ITERATIONS` iterations (the operator has drifted too far from it).
+    :attr:`MAX_ITERATIONS` iterations (the operator has drifted too far from it). After such a miss the
+    next solves factorise their own operator directly, for a number of solves that doubles with every
+    miss in a row (so an operator that drifts fast costs no more than direct solves).
 
     For operators that drift slowly (a base state that moves in time), most solves then cost a few
     back-substitutions instead of a factorisation. Right preconditioning makes the convergence test act
@@ -164,14 +166,20 @@ class ReferenceFactorSolver(DirectSolver):
         self.ksp.setTolerances(rtol=self.RTOL, atol=0.0, max_it=self.MAX_ITERATIONS)
         self.reference = None
         self.iterations = self.solves = 0
+        self.direct_solves, self.misses = 0, 0
 
     def factorize(self) -> None:
-        """Assemble the current operator; the first call also factorises it as the reference."""
+        """Assemble the current operator; it becomes the (factorised) reference on the first call and
+        while direct solves are due after a miss."""
         self.matrix.zeroEntries()
         assemble_matrix(self.matrix, self.blocks, bcs=self.bcs)
         self.matrix.assemble()
         if self.reference is None:
             self.reference = self.matrix.copy()
+            self._factorize_reference()
+        elif self.direct_solves > 0:
+            self.direct_solves -= 1
+            self.matrix.copy(self.reference, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
             self._factorize_reference()
         self.ksp.setOperators(self.matrix, self.reference)
 
@@ -193,6 +201,8 @@ class ReferenceFactorSolver(DirectSolver):
         the current operator the reference and solve again (then in one iteration)."""
         try:
             super().solve(L, solution)
+            if self.ksp.getIterationNumber() > 1:
+                self.misses = 0  # the reference served (one iteration: it was this operator)
         except SolverError:
             if self.ksp.getConvergedReason() != PETSc.KSP.ConvergedReason.DIVERGED_MAX_IT:
                 raise
@@ -200,6 +210,8 @@ class ReferenceFactorSolver(DirectSolver):
             self.matrix.copy(self.reference, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
             self._factorize_reference()
             super().solve(L, solution)
+            self.direct_solves = 2**self.misses
+            self.misses = min(self.misses + 1, 4)
         self.iterations += self.ksp.getIterationNumber()
         self.solves += 1
 

@@ -112,6 +112,8 @@ class TimeDomainModel:
         for n in self.model.names:
             self.older[n].x.array[:] = self.old[n].x.array
             self.old[n].x.array[:] = self.new[n].x.array
+            if self.steps > 2:  # start Newton from the linear extrapolation of the last two states
+                self.new[n].x.array[:] += self.old[n].x.array - self.older[n].x.array
         self.heating_old.value, self.heating_new.value = heating_old, heating_new
         comm = self.model.domain.mesh.comm
         previous = math.inf
