@@ -31,7 +31,6 @@ same (stretched) mesh; :attr:`ForwardModel.methods` says which.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 
@@ -41,7 +40,7 @@ from dolfinx import fem
 from mpi4py import MPI
 from ufl.algorithms import expand_derivatives
 
-from stimsim.config import SCHEMA, Study, study_from_dict
+from stimsim.config import SCHEMA, Study, derived_study
 from stimsim.drive import MAX_HARMONIC, base_state, heating_spectrum, responses
 from stimsim.errors import InputError
 from stimsim.geometry import Domain, MeshSpec, mesh_spec
@@ -99,18 +98,9 @@ def study_value(study: Study, key: str):
 def with_values(study: Study, values: dict) -> Study:
     """``study`` with the study keys in ``values`` replaced, validated again (InputError naming the
     key and its accepted range when a value is outside it)."""
-    raw = copy.deepcopy(study.resolved)
-    if study.tip.force:
-        if "tip.contact_radius" in values:
-            raise InputError("tip.contact_radius", "is set by tip.force (Hertz contact): fit tip.force instead")
-        del raw["tip"]["contact_radius"]
-    for key, value in values.items():
-        *parents, leaf = key.split(".")
-        table = raw
-        for part in parents:
-            table = table.setdefault(part, {})
-        table[leaf] = value
-    return study_from_dict(raw)
+    if study.tip.force and "tip.contact_radius" in values:
+        raise InputError("tip.contact_radius", "is set by tip.force (Hertz contact): fit tip.force instead")
+    return derived_study(study, values)
 
 
 @dataclasses.dataclass(frozen=True)
