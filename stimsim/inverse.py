@@ -5,8 +5,7 @@ frequencies of the data. :meth:`ForwardModel.evaluate` returns the complex tip-d
 (m) at new parameter values and, on request, their derivatives. Parameter changes are applied in the
 cheapest correct way:
 
-* material properties, the contact conductance (modes 'power', 'heater', 'laser') and the ions'
-  exchange velocity are rewritten in place into the coefficient fields (:meth:`HarmonicModel.set_parameters`):
+* material properties, the contact conductance and the ions' exchange velocity are rewritten in place into the coefficient fields (:meth:`HarmonicModel.set_parameters`):
   no recompilation, no new PETSc objects;
 * a change whose mesh is a uniform stretch of the current one (the contact radius and every radius tied
   to it) rebuilds the model on the same mesh, stretched (no remeshing, so the outputs stay smooth in the
@@ -23,10 +22,10 @@ forward solves (physics.md section 2; every form is a UFL derivative, compiled o
     second order   L(2w) dX2 = (T + B)[S] + S[dA, b] + S[a, dB] - (T + B)[L X2]
 
 with T the derivative along the coefficient directions dk/dp (central differences of the algebraic
-coefficient formulas, exact for the linear ones), B the derivative along dX0 and S = -w R''[a, b]. The
-other parameters (contact radius, any numeric study key, and every parameter of the 'joule' mode,
-whose heater balance couples the harmonics) get central differences of two forward evaluations on the
-same (stretched) mesh; :attr:`ForwardModel.methods` says which.
+coefficient formulas, exact for the linear ones), B the derivative along dX0 and S = -w R''[a, b]. A
+Joule heater adds the chain through its balance (:class:`JouleTangent`). The other parameters (contact
+radius, any numeric study key outside the in-place ones) get central differences of two forward
+evaluations on the same (stretched) mesh; :attr:`ForwardModel.methods` says which.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ from mpi4py import MPI
 from ufl.algorithms import expand_derivatives
 
 from stimsim.config import SCHEMA, Study, derived_study
-from stimsim.drive import MAX_HARMONIC, base_state, heating_spectrum, responses
+from stimsim.drive import MAX_HARMONIC, base_state, heating_spectrum
 from stimsim.errors import InputError
 from stimsim.geometry import Domain, MeshSpec, mesh_spec
 from stimsim.harmonic import HarmonicModel, heating_scale, joule_power_harmonics
@@ -196,7 +195,7 @@ class ForwardModel:
 
     @staticmethod
     def _has_tangent(study: Study, key: str) -> bool:
-        if study.excitation.mode == "joule" or not key.startswith(IN_PLACE):
+        if not key.startswith(IN_PLACE):
             return False
         # with a Hertz preload the sample's elasticity sets the contact radius (the mesh)
         return not (study.tip.force and key in ("sample.properties.youngs_modulus", "sample.properties.poisson_ratio"))
@@ -286,23 +285,11 @@ class ForwardModel:
         index = {point: i for i, point in enumerate(points)}
         displacement = np.zeros(len(points), dtype=complex)
         jacobian = np.zeros((len(points), len(self.keys)), dtype=complex)
+        dc_heating = base_state(m)
+        work = self._tangent_work(tangent, dc_heating)
         if m.study.excitation.mode == "joule":
-            base_state(m)
-            for f in frequencies:
-                for row in responses(m, f):
-                    if row.kind != "total" and (f, row.harmonic) in index:
-                        displacement[index[f, row.harmonic]] += row.displacement
+            JouleTangent(m, work, [self.keys[k] for k in tangent]).solve(frequencies, index, displacement, jacobian, tangent)
             return points, displacement, jacobian
-        base_state(m)
-        dc_heating = heating_spectrum(m.study)[0]
-        if tangent and (self.tangent is None or self.tangent.model is not m):
-            # the base state is zero for every parameter value without DC heating and preload
-            base_moves = dc_heating != 0 or bool(m.study.tip.force)
-            self.tangent = TangentLinear(m, [self.keys[k] for k in tangent], base_moves)
-        work = self.tangent if tangent else None
-        if work:
-            work.set_study(m.study, [self.keys[k] for k in tangent])
-            work.solve_base(dc_heating)
         for f in frequencies:
             first = m.solve_first_order(f)
             displacement[index[f, 1]] = m.tip_values(first)[0]
@@ -315,6 +302,20 @@ class ForwardModel:
                 for k, fields in zip(tangent, work.solve_second(second, d_first, 0.25) if work else []):
                     jacobian[index[f, 2], k] = m.tip_values(fields)[0] / work.unit[self.keys[k]]
         return points, displacement, jacobian
+
+    def _tangent_work(self, tangent: list[int], dc_heating: float):
+        """The tangent-linear solver of the current model for the ``tangent`` parameters, with the
+        base-state tangents at fixed DC heating solved (None without tangents)."""
+        m = self.model
+        if not tangent:
+            return None
+        if self.tangent is None or self.tangent.model is not m:
+            # the base state is zero for every parameter value without DC heating and preload
+            base_moves = dc_heating != 0 or bool(m.study.tip.force)
+            self.tangent = TangentLinear(m, [self.keys[k] for k in tangent], base_moves)
+        self.tangent.set_study(m.study, [self.keys[k] for k in tangent])
+        self.tangent.solve_base(dc_heating)
+        return self.tangent
 
     def destroy(self) -> None:
         """Free the PETSc objects (collective)."""
@@ -510,17 +511,130 @@ class TangentLinear:
         m.heating.value = 0
         return found
 
-    def solve_second(self, second: dict, d_first: list[dict], weight: float) -> list[dict]:
-        """Tangents of the second-order fields ``second`` (source weight R''[X1, X1]) per parameter."""
+    def solve_second(self, second: dict, d_first: list[dict], weight: float, d_other: list[dict] | None = None) -> list[dict]:
+        """Tangents of the second-order fields ``second`` driven by -weight R''[a, b] per parameter,
+        given the tangents of a (``d_first``) and of b (``d_other``; default: b = a)."""
         m = self.model
         self._load(self.x, second)
         found = []
-        for key, d in zip(self.directions, d_first):
+        for key, d_a, d_b in zip(self.directions, d_first, d_other or d_first):
             self._use(key)
             self._use_base(key)
-            self._load(self.da, d, weight)
-            self._load(self.db, d)
+            self._load(self.da, d_a, weight)
+            self._load(self.db, d_b)
             fields = m._functions("d_second")
             self._solve(key, "second", fields)
             found.append(fields)
         return found
+
+    def add_base_direction(self, key: str, fields: dict, factor: complex) -> None:
+        """Add ``factor`` times ``fields`` to the base-state tangent of ``key`` (a DC heating that moves
+        with the parameter: its response at zero frequency times the heating's derivative)."""
+        if not self.base_moves:
+            return
+        for name in self.model.names:
+            self.base_tangents[key][name].x.array[:] += factor * fields[name].x.array
+
+
+class JouleTangent:
+    """The harmonics of a Joule-heated probe and their tangents (physics.md sections 2 and 3).
+
+    The heater balance sets the scaled heater temperature of each power harmonic n,
+    theta_n = P_n / ((i n w C_h + G_h + G_c (1 - Z_n)) h_s), with Z_n the sample's tip temperature per
+    heater temperature (the tip value of the unit first-order fields U_n), and the DC heating
+    theta_0 = P_0 / ((G_h + G_c (1 - Z_0)) h_s). Each parameter moves Z_n through dU_n (a tangent solve)
+    and G_c directly when it is the contact conductance; the first-order fields X_n = theta_n U_n get
+    dX_n = d(theta_n) U_n + theta_n dU_n, the base state gets d(theta_0) U_0 on top of its tangent at
+    fixed heating, and the second orders take the tangents of both factors.
+    """
+
+    def __init__(self, model: HarmonicModel, work, keys: list[str]):
+        self.model, self.work, self.keys = model, work, keys
+        exc = model.study.excitation
+        self.powers = joule_power_harmonics(model.study)
+        self.scale = heating_scale(model.study)
+        self.conductance = exc.contact_conductance
+        # d G_c / d ln p: only the contact conductance itself
+        self.d_conductance = [self.conductance if key == "excitation.contact_conductance" else 0.0 for key in keys]
+
+    def _tip(self, fields: dict) -> complex:
+        return self.model.tip_values(fields)[1] / self.model.scales.temperature
+
+    def _heater(self, admittance: complex, power: float, z: complex, d_z: list[complex]):
+        """(theta, [d theta / d ln p]) of the heater balance with the given admittance (W/K, without G_c)."""
+        total = admittance + self.conductance * (1 - z)
+        theta = power / total / self.scale
+        d_theta = [-theta / total * (-self.conductance * dz + dg * (1 - z)) for dz, dg in zip(d_z, self.d_conductance)]
+        return theta, d_theta
+
+    def _first(self, frequency: float):
+        """Unit first-order fields at ``frequency`` (Hz), their tangents and the tip temperature ratio."""
+        unit = self.model.solve_first_order(frequency)
+        d_unit = self.work.solve_first(unit) if self.work else []
+        return unit, d_unit, self._tip(unit), [self._tip(d) for d in d_unit]
+
+    def solve(self, frequencies, index: dict, displacement: np.ndarray, jacobian: np.ndarray, columns: list[int]) -> None:
+        """Fill ``displacement`` and the ``columns`` of ``jacobian`` at the (frequency, harmonic) ``index``."""
+        m, exc = self.model, self.model.study.excitation
+        if self.work:
+            unit0, d_unit0, z0, d_z0 = self._first(0.0)
+            _, d_theta0 = self._heater(exc.heater_conductance, self.powers.get(0, 0.0), z0, d_z0)
+            for key, d in zip(self.keys, d_theta0):
+                self.work.add_base_direction(key, unit0, d)
+        for f in frequencies:
+            first, d_first = {}, {}
+            for n in (n for n in self.powers if n > 0):
+                unit, d_unit, z, d_z = self._first(n * f)
+                admittance = 1j * 2 * math.pi * n * f * exc.heater_heat_capacity + exc.heater_conductance
+                theta, d_theta = self._heater(admittance, self.powers[n], z, d_z)
+                first[n] = _scaled(unit, theta)
+                d_first[n] = [_combined(unit, dt, du, theta) for dt, du in zip(d_theta, d_unit)]
+                self._add(index[f, n], first[n], d_first[n], displacement, jacobian, columns)
+            if m.ionic:
+                self._second_orders(f, first, d_first, index, displacement, jacobian, columns)
+
+    def _second_orders(self, f, first, d_first, index, displacement, jacobian, columns) -> None:
+        """Every product of heating harmonics n <= k: at n + k (weight 1/4 for n = k, else 1/2) and at
+        k - n (weight 1/2, with the conjugate of X_n), as in :func:`stimsim.drive.responses`."""
+        m = self.model
+        for n in sorted(first):
+            for k in sorted(first):
+                if k < n:
+                    continue
+                pairs = []
+                if n + k <= MAX_HARMONIC:
+                    pairs.append((n + k, first[n], first[k], d_first[n], d_first[k], 0.25 if n == k else 0.5))
+                if k > n:
+                    conj = _conjugated(first[n])
+                    pairs.append((k - n, first[k], conj, d_first[k], [_conjugated(d) for d in d_first[n]], 0.5))
+                for harmonic, a, b, d_a, d_b, weight in pairs:
+                    second = m.solve_second_order(harmonic * f, a, b, weight)
+                    d_second = self.work.solve_second(second, d_a, weight, d_b) if self.work else []
+                    self._add(index[f, harmonic], second, d_second, displacement, jacobian, columns)
+
+    def _add(self, row: int, fields: dict, d_fields: list[dict], displacement, jacobian, columns) -> None:
+        displacement[row] += self.model.tip_values(fields)[0]
+        for column, d, key in zip(columns, d_fields, self.keys):
+            jacobian[row, column] += self.model.tip_values(d)[0] / self.work.unit[key]
+
+
+def _scaled(fields: dict, factor: complex) -> dict:
+    copies = {name: f.copy() for name, f in fields.items()}
+    for f in copies.values():
+        f.x.array[:] *= factor
+    return copies
+
+
+def _combined(unit: dict, d_theta: complex, d_unit: dict, theta: complex) -> dict:
+    """d_theta U + theta dU."""
+    copies = {name: f.copy() for name, f in d_unit.items()}
+    for name, f in copies.items():
+        f.x.array[:] = d_theta * unit[name].x.array + theta * d_unit[name].x.array
+    return copies
+
+
+def _conjugated(fields: dict) -> dict:
+    copies = {name: f.copy() for name, f in fields.items()}
+    for f in copies.values():
+        f.x.array[:] = f.x.array.conj()
+    return copies

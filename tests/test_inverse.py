@@ -13,7 +13,7 @@ from petsc4py import PETSc
 
 from stimsim.cli import main
 from stimsim.config import study_from_dict
-from stimsim.drive import base_state, responses
+from stimsim.drive import base_state, responses, simulate
 from stimsim.errors import InputError
 from stimsim.fit import Data, fit, fit_options, read_data
 from stimsim.harmonic import HarmonicModel
@@ -132,6 +132,37 @@ def test_taylor_contact_conductance_and_radius(comm):
     }
     for name, rate in rates.items():
         assert rate is not None and rate > 1.8, (name, rates)
+    forward.destroy()
+
+
+def test_joule_drive_values_and_taylor(comm):
+    """Joule heater with V0 = 0.5 V and V1 = 1 V: heating at harmonics 1 and 2, ionic rows at 1 to 4
+    from sums and differences. The values equal stimsim.drive's (heater balance per harmonic), and the
+    tangent-linear derivatives through the heater balance (Z_n, G_c, the DC heating) pass the Taylor test."""
+    study = study_from_dict({
+        "sample": {"material": "SDC", "properties": {"diffusivity": 1e-11}},
+        "tip": {"contact_radius": 20e-9},
+        "excitation": {
+            "mode": "joule", "dc_voltage": 0.5, "ac_voltage": 1.0, "heater_resistance": 5e3, "heater_conductance": 1e-5,
+            "contact_conductance": 1e-7, "heater_heat_capacity": 1e-11, "frequencies": [1e4],
+        },
+        "mesh": {"refinement": 0.5},
+    })
+    names = ["diffusivity", "thermal_conductivity", "contact_conductance", "concentration"]
+    forward = ForwardModel(study, names, comm)
+    assert set(forward.methods.values()) == {"tangent-linear"}
+    prediction = forward.evaluate()
+    rows, model = simulate(study, comm)
+    model.destroy()
+    expected = {}
+    for row in rows:
+        if row.kind != "total":
+            expected[row.drive_frequency, row.harmonic] = expected.get((row.drive_frequency, row.harmonic), 0) + row.displacement
+    assert prediction.points == ((1e4, 1), (1e4, 2), (1e4, 3), (1e4, 4))
+    for point, value in zip(prediction.points, prediction.displacement):
+        assert value == pytest.approx(expected[point], rel=1e-9)
+    for name, rate in taylor_rates(forward).items():
+        assert rate is not None and rate > 1.8, (name, rate)
     forward.destroy()
 
 
