@@ -147,6 +147,19 @@ def stretched_spec(spec: MeshSpec, required: MeshSpec, band: float = MESH_BAND) 
     return stretched
 
 
+def updates_in_place(current: Study, study: Study) -> bool:
+    """Whether :meth:`HarmonicModel.set_parameters` can turn a model of ``current`` into one of
+    ``study`` (on a mesh valid for both): they differ only in :data:`IN_PLACE` keys, with the same
+    heating scale and the same mobile ions."""
+    old, new = _flat(current.resolved), _flat(study.resolved)
+    changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+    return (
+        all(k.startswith(IN_PLACE) for k in changed)
+        and heating_scale(study) == heating_scale(current)
+        and study.sample.material.is_ionic == current.sample.material.is_ionic
+    )
+
+
 def _flat(table: dict, prefix: str = "") -> dict:
     flat = {}
     for key, value in table.items():
@@ -230,14 +243,7 @@ class ForwardModel:
             return
         spec = self.model.domain.spec
         stretched = stretched_spec(spec, mesh_spec(study), math.inf if keep_mesh else MESH_BAND)
-        old, new = _flat(current.resolved), _flat(study.resolved)
-        changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
-        in_place = (
-            stretched is not None and stretched.length_scale == spec.length_scale
-            and all(k.startswith(IN_PLACE) for k in changed)
-            and heating_scale(study) == heating_scale(current)
-            and study.sample.material.is_ionic == self.model.ionic
-        )
+        in_place = stretched is not None and stretched.length_scale == spec.length_scale and updates_in_place(current, study)
         if in_place:
             self.model.set_parameters(study)
         elif stretched is not None:

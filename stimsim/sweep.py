@@ -9,10 +9,12 @@ default, rank 0 computes like everyone else. The dispatcher writes each result t
 every rank solves the sample on the group communicator; an error in any rank (a rejected parameter
 value, a solver failure) marks the sample failed on all of them and the sweep goes on.
 
-Per-sample evaluation is :func:`evaluate`, the one place to swap in a re-entrant forward model.
-Meshes are reused by the samples of a group that share a :class:`~stimsim.geometry.MeshSpec`, and so
-is the ionic solve method once measured (:class:`ModelCache`); compiled forms come from the
-dolfinx/ffcx JIT cache.
+Per-sample evaluation is :func:`evaluate`. Meshes are reused by the samples of a group that share a
+:class:`~stimsim.geometry.MeshSpec`, and so is the ionic solve method once measured; a sample that
+differs from the previous one only in material properties, contact conductance or exchange velocity,
+on the same mesh, reuses the whole model (forms, spaces, PETSc objects) with its parameters rewritten
+in place (:class:`ModelCache`, :meth:`~stimsim.harmonic.HarmonicModel.set_parameters`); other models
+take their compiled forms from the dolfinx/ffcx JIT cache.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from stimsim.drive import base_state, responses
 from stimsim.errors import InputError, StimsimError
 from stimsim.geometry import Domain, load_domain, mesh_spec
 from stimsim.harmonic import HarmonicModel
+from stimsim.inverse import updates_in_place
 from stimsim.parallel import on_root
 from stimsim.sampling import Sweep, load_sweep, sweep_from_dict
 from stimsim.store import Store, export_csv, finish_run, read_store, start_run
@@ -57,14 +60,37 @@ CACHED_MESHES = 4
 
 class ModelCache:
     """What the samples of one group share on its communicator: meshes by :meth:`MeshSpec.key` (the
-    least recently used dropped first) and the coupled ionic solve method once 'auto' chose the
+    least recently used dropped first), the coupled ionic solve method once 'auto' chose the
     monolithic one (always applicable; the staggered one may not converge for another sample, so a
-    staggered choice is measured again per sample)."""
+    staggered choice is measured again per sample) and the last model, which a sample on the same mesh
+    that differs only in what :meth:`HarmonicModel.set_parameters` rewrites (material properties,
+    contact conductance, exchange velocity) takes over in place: no new forms, spaces or PETSc objects."""
 
     def __init__(self, comm, capacity: int = CACHED_MESHES):
         self.comm, self.capacity = comm, capacity
         self.method = "auto"
         self._domains: OrderedDict[str, Domain] = OrderedDict()
+        self._model: HarmonicModel | None = None
+
+    def model(self, study) -> tuple[HarmonicModel, bool]:
+        """(a model of ``study``, how it was made: 'model reused in place', 'mesh reused' or 'mesh
+        loaded'); collective on the communicator. The mesh must be the one ``study`` asks for, so that
+        results do not depend on the sample order."""
+        spec = mesh_spec(study)
+        last = self._model
+        if last is not None and last.domain.spec.key() == spec.key() and updates_in_place(last.study, study):
+            last.set_parameters(study)
+            return last, "model reused in place"
+        self.drop_model()
+        domain, reused = self.domain(spec)
+        self._model = HarmonicModel(study, self.comm, domain=domain, method=self.method)
+        return self._model, "mesh reused" if reused else "mesh loaded"
+
+    def drop_model(self) -> None:
+        """Destroy the kept model (collective; after a failed sample its state is not trusted)."""
+        if self._model is not None:
+            self._model.destroy()
+            self._model = None
 
     def domain(self, spec) -> tuple[Domain, bool]:
         """(the mesh of ``spec``, whether it was reused); collective on the communicator."""
@@ -78,19 +104,15 @@ class ModelCache:
         return self._domains[key], False
 
 
-def evaluate(study, comm, cache: ModelCache) -> tuple[list, int, bool]:
-    """Solve one sample: (tip responses at every drive frequency of ``study``, number of DOFs, whether
-    the mesh was reused). Collective on ``comm``. The single seam of the sweep with the forward model."""
-    domain, reused = cache.domain(mesh_spec(study))
-    model = HarmonicModel(study, comm, domain=domain, method=cache.method)
-    try:
-        base_state(model)
-        rows = [row for f in study.excitation.frequencies for row in responses(model, f)]
-        if getattr(model, "method_report", {}).get("chosen") == "monolithic":
-            cache.method = "monolithic"
-        return rows, model.num_dofs, reused
-    finally:
-        model.destroy()
+def evaluate(study, comm, cache: ModelCache) -> tuple[list, int, str]:
+    """Solve one sample: (tip responses at every drive frequency of ``study``, number of DOFs, how the
+    model was made, see :meth:`ModelCache.model`). Collective on ``comm``."""
+    model, reused = cache.model(study)
+    base_state(model)
+    rows = [row for f in study.excitation.frequencies for row in responses(model, f)]
+    if getattr(model, "method_report", {}).get("chosen") == "monolithic":
+        cache.method = "monolithic"
+    return rows, model.num_dofs, reused
 
 
 @dataclass
@@ -437,6 +459,7 @@ def _work(sweep: Sweep, store: Path, group: int, comm, control, dispatcher: Disp
                 gc.freeze()
                 frozen = True
     finally:
+        cache.drop_model()
         if leader:
             queue.close()
         if frozen:
@@ -445,10 +468,10 @@ def _work(sweep: Sweep, store: Path, group: int, comm, control, dispatcher: Disp
         log.close()
 
 
-def _attempt(sweep: Sweep, index: int, comm, cache: ModelCache) -> tuple[list, int, bool, list]:
-    """One try at sample ``index`` on every rank of ``comm``: (rows, DOFs, mesh reused, [(rank, error,
+def _attempt(sweep: Sweep, index: int, comm, cache: ModelCache) -> tuple[list, int, str, list]:
+    """One try at sample ``index`` on every rank of ``comm``: (rows, DOFs, how the model was made, [(rank, error,
     traceback)] of the ranks that failed, the same list on every rank)."""
-    rows, dofs, reused, error, detail = [], 0, False, None, None
+    rows, dofs, reused, error, detail = [], 0, "", None, None
     try:
         rows, dofs, reused = evaluate(sweep.study(index), comm, cache)
     except StimsimError as err:
@@ -456,6 +479,8 @@ def _attempt(sweep: Sweep, index: int, comm, cache: ModelCache) -> tuple[list, i
     except Exception as err:  # noqa: BLE001 (one bad sample must not end the sweep)
         error, detail = f"{type(err).__name__}: {err}", traceback.format_exc()
     errors = comm.allgather((error, detail))
+    if any(e is not None for e, _ in errors):
+        cache.drop_model()
     gc.collect()
     PETSc.garbage_cleanup(comm)
     return rows, dofs, reused, [(rank, e, d) for rank, (e, d) in enumerate(errors) if e is not None]
@@ -478,5 +503,5 @@ def _solve(sweep: Sweep, index: int, comm, cache: ModelCache, log) -> dict:
         if detail:
             log(detail.rstrip())
         return dict(sample_id=index, status="failed", error=error, wall_time=wall, num_dofs=dofs, rows=[])
-    log(f"sample {index} ok in {wall:.3f} s, {dofs} DOFs, mesh {'reused' if reused else 'loaded'}")
+    log(f"sample {index} ok in {wall:.3f} s, {dofs} DOFs, {reused}")
     return dict(sample_id=index, status="ok", error="", wall_time=wall, num_dofs=dofs, rows=[r.row() for r in rows])

@@ -220,6 +220,30 @@ def test_ionic_samples_match_their_own_solves(shared_tmp):
                 assert abs(got - want) <= 1e-8 * abs(want)
 
 
+def test_samples_on_one_mesh_reuse_the_model_in_place(shared_tmp):
+    """Samples that differ only in material properties that leave the mesh alone (Omega, c0) take over
+    the group's model through set_parameters (its log says so) and still give the
+    numbers of each sample solved alone."""
+    comm = MPI.COMM_WORLD
+    raw = with_sweep(axes={"sample.properties.partial_molar_volume": [5e-6, 6.5e-6],
+                           "sample.properties.concentration": [3000.0, 4150.0]})
+    raw["sample"] = {"material": "SDC", "properties": {"diffusivity": 1e-12}}
+    raw["excitation"] = {**BASE["excitation"], "frequencies": [1e4]}
+    sweep = sweep_from_dict(raw)
+    summary = run_sweep(sweep, shared_tmp / "store", comm, quiet=True)
+    assert (summary.stored, summary.failed) == (4, 0)
+    if comm.rank != 0:
+        return
+    logs = "".join(p.read_text() for p in (shared_tmp / "store" / "logs").iterdir())
+    assert logs.count("model reused in place") >= 4 - summary.groups
+    stored = responses_by_sample(shared_tmp / "store")
+    for index in range(4):
+        rows, model = simulate(sweep.study(index), MPI.COMM_SELF)
+        model.destroy()
+        for got, want in zip(stored[index], [r.displacement for r in rows], strict=True):
+            assert abs(got - want) <= 1e-8 * abs(want)
+
+
 def test_sweeps_on_sub_communicators_and_the_store_lock(shared_tmp):
     """Each half of COMM_WORLD runs its own sweep into its own store; a store in use is refused."""
     world = MPI.COMM_WORLD
