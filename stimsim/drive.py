@@ -101,7 +101,7 @@ def responses(model: HarmonicModel, frequency: float) -> list[TipResponse]:
                 )
             if m > n:
                 second.setdefault(m - n, []).append(
-                    model.solve_second_order((m - n) * frequency, first[m], _conjugate(first[n]), 0.5)
+                    model.solve_second_order((m - n) * frequency, first[m], conjugated(first[n]), 0.5)
                 )
     rows = []
     for harmonic in range(1, MAX_HARMONIC + 1):
@@ -145,7 +145,8 @@ def _scaled(fields: dict, amplitude: complex) -> dict:
     return fields
 
 
-def _conjugate(fields: dict) -> dict:
+def conjugated(fields: dict) -> dict:
+    """Copies of scaled ``fields`` with complex-conjugated values."""
     copies = {}
     for name, f in fields.items():
         copy = f.copy()

@@ -40,7 +40,7 @@ from mpi4py import MPI
 from ufl.algorithms import expand_derivatives
 
 from stimsim.config import SCHEMA, Study, derived_study
-from stimsim.drive import MAX_HARMONIC, base_state, heating_spectrum
+from stimsim.drive import MAX_HARMONIC, base_state, conjugated, heating_spectrum
 from stimsim.errors import InputError
 from stimsim.geometry import Domain, MeshSpec, mesh_spec
 from stimsim.harmonic import HarmonicModel, heating_scale, joule_power_harmonics
@@ -611,8 +611,8 @@ class JouleTangent:
                 if n + k <= MAX_HARMONIC:
                     pairs.append((n + k, first[n], first[k], d_first[n], d_first[k], 0.25 if n == k else 0.5))
                 if k > n:
-                    conj = _conjugated(first[n])
-                    pairs.append((k - n, first[k], conj, d_first[k], [_conjugated(d) for d in d_first[n]], 0.5))
+                    conj = conjugated(first[n])
+                    pairs.append((k - n, first[k], conj, d_first[k], [conjugated(d) for d in d_first[n]], 0.5))
                 for harmonic, a, b, d_a, d_b, weight in pairs:
                     second = m.solve_second_order(harmonic * f, a, b, weight)
                     d_second = self.work.solve_second(second, d_a, weight, d_b) if self.work else []
@@ -636,11 +636,4 @@ def _combined(unit: dict, d_theta: complex, d_unit: dict, theta: complex) -> dic
     copies = {name: f.copy() for name, f in d_unit.items()}
     for name, f in copies.items():
         f.x.array[:] = d_theta * unit[name].x.array + theta * d_unit[name].x.array
-    return copies
-
-
-def _conjugated(fields: dict) -> dict:
-    copies = {name: f.copy() for name, f in fields.items()}
-    for f in copies.values():
-        f.x.array[:] = f.x.array.conj()
     return copies
