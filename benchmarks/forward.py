@@ -22,7 +22,7 @@ from petsc4py import PETSc
 
 from stimsim import analytic
 from stimsim.config import load_study
-from stimsim.drive import base_state, responses
+from stimsim.forward import base_state, responses
 from stimsim.harmonic import HarmonicModel
 
 from pathlib import Path

@@ -19,7 +19,7 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from stimsim.config import study_from_dict
-from stimsim.drive import responses
+from stimsim.forward import responses
 from stimsim.errors import SolverError
 from stimsim.harmonic import HarmonicModel
 from stimsim.timedomain import periodic_harmonics

@@ -21,7 +21,7 @@ import stimsim  # noqa: F401
 from mpi4py import MPI
 
 from stimsim.config import study_from_dict
-from stimsim.drive import base_state, responses
+from stimsim.forward import base_state, responses
 from stimsim.harmonic import HarmonicModel
 from stimsim.modulation import Modulation, modulation_loop
 

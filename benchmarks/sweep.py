@@ -50,7 +50,7 @@ def child(args) -> None:
     from mpi4py import MPI
 
     import stimsim.sweep as module
-    from stimsim.drive import simulate
+    from stimsim.forward import simulate
     from stimsim.sampling import load_sweep
     from stimsim.store import read_store
 

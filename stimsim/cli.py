@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     _study_arguments(run)
     run.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>)")
     run.add_argument("-q", "--quiet", action="store_true", help="do not print the response table")
+    run.add_argument(
+        "--fields", action="store_true",
+        help="also write the base state and every solved harmonic as ADIOS2 VTX files (OUTDIR/fields/*.bp, ParaView)",
+    )
     run.set_defaults(handler=_run)
 
     experiment = commands.add_parser(
@@ -53,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     experiment.add_argument(
         "--protocol", action="append", default=[], metavar="NAME", help="run only this protocol (repeatable)"
     )
-    experiment.add_argument("-q", "--quiet", action="store_true", help="do not print the summaries")
+    experiment.add_argument("-q", "--quiet", action="store_true", help="do not print progress lines and summaries")
     experiment.set_defaults(handler=_experiment)
 
     fit = commands.add_parser("fit", help="fit study parameters to measured harmonics; write OUTDIR/fit.json, fit.csv, fit.png")
@@ -69,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--walkers", type=int, help="posterior walkers (default 4 per parameter, at least 8)")
     fit.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>-fit)")
-    fit.add_argument("-q", "--quiet", action="store_true", help="do not print the estimates")
+    fit.add_argument("-q", "--quiet", action="store_true", help="do not print progress lines and the estimates")
     fit.set_defaults(handler=_fit)
 
     validate = commands.add_parser("validate", help="check a study file and print it resolved")
@@ -131,17 +135,16 @@ def _load(args) -> Study:
 
 
 def _run(args, comm) -> int:
-    from stimsim.drive import simulate
+    from stimsim.forward import simulate
     from stimsim.io import check_output_dir, staged_output, write_rows, write_study
     from stimsim.plots import plot_response
 
     study = _load(args)
     outdir = check_output_dir(args.output or Path("results") / args.study.stem)
     start = time.perf_counter()
-    responses, model = simulate(study, comm)
+    responses, model, solutions = simulate(study, comm, keep_fields=True)
     elapsed = time.perf_counter() - start
     num_dofs = model.num_dofs
-    model.destroy()
 
     def write() -> None:
         with staged_output(outdir) as staging:
@@ -149,7 +152,12 @@ def _run(args, comm) -> int:
             write_study(study.resolved, staging / "study.toml")
             plot_response(responses, staging / "response.png", title=args.study.stem)
 
-    on_root(comm, "OUTDIR", write)
+    with model:
+        on_root(comm, "OUTDIR", write)
+        if args.fields:
+            from stimsim.fields import write_fields
+
+            write_fields(outdir / "fields", model, solutions)
     if comm.rank == 0 and not args.quiet:
         _print_table(responses)
         print(f"{num_dofs} DOFs on {comm.size} rank(s), {elapsed:.2f} s; results in {outdir}/")
@@ -164,7 +172,7 @@ def _experiment(args, comm) -> int:
     study = _load(args)
     outdir = check_output_dir(args.output or Path("results") / args.study.stem)
     start = time.perf_counter()
-    tables = run_experiments(study, comm, args.protocol)
+    tables = run_experiments(study, comm, args.protocol, quiet=args.quiet)
     elapsed = time.perf_counter() - start
 
     def write() -> None:
@@ -216,7 +224,7 @@ def _fit(args, comm) -> int:
     outdir = check_output_dir(args.output or Path("results") / f"{args.study.stem}-fit")
     data = on_root(comm, "DATA", read_data, args.data)
     data = comm.bcast(data, root=0)
-    result, samples = fit(study, data, args.parameters, comm), None
+    result, samples = fit(study, data, args.parameters, comm, quiet=args.quiet), None
     if args.posterior is not None:
         from stimsim.posterior import posterior
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stimsim.drives import Drive, make_drive
 from stimsim.errors import InputError, checked_number
+from stimsim.lengths import domain_size
 from stimsim.materials import Material, material
 
 
@@ -238,6 +240,11 @@ class Study:
     resolved: dict
     extensions: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def drive(self) -> Drive:
+        """The heating mode of the study (:mod:`stimsim.drives`)."""
+        return make_drive(self.excitation, self.tip)
 
 
 def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Study:
@@ -465,16 +472,15 @@ def _ions(table: dict, sample: Sample) -> Ions:
 
 
 def _cross_check(study: Study) -> None:
-    from stimsim.geometry import domain_size
-
     size = domain_size(study)
-    for name, radius in surface_feature_radii(study).items():
+    radii = study.drive.surface_radii()
+    for name, radius in radii.items():
         if radius >= size / 4:
             raise InputError(name, f"= {radius:g} m must be below a quarter of the domain size ({size:g} m)")
     thickness = study.sample.film_thickness
     if thickness is not None and thickness >= size / 2:
         raise InputError("geometry.film_thickness", f"= {thickness:g} m must be below half the domain size ({size:g} m)")
-    lengths = surface_feature_radii(study) | {
+    lengths = radii | {
         "geometry.film_thickness": thickness,
         "excitation.absorption_length": study.excitation.absorption_length,
     }
@@ -486,20 +492,15 @@ def _cross_check(study: Study) -> None:
             )
 
 
-def highest_harmonic(study: Study) -> int:
-    """Highest multiple of a drive frequency at which the model solves: the second order of the
-    heating, at 2 (4 for a Joule heater, whose power oscillates at twice the drive frequency)."""
-    return 4 if study.excitation.mode == "joule" else 2
-
-
-def surface_feature_radii(study: Study) -> dict[str, float]:
-    """Radii (m) on the top surface where the heat input or the averaging changes, by study key."""
-    radii = {"tip.contact_radius": study.tip.contact_radius}
-    if study.excitation.mode == "laser":
-        radii["excitation.beam_radius"] = study.excitation.beam_radius
-    else:
-        radii["tip.thermal_contact_radius"] = study.tip.thermal_contact_radius
-    return radii
+def flat_keys(table: dict, prefix: str = "") -> dict:
+    """A nested study table as {dotted key: value}."""
+    flat = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat |= flat_keys(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _drop_none(resolved: dict) -> dict:

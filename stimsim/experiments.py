@@ -24,11 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from stimsim.config import REQUIRED, Key, Study, check_table, derived_study
-from stimsim.drive import base_state, dc_heating_per_watt, joule_power_harmonics, responses
+from stimsim.forward import base_state, dc_heating_per_watt, responses
 from stimsim.errors import InputError
 from stimsim.harmonic import HarmonicModel
 from stimsim.instrument import LockIn, Resonance, contact_stiffness, dart, fit_sho
-from stimsim.modulation import Modulation, ionic_harmonic, modulation_loop
+from stimsim.modulation import Modulation, modulation_loop
+from stimsim.progress import Progress
 
 _HZ = dict(low=0.0, high=1e10)
 
@@ -113,14 +114,10 @@ def protocols(study: Study) -> dict[str, dict]:
     return checked
 
 
-def channel_harmonics(study: Study) -> dict[str, int]:
-    """Lock-in harmonic of each channel: the lowest heating harmonic (thermal) and the highest solved
-    harmonic (ionic): 1 and 2, or 2 and 4 for a pure-AC Joule heater."""
-    if study.excitation.mode == "joule":
-        thermal = min(n for n in joule_power_harmonics(study) if n > 0)
-    else:
-        thermal = 1
-    return {"thermal": thermal, "ionic": 4 if study.excitation.mode == "joule" else 2}
+def _advanced(progress: Progress, value):
+    """``value``, after counting one step of ``progress``."""
+    progress.advance()
+    return value
 
 
 def harmonic_signal(rows, harmonic: int) -> complex:
@@ -155,21 +152,21 @@ FIT_COLUMNS = (
 )
 
 
-def resonance_sweep(study: Study, comm, options: dict) -> tuple[Table, Table]:
+def resonance_sweep(study: Study, comm, options: dict, progress: Progress) -> tuple[Table, Table]:
     """Sweep each channel across the resonance: the recorded spectra and the recovered resonances."""
     resonance, lock_in = instrument(study)
-    harmonics = channel_harmonics(study)
+    channels_of = study.drive.channels
+    harmonics = {"thermal": channels_of.thermal, "ionic": channels_of.ionic}
     channels = ("thermal", "ionic") if options["channel"] == "both" else (options["channel"],)
     offsets = np.linspace(-0.5, 0.5, options["points"]) * options["span"] / resonance.quality
     dart_offsets = np.array([-1.0, 1.0]) * options["dart_offset"] / (2 * resonance.quality)
     plan = {c: resonance.frequency / harmonics[c] * (1 + np.concatenate([offsets, dart_offsets, [0.0]])) for c in channels}
     sweep_study = derived_study(study, {"excitation.frequencies": sorted({float(f) for fs in plan.values() for f in fs})})
-    model = HarmonicModel(sweep_study, comm)
-    try:
+    with HarmonicModel(sweep_study, comm) as model:
         base_state(model)
-        intrinsic = {c: np.array([harmonic_signal(responses(model, f), harmonics[c]) for f in fs]) for c, fs in plan.items()}
-    finally:
-        model.destroy()
+        progress.total = sum(len(fs) for fs in plan.values())
+        intrinsic = {c: np.array([_advanced(progress, harmonic_signal(responses(model, f), harmonics[c])) for f in fs])
+                     for c, fs in plan.items()}
     spectra, fits = [], []
     for c in channels:
         n, f, x = harmonics[c], plan[c], intrinsic[c]
@@ -229,7 +226,7 @@ def _response_rows(rows, **fields) -> list[dict]:
     ]
 
 
-def dc_series(study: Study, comm, options: dict) -> Table:
+def dc_series(study: Study, comm, options: dict, progress: Progress) -> Table:
     """Steady harmonics at the drive frequency against the total DC heating power (one model)."""
     model = HarmonicModel(derived_study(study, {"excitation.frequencies": [options["drive_frequency"]]}), comm)
     rows = []
@@ -243,13 +240,14 @@ def dc_series(study: Study, comm, options: dict) -> Table:
             model.solve_base_state(power * dc_heating_per_watt(model))
             rise = model.tip_values(model.base)[1].real
             rows += _response_rows(responses(model, options["drive_frequency"]), dc_power_w=power, dc_tip_temperature_rise_k=rise)
+            progress.advance(f"{power:g} W")
     finally:
         model.destroy()
     columns = (("dc_power_w", "W", "total DC heating power"), ("dc_tip_temperature_rise_k", "K", "steady tip temperature above ambient"))
     return Table("dc_series", columns + RESPONSE_COLUMNS, rows)
 
 
-def force_series(study: Study, comm, options: dict) -> Table:
+def force_series(study: Study, comm, options: dict, progress: Progress) -> Table:
     """Harmonics at the drive frequency against the static contact force: each force has its Hertz
     contact radius, preload and mesh (the heated disk keeps tip.thermal_contact_radius if the study
     gives one); the resonance follows the contact stiffness, relative to the study's own contact."""
@@ -263,12 +261,10 @@ def force_series(study: Study, comm, options: dict) -> Table:
             "tip.force": force, "tip.tip_radius": tip_radius, "tip.contact_radius": None,
             "excitation.frequencies": [options["drive_frequency"]],
         })
-        model = HarmonicModel(variant, comm)
-        try:
+        with HarmonicModel(variant, comm) as model:
             base_state(model)
             found = responses(model, options["drive_frequency"])
-        finally:
-            model.destroy()
+        progress.advance(f"{force:g} N")
         stiffness = _contact_stiffness(variant)
         f0 = resonance.at_contact_stiffness(stiffness).frequency
         rows += _response_rows(
@@ -303,16 +299,17 @@ LOOP_COLUMNS = (
 )
 
 
-def modulation(study: Study, comm, options: dict) -> tuple[Table, Table]:
+def modulation(study: Study, comm, options: dict, progress: Progress) -> tuple[Table, Table]:
     """Slow DC modulation under the fast drive: the recorded loops and their areas per f_m."""
     drive = options["drive_frequency"]
     model = HarmonicModel(derived_study(study, {"excitation.frequencies": [drive]}), comm)
-    n = ionic_harmonic(model)
+    n = model.drive.channels.ionic
     traces, loops = [], []
     try:
         for f_m in options["modulation_frequencies"]:
             setting = Modulation(f_m, options["dc_power_amplitude"], options["waveform"], options["periods"], options["steps_per_period"])
             result = modulation_loop(model, drive, setting)
+            progress.advance(f"f_m = {f_m:g} Hz")
             for point in result.points:
                 traces += _response_rows(point.responses, modulation_frequency_hz=f_m, time_s=point.time, dc_power_w=point.dc_power)
             loops.append(_loop_row(result, n))
@@ -348,8 +345,9 @@ RUNNERS = {
 }
 
 
-def run_experiments(study: Study, comm, only: list[str] | None = None) -> list[Table]:
-    """Run the study's protocols (or the named ones among them) in order; collective."""
+def run_experiments(study: Study, comm, only: list[str] | None = None, quiet: bool = True) -> list[Table]:
+    """Run the study's protocols (or the named ones among them) in order; collective. Progress lines
+    go to stderr of rank 0 unless ``quiet`` (:class:`~stimsim.progress.Progress`)."""
     chosen = protocols(study)
     for name in only or []:
         if name not in chosen:
@@ -358,7 +356,10 @@ def run_experiments(study: Study, comm, only: list[str] | None = None) -> list[T
     for name, options in chosen.items():
         if only and name not in only:
             continue
-        found = RUNNERS[name](study, comm, options)
+        total = {"dc_series": len(options.get("dc_powers", ())), "force_series": len(options.get("forces", ())),
+                 "modulation": len(options.get("modulation_frequencies", ()))}.get(name)
+        progress = Progress(f"experiment {name}", total, quiet, comm.rank)
+        found = RUNNERS[name](study, comm, options, progress)
         tables += list(found) if isinstance(found, tuple) else [found]
     return tables
 

@@ -40,6 +40,7 @@ from stimsim.config import SCHEMA, Study
 from stimsim.errors import InputError
 from stimsim.inverse import ForwardModel, parameter_key
 from stimsim.materials import PROPERTIES
+from stimsim.progress import Progress
 
 REQUIRED_COLUMNS = ("drive_frequency_hz", "harmonic", "amplitude_m")
 OPTIONAL_COLUMNS = ("phase_deg", "amplitude_sigma_m", "phase_sigma_deg")
@@ -209,20 +210,19 @@ def residuals(y, dy, data: Data):
     return np.concatenate(r), np.concatenate(jac)
 
 
-def fit(study: Study, data: Data, parameters=(), comm: MPI.Comm = MPI.COMM_WORLD) -> dict:
+def fit(study: Study, data: Data, parameters=(), comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = True) -> dict:
     """Weighted least-squares fit of ``parameters`` (names; default [fit] parameters) starting from the
-    study's values. Collective; every rank returns the same result (the fit.json content)."""
+    study's values. Collective; every rank returns the same result (the fit.json content). Progress
+    lines (model evaluations, chi-square) go to stderr of rank 0 unless ``quiet``."""
     options = fit_options(study, parameters)
     names = options["parameters"]
     start_time = time.perf_counter()
-    model = ForwardModel(study, names, comm, frequencies=sorted(set(data.frequency)))
-    try:
-        return _fit(model, data, names, options, start_time)
-    finally:
-        model.destroy()
+    progress = Progress("fit", options["max_evaluations"], quiet, comm.rank)
+    with ForwardModel(study, names, comm, frequencies=sorted(set(data.frequency))) as model:
+        return _fit(model, data, names, options, start_time, progress)
 
 
-def _fit(model: ForwardModel, data: Data, names, options: dict, start_time: float) -> dict:
+def _fit(model: ForwardModel, data: Data, names, options: dict, start_time: float, progress: Progress) -> dict:
     produced = model.harmonics
     for n, line in zip(data.harmonic, data.rows):
         if n not in produced:
@@ -256,6 +256,8 @@ def _fit(model: ForwardModel, data: Data, names, options: dict, start_time: floa
             r, jac = residuals(y, dy, data)
             jac = jac * np.array([t.dp_dx(v) for t, v in zip(transforms, x)])
             cache[key] = model.comm.bcast((r, jac, y), root=0)  # identical numbers on every rank
+            values = ", ".join(f"{name} = {value:.4g}" for name, value in zip(names, p))
+            progress.advance(f"chi-square {float(cache[key][0] @ cache[key][0]):.4g} at {values}")
         return cache[key]
 
     x0 = np.array([t.to_x(v) for t, v in zip(transforms, start)])

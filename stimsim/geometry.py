@@ -29,13 +29,9 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from stimsim.domain import AXIS, BOTTOM, FAR, FILM, INTERFACE, SUBSTRATE, TOP_FREE, TOP_SEGMENT, AxisymmetricDomain
+from stimsim.lengths import chemical_length, domain_size, highest_frequency_thermal_length
 from stimsim.parallel import on_root
-
-#: Cell tags.
-FILM, SUBSTRATE = 1, 2
-#: Facet tags. Top-surface segment i (from radius i-1, or the axis, to radius i) is TOP_SEGMENT + i;
-#: the free top surface beyond the last radius is TOP_FREE.
-TOP_FREE, AXIS, FAR, BOTTOM, INTERFACE, TOP_SEGMENT = 1, 2, 3, 4, 5, 10
 
 #: Bump when the mesher changes, so that cached meshes are regenerated.
 MESHER_VERSION = 3
@@ -43,8 +39,6 @@ MESHER_VERSION = 3
 CELLS_PER_RADIUS = 8.0
 #: Growth rate of the cell size with the distance from the heated disk, at refinement 1.
 GROWTH = 1.25
-#: Domain radius at least this many times the largest surface radius.
-MIN_DOMAIN_PER_RADIUS = 200.0
 #: Largest cell along a film interface, in film thicknesses.
 INTERFACE_ASPECT = 8.0
 #: Cells per chemical length in the ionic surface layer (first layer: half of it), the layer's radius
@@ -83,50 +77,9 @@ class MeshSpec:
         return tags
 
 
-def lowest_frequency_thermal_length(study) -> float:
-    """Largest thermal length sqrt(2 kappa / omega) (m) of the study's materials and frequencies."""
-    omega = 2 * math.pi * min(study.excitation.frequencies)
-    kappa = max(m.thermal_diffusivity for m in study.sample.materials())
-    return math.sqrt(2 * kappa / omega)
-
-
-def domain_size(study) -> float:
-    """Domain radius (= depth) in m: explicit ``mesh.domain_size`` or the thermal-length rule."""
-    if study.mesh.domain_size is not None:
-        return study.mesh.domain_size
-    from stimsim.config import surface_feature_radii
-
-    largest = max(surface_feature_radii(study).values())
-    thermal = study.mesh.domain_thermal_lengths * lowest_frequency_thermal_length(study)
-    return max(thermal, MIN_DOMAIN_PER_RADIUS * largest)
-
-
-def chemical_length(study) -> float | None:
-    """Smallest chemical length sqrt(2 D / omega) (m) of the mobile ions at the highest solved
-    frequency (the second harmonic of the highest drive frequency); None without ions."""
-    from stimsim.config import highest_harmonic
-
-    materials = [m for m in study.sample.materials() if m.is_ionic]
-    if not study.sample.material.is_ionic:
-        return None
-    omega = 2 * math.pi * max(study.excitation.frequencies) * highest_harmonic(study)
-    return math.sqrt(2 * min(m.diffusivity for m in materials) / omega)
-
-
-def highest_frequency_thermal_length(study) -> float:
-    """Smallest thermal length sqrt(2 kappa / omega) (m) at the highest solved frequency."""
-    from stimsim.config import highest_harmonic
-
-    omega = 2 * math.pi * max(study.excitation.frequencies) * highest_harmonic(study)
-    kappa = min(m.thermal_diffusivity for m in study.sample.materials())
-    return math.sqrt(2 * kappa / omega)
-
-
 def mesh_spec(study) -> MeshSpec:
     """The :class:`MeshSpec` of a validated study."""
-    from stimsim.config import surface_feature_radii
-
-    features = set(surface_feature_radii(study).values())
+    features = set(study.drive.surface_radii().values())
     layer = chemical_length(study)
     radii = features | ({IONIC_LAYER_RADII * study.tip.contact_radius} if layer else set())
     return MeshSpec(
@@ -273,17 +226,7 @@ def _boundary_layer(curves, first: float, thickness: float) -> None:
     field.setAsBoundaryLayer(layer)
 
 
-@dataclass
-class Domain:
-    """A distributed mesh with its cell and facet tags and the spec it was made from."""
-
-    mesh: object
-    cell_tags: object
-    facet_tags: object
-    spec: MeshSpec
-
-
-def load_domain(spec: MeshSpec, comm) -> Domain:
+def load_domain(spec: MeshSpec, comm) -> AxisymmetricDomain:
     """The dolfinx mesh of ``spec`` distributed on ``comm`` (generated and cached on first use)."""
     import gmsh
     from dolfinx.io.gmsh import model_to_mesh
@@ -298,7 +241,7 @@ def load_domain(spec: MeshSpec, comm) -> Domain:
     finally:
         if comm.rank == 0:
             gmsh.finalize()
-    return Domain(mesh=data.mesh, cell_tags=data.cell_tags, facet_tags=data.facet_tags, spec=spec)
+    return AxisymmetricDomain(data.mesh, data.cell_tags, data.facet_tags, spec)
 
 
 def export_mesh(spec: MeshSpec, path: str | Path, comm) -> Path:

@@ -5,8 +5,9 @@ frequencies of the data. :meth:`ForwardModel.evaluate` returns the complex tip-d
 (m) at new parameter values and, on request, their derivatives. Parameter changes are applied in the
 cheapest correct way:
 
-* material properties, the contact conductance and the ions' exchange velocity are rewritten in place into the coefficient fields (:meth:`HarmonicModel.set_parameters`):
-  no recompilation, no new PETSc objects;
+* material properties, the contact conductance and the ions' exchange velocity are rewritten in place
+  into the coefficient fields (:meth:`HarmonicModel.set_parameters`): no recompilation, no new PETSc
+  objects;
 * a change whose mesh is a uniform stretch of the current one (the contact radius and every radius tied
   to it) rebuilds the model on the same mesh, stretched (no remeshing, so the outputs stay smooth in the
   parameter);
@@ -23,7 +24,7 @@ forward solves (physics.md section 2; every form is a UFL derivative, compiled o
 
 with T the derivative along the coefficient directions dk/dp (central differences of the algebraic
 coefficient formulas, exact for the linear ones), B the derivative along dX0 and S = -w R''[a, b]. A
-Joule heater adds the chain through its balance (:class:`JouleTangent`). The other parameters (contact
+heater balance (Joule drive) adds the chain through the heating amplitudes (:meth:`ForwardModel._solve`). The other parameters (contact
 radius, any numeric study key outside the in-place ones) get central differences of two forward
 evaluations on the same (stretched) mesh; :attr:`ForwardModel.methods` says which.
 """
@@ -40,12 +41,14 @@ from mpi4py import MPI
 from ufl.algorithms import expand_derivatives
 
 from stimsim.config import SCHEMA, Study, derived_study
-from stimsim.drive import MAX_HARMONIC, base_state, conjugated, heating_spectrum
+from stimsim.drives import second_order_pairs
 from stimsim.errors import InputError
-from stimsim.geometry import Domain, MeshSpec, mesh_spec
-from stimsim.harmonic import HarmonicModel, heating_scale, joule_power_harmonics
+from stimsim.forms import compiled
+from stimsim.forward import base_state, conjugated, scaled
+from stimsim.geometry import MeshSpec, mesh_spec
+from stimsim.harmonic import HarmonicModel
 from stimsim.materials import PROPERTIES
-from stimsim.physics.coupled import TEMPERATURE
+from stimsim.physics.coupled import DISPLACEMENT, TEMPERATURE
 
 #: Short parameter names that are not material properties, and the study keys they stand for.
 ALIASES = {
@@ -60,9 +63,8 @@ MESH_BAND = 1.5
 COEFFICIENT_STEP = 1e-6
 #: Relative step of the central-difference derivatives (differences of forward solves).
 DIFFERENCE_STEP = 1e-4
-#: Study keys whose changes :meth:`HarmonicModel.set_parameters` applies in place (prefixes).
-IN_PLACE = ("sample.properties.", "geometry.substrate_properties.", "ions.exchange_velocity",
-            "excitation.contact_conductance", "excitation.frequencies")
+#: Study keys with elastic constants that set the contact radius (the mesh) under a Hertz preload.
+HERTZ_KEYS = ("sample.properties.youngs_modulus", "sample.properties.poisson_ratio")
 
 
 def parameter_key(name: str) -> str:
@@ -147,29 +149,6 @@ def stretched_spec(spec: MeshSpec, required: MeshSpec, band: float = MESH_BAND) 
     return stretched
 
 
-def updates_in_place(current: Study, study: Study) -> bool:
-    """Whether :meth:`HarmonicModel.set_parameters` can turn a model of ``current`` into one of
-    ``study`` (on a mesh valid for both): they differ only in :data:`IN_PLACE` keys, with the same
-    heating scale and the same mobile ions."""
-    old, new = _flat(current.resolved), _flat(study.resolved)
-    changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
-    return (
-        all(k.startswith(IN_PLACE) for k in changed)
-        and heating_scale(study) == heating_scale(current)
-        and study.sample.material.is_ionic == current.sample.material.is_ionic
-    )
-
-
-def _flat(table: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            flat |= _flat(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _perturbed(study: Study, key: str, value: float) -> Study:
     """``study`` with one in-place key changed, without validation (for coefficient directions)."""
     section, _, name = key.rpartition(".")
@@ -187,7 +166,7 @@ def _perturbed(study: Study, key: str, value: float) -> Study:
 class ForwardModel:
     """The forward model of ``study`` for fitting ``parameters`` (names, see :func:`parameter_key`) at
     ``frequencies`` (Hz; default the study's), on ``comm``. Collective: every rank calls every method
-    with the same arguments and gets the same numbers."""
+    with the same arguments and gets the same numbers. A context manager that frees its PETSc objects."""
 
     def __init__(self, study: Study, parameters, comm: MPI.Comm = MPI.COMM_WORLD, frequencies=None):
         self.comm = comm
@@ -200,18 +179,15 @@ class ForwardModel:
         study = with_values(study, {"excitation.frequencies": frequencies})
         for key in self.keys:
             study_value(study, key)
-        self.methods = {key: "tangent-linear" if self._has_tangent(study, key) else "central difference" for key in self.keys}
         self.evaluations = self.rebuilds = 0
         self.model = self.tangent = None
         self.study = study  # the study of the latest evaluation (the model's may be a difference step)
         self._build(study)
+        self.methods = {key: "tangent-linear" if self._has_tangent(study, key) else "central difference" for key in self.keys}
 
-    @staticmethod
-    def _has_tangent(study: Study, key: str) -> bool:
-        if not key.startswith(IN_PLACE):
-            return False
+    def _has_tangent(self, study: Study, key: str) -> bool:
         # with a Hertz preload the sample's elasticity sets the contact radius (the mesh)
-        return not (study.tip.force and key in ("sample.properties.youngs_modulus", "sample.properties.poisson_ratio"))
+        return key.startswith(self.model.in_place_keys) and not (study.tip.force and key in HERTZ_KEYS)
 
     @property
     def values(self) -> np.ndarray:
@@ -222,33 +198,28 @@ class ForwardModel:
     def harmonics(self) -> tuple[int, ...]:
         """Harmonics of the drive frequency with a nonzero response: the heating harmonics (thermal)
         and, with mobile ions, their sums and differences (ionic)."""
-        if self.study.excitation.mode == "joule":
-            heating = [n for n in joule_power_harmonics(self.study) if n > 0]
-        else:
-            heating = list(heating_spectrum(self.study)[1])
+        heating = self.model.drive.harmonics
         found = set(heating)
         if self.model.ionic:
-            found |= {n + m for n in heating for m in heating if n + m <= MAX_HARMONIC} | {m - n for n in heating for m in heating if m > n}
+            found |= {pair.harmonic for pair in second_order_pairs(heating)}
         return tuple(sorted(found))
 
-    def _build(self, study: Study, domain: Domain | None = None) -> None:
+    def _build(self, study: Study, domain=None) -> None:
         self.destroy()
         self.model = HarmonicModel(study, self.comm, domain=domain, method="monolithic")
         self.rebuilds += 1
 
     def _move_to(self, study: Study, keep_mesh: bool = False) -> None:
         """Make the model that of ``study``: in place, on the stretched mesh or on a new mesh."""
-        current = self.model.study
-        if study.resolved == current.resolved:
+        if study.resolved == self.model.study.resolved:
             return
-        spec = self.model.domain.spec
-        stretched = stretched_spec(spec, mesh_spec(study), math.inf if keep_mesh else MESH_BAND)
-        in_place = stretched is not None and stretched.length_scale == spec.length_scale and updates_in_place(current, study)
+        domain = self.model.domain
+        stretched = stretched_spec(domain.spec, mesh_spec(study), math.inf if keep_mesh else MESH_BAND)
+        in_place = stretched is not None and stretched.length_scale == domain.spec.length_scale and self.model.updates_in_place(study)
         if in_place:
             self.model.set_parameters(study)
         elif stretched is not None:
-            d = self.model.domain
-            self._build(study, Domain(d.mesh, d.cell_tags, d.facet_tags, stretched))
+            self._build(study, domain.with_spec(stretched))
         else:
             self._build(study)
 
@@ -284,42 +255,71 @@ class ForwardModel:
         return (outputs[0] - outputs[1]) / (2 * step)
 
     def _solve(self, tangent: list[int]):
-        """(points, displacements, Jacobian with the ``tangent`` columns filled) at the current study."""
-        m, frequencies = self.model, self.model.study.excitation.frequencies
-        harmonics = self.harmonics
-        points = tuple((f, n) for n in harmonics for f in frequencies)
+        """(points, displacements, Jacobian with the ``tangent`` columns filled) at the current study.
+
+        The first-order fields are X_n = a_n U_n (U_n: the unit fields, a_n: the drive's heating
+        amplitude), with dX_n = da_n U_n + a_n dU_n: da_n is zero unless a heater balance makes a_n
+        depend on the sample (then through Z_n, the tip value of U_n, and G_c). The second orders take
+        the tangents of both factors of every product."""
+        m = self.model
+        frequencies = m.study.excitation.frequencies
+        points = tuple((f, n) for n in self.harmonics for f in frequencies)
         index = {point: i for i, point in enumerate(points)}
         displacement = np.zeros(len(points), dtype=complex)
         jacobian = np.zeros((len(points), len(self.keys)), dtype=complex)
-        dc_heating = base_state(m)
-        work = self._tangent_work(tangent, dc_heating)
-        if m.study.excitation.mode == "joule":
-            JouleTangent(m, work, [self.keys[k] for k in tangent]).solve(frequencies, index, displacement, jacobian, tangent)
-            return points, displacement, jacobian
+        keys = [self.keys[k] for k in tangent]
+        d_contact = [m.drive.contact_conductance if key == "excitation.contact_conductance" else 0.0 for key in keys]
+        work = self._tangent_work(keys, base_state(m))
+
+        def record(point, fields, d_fields):
+            row = index[point]
+            displacement[row] += m.tip_values(fields)[0]
+            for column, key, d in zip(tangent, keys, d_fields):
+                jacobian[row, column] += m.tip_values(d)[0] / work.unit[key]
+
+        if work and m.drive.balance is not None:  # the DC heating moves with Z_0 and G_c
+            unit, d_unit = self._first_order(work, 0.0)
+            z = m.tip_per_heater(unit)
+            for key, d, dg in zip(keys, d_unit, d_contact):
+                work.add_base_direction(key, unit, m.drive.base_heating_tangent(z, m.tip_per_heater(d), dg))
         for f in frequencies:
-            first = m.solve_first_order(f)
-            displacement[index[f, 1]] = m.tip_values(first)[0]
-            d_first = work.solve_first(first) if work else []
-            for k, fields in zip(tangent, d_first):
-                jacobian[index[f, 1], k] = m.tip_values(fields)[0] / work.unit[self.keys[k]]
+            first, d_first = {}, {}
+            for n in m.drive.harmonics:
+                unit, d_unit = self._first_order(work, n * f)
+                z = m.tip_per_heater(unit) if m.drive.balance is not None else None
+                amplitude = m.drive.heating(n, f, z)
+                first[n] = scaled(unit, amplitude)
+                d_first[n] = [
+                    _combined(unit, m.drive.heating_tangent(n, f, z, m.tip_per_heater(d) if z is not None else 0, dg), d, amplitude)
+                    for d, dg in zip(d_unit, d_contact)
+                ]
+                record((f, n), first[n], d_first[n])
             if m.ionic:
-                second = m.solve_second_order(2 * f, first, first, 0.25)
-                displacement[index[f, 2]] = m.tip_values(second)[0]
-                for k, fields in zip(tangent, work.solve_second(second, d_first, 0.25) if work else []):
-                    jacobian[index[f, 2], k] = m.tip_values(fields)[0] / work.unit[self.keys[k]]
+                for pair in second_order_pairs(first):
+                    a, d_a = first[pair.first], d_first[pair.first]
+                    b, d_b = first[pair.second], d_first[pair.second]
+                    if pair.conjugate:
+                        b, d_b = conjugated(b), [conjugated(d) for d in d_b]
+                    second = m.solve_second_order(pair.harmonic * f, a, b, pair.weight)
+                    record((f, pair.harmonic), second, work.solve_second(second, d_a, pair.weight, d_b) if work else [])
         return points, displacement, jacobian
 
-    def _tangent_work(self, tangent: list[int], dc_heating: float):
-        """The tangent-linear solver of the current model for the ``tangent`` parameters, with the
+    def _first_order(self, work, frequency: float) -> tuple[dict, list[dict]]:
+        """Unit first-order fields at ``frequency`` (Hz) and their tangents per parameter."""
+        unit = self.model.solve_first_order(frequency)
+        return unit, work.solve_first(unit) if work else []
+
+    def _tangent_work(self, keys: list[str], dc_heating: float):
+        """The tangent-linear solver of the current model for the parameters ``keys``, with the
         base-state tangents at fixed DC heating solved (None without tangents)."""
         m = self.model
-        if not tangent:
+        if not keys:
             return None
         if self.tangent is None or self.tangent.model is not m:
             # the base state is zero for every parameter value without DC heating and preload
             base_moves = dc_heating != 0 or bool(m.study.tip.force)
-            self.tangent = TangentLinear(m, [self.keys[k] for k in tangent], base_moves)
-        self.tangent.set_study(m.study, [self.keys[k] for k in tangent])
+            self.tangent = TangentLinear(m, keys, base_moves)
+        self.tangent.set_study(m.study, keys)
         self.tangent.solve_base(dc_heating)
         return self.tangent
 
@@ -329,18 +329,26 @@ class ForwardModel:
             self.model.destroy()
         self.model = self.tangent = None
 
+    def __enter__(self) -> ForwardModel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.destroy()
+
 
 class TangentLinear:
-    """Compiled tangent-linear right-hand sides of a :class:`HarmonicModel` (monolithic for ions,
-    heat then mechanics without) for the coefficients that the in-place study ``keys`` move."""
+    """Compiled tangent-linear right-hand sides of a :class:`HarmonicModel` for the coefficients that
+    the in-place study ``keys`` move, solved on the model's factorisations
+    (:meth:`HarmonicModel.back_substitute`)."""
 
     def __init__(self, model: HarmonicModel, keys: list[str], base_moves: bool):
         self.model = m = model
         self.base_moves = base_moves and m.ionic
         self.study = m.study
         self.unit = {}  # parameter units of the directions: |value| (1 for a zero value)
-        dg0 = m.k["conductivity"].function_space
-        constants = {"exchange": m.k.get("exchange"), "contact_conductance": m.contact_conductance}
+        coefficients = m.coefficients.fields
+        dg0 = coefficients["conductivity"].function_space
+        constants = {"exchange": coefficients.get("exchange"), "contact": m.coefficients.contact}
         self.directions = {key: self._coefficient_directions(m.study, key) for key in keys}
         moved = sorted({name for d in self.directions.values() for name in d})
         if "bulk_concentration" in moved:
@@ -351,14 +359,14 @@ class TangentLinear:
                 self.constant[name] = constants[name]
                 self.terminal[name] = fem.Function(dg0)
             else:
-                self.terminal[name] = m.k[name]
+                self.terminal[name] = coefficients[name]
             self.direction[name] = fem.Function(self.terminal[name].function_space)
         if "equilibrium" in moved:
-            V = m.k["equilibrium"].function_space
-            bulk = ufl.replace(m.equilibrium_ufl, {m.k["bulk_concentration"]: self.direction["bulk_concentration"]})
+            V = coefficients["equilibrium"].function_space
+            bulk = ufl.replace(m.coefficients.equilibrium_ufl, {coefficients["bulk_concentration"]: self.direction["bulk_concentration"]})
             self.equilibrium_direction = fem.Expression(bulk, V.element.interpolation_points)
-        self.x, self.dx0 = m._functions("tangent_x"), m._functions("tangent_base")
-        self.da, self.db, self.previous = m._functions("tangent_a"), m._functions("tangent_b"), m._functions("tangent_prev")
+        self.x, self.dx0, self.out = m.new_fields("tangent_x"), m.new_fields("tangent_base"), m.new_fields("tangent_out")
+        self.da, self.db = m.new_fields("tangent_a"), m.new_fields("tangent_b")
         self.base_tangents = None
         self._compile()
 
@@ -369,23 +377,10 @@ class TangentLinear:
         m, value = self.model, study_value(study, key)
         self.unit[key] = abs(value) or 1.0
         step = COEFFICIENT_STEP * self.unit[key]
-        plus, minus = (_perturbed(study, key, value + s) for s in (step, -step))
-        scratch = fem.Function(m.k["conductivity"].function_space)
-        found = {}
-        rules = zip(m.coefficient_rules(plus).items(), m.coefficient_rules(minus).values())
-        for (name, rule_plus), rule_minus in rules:
-            m.fill_cellwise(scratch, rule_plus, plus)
-            upper = scratch.x.array.copy()
-            m.fill_cellwise(scratch, rule_minus, minus)
-            found[name] = (upper - scratch.x.array) / (2 * COEFFICIENT_STEP)
-        if m.ionic:
-            found["exchange"] = (m.exchange_value(plus) - m.exchange_value(minus)) / (2 * COEFFICIENT_STEP)
-        if m.contact_conductance is not None:
-            found["contact_conductance"] = (
-                m.contact_conductance_value(plus) - m.contact_conductance_value(minus)
-            ) / (2 * COEFFICIENT_STEP)
+        plus, minus = (m.coefficients.values(_perturbed(study, key, value + s)) for s in (step, -step))
+        found = {name: (plus[name] - minus[name]) / (2 * COEFFICIENT_STEP) for name in plus}
         local = {name: float(np.max(np.abs(d), initial=0.0)) for name, d in found.items()}
-        return {name: d for name, d in found.items() if m.domain.mesh.comm.allreduce(local[name], op=MPI.MAX) > 0}
+        return {name: d for name, d in found.items() if m.domain.comm.allreduce(local[name], op=MPI.MAX) > 0}
 
     def set_study(self, study: Study, keys: list[str]) -> None:
         """Directions at the current parameter values (the model's coefficients must be those of ``study``)."""
@@ -413,68 +408,64 @@ class TangentLinear:
 
     def _B(self, form):
         """Derivative of ``form`` along the base-state tangent dX0 (zero for a zero base state)."""
-        m = self.model
+        forms = self.model.forms
         if not isinstance(form, ufl.Form) or not self.base_moves:
             return 0
-        return sum((ufl.derivative(form, m.base[n], self.dx0[n]) for n in m.names), 0)
+        return sum((ufl.derivative(form, forms.base[n], self.dx0[n]) for n in forms.names), 0)
 
     def _compile(self) -> None:
         """Right-hand sides as sums of compiled parts: a part common to all parameters (base-state and
         source-direction terms) and one part per coefficient; a parameter's right-hand side adds the
         parts of the coefficients it moves, so no UFL expansion is repeated."""
-        m = self.model
-        blocks = {i: {j: expand_derivatives(b) for j, b in zip(m.names, row)} for i, row in zip(m.names, m.operator_blocks)}
+        m, forms = self.model, self.model.forms
+        names = forms.names
+        blocks = {i: {j: expand_derivatives(b) for j, b in zip(names, row)} for i, row in zip(names, forms.operator_blocks)}
 
-        def action(i, fields, names):
-            return sum((ufl.action(blocks[i][j], fields[j]) for j in names if not blocks[i][j].empty()), 0)
+        def action(i, fields, columns):
+            return sum((ufl.action(blocks[i][j], fields[j]) for j in columns if not blocks[i][j].empty()), 0)
 
         def rows(make):
-            return self._compiled([make(position, i) for position, i in enumerate(m.names)])
+            return self._compiled([make(i) for i in names])
 
-        heating = {i: m.heat_input if i == TEMPERATURE else 0 for i in m.names}
-        applied = {i: action(i, self.x, m.names) for i in m.names}
-        source = m.sources["second"]
+        heating = {i: forms.heat_input if i == TEMPERATURE else 0 for i in names}
+        applied = {i: action(i, self.x, names) for i in names}
+        source = forms.sources["second"]
         self.common = {}
         if m.ionic:
             def moved(i):
-                return sum((ufl.derivative(source[i], m.direction_a[n], self.da[n])
-                            + ufl.derivative(source[i], m.direction_b[n], self.db[n]) for n in m.names), 0)
+                return sum((ufl.derivative(source[i], forms.direction_a[n], self.da[n])
+                            + ufl.derivative(source[i], forms.direction_b[n], self.db[n]) for n in names), 0)
 
             if self.base_moves:
-                self.common["first"] = rows(lambda _, i: -self._B(applied[i]))
-            self.common["second"] = rows(lambda _, i: self._B(source[i] - applied[i]) + moved(i))
-        else:  # heat, then mechanics with the temperature tangent
-            self.common["first"] = rows(lambda position, i: -action(i, self.previous, m.names[:position]))
+                self.common["first"] = rows(lambda i: -self._B(applied[i]))
+            self.common["second"] = rows(lambda i: self._B(source[i] - applied[i]) + moved(i))
+        else:  # heat, then mechanics with the temperature tangent just solved (in self.out)
+            self.common["first"] = rows(lambda i: -action(i, self.out, [TEMPERATURE]) if i == DISPLACEMENT else 0)
         self.parts = {}
         for n in self.direction:
-            self.parts[n] = {"first": rows(lambda _, i: self._T(heating[i] - applied[i], n))}
+            self.parts[n] = {"first": rows(lambda i: self._T(heating[i] - applied[i], n))}
             if m.ionic:
-                self.parts[n]["second"] = rows(lambda _, i: self._T(source[i] - applied[i], n))
-                self.parts[n]["base"] = rows(lambda _, i: self._T(heating[i] - m.balance[i], n))
+                self.parts[n]["second"] = rows(lambda i: self._T(source[i] - applied[i], n))
+                self.parts[n]["base"] = rows(lambda i: self._T(heating[i] - forms.balance[i], n))
         self.moved = {
             key: [n for n in self.direction if n in d or (n == "equilibrium" and "bulk_concentration" in d)]
             for key, d in self.directions.items()
         }
 
     def _compiled(self, forms: list) -> list:
-        compiled = []
-        for name, form in zip(self.model.names, forms):
-            form = expand_derivatives(form) if isinstance(form, ufl.Form) else form
-            if not isinstance(form, ufl.Form) or form.empty():
-                form = ufl.ZeroBaseForm((self.model.tests[name],))
-            compiled.append(fem.form(form))
-        return compiled
+        tests = self.model.forms.tests
+        return [
+            compiled(form if isinstance(form, ufl.Form) else ufl.ZeroBaseForm((tests[name],)))
+            for name, form in zip(self.model.names, forms)
+        ]
 
-    def _solve(self, key: str, label: str, out: dict) -> None:
+    def _solve(self, key: str, label: str, label_out: str) -> dict:
+        """The tangent of ``key`` for the right-hand side ``label`` on the model's current
+        factorisation, as new fields."""
         m = self.model
         parts = ([self.common[label]] if label in self.common else []) + [self.parts[n][label] for n in self.moved[key]]
-        if m.ionic:
-            m.coupled_solver.solve(tuple(parts), [out[n] for n in m.names])
-            return
-        heat, mechanics = m.names
-        m.heat_solver.solve(tuple(p[0] for p in parts), out[heat])
-        self.previous[heat].x.array[:] = out[heat].x.array
-        m.mechanics_solver.solve(tuple(p[1] for p in parts), out[mechanics])
+        m.back_substitute([tuple(p[i] for p in parts) for i in range(len(m.names))], self.out)
+        return {name: f.copy() for name, f in self.out.items()}
 
     def _load(self, target: dict, fields: dict, factor: complex = 1.0) -> None:
         for name in self.model.names:
@@ -487,50 +478,42 @@ class TangentLinear:
         self.base_tangents = {}
         if not self.base_moves:
             return
-        m._set_frequency(0.0)
-        m.heating.value = dc_heating
-        m.coupled_solver.factorize()
+        m.factorize(0.0, dc_heating)
+        m.forms.heating.value = dc_heating
         for key in self.directions:
             self._use(key)
-            fields = m._functions("d_base")
-            self._solve(key, "base", fields)
-            self.base_tangents[key] = fields
-        m.heating.value = 0
+            self.base_tangents[key] = self._solve(key, "base", "d_base")
+        m.forms.heating.value = 0
 
     def _use_base(self, key: str) -> None:
+        fields = self.base_tangents.get(key)
         for name in self.model.names:
-            fields = self.base_tangents.get(key)
             self.dx0[name].x.array[:] = fields[name].x.array if fields else 0
 
     def solve_first(self, first: dict) -> list[dict]:
         """Tangents of the first-order fields ``first`` per parameter, on the current factorisation."""
         m = self.model
         self._load(self.x, first)
-        m.heating.value = 1.0
+        m.forms.heating.value = 1.0
         found = []
         for key in self.directions:
             self._use(key)
             self._use_base(key)
-            fields = m._functions("d_first")
-            self._solve(key, "first", fields)
-            found.append(fields)
-        m.heating.value = 0
+            found.append(self._solve(key, "first", "d_first"))
+        m.forms.heating.value = 0
         return found
 
-    def solve_second(self, second: dict, d_first: list[dict], weight: float, d_other: list[dict] | None = None) -> list[dict]:
+    def solve_second(self, second: dict, d_first: list[dict], weight: float, d_other: list[dict]) -> list[dict]:
         """Tangents of the second-order fields ``second`` driven by -weight R''[a, b] per parameter,
-        given the tangents of a (``d_first``) and of b (``d_other``; default: b = a)."""
-        m = self.model
+        given the tangents of a (``d_first``) and of b (``d_other``)."""
         self._load(self.x, second)
         found = []
-        for key, d_a, d_b in zip(self.directions, d_first, d_other or d_first):
+        for key, d_a, d_b in zip(self.directions, d_first, d_other):
             self._use(key)
             self._use_base(key)
             self._load(self.da, d_a, weight)
             self._load(self.db, d_b)
-            fields = m._functions("d_second")
-            self._solve(key, "second", fields)
-            found.append(fields)
+            found.append(self._solve(key, "second", "d_second"))
         return found
 
     def add_base_direction(self, key: str, fields: dict, factor: complex) -> None:
@@ -542,98 +525,9 @@ class TangentLinear:
             self.base_tangents[key][name].x.array[:] += factor * fields[name].x.array
 
 
-class JouleTangent:
-    """The harmonics of a Joule-heated probe and their tangents (physics.md sections 2 and 3).
-
-    The heater balance sets the scaled heater temperature of each power harmonic n,
-    theta_n = P_n / ((i n w C_h + G_h + G_c (1 - Z_n)) h_s), with Z_n the sample's tip temperature per
-    heater temperature (the tip value of the unit first-order fields U_n), and the DC heating
-    theta_0 = P_0 / ((G_h + G_c (1 - Z_0)) h_s). Each parameter moves Z_n through dU_n (a tangent solve)
-    and G_c directly when it is the contact conductance; the first-order fields X_n = theta_n U_n get
-    dX_n = d(theta_n) U_n + theta_n dU_n, the base state gets d(theta_0) U_0 on top of its tangent at
-    fixed heating, and the second orders take the tangents of both factors.
-    """
-
-    def __init__(self, model: HarmonicModel, work, keys: list[str]):
-        self.model, self.work, self.keys = model, work, keys
-        exc = model.study.excitation
-        self.powers = joule_power_harmonics(model.study)
-        self.scale = heating_scale(model.study)
-        self.conductance = exc.contact_conductance
-        # d G_c / d ln p: only the contact conductance itself
-        self.d_conductance = [self.conductance if key == "excitation.contact_conductance" else 0.0 for key in keys]
-
-    def _tip(self, fields: dict) -> complex:
-        return self.model.tip_values(fields)[1] / self.model.scales.temperature
-
-    def _heater(self, admittance: complex, power: float, z: complex, d_z: list[complex]):
-        """(theta, [d theta / d ln p]) of the heater balance with the given admittance (W/K, without G_c)."""
-        total = admittance + self.conductance * (1 - z)
-        theta = power / total / self.scale
-        d_theta = [-theta / total * (-self.conductance * dz + dg * (1 - z)) for dz, dg in zip(d_z, self.d_conductance)]
-        return theta, d_theta
-
-    def _first(self, frequency: float):
-        """Unit first-order fields at ``frequency`` (Hz), their tangents and the tip temperature ratio."""
-        unit = self.model.solve_first_order(frequency)
-        d_unit = self.work.solve_first(unit) if self.work else []
-        return unit, d_unit, self._tip(unit), [self._tip(d) for d in d_unit]
-
-    def solve(self, frequencies, index: dict, displacement: np.ndarray, jacobian: np.ndarray, columns: list[int]) -> None:
-        """Fill ``displacement`` and the ``columns`` of ``jacobian`` at the (frequency, harmonic) ``index``."""
-        m, exc = self.model, self.model.study.excitation
-        if self.work:
-            unit0, d_unit0, z0, d_z0 = self._first(0.0)
-            _, d_theta0 = self._heater(exc.heater_conductance, self.powers.get(0, 0.0), z0, d_z0)
-            for key, d in zip(self.keys, d_theta0):
-                self.work.add_base_direction(key, unit0, d)
-        for f in frequencies:
-            first, d_first = {}, {}
-            for n in (n for n in self.powers if n > 0):
-                unit, d_unit, z, d_z = self._first(n * f)
-                admittance = 1j * 2 * math.pi * n * f * exc.heater_heat_capacity + exc.heater_conductance
-                theta, d_theta = self._heater(admittance, self.powers[n], z, d_z)
-                first[n] = _scaled(unit, theta)
-                d_first[n] = [_combined(unit, dt, du, theta) for dt, du in zip(d_theta, d_unit)]
-                self._add(index[f, n], first[n], d_first[n], displacement, jacobian, columns)
-            if m.ionic:
-                self._second_orders(f, first, d_first, index, displacement, jacobian, columns)
-
-    def _second_orders(self, f, first, d_first, index, displacement, jacobian, columns) -> None:
-        """Every product of heating harmonics n <= k: at n + k (weight 1/4 for n = k, else 1/2) and at
-        k - n (weight 1/2, with the conjugate of X_n), as in :func:`stimsim.drive.responses`."""
-        m = self.model
-        for n in sorted(first):
-            for k in sorted(first):
-                if k < n:
-                    continue
-                pairs = []
-                if n + k <= MAX_HARMONIC:
-                    pairs.append((n + k, first[n], first[k], d_first[n], d_first[k], 0.25 if n == k else 0.5))
-                if k > n:
-                    conj = conjugated(first[n])
-                    pairs.append((k - n, first[k], conj, d_first[k], [conjugated(d) for d in d_first[n]], 0.5))
-                for harmonic, a, b, d_a, d_b, weight in pairs:
-                    second = m.solve_second_order(harmonic * f, a, b, weight)
-                    d_second = self.work.solve_second(second, d_a, weight, d_b) if self.work else []
-                    self._add(index[f, harmonic], second, d_second, displacement, jacobian, columns)
-
-    def _add(self, row: int, fields: dict, d_fields: list[dict], displacement, jacobian, columns) -> None:
-        displacement[row] += self.model.tip_values(fields)[0]
-        for column, d, key in zip(columns, d_fields, self.keys):
-            jacobian[row, column] += self.model.tip_values(d)[0] / self.work.unit[key]
-
-
-def _scaled(fields: dict, factor: complex) -> dict:
-    copies = {name: f.copy() for name, f in fields.items()}
-    for f in copies.values():
-        f.x.array[:] *= factor
-    return copies
-
-
-def _combined(unit: dict, d_theta: complex, d_unit: dict, theta: complex) -> dict:
-    """d_theta U + theta dU."""
+def _combined(unit: dict, d_amplitude: complex, d_unit: dict, amplitude: complex) -> dict:
+    """d_amplitude U + amplitude dU."""
     copies = {name: f.copy() for name, f in d_unit.items()}
     for name, f in copies.items():
-        f.x.array[:] = d_theta * unit[name].x.array + theta * d_unit[name].x.array
+        f.x.array[:] = d_amplitude * unit[name].x.array + amplitude * d_unit[name].x.array
     return copies

@@ -5,7 +5,7 @@ and range [-1, 1] (f_m of 0.1-20 Hz in the STIM paper, physics.md sections 2 and
 scale heat and mechanics are quasi-static, while the ions diffuse: the base state X0(t) is stepped in
 time (BDF2, :class:`~stimsim.timedomain.TimeDomainModel` with the temperature quasi-static) from the
 steady state at P_mean. At every slow step the fast harmonics are recomputed about the instantaneous
-base state X0(t) (the frequency-domain orders of :mod:`stimsim.drive`, whose operators now depend on
+base state X0(t) (the frequency-domain orders of :mod:`stimsim.forward`, whose operators now depend on
 time through X0). The ionic response against the instantaneous DC power traces a loop: closed when the
 ions follow the heating (slow modulation) or cannot follow it at all (fast modulation), open in between.
 
@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stimsim.config import highest_harmonic
-from stimsim.drive import base_state, dc_heating_per_watt, responses
+from stimsim.forward import base_state, dc_heating_per_watt, responses
 from stimsim.errors import InputError, checked_number
 from stimsim.harmonic import HarmonicModel
 from stimsim.physics.coupled import TEMPERATURE
@@ -122,11 +121,6 @@ def _pick(rows, harmonic: int, kind: str) -> TipResponse:
     raise KeyError(f"no {kind} response at harmonic {harmonic}")
 
 
-def ionic_harmonic(model: HarmonicModel) -> int:
-    """Harmonic of the drive that carries the ionic response: 2, or 4 for a Joule heater."""
-    return highest_harmonic(model.study)
-
-
 def modulation_loop(model: HarmonicModel, drive_frequency: float, modulation: Modulation) -> LoopResult:
     """Run one slow modulation about the study's DC heating and record the fast harmonics at the drive
     frequency ``drive_frequency`` (Hz) through the last modulation period (collective)."""
@@ -160,13 +154,13 @@ def modulation_loop(model: HarmonicModel, drive_frequency: float, modulation: Mo
                 rows = tuple(responses(model, drive_frequency))
                 harmonics_seconds += time.perf_counter() - start
                 points.append(LoopPoint(t_new, mean_power + modulation.offset(t_new), rows))
-        frozen = list(model.frozen.values())
+        frozen = model.frozen_statistics()
         cost = LoopCost(
             step_seconds=step_seconds / steps,
             harmonics_seconds=harmonics_seconds / len(points),
             newton_iterations=newton / steps,
-            gmres_iterations=sum(s.iterations for s in frozen) / max(sum(s.solves for s in frozen), 1),
-            factorizations=stepper.solver.factorizations + sum(s.factorizations for s in frozen),
+            gmres_iterations=frozen["iterations"] / max(frozen["solves"], 1),
+            factorizations=stepper.factorizations + frozen["factorizations"],
         )
     finally:
         _set_base(model, mean_base)
@@ -176,6 +170,5 @@ def modulation_loop(model: HarmonicModel, drive_frequency: float, modulation: Mo
 
 
 def _set_base(model: HarmonicModel, mean: dict, deviation: dict | None = None) -> None:
-    """Set the model's base state to ``mean`` (arrays) plus ``deviation`` (Functions), in place."""
-    for name, f in model.base.items():
-        f.x.array[:] = mean[name] if deviation is None else mean[name] + deviation[name].x.array
+    """Set the model's base state to ``mean`` (arrays) plus ``deviation`` (Functions)."""
+    model.set_base_state(mean if deviation is None else {name: mean[name] + deviation[name].x.array for name in mean})

@@ -79,18 +79,18 @@ class TipResponse:
 
 
 class DiskAverage:
-    """Weighted average of a scalar UFL expression over a top-surface disk, compiled once.
+    """Weighted average of a scalar UFL expression over a top-surface disk of a domain, compiled once.
 
-    ``disk_radius`` is in mesh units; ``weighting`` is 'uniform' or 'hertz'.
+    ``radius`` is in m (a mesh vertex); ``weighting`` is 'uniform' or 'hertz'.
     """
 
-    def __init__(self, mesh, expression, ds, disk_tags: tuple[int, ...], disk_radius: float, weighting: str):
-        r = ufl.SpatialCoordinate(mesh)[0]
-        weight = hertz_weight(r, disk_radius) if weighting == "hertz" else 1.0
-        measure = ds(disk_tags, metadata={"quadrature_degree": AVERAGE_QUADRATURE_DEGREE})
-        self.comm = mesh.comm
-        self.numerator = fem.form(expression * weight * r * measure)
-        self.denominator = self._sum(fem.form(fem.Constant(mesh, 1.0 + 0j) * weight * r * measure))
+    def __init__(self, domain, expression, radius: float, weighting: str):
+        distance = domain.lateral_distance
+        weight = hertz_weight(distance, domain.spec.scaled(radius)) if weighting == "hertz" else 1.0
+        measure = domain.disk(radius, degree=AVERAGE_QUADRATURE_DEGREE)
+        self.comm = domain.comm
+        self.numerator = fem.form(expression * weight * domain.weight * measure)
+        self.denominator = self._sum(fem.form(fem.Constant(domain.mesh, 1.0 + 0j) * weight * domain.weight * measure))
 
     def _sum(self, form) -> complex:
         return self.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)

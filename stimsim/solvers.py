@@ -47,13 +47,18 @@ class DirectSolver:
     """MUMPS LU solver for a bilinear form, or a block (list of lists) of bilinear forms over several
     fields, with Dirichlet ``bcs`` (any of the fields' spaces).
 
-    ``name`` labels error messages and the PETSc options prefix ``stimsim_<name>_``.
+    ``name`` labels error messages and the PETSc options prefix ``stimsim_<name>_``. With
+    ``homogeneous`` (every condition prescribes zero) the right-hand sides skip the lifting of the
+    conditions' values, which would add nothing.
     """
 
-    def __init__(self, a, bcs: list, name: str):
+    def __init__(self, a, bcs: list, name: str, homogeneous: bool = False):
         self.blocks = [[a]] if isinstance(a, fem.Form) else a
-        self.bcs, self.name = bcs, name
+        self.bcs, self.name, self.homogeneous = bcs, name, homogeneous
+        self.matrix_norm = 0.0
         self.spaces = extract_function_spaces(self.blocks, 0)
+        self.row_bcs = bcs_by_block(self.spaces, bcs)
+        self.column_bcs = bcs_by_block(extract_function_spaces(self.blocks, 1), bcs)
         self.comm = self.spaces[0].mesh.comm
         self.matrix = create_matrix(self.blocks)
         self.rhs = create_vector(self.spaces, kind="mpi")
@@ -73,6 +78,7 @@ class DirectSolver:
         self.matrix.zeroEntries()
         assemble_matrix(self.matrix, self.blocks, bcs=self.bcs)
         self.matrix.assemble()
+        self.matrix_norm = self.matrix.norm(PETSc.NormType.INFINITY)
         self.ksp.setOperators(self.matrix)
         try:
             self.ksp.setUp()
@@ -90,9 +96,10 @@ class DirectSolver:
             local.set(0)
         for forms in L if isinstance(L, tuple) else (L,):
             assemble_vector(self.rhs, [forms] if isinstance(forms, fem.Form) else forms)
-        apply_lifting(self.rhs, self.blocks, bcs=bcs_by_block(extract_function_spaces(self.blocks, 1), self.bcs))
+        if not self.homogeneous:
+            apply_lifting(self.rhs, self.blocks, bcs=self.column_bcs)
         self.rhs.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        set_bc(self.rhs, bcs_by_block(self.spaces, self.bcs))
+        set_bc(self.rhs, self.row_bcs)
         self.ksp.solve(self.rhs, self.solution)
         reason = self.ksp.getConvergedReason()
         if reason <= 0:
@@ -123,7 +130,7 @@ class DirectSolver:
         self.matrix.mult(x, self.residual)
         self.residual.axpy(-1.0, self.rhs)
         norm = PETSc.NormType.INFINITY
-        scale = self.matrix.norm(norm) * x.norm(norm) + self.rhs.norm(norm)
+        scale = self.matrix_norm * x.norm(norm) + self.rhs.norm(norm)
         return self.residual.norm(norm) / scale if scale > 0 else 0.0
 
     def _mumps_status(self) -> str:
@@ -159,8 +166,8 @@ class ReferenceFactorSolver(DirectSolver):
     #: Relative residual that ends GMRES, and the iterations after which the reference is refactorised.
     RTOL, MAX_ITERATIONS = 1e-12, 12
 
-    def __init__(self, a, bcs: list, name: str):
-        super().__init__(a, bcs, name)
+    def __init__(self, a, bcs: list, name: str, homogeneous: bool = False):
+        super().__init__(a, bcs, name, homogeneous)
         self.ksp.setType(PETSc.KSP.Type.GMRES)
         self.ksp.setPCSide(PETSc.PC.Side.RIGHT)
         self.ksp.setTolerances(rtol=self.RTOL, atol=0.0, max_it=self.MAX_ITERATIONS)
@@ -174,6 +181,7 @@ class ReferenceFactorSolver(DirectSolver):
         self.matrix.zeroEntries()
         assemble_matrix(self.matrix, self.blocks, bcs=self.bcs)
         self.matrix.assemble()
+        self.matrix_norm = self.matrix.norm(PETSc.NormType.INFINITY)
         if self.reference is None:
             self.reference = self.matrix.copy()
             self._factorize_reference()

@@ -12,7 +12,7 @@ sigma_h -> diffusion until the concentration stops changing:
   diffusion are refactorised per frequency into the same matrices (smaller than the monolithic one).
 
 The measured contraction decides in :class:`~stimsim.harmonic.HarmonicModel` whether the staggered or
-the monolithic solve is used (physics.md section 4).
+the monolithic solve is used (docs/numerics.md).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dolfinx import fem
 from mpi4py import MPI
 from ufl.algorithms import expand_derivatives
 
+from stimsim.forms import compiled
 from stimsim.physics import mechanics
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE
 from stimsim.solvers import DirectSolver
@@ -33,33 +34,40 @@ MAX_SWEEPS, SWEEP_TOLERANCE, SLOW_CONTRACTION = 40, 1e-10, 0.5
 
 
 class StaggeredSolver:
-    """Block Gauss-Seidel with local Vegard elimination for a model's operator blocks (UFL) and the
-    right-hand sides ``sources`` (label -> {field: UFL linear form})."""
+    """Block Gauss-Seidel with local Vegard elimination for the operator blocks and the right-hand
+    sides (label -> {field: UFL linear form}) of a model's :class:`~stimsim.forms.CoupledForms`, with
+    the Dirichlet conditions ``bcs`` per field."""
 
-    def __init__(self, model, sources: dict[str, dict], bcs: dict):
-        self.model = model
-        self.x = model.solution
-        blocks = {i: dict(zip(model.names, row)) for i, row in zip(model.names, model.operator_blocks)}
-        trial_c = ufl.TrialFunction(model.spaces[CONCENTRATION])
-        k = model.k
+    def __init__(self, model, bcs: dict):
+        self.comm = model.domain.comm
+        forms = model.forms
+        self.x = forms.solution
+        blocks = {i: dict(zip(forms.names, row)) for i, row in zip(forms.names, forms.operator_blocks)}
+        trial_c = ufl.TrialFunction(forms.spaces[CONCENTRATION])
+        k = model.coefficients.fields
         # sigma_h's own dependence on c: -K tr(e*_Vegard), the local term of mechanics.hydrostatic_stress
         vegard = mechanics.vegard_eigenstrain(trial_c, 0, k["vegard"])
         local = -mechanics.bulk_modulus(k["lame_lambda"], k["shear_modulus"]) * ufl.tr(vegard)
         coupling = expand_derivatives(blocks[CONCENTRATION][STRESS])
         trial_s = coupling.arguments()[1]
         diffusion = blocks[CONCENTRATION][CONCENTRATION] + ufl.replace(coupling, {trial_s: local})
-        self.nonlocal_stress = fem.Function(model.spaces[STRESS], name="nonlocal_stress")
-        self.heat = DirectSolver(fem.form(blocks[TEMPERATURE][TEMPERATURE]), bcs[TEMPERATURE], "staggered_heat")
-        self.mechanics = DirectSolver(fem.form(blocks[DISPLACEMENT][DISPLACEMENT]), bcs[DISPLACEMENT], "staggered_mechanics")
-        self.projection = DirectSolver(fem.form(blocks[STRESS][STRESS]), [], "staggered_projection")
-        self.diffusion = DirectSolver(fem.form(diffusion), bcs[CONCENTRATION], "staggered_diffusion")
+        self.nonlocal_stress = fem.Function(forms.spaces[STRESS], name="nonlocal_stress")
+        self.heat = DirectSolver(compiled(blocks[TEMPERATURE][TEMPERATURE]), bcs[TEMPERATURE], "staggered_heat", homogeneous=True)
+        self.mechanics = DirectSolver(compiled(blocks[DISPLACEMENT][DISPLACEMENT]), bcs[DISPLACEMENT], "staggered_mechanics", homogeneous=True)
+        self.projection = DirectSolver(compiled(blocks[STRESS][STRESS]), [], "staggered_projection", homogeneous=True)
+        self.diffusion = DirectSolver(compiled(diffusion), bcs[CONCENTRATION], "staggered_diffusion", homogeneous=True)
+        self.refactorize_static()
+        self.forms = {label: self._sweep_forms(blocks, source) for label, source in forms.sources.items()}
+        self.previous = fem.Function(forms.spaces[CONCENTRATION])
+        self.change = fem.Function(forms.spaces[CONCENTRATION])
+        self.last_change = fem.Function(forms.spaces[CONCENTRATION])
+        self.last_sweeps = (0, 0.0)  # sweeps and contraction of the latest solve
+
+    def refactorize_static(self) -> None:
+        """Factorise the frequency-independent blocks (mechanics, sigma_h projection) again, after the
+        coefficients changed in place."""
         self.mechanics.factorize()
         self.projection.factorize()
-        self.forms = {label: self._sweep_forms(blocks, source) for label, source in sources.items()}
-        self.previous = fem.Function(model.spaces[CONCENTRATION])
-        self.change = fem.Function(model.spaces[CONCENTRATION])
-        self.last_change = fem.Function(model.spaces[CONCENTRATION])
-        self.last_sweeps = (0, 0.0)  # sweeps and contraction of the latest solve
 
     def _sweep_forms(self, blocks: dict, source: dict) -> dict:
         """Right-hand sides of each sweep stage: the source minus the coupling to the other fields."""
@@ -70,11 +78,11 @@ class StaggeredSolver:
                 coupling = expand_derivatives(blocks[row][name])
                 if not coupling.empty():
                     form = form - ufl.action(coupling, function)
-            return fem.form(form)
+            return compiled(form)
 
         x, theta = self.x, {TEMPERATURE: self.x[TEMPERATURE]}
         return {
-            TEMPERATURE: fem.form(source[TEMPERATURE]),
+            TEMPERATURE: compiled(source[TEMPERATURE]),
             DISPLACEMENT: minus(DISPLACEMENT, theta | {CONCENTRATION: x[CONCENTRATION]}),
             "nonlocal": minus(STRESS, theta | {DISPLACEMENT: x[DISPLACEMENT]}),
             CONCENTRATION: minus(
@@ -117,7 +125,7 @@ class StaggeredSolver:
 
     def _aitken(self, relaxation: complex) -> complex:
         """Irons-Tuck update of the relaxation factor from the last two raw changes."""
-        comm = self.model.domain.mesh.comm
+        comm = self.comm
         owned = self.change.function_space.dofmap.index_map.size_local
         delta = self.change.x.array[:owned] - self.last_change.x.array[:owned]
         numerator = comm.allreduce(np.vdot(delta, self.last_change.x.array[:owned]), op=MPI.SUM)
@@ -126,7 +134,7 @@ class StaggeredSolver:
 
     def _norm(self, f: fem.Function) -> float:
         owned = f.function_space.dofmap.index_map.size_local
-        return float(np.sqrt(self.model.domain.mesh.comm.allreduce(np.vdot(f.x.array[:owned], f.x.array[:owned]).real, op=MPI.SUM)))
+        return float(np.sqrt(self.comm.allreduce(np.vdot(f.x.array[:owned], f.x.array[:owned]).real, op=MPI.SUM)))
 
     def destroy(self) -> None:
         for solver in (self.heat, self.mechanics, self.projection, self.diffusion):

@@ -34,11 +34,12 @@ import stimsim  # noqa: F401  (MPI/PETSc libraries first)
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from stimsim.drive import base_state, responses
+from stimsim.forward import base_state, responses
+from stimsim.progress import format_duration
 from stimsim.errors import InputError, StimsimError
-from stimsim.geometry import Domain, load_domain, mesh_spec
+from stimsim.domain import AxisymmetricDomain as Domain
+from stimsim.geometry import load_domain, mesh_spec
 from stimsim.harmonic import HarmonicModel
-from stimsim.inverse import updates_in_place
 from stimsim.parallel import on_root
 from stimsim.sampling import Sweep, load_sweep, sweep_from_dict
 from stimsim.store import Store, export_csv, finish_run, read_store, start_run
@@ -78,7 +79,7 @@ class ModelCache:
         results do not depend on the sample order."""
         spec = mesh_spec(study)
         last = self._model
-        if last is not None and last.domain.spec.key() == spec.key() and updates_in_place(last.study, study):
+        if last is not None and last.domain.spec.key() == spec.key() and last.updates_in_place(study):
             last.set_parameters(study)
             return last, "model reused in place"
         self.drop_model()
@@ -110,7 +111,7 @@ def evaluate(study, comm, cache: ModelCache) -> tuple[list, int, str]:
     model, reused = cache.model(study)
     base_state(model)
     rows = [row for f in study.excitation.frequencies for row in responses(model, f)]
-    if getattr(model, "method_report", {}).get("chosen") == "monolithic":
+    if model.method_report is not None and model.method_report["chosen"] == "monolithic":
         cache.method = "monolithic"
     return rows, model.num_dofs, reused
 
@@ -212,20 +213,9 @@ class Dispatcher:
         total, stored = len(self.sweep), len(self.store.stored)
         failed = sum(s == "failed" for s in self.store.stored.values())
         rate = self.new / elapsed if elapsed > 0 else 0.0
-        left = f"{_duration((total - stored) / rate)} left" if rate > 0 and stored < total else ""
+        left = f"{format_duration((total - stored) / rate)} left" if rate > 0 and stored < total else ""
         print(f"sweep: {stored}/{total} stored ({failed} failed) | {rate:.3g} samples/s | {left}".rstrip(" |"),
               file=sys.stderr, flush=True)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    seconds = round(seconds)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 class GroupLog:
@@ -429,7 +419,7 @@ def _finish(dispatcher: Dispatcher, store: Store, seconds: float, groups: int, n
                   "check the base study (stimsim sweep --dry-run)", file=sys.stderr)
         state = "done" if summary.complete else f"stopped by {stopped} (continue with --resume)"
         print(f"sweep: {state}: {stored}/{summary.total} stored ({failed} failed), {dispatcher.new} solved in "
-              f"{_duration(seconds)} -> {name}", file=sys.stderr, flush=True)
+              f"{format_duration(seconds)} -> {name}", file=sys.stderr, flush=True)
     return summary
 
 

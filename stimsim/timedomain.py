@@ -8,7 +8,8 @@ whole run while it contracts fast (small heating amplitudes); a strong nonlinear
 The harmonics of the periodic steady state come from a DFT of the tip signal over the last period:
 for a real signal x(t), X_n = (2/N) sum_k x(t_k) e^{-i n w t_k}.
 
-It uses the forms of a :class:`~stimsim.harmonic.HarmonicModel` (no second copy of the physics).
+It uses the forms of a :class:`~stimsim.harmonic.HarmonicModel` (:class:`~stimsim.forms.CoupledForms`:
+no second copy of the physics), compiled with the same quadrature.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import ufl
 from dolfinx import fem
 
 from stimsim.errors import SolverError
+from stimsim.forms import compiled, functions
 from stimsim.harmonic import HarmonicModel, relative_update
 from stimsim.physics.coupled import CONCENTRATION, TEMPERATURE, storage
 from stimsim.solvers import DirectSolver
@@ -52,25 +54,24 @@ class TimeDomainModel:
         if scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, not {scheme!r}")
         self.model = model
-        mesh = model.domain.mesh
-        names = model.names
+        forms, mesh, names = model.forms, model.domain.mesh, model.names
         # unknowns are the deviations from the base state: the base concentration c0/c_s is large and
         # would cost digits in a total-field representation
-        self.new, self.old, self.older = ({n: fem.Function(V) for n, V in model.spaces.items()} for _ in range(3))
-        total_new = {model.base[n]: model.base[n] + self.new[n] for n in names}
-        total_old = {model.base[n]: model.base[n] + self.old[n] for n in names}
+        self.new, self.old, self.older = (functions(forms.spaces, label) for label in ("new", "old", "older"))
+        total_new = {forms.base[n]: forms.base[n] + self.new[n] for n in names}
+        total_old = {forms.base[n]: forms.base[n] + self.old[n] for n in names}
         self.heating_new, self.heating_old = fem.Constant(mesh, 0j), fem.Constant(mesh, 0j)
         self.coefficients = [fem.Constant(mesh, 0j) for _ in range(4)]
         a0, a1, a2, theta = self.coefficients
         s = model.scales
         times = {TEMPERATURE: s.time / dt, CONCENTRATION: (s.ionic_time / dt) if model.ionic else None}
         rate = {n: a0 * self.new[n] + a1 * self.old[n] + a2 * self.older[n] for n in names}
-        stored = {n: form for n, form in storage(rate, model.tests, model.k, model.r, model.dx).items()
+        stored = {n: form for n, form in storage(rate, forms.tests, model.coefficients.fields, model.domain).items()
                   if n not in quasi_static}
-        at_new = {n: ufl.replace(model.balance[n], total_new) for n in names}
-        at_old = {n: ufl.replace(model.balance[n], total_old) for n in names}
-        heat_new = ufl.replace(model.heat_input, {model.heating: self.heating_new})
-        heat_old = ufl.replace(model.heat_input, {model.heating: self.heating_old})
+        at_new = {n: ufl.replace(forms.balance[n], total_new) for n in names}
+        at_old = {n: ufl.replace(forms.balance[n], total_old) for n in names}
+        heat_new = ufl.replace(forms.heat_input, {forms.heating: self.heating_new})
+        heat_old = ufl.replace(forms.heat_input, {forms.heating: self.heating_old})
         step = {}
         for n in names:
             if n in stored:
@@ -81,11 +82,11 @@ class TimeDomainModel:
             step[TEMPERATURE] -= theta * heat_new + (1 - theta) * heat_old
         else:
             step[TEMPERATURE] -= heat_new
-        trials = {n: ufl.TrialFunction(V) for n, V in model.spaces.items()}
+        trials = {n: ufl.TrialFunction(V) for n, V in forms.spaces.items()}
         jacobian = [[ufl.derivative(step[i], self.new[j], trials[j]) for j in names] for i in names]
-        self.residual = [fem.form(-step[n]) for n in names]
-        self.update = {n: fem.Function(V) for n, V in model.spaces.items()}
-        self.solver = DirectSolver(fem.form(jacobian), model.bcs, "time_step")
+        self.residual = compiled([-step[n] for n in names])
+        self.update = functions(forms.spaces, "update")
+        self.solver = DirectSolver(compiled(jacobian), model.bcs, "time_step", homogeneous=True)
         self.scheme, self.steps, self.dt = scheme, 0, dt
         self._set_scheme(SCHEMES["backward-euler"] if scheme == "bdf2" else SCHEMES[scheme])
 
@@ -115,7 +116,7 @@ class TimeDomainModel:
             if self.steps > 2:  # start Newton from the linear extrapolation of the last two states
                 self.new[n].x.array[:] += self.old[n].x.array - self.older[n].x.array
         self.heating_old.value, self.heating_new.value = heating_old, heating_new
-        comm = self.model.domain.mesh.comm
+        comm = self.model.domain.comm
         previous = math.inf
         for iteration in range(1, STEP_ITERATIONS + 1):
             self.solver.solve(self.residual, [self.update[n] for n in self.model.names])
@@ -129,6 +130,11 @@ class TimeDomainModel:
                 self.solver.factorize()  # strong nonlinearity: Newton with the current Jacobian
             previous = size
         raise SolverError(f"time step: modified Newton did not converge in {STEP_ITERATIONS} iterations")
+
+    @property
+    def factorizations(self) -> int:
+        """Factorisations of the step operator so far."""
+        return self.solver.factorizations
 
     def tip_displacement(self) -> float:
         """Tip displacement (m) of the current state relative to the base state."""

@@ -14,7 +14,7 @@ import stimsim  # noqa: F401
 from mpi4py import MPI
 
 from stimsim.config import load_study
-from stimsim.drive import simulate
+from stimsim.forward import simulate
 from stimsim.io import RESPONSE_COLUMNS, staged_output, write_rows
 from stimsim.parallel import on_root
 

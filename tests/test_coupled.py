@@ -7,7 +7,7 @@ import ufl
 from dolfinx import fem, mesh
 from mpi4py import MPI
 
-from stimsim.physics.axisymmetric import body_measure, radius
+from stimsim.domain import AxisymmetricDomain
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE, static_residual, storage
 from stimsim.solvers import DirectSolver
 
@@ -19,7 +19,8 @@ def constrained_layer(vegard: float, omega: float, depth: float = 30.0):
     traction-free top, c1 = 1 imposed at the top and 0 at the bottom; scaled units with E = 1 and
     lengths in sqrt(D / omega)-free units (D = 1). Returns the mesh and c1."""
     domain = mesh.create_rectangle(MPI.COMM_WORLD, [[0.0, -depth], [0.5, 0.0]], [2, 1200])
-    r, dx = radius(domain), body_measure(domain, degree=6)
+    geometry = AxisymmetricDomain(domain, quadrature_degree=6)
+    r, dx = geometry.weight, geometry.dx
     spaces = {
         DISPLACEMENT: fem.functionspace(domain, ("Lagrange", 2, (2,))),
         STRESS: fem.functionspace(domain, ("Lagrange", 2)),
@@ -35,8 +36,8 @@ def constrained_layer(vegard: float, omega: float, depth: float = 30.0):
         "vegard": vegard, "diffusivity": 1.0, "stress_coupling": EPS_C, "activation": 0.0,
         "temperature_ratio": 0.0, "mobile": 1.0, "equilibrium": fem.Constant(domain, np.complex128(1 / EPS_C)),
     }
-    residual = static_residual(fields, tests | {TEMPERATURE: ufl.TestFunction(spaces[STRESS])}, k, r, dx)
-    stored = storage({TEMPERATURE: trials[STRESS]} | trials, tests | {TEMPERATURE: ufl.TestFunction(spaces[STRESS])}, k, r, dx)
+    residual = static_residual(fields, tests | {TEMPERATURE: ufl.TestFunction(spaces[STRESS])}, k, geometry)
+    stored = storage({TEMPERATURE: trials[STRESS]} | trials, tests | {TEMPERATURE: ufl.TestFunction(spaces[STRESS])}, k, geometry)
     names = [DISPLACEMENT, STRESS, CONCENTRATION]
     blocks = [
         [ufl.derivative(residual[i], base[j], trials[j]) + (1j * omega * stored[i] if i == j == CONCENTRATION else 0) for j in names]

@@ -13,7 +13,7 @@ import ufl
 from dolfinx import fem, mesh
 from mpi4py import MPI
 
-from stimsim.physics.axisymmetric import body_measure, radius
+from stimsim.domain import AxisymmetricDomain
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE, static_residual, storage
 from stimsim.solvers import DirectSolver
 
@@ -32,7 +32,8 @@ def exact_fields(x):
 
 def solve(n: int, degree: int) -> dict:
     domain = mesh.create_rectangle(MPI.COMM_WORLD, [[0.0, -1.0], [1.0, 0.0]], [n, n])
-    r, dx = radius(domain), body_measure(domain, degree=8)
+    geometry = AxisymmetricDomain(domain, quadrature_degree=8)
+    r, dx = geometry.weight, geometry.dx
     spaces = {
         TEMPERATURE: fem.functionspace(domain, ("Lagrange", degree)),
         DISPLACEMENT: fem.functionspace(domain, ("Lagrange", degree, (2,))),
@@ -47,8 +48,8 @@ def solve(n: int, degree: int) -> dict:
         "vegard": 0.6, "diffusivity": 1.2, "stress_coupling": 0.05, "activation": 20.0,
         "temperature_ratio": 0.02, "mobile": 1.0, "equilibrium": fem.Constant(domain, np.complex128(20.0)),
     }
-    residual = static_residual(base, tests, k, r, dx)
-    stored = storage(trials, tests, k, r, dx)
+    residual = static_residual(base, tests, k, geometry)
+    stored = storage(trials, tests, k, geometry)
     rates = {TEMPERATURE: 2.0, CONCENTRATION: 3.0}
     blocks = [
         [ufl.derivative(residual[i], base[j], trials[j]) + (1j * rates[i] * stored[i] if i == j and i in stored else 0) for j in NAMES]
@@ -56,7 +57,7 @@ def solve(n: int, degree: int) -> dict:
     ]
     exact = exact_fields(ufl.SpatialCoordinate(domain))
     # the operator applied to the exact fields (directional derivatives along them, plus storage)
-    stored_exact = storage(exact, tests, k, r, dx)
+    stored_exact = storage(exact, tests, k, geometry)
     right = [
         sum(ufl.derivative(residual[i], base[j], _interpolated(spaces[j], exact[j], degree + 2)) for j in NAMES)
         + (1j * rates[i] * stored_exact[i] if i in stored else 0)

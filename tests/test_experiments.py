@@ -10,7 +10,7 @@ from scipy.io import netcdf_file
 
 from stimsim.cli import main
 from stimsim.config import study_from_dict
-from stimsim.drive import base_state, responses
+from stimsim.forward import base_state, responses
 from stimsim.errors import InputError
 from stimsim.experiments import run_experiments
 from stimsim.harmonic import HarmonicModel

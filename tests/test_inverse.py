@@ -13,7 +13,7 @@ from petsc4py import PETSc
 
 from stimsim.cli import main
 from stimsim.config import study_from_dict
-from stimsim.drive import base_state, responses, simulate
+from stimsim.forward import base_state, responses, simulate
 from stimsim.errors import InputError
 from stimsim.fit import Data, fit, fit_options, read_data
 from stimsim.harmonic import HarmonicModel
@@ -58,7 +58,7 @@ def test_parameter_names_resolve_to_study_keys():
 
 def test_in_place_update_equals_a_fresh_model_and_matches_the_drive(comm):
     """evaluate() at new values (coefficients rewritten in place) gives the numbers of a model built for
-    those values on the same mesh, and those of stimsim.drive.responses."""
+    those values on the same mesh, and those of stimsim.forward.responses."""
     forward = ForwardModel(sdc(), ["diffusivity", "concentration"], comm)
     first = forward.evaluate()
     fresh = HarmonicModel(sdc(), comm, forward.model.domain)
@@ -137,7 +137,7 @@ def test_taylor_contact_conductance_and_radius(comm):
 
 def test_joule_drive_values_and_taylor(comm):
     """Joule heater with V0 = 0.5 V and V1 = 1 V: heating at harmonics 1 and 2, ionic rows at 1 to 4
-    from sums and differences. The values equal stimsim.drive's (heater balance per harmonic), and the
+    from sums and differences. The values equal stimsim.forward's (heater balance per harmonic), and the
     tangent-linear derivatives through the heater balance (Z_n, G_c, the DC heating) pass the Taylor test."""
     study = study_from_dict({
         "sample": {"material": "SDC", "properties": {"diffusivity": 1e-11}},

@@ -11,7 +11,7 @@ from mpi4py import MPI
 
 from stimsim.config import study_from_dict
 from stimsim.errors import SolverError
-from stimsim.drive import base_state, responses
+from stimsim.forward import base_state, responses
 from stimsim.harmonic import HarmonicModel
 from stimsim.physics.coupled import CONCENTRATION
 
@@ -59,7 +59,7 @@ def test_concentration_is_conserved_with_blocking_surfaces():
     model.solve_base_state(0.0)
     first = model.solve_first_order(FREQUENCY)
     second = model.solve_second_order(2 * FREQUENCY, first, first, 0.25)
-    r, dx = model.r, model.dx
+    r, dx = model.domain.weight, model.domain.dx
     for fields, tolerance in ((first, 1e-3), (second, 1e-9)):
         c = fields[CONCENTRATION]
         total, size = (
@@ -169,12 +169,12 @@ def test_hertz_preload_base_state_is_the_boltzmann_equilibrium():
     assert abs(study.tip.contact_radius - (3 * 1e-7 * 30e-9 / (4 * 2e9 / (1 - 0.3**2))) ** (1 / 3)) < 1e-18
     model = HarmonicModel(study, MPI.COMM_WORLD)
     model.solve_base_state(0.0)
-    c0 = model.k["equilibrium"]
-    eps = model.k["stress_coupling"]
+    c0 = model.coefficients.fields["equilibrium"]
+    eps = model.coefficients.fields["stress_coupling"]
     stress, excess = model.base["stress"], model.base[CONCENTRATION]
     boltzmann = c0 * (ufl.exp(eps * stress) - 1)
     x = ufl.SpatialCoordinate(model.domain.mesh)
-    r, dx = model.r, model.dx(metadata={"quadrature_degree": 6})
+    r, dx = model.domain.weight, model.domain.dx(metadata={"quadrature_degree": 6})
     near = ufl.conditional(ufl.lt(x[0] ** 2 + x[1] ** 2, 20.0**2), 1.0, 0.0)
     error, size = (
         model.domain.mesh.comm.allreduce(fem.assemble_scalar(fem.form(f * r * dx)), op=MPI.SUM)
@@ -208,10 +208,10 @@ def test_ions_in_a_film_stay_in_it_unless_the_substrate_conducts(interface):
     c = model.solve_first_order(FREQUENCY)[CONCENTRATION]
     comm = model.domain.mesh.comm
     in_film, in_substrate = (
-        comm.allreduce(fem.assemble_scalar(fem.form(abs(c) * model.r * model.dx(tag))), op=MPI.SUM).real
+        comm.allreduce(fem.assemble_scalar(fem.form(abs(c) * model.domain.weight * model.domain.dx(tag))), op=MPI.SUM).real
         for tag in (1, 2)
     )
-    film_total = comm.allreduce(fem.assemble_scalar(fem.form(c * model.r * model.dx(1))), op=MPI.SUM)
+    film_total = comm.allreduce(fem.assemble_scalar(fem.form(c * model.domain.weight * model.domain.dx(1))), op=MPI.SUM)
     constrained = model.immobile_dofs()
     model.destroy()
     if interface == "blocking":

@@ -16,7 +16,7 @@ from dolfinx import fem, mesh
 from mpi4py import MPI
 
 from stimsim.physics import heat, mechanics
-from stimsim.physics.axisymmetric import body_measure, radius
+from stimsim.domain import AxisymmetricDomain
 from stimsim.solvers import DirectSolver
 
 OMEGA, K, C = 3.0, 1.7, 0.8
@@ -55,7 +55,7 @@ def top_measure(domain):
 
 def l2_error(uh, exact, degree=8):
     dx = ufl.dx(metadata={"quadrature_degree": degree})
-    r = radius(uh.function_space.mesh)
+    r = ufl.SpatialCoordinate(uh.function_space.mesh)[0]
     local = fem.assemble_scalar(fem.form(ufl.inner(uh - exact, uh - exact) * r * dx))
     return np.sqrt(abs(MPI.COMM_WORLD.allreduce(local, op=MPI.SUM)))
 
@@ -63,10 +63,11 @@ def l2_error(uh, exact, degree=8):
 def solve_heat(n, degree):
     domain = unit_rectangle(n)
     V = fem.functionspace(domain, ("Lagrange", degree))
-    x, r = ufl.SpatialCoordinate(domain), radius(domain)
+    x = ufl.SpatialCoordinate(domain)
+    r = x[0]
     theta_e = exact_temperature(x)
     source = 1j * OMEGA * C * theta_e - (r * K * theta_e.dx(0)).dx(0) / r - (K * theta_e.dx(1)).dx(1)
-    dx = body_measure(domain, degree=8)
+    dx = AxisymmetricDomain(domain, quadrature_degree=8).dx
     theta, v = ufl.TrialFunction(V), ufl.TestFunction(V)
     omega = fem.Constant(domain, np.complex128(OMEGA))
     top = top_measure(domain)
@@ -99,7 +100,8 @@ def axisymmetric_divergence(sigma, r):
 def solve_elasticity(n, degree):
     domain = unit_rectangle(n)
     V = fem.functionspace(domain, ("Lagrange", degree, (2,)))
-    x, r = ufl.SpatialCoordinate(domain), radius(domain)
+    x = ufl.SpatialCoordinate(domain)
+    r = x[0]
     u_e, theta_e = exact_displacement(x), exact_temperature(x)
     grad = ufl.grad(u_e)
     eps_e = ufl.as_tensor(
@@ -108,12 +110,13 @@ def solve_elasticity(n, degree):
     elastic = eps_e - ALPHA * theta_e * ufl.Identity(3)
     sigma_e = LAMBDA * ufl.tr(elastic) * ufl.Identity(3) + 2 * MU * elastic
     body_force = -axisymmetric_divergence(sigma_e, r)
-    dx = body_measure(domain, degree=8)
+    geometry = AxisymmetricDomain(domain, quadrature_degree=8)
+    dx = geometry.dx
     u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
-    a = mechanics.stiffness(u, v, LAMBDA, MU, r, dx)
+    a = mechanics.stiffness(u, v, LAMBDA, MU, geometry)
     eigen = mechanics.thermal_eigenstrain(theta_e, ALPHA)
     traction = ufl.as_vector([sigma_e[0, 2], sigma_e[2, 2]])  # sigma.n with n = e_z on the top
-    L = mechanics.eigenstrain_load(eigen, v, LAMBDA, MU, r, dx) + ufl.inner(body_force, v) * r * dx
+    L = mechanics.eigenstrain_load(eigen, v, LAMBDA, MU, geometry) + ufl.inner(body_force, v) * r * dx
     L += ufl.inner(traction, v) * r * top_measure(domain)
     boundary = fem.Function(V)
     boundary.interpolate(fem.Expression(u_e, V.element.interpolation_points))

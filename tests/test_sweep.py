@@ -15,7 +15,7 @@ from mpi4py import MPI
 
 from stimsim.cli import EXIT_INCOMPLETE, EXIT_INPUT, main
 from stimsim.config import study_from_dict
-from stimsim.drive import simulate
+from stimsim.forward import simulate
 from stimsim.errors import InputError
 from stimsim.io import RESPONSE_COLUMNS
 from stimsim.store import Store

@@ -9,7 +9,7 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from stimsim.config import study_from_dict
-from stimsim.drive import responses
+from stimsim.forward import responses
 from stimsim.harmonic import HarmonicModel
 from stimsim.timedomain import harmonics_of, periodic_harmonics
 

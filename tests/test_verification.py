@@ -11,7 +11,7 @@ from mpi4py import MPI
 
 from stimsim import analytic
 from stimsim.config import study_from_dict
-from stimsim.drive import responses
+from stimsim.forward import responses
 from stimsim.harmonic import HarmonicModel
 
 POWER, RADIUS = 1e-6, 20e-9
@@ -78,9 +78,9 @@ def applied_power(model) -> complex:
     """2 pi times the integral of the applied heat flux (or source) in W, for the unit heating."""
     one = fem.Function(model.spaces["temperature"])
     one.x.array[:] = 1.0
-    model.heating.value = 1.0
-    local = fem.assemble_scalar(fem.form(ufl.action(model.heat_input, one)))
-    model.heating.value = 0.0
+    model.forms.heating.value = 1.0
+    local = fem.assemble_scalar(fem.form(ufl.action(model.forms.heat_input, one)))
+    model.forms.heating.value = 0.0
     return 2 * math.pi * model.domain.mesh.comm.allreduce(local, op=MPI.SUM) * model.scales.power
 
 

@@ -1,5 +1,6 @@
 """Pure UFL form builders, one module per physics; no PETSc state lives here.
 
-All forms are written in the scaled (dimensionless) variables of :mod:`stimsim.physics.scaling` on
-an axisymmetric (r, z) mesh whose coordinates are in units of the length scale.
+All forms are written in the scaled (dimensionless) variables of :mod:`stimsim.physics.scaling` on a
+:mod:`stimsim.domain` domain (its integration weight, measures and strain), so that one set of forms
+serves the axisymmetric (r, z) and the Cartesian domains.
 """

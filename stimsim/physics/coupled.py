@@ -6,7 +6,7 @@ ions) and the concentration excess c - c0(x) over the stress-free equilibrium (t
 relative to c0). :func:`static_residual` is the time-independent part of each balance,
 :func:`storage` the part multiplied by d/dt. The frequency-domain operators are derivatives of these
 forms about the base state (``ufl.derivative``): first order L(i w) = i w M + R'[.], second order
-sources -1/4 R''[X1, X1] (physics.md section 2). Heat inputs are added by the model.
+sources -1/4 R''[X1, X1] (docs/harmonics.md). Heat inputs are added by the model.
 """
 
 from __future__ import annotations
@@ -18,17 +18,19 @@ from stimsim.physics import diffusion, heat, mechanics
 TEMPERATURE, DISPLACEMENT, STRESS, CONCENTRATION = "temperature", "displacement", "stress", "concentration"
 
 
-def static_residual(fields: dict, tests: dict, k: dict, r, dx, ds_exchange=None) -> dict:
-    """Residual forms per balance (keys as ``fields``). ``k`` holds the scaled coefficients: conductivity,
+def static_residual(fields: dict, tests: dict, k: dict, domain, ds_exchange=None) -> dict:
+    """Residual forms per balance (keys as ``fields``) on ``domain`` (:mod:`stimsim.domain`), with the
+    surface exchange of the ions on ``ds_exchange`` (a measure, or None). ``k`` holds the scaled coefficients: conductivity,
     lame_lambda, shear_modulus, expansion and, with ions, vegard, diffusivity, stress_coupling,
     activation, temperature_ratio, mobile (1 where ions move), equilibrium (c0(x)) and exchange."""
     theta, u = fields[TEMPERATURE], fields[DISPLACEMENT]
+    r, dx = domain.weight, domain.dx
     eigenstrain = mechanics.thermal_eigenstrain(theta, k["expansion"])
     forms = {TEMPERATURE: heat.conduction(theta, tests[TEMPERATURE], k["conductivity"], r, dx)}
     if CONCENTRATION in fields:
         s, c = fields[STRESS], fields[CONCENTRATION]
         eigenstrain = eigenstrain + mechanics.vegard_eigenstrain(c, 0, k["vegard"])
-        hydrostatic = mechanics.hydrostatic_stress(u, eigenstrain, k["lame_lambda"], k["shear_modulus"], r)
+        hydrostatic = mechanics.hydrostatic_stress(u, eigenstrain, k["lame_lambda"], k["shear_modulus"], domain)
         forms[STRESS] = ufl.inner(s - hydrostatic, tests[STRESS]) * r * dx
         coefficients = diffusion.DiffusionCoefficients(
             k["diffusivity"], k["temperature_ratio"], k["stress_coupling"], k["activation"]
@@ -38,15 +40,16 @@ def static_residual(fields: dict, tests: dict, k: dict, r, dx, ds_exchange=None)
         if ds_exchange is not None:
             forms[CONCENTRATION] += k["exchange"] * ufl.inner(c, tests[CONCENTRATION]) * r * ds_exchange
     lam, mu, v = k["lame_lambda"], k["shear_modulus"], tests[DISPLACEMENT]
-    forms[DISPLACEMENT] = mechanics.stiffness(u, v, lam, mu, r, dx) - mechanics.eigenstrain_load(
-        eigenstrain, v, lam, mu, r, dx
+    forms[DISPLACEMENT] = mechanics.stiffness(u, v, lam, mu, domain) - mechanics.eigenstrain_load(
+        eigenstrain, v, lam, mu, domain
     )
     return forms
 
 
-def storage(trials: dict, tests: dict, k: dict, r, dx) -> dict:
+def storage(trials: dict, tests: dict, k: dict, domain) -> dict:
     """Forms multiplied by the time derivative: heat capacity and, with ions, the concentration
     (with the mobile-region indicator). The model multiplies them by i w t_heat and i w t_ions."""
+    r, dx = domain.weight, domain.dx
     forms = {TEMPERATURE: heat.storage(trials[TEMPERATURE], tests[TEMPERATURE], k["heat_capacity"], r, dx)}
     if CONCENTRATION in trials:
         forms[CONCENTRATION] = diffusion.storage(k["mobile"] * trials[CONCENTRATION], tests[CONCENTRATION], r, dx)

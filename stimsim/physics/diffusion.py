@@ -58,11 +58,12 @@ def chemical_flux(theta, sigma_h, excess, k: DiffusionCoefficients, equilibrium)
     return -mobility * driving
 
 
-def transport(flux, z, r, dx):
-    """The divergence term of dc/dt + div J = 0 in weak form: -integral J . conj(grad z) r dx."""
-    return -ufl.inner(flux, ufl.grad(z)) * r * dx
+def transport(flux, z, weight, dx):
+    """The divergence term of dc/dt + div J = 0 in weak form: -integral J . conj(grad z) w dx (w: the
+    domain's integration weight)."""
+    return -ufl.inner(flux, ufl.grad(z)) * weight * dx
 
 
-def storage(rate, z, r, dx):
-    """The time-derivative term: integral rate conj(z) r dx (rate = i omega c in the frequency domain)."""
-    return ufl.inner(rate, z) * r * dx
+def storage(rate, z, weight, dx):
+    """The time-derivative term: integral rate conj(z) w dx (rate = i omega c in the frequency domain)."""
+    return ufl.inner(rate, z) * weight * dx

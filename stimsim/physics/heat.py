@@ -1,8 +1,9 @@
-"""Heat conduction in the frequency domain and the three tip/laser heat inputs (physics.md section 3).
+"""Heat conduction in the frequency domain and the three tip/laser heat inputs (docs/physics.md).
 
 Scaled balance, time factor e^{i w t}:  i w C theta + div(-k grad theta) = Q  in the body,
 -k d(theta)/dn = -q on the heated surface, adiabatic elsewhere on the top, theta = 0 far away.
-All forms are sesquilinear: the test function is conjugated.
+All forms are sesquilinear: the test function is conjugated. ``weight`` is the domain's integration
+weight (r on an axisymmetric domain, 1 on a Cartesian one).
 """
 
 from __future__ import annotations
@@ -11,29 +12,29 @@ from __future__ import annotations
 import ufl
 
 
-def conduction(theta, v, conductivity, r, dx):
-    """Bilinear form of the conduction term: integral k grad theta . conj(grad v) r dx."""
-    return conductivity * ufl.inner(ufl.grad(theta), ufl.grad(v)) * r * dx
+def conduction(theta, v, conductivity, weight, dx):
+    """Bilinear form of the conduction term: integral k grad theta . conj(grad v) w dx."""
+    return conductivity * ufl.inner(ufl.grad(theta), ufl.grad(v)) * weight * dx
 
 
-def storage(theta, v, heat_capacity, r, dx):
-    """Heat storage integral C theta conj(v) r dx (times i omega in the frequency domain)."""
-    return heat_capacity * ufl.inner(theta, v) * r * dx
+def storage(theta, v, heat_capacity, weight, dx):
+    """Heat storage integral C theta conj(v) w dx (times i omega in the frequency domain)."""
+    return heat_capacity * ufl.inner(theta, v) * weight * dx
 
 
-def contact_exchange(theta, v, conductance_per_area, r, ds_disk):
-    """Robin term of a heater coupled through a contact conductance: integral h theta conj(v) r ds."""
-    return conductance_per_area * ufl.inner(theta, v) * r * ds_disk
+def contact_exchange(theta, v, conductance_per_area, weight, ds_disk):
+    """Robin term of a heater coupled through a contact conductance: integral h theta conj(v) w ds."""
+    return conductance_per_area * ufl.inner(theta, v) * weight * ds_disk
 
 
-def surface_heating(flux, v, r, ds_heated):
-    """Linear form of a surface heat flux: integral q conj(v) r ds."""
-    return ufl.inner(flux, v) * r * ds_heated
+def surface_heating(flux, v, weight, ds_heated):
+    """Linear form of a surface heat flux: integral q conj(v) w ds."""
+    return ufl.inner(flux, v) * weight * ds_heated
 
 
-def volume_heating(source, v, r, dx):
-    """Linear form of a volumetric heat source: integral Q conj(v) r dx."""
-    return ufl.inner(source, v) * r * dx
+def volume_heating(source, v, weight, dx):
+    """Linear form of a volumetric heat source: integral Q conj(v) w dx."""
+    return ufl.inner(source, v) * weight * dx
 
 
 def gaussian_profile(r, beam_radius):

@@ -1,4 +1,4 @@
-"""Quasi-static axisymmetric thermoelasticity (isotropic, small strain).
+"""Quasi-static thermoelasticity (isotropic, small strain) on any :mod:`stimsim.domain` domain.
 
 The constitutive law lives in :func:`stress` only: sigma = lambda tr(e - e*) I + 2 mu (e - e*), with the
 eigenstrain e* = alpha theta I + (Omega/3)(c - c0) I (thermal expansion and Vegard strain).
@@ -8,8 +8,6 @@ Scaled units: stresses in E_ref alpha_ref theta_ref, displacements in alpha_ref 
 from __future__ import annotations
 
 import ufl
-
-from stimsim.physics.axisymmetric import strain
 
 
 def stress(strain_tensor, eigenstrain, lame_lambda, shear_modulus):
@@ -33,18 +31,20 @@ def bulk_modulus(lame_lambda, shear_modulus):
     return lame_lambda + 2 * shear_modulus / 3
 
 
-def hydrostatic_stress(u, eigenstrain, lame_lambda, shear_modulus, r):
+def hydrostatic_stress(u, eigenstrain, lame_lambda, shear_modulus, domain):
     """sigma_h = tr(sigma)/3 = K (tr e(u) - tr e*)."""
-    return bulk_modulus(lame_lambda, shear_modulus) * (ufl.tr(strain(u, r)) - ufl.tr(eigenstrain))
+    return bulk_modulus(lame_lambda, shear_modulus) * (ufl.tr(domain.strain(u)) - ufl.tr(eigenstrain))
 
 
-def stiffness(u, v, lame_lambda, shear_modulus, r, dx):
-    """Bilinear form integral sigma(e(u)) : conj(e(v)) r dx."""
+def stiffness(u, v, lame_lambda, shear_modulus, domain):
+    """Bilinear form integral sigma(e(u)) : conj(e(v)) w dx (w: the domain's weight)."""
     zero = ufl.zero((3, 3))
-    return ufl.inner(stress(strain(u, r), zero, lame_lambda, shear_modulus), strain(v, r)) * r * dx
+    strain = domain.strain
+    return ufl.inner(stress(strain(u), zero, lame_lambda, shear_modulus), strain(v)) * domain.weight * domain.dx
 
 
-def eigenstrain_load(eigenstrain, v, lame_lambda, shear_modulus, r, dx):
-    """Linear form of an eigenstrain: integral (C : e*) : conj(e(v)) r dx (moved to the right side)."""
+def eigenstrain_load(eigenstrain, v, lame_lambda, shear_modulus, domain):
+    """Linear form of an eigenstrain: integral (C : e*) : conj(e(v)) w dx (moved to the right side)."""
     zero = ufl.zero((3, 3))
-    return -ufl.inner(stress(zero, eigenstrain, lame_lambda, shear_modulus), strain(v, r)) * r * dx
+    strain = domain.strain
+    return -ufl.inner(stress(zero, eigenstrain, lame_lambda, shear_modulus), strain(v)) * domain.weight * domain.dx

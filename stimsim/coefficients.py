@@ -1,0 +1,143 @@
+"""Reference scales and the scaled coefficients of a study on a domain, rewritable in place.
+
+The coefficients are DG0 fields (one value per material region), constants and the stress-free
+equilibrium concentration c0(x). :meth:`Coefficients.update` rewrites all of them for another study
+on the same mesh (the in-place parameters, :data:`IN_PLACE_KEYS`): forms that use them need no
+recompilation. :meth:`Coefficients.values` gives the values of a study without writing them, for
+the tangent-linear directions of :mod:`stimsim.inverse`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import ufl
+from dolfinx import fem
+
+from stimsim.config import Study
+from stimsim.materials import GAS_CONSTANT
+from stimsim.physics.scaling import Scales
+
+#: Study keys (prefixes) whose changes :meth:`Coefficients.update` applies in place.
+IN_PLACE_KEYS = (
+    "sample.properties.", "geometry.substrate_properties.", "ions.exchange_velocity",
+    "excitation.contact_conductance", "excitation.frequencies",
+)
+
+
+def scales_for(study: Study) -> Scales:
+    """Reference scales of a study: the material under the tip and the heat-input amplitude."""
+    top = study.sample.material
+    length = study.tip.contact_radius
+    ambient = study.excitation.ambient_temperature
+    temperature = study.drive.temperature_scale(top.thermal_conductivity, length)
+    expansion = max(abs(m.thermal_expansion) for m in study.sample.materials()) or 1e-6
+    stress = top.youngs_modulus * expansion * temperature
+    ionic = top.is_ionic
+    concentration = top.partial_molar_volume * top.concentration * stress / (GAS_CONSTANT * ambient)
+    return Scales(
+        length=length,
+        temperature=temperature,
+        conductivity=top.thermal_conductivity,
+        heat_capacity=top.volumetric_heat_capacity,
+        modulus=top.youngs_modulus,
+        expansion=expansion,
+        ambient_temperature=ambient,
+        concentration=abs(concentration) if ionic else 1.0,
+        ionic_diffusivity=top.diffusivity if ionic else None,
+    )
+
+
+def mobile(material, study: Study) -> bool:
+    """Whether ions move in ``material``'s region of ``study`` (the substrate only if 'conducting')."""
+    if material is study.sample.material:
+        return True
+    return study.ions.substrate == "conducting" and material.is_ionic
+
+
+class Coefficients:
+    """Scaled coefficients of ``study`` on ``domain`` with ``scales``; ``concentration_space`` (the P2
+    space of c0(x)) is None without mobile ions.
+
+    :attr:`fields` maps each name of :func:`stimsim.physics.coupled.static_residual`'s ``k`` to a
+    DG0 Function or a Constant; :attr:`contact` is the heater's scaled contact conductance per area (a
+    Constant, or None for drives that impose a heat flow)."""
+
+    def __init__(self, study: Study, domain, scales: Scales, concentration_space=None):
+        self.domain, self.scales, self.study = domain, scales, study
+        self.ionic = concentration_space is not None
+        mesh = domain.mesh
+        dg0 = fem.functionspace(mesh, ("DG", 0))
+        self.fields = {name: fem.Function(dg0, name=name) for name in self._cellwise_rules(study)}
+        self.contact = None
+        if study.drive.contact_conductance is not None:
+            self.heated_area = domain.integral(domain.weight * domain.disk(study.drive.heated_radius))
+            self.contact = fem.Constant(mesh, 0j)
+        if self.ionic:
+            self.fields["temperature_ratio"] = fem.Constant(mesh, np.complex128(scales.temperature / scales.ambient_temperature))
+            self.fields["exchange"] = fem.Constant(mesh, 0j)
+            self.equilibrium_ufl = self.fields["bulk_concentration"] * self._space_charge_profile(study)
+            points = concentration_space.element.interpolation_points
+            self.equilibrium_expression = fem.Expression(self.equilibrium_ufl, points)
+            self.fields["equilibrium"] = fem.Function(concentration_space, name="equilibrium_concentration")
+        self.update(study)
+
+    def _cellwise_rules(self, study: Study) -> dict:
+        """name -> function of a material giving the scaled cell-wise coefficient."""
+        s, sample = self.scales, study.sample
+        rules = {
+            "conductivity": lambda m: m.thermal_conductivity / s.conductivity,
+            "heat_capacity": lambda m: m.volumetric_heat_capacity / s.heat_capacity,
+            "lame_lambda": lambda m: m.lame_lambda / s.modulus,
+            "shear_modulus": lambda m: m.shear_modulus / s.modulus,
+            "expansion": lambda m: m.thermal_expansion / s.expansion,
+        }
+        if self.ionic:
+            ambient = s.ambient_temperature
+            rules |= {
+                "vegard": lambda m: m.partial_molar_volume * s.concentration / (3 * s.expansion * s.temperature),
+                "diffusivity": lambda m: m.diffusivity / s.ionic_diffusivity,
+                "stress_coupling": lambda m: m.partial_molar_volume * s.stress / (GAS_CONSTANT * ambient),
+                "activation": lambda m: m.activation_energy / (GAS_CONSTANT * ambient),
+                "mobile": lambda m: 1.0 if mobile(m, study) else 0.0,
+                "bulk_concentration": lambda m: (m if mobile(m, study) else sample.material).concentration
+                / s.concentration,
+            }
+        return rules
+
+    def _space_charge_profile(self, study: Study):
+        """1 + A exp(-depth/length) of a space-charge layer at the surface (1 without one)."""
+        ions = study.ions
+        if not ions.space_charge_excess:
+            return 1.0
+        return 1 + ions.space_charge_excess * ufl.exp(self.domain.height / self.domain.spec.scaled(ions.space_charge_length))
+
+    def values(self, study: Study) -> dict:
+        """The scaled in-place coefficients of ``study`` (same mesh and scales): name -> array of the
+        cell values (local cells and ghosts) for the cell-wise fields, complex number for the constants."""
+        substrate_cells = self.domain.substrate_cells()
+        found = {}
+        for name, rule in self._cellwise_rules(study).items():
+            values = np.full(self.fields[name].x.array.shape, rule(study.sample.material), dtype=np.complex128)
+            if study.sample.substrate is not None:
+                values[substrate_cells] = rule(study.sample.substrate)
+            found[name] = values
+        if self.ionic:
+            velocity = study.ions.exchange_velocity or 0.0
+            found["exchange"] = complex(velocity * self.scales.length / self.scales.ionic_diffusivity)
+        if self.contact is not None:
+            s = self.scales
+            found["contact"] = complex(study.excitation.contact_conductance / (self.heated_area * s.length) / s.conductivity)
+        return found
+
+    def update(self, study: Study) -> None:
+        """Write the coefficients of ``study`` (same mesh, scales and mobile regions) in place."""
+        self.study = study
+        for name, value in self.values(study).items():
+            target = self.contact if name == "contact" else self.fields[name]
+            if isinstance(target, fem.Function):
+                target.x.array[:] = value
+                target.x.scatter_forward()
+            else:
+                target.value = value
+        if self.ionic:
+            self.fields["equilibrium"].interpolate(self.equilibrium_expression)

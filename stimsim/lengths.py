@@ -1,0 +1,43 @@
+"""The length scales of a study that size and grade its mesh (m): thermal and chemical lengths and the
+domain size. Pure functions of a validated study (and its drive)."""
+
+from __future__ import annotations
+
+import math
+
+#: Domain radius at least this many times the largest surface radius.
+MIN_DOMAIN_PER_RADIUS = 200.0
+
+
+def lowest_frequency_thermal_length(study) -> float:
+    """Largest thermal length sqrt(2 kappa / omega) (m) of the study's materials and frequencies."""
+    omega = 2 * math.pi * min(study.excitation.frequencies)
+    kappa = max(m.thermal_diffusivity for m in study.sample.materials())
+    return math.sqrt(2 * kappa / omega)
+
+
+def highest_frequency_thermal_length(study) -> float:
+    """Smallest thermal length sqrt(2 kappa / omega) (m) at the highest solved frequency."""
+    omega = 2 * math.pi * max(study.excitation.frequencies) * study.drive.highest_harmonic
+    kappa = min(m.thermal_diffusivity for m in study.sample.materials())
+    return math.sqrt(2 * kappa / omega)
+
+
+def chemical_length(study) -> float | None:
+    """Smallest chemical length sqrt(2 D / omega) (m) of the mobile ions at the highest solved
+    frequency (the second order of the highest drive frequency); None without ions."""
+    if not study.sample.material.is_ionic:
+        return None
+    materials = [m for m in study.sample.materials() if m.is_ionic]
+    omega = 2 * math.pi * max(study.excitation.frequencies) * study.drive.highest_harmonic
+    return math.sqrt(2 * min(m.diffusivity for m in materials) / omega)
+
+
+def domain_size(study) -> float:
+    """Domain radius (= depth) in m: explicit ``mesh.domain_size`` or the thermal-length rule (and at
+    least :data:`MIN_DOMAIN_PER_RADIUS` times the largest surface radius)."""
+    if study.mesh.domain_size is not None:
+        return study.mesh.domain_size
+    largest = max(study.drive.surface_radii().values())
+    thermal = study.mesh.domain_thermal_lengths * lowest_frequency_thermal_length(study)
+    return max(thermal, MIN_DOMAIN_PER_RADIUS * largest)
