@@ -4,7 +4,7 @@ Every physical signal is real, x(t) = X0 + sum_n Re(X_n e^{i n w t}). The first 
 harmonic linearly (label 'thermal'). The second order answers products of first-order fields: a
 harmonic n with itself lands at 2n with weight 1/4 of -R''[X_n, X_n], two different harmonics n < m land
 at n + m with weight 1/2 of -R''[X_n, X_m] and at m - n with weight 1/2 of -R''[X_m, conj(X_n)]
-(physics.md section 2; label 'ionic', since only the ionic flux is nonlinear). Tip harmonics 1 to
+(docs/harmonics.md, 'Products of harmonics'; label 'ionic', since only the ionic flux is nonlinear). Tip harmonics 1 to
 :data:`MAX_HARMONIC` are reported; where both orders land, a 'total' row gives their sum.
 """
 

@@ -15,7 +15,7 @@ cheapest correct way:
   times smaller than the rule asks for), generates a new mesh.
 
 Derivatives. For the in-place parameters they are tangent-linear solves on the factorisations of the
-forward solves (physics.md section 2; every form is a UFL derivative, compiled once per model):
+forward solves (docs/harmonics.md, 'Perturbation orders'; every form is a UFL derivative, compiled once per model):
 
     base state     J dX0 = T[F - R]
     first order    L(w) dX1 = T[F] - (T + B)[L X1]
@@ -543,7 +543,8 @@ class TangentLinear:
 
 
 class JouleTangent:
-    """The harmonics of a Joule-heated probe and their tangents (physics.md sections 2 and 3).
+    """The harmonics of a Joule-heated probe and their tangents (docs/physics.md, 'Joule heater balance';
+    docs/harmonics.md, 'Which tip harmonic carries what').
 
     The heater balance sets the scaled heater temperature of each power harmonic n,
     theta_n = P_n / ((i n w C_h + G_h + G_c (1 - Z_n)) h_s), with Z_n the sample's tip temperature per
