@@ -44,7 +44,8 @@ REQUIRED = object()
 MIN_FEATURE_FRACTION = 1e-6
 _POSITIVE = dict(low=0.0)
 
-#: The study-file schema: section -> key -> :class:`Key`. README's key table is generated from it.
+#: The study-file schema: section -> key -> :class:`Key`. The key table of
+#: docs/study-files.md is written from it by hand: keep the two in step.
 SCHEMA: dict[str, dict[str, Key]] = {
     "sample": {
         "material": Key("string", "", "built-in material of the sample (or of the film)", "SDC"),

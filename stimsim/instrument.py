@@ -142,7 +142,7 @@ class ResonanceEstimate:
 
 def dart(f1: float, f2: float, z1: complex, z2: complex) -> ResonanceEstimate:
     """Invert two lock-in readings ``z1``, ``z2`` (complex, m) at ``f1`` < f0 < ``f2`` (Hz) for the
-    resonance and the intrinsic response (Gannepalli et al. 2011, physics.md section 7); it assumes the
+    resonance and the intrinsic response (Gannepalli et al. 2011, docs/instrument.md, 'DART'); it assumes the
     intrinsic response is the same at both frequencies."""
     if not 0 < f1 < f2:
         raise InputError("DART", f"needs 0 < f1 < f2, got f1 = {f1:g} Hz, f2 = {f2:g} Hz")

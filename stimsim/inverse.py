@@ -16,7 +16,7 @@ cheapest correct way:
   times smaller than the rule asks for), generates a new mesh.
 
 Derivatives. For the in-place parameters they are tangent-linear solves on the factorisations of the
-forward solves (physics.md section 2; every form is a UFL derivative, compiled once per model):
+forward solves (docs/harmonics.md, 'Perturbation orders'; every form is a UFL derivative, compiled once per model):
 
     base state     J dX0 = T[F - R]
     first order    L(w) dX1 = T[F] - (T + B)[L X1]

@@ -3,7 +3,7 @@
 A :class:`Material` is an immutable, range-checked set of properties. Built-in sets live in
 :data:`PARAMETER_SETS` as plain data: each value carries its unit in :data:`PROPERTIES`, each set its
 citation, and uncertain or assumed values are listed with a note so that a user knows what to override.
-Values follow ``physics.md`` §6 of the project notes and the sources named there.
+Values, literature ranges and sources: ``docs/materials.md``.
 """
 
 from __future__ import annotations

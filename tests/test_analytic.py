@@ -126,7 +126,7 @@ def test_displacement_log_slope_between_two_low_frequencies():
     """ū(μ₁) − ū(μ₂) = (1+ν)αP/(2πk) ln(μ₁/μ₂) for μ ≫ a, whatever the constant c.
 
     Measured c (uniform receiver, disk source): 0.2125051 − 0.7853981i at μ = 1e4 a, i.e.
-    Re c ≈ 0.21, not the ≈ 0.5 quoted in physics.md; the centre receiver gives
+    Re c ≈ 0.21, not the ≈ 0.5 of the original physics notes; the centre receiver gives
     0.4625051 − 0.7853981i, which is probably what the ≈ 0.5 refers to.
     """
     mu_1, mu_2 = 1e3, 1e2

@@ -1,5 +1,6 @@
 """The coupled chemo-mechanical forms against the stress-enhanced diffusivity of a laterally constrained
-layer (Zhang, Shyy & Sastry, J. Electrochem. Soc. 154 (2007) A910; physics.md section 5)."""
+layer (Zhang, Shyy & Sastry, J. Electrochem. Soc. 154 (2007) A910;
+docs/verification.md, 'Stress-enhanced diffusivity')."""
 
 import numpy as np
 import pytest

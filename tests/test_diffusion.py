@@ -1,4 +1,4 @@
-"""Larché–Cahn diffusion forms: the driven 1D blocking-surface solution (physics.md section 5), mass
+"""Larché–Cahn diffusion forms: the driven 1D blocking-surface solution (docs/verification.md), mass
 conservation, and the second Gateaux derivative of the flux against the hand-expanded quadratic terms."""
 
 import numpy as np
@@ -75,7 +75,8 @@ def test_blocking_surface_conserves_mass(omega_tau):
 
 def test_second_derivative_of_flux_matches_hand_expansion():
     """-(1/4) F''[X1, X1] with X1 = (theta1, s1, c1) about a uniform base state reproduces the
-    quadratic flux terms of physics.md section 2: thermal activation, the 1/T factor and c1 grad s1."""
+    quadratic flux terms of docs/harmonics.md, 'Perturbation orders':
+    thermal activation, the 1/T factor and c1 grad s1."""
     domain = mesh.create_unit_square(MPI.COMM_WORLD, 6, 6)
     V = fem.functionspace(domain, ("Lagrange", 2))
     g, eps_t = 27.0, 0.02

@@ -1,4 +1,4 @@
-"""Larché–Cahn stress-driven diffusion of one mobile species (physics.md section 1).
+"""Larché–Cahn stress-driven diffusion of one mobile species (docs/physics.md, 'Governing equations').
 
 Physical flux  J = -D(T) [grad c - (Omega c / (R T)) grad sigma_h],
 D(T) = D_ref exp(-(E_a/R) (1/T - 1/T_amb)).

@@ -6,7 +6,8 @@ heat input), displacements in ``expansion * temperature * length``, stresses in
 Omega c0 sigma_s / (R T_amb), the equilibrium response of the ions to the stress scale. Heat has the
 time scale l^2 rho c_p / k, diffusion l^2 / D. Material coefficients are divided by the reference values of
 the material under the tip. In raw SI (lengths 1e-8 m, stresses 1e9 Pa, displacements 1e-12 m) the
-direct solver loses all accuracy; in these units every entry is O(1) (physics.md section 4).
+direct solver loses all accuracy; in these units every entry is O(1) (docs/physics.md,
+'Scaled (dimensionless) form'; docs/numerics.md, 'Measured facts that shaped the code').
 """
 
 from __future__ import annotations
