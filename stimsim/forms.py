@@ -86,7 +86,9 @@ class CoupledForms:
     the total fields ``base``), ``heat_input`` (the heating linear form, times ``heating``),
     ``operator_blocks`` (L(i w) per pair of fields, with ``rates`` = w t per stored field) and
     ``sources`` ('first': the heating; 'second': -R''[``direction_a``, ``direction_b``]). Compiled:
-    ``operator`` (the block operator), ``first_order`` and ``second_order`` (right-hand sides per field),
+    ``operator`` (the block operator), its affine parts ``operator_static`` (R' at the base state, per
+    block) and ``operator_terms`` ((rate Constant, blocks of i times the storage) per stored field),
+    ``first_order`` and ``second_order`` (right-hand sides per field),
     ``newton`` (F - R per field, with ions) and ``mechanics_load`` (the thermal load of the temperature
     in ``solution``, without ions)."""
 
@@ -105,6 +107,8 @@ class CoupledForms:
     operator_blocks: list
     sources: dict
     operator: object
+    operator_static: list
+    operator_terms: list
     first_order: list
     second_order: list
     newton: list | None
@@ -134,13 +138,11 @@ def build_forms(study, domain, spaces: dict, coefficients, scales) -> CoupledFor
     if study.tip.force:
         residual[DISPLACEMENT] -= _preload(study, domain, scales, preload_fraction, tests[DISPLACEMENT])
     stored = storage(trials, tests, k, domain)
-    blocks = [
-        [
-            ufl.derivative(residual[i], base[j], trials[j]) + (1j * rates[i] * stored[i] if i == j and i in stored else 0)
-            for j in names
-        ]
-        for i in names
-    ]
+    static = [[ufl.derivative(residual[i], base[j], trials[j]) for j in names] for i in names]
+    blocks = [[static[a][b] + (1j * rates[i] * stored[i] if i == j and i in stored else 0) for b, j in enumerate(names)]
+              for a, i in enumerate(names)]
+    terms = [(rates[i], [[_storage_block(i, row, j, stored, tests, trials) for j in names] for row in names])
+             for i in names if i in stored]
     zero = {name: ufl.ZeroBaseForm((tests[name],)) for name in names}
     first = {name: heat.source if name == TEMPERATURE else zero[name] for name in names}
     second = {name: _second_derivative(residual[name], base, direction_a, direction_b) for name in names}
@@ -150,11 +152,22 @@ def build_forms(study, domain, spaces: dict, coefficients, scales) -> CoupledFor
         direction_b=direction_b, heating=heating, preload_fraction=preload_fraction, rates=rates,
         balance=residual, heat_input=heat.source, operator_blocks=blocks, sources={"first": first, "second": second},
         operator=compiled(blocks) if ionic else None,
+        operator_static=compiled(static), operator_terms=terms,
         first_order=[compiled(first[name]) for name in names],
         second_order=[compiled(second[name]) for name in names],
         newton=[compiled(first[name] - residual[name]) for name in names] if ionic else None,
         mechanics_load=compiled(-ufl.derivative(residual[DISPLACEMENT], base[TEMPERATURE], solution[TEMPERATURE])),
     )
+
+
+def _storage_block(field: str, row: str, column: str, stored: dict, tests: dict, trials: dict):
+    """Block (row, column) of i times the storage of ``field``: the storage on its diagonal block, an
+    empty form on the other diagonal blocks (so that every row and column has a space), else None."""
+    if row != column:
+        return None
+    if row == field:
+        return compiled(1j * stored[field])
+    return fem.form(ufl.ZeroBaseForm((tests[row], trials[column])))
 
 
 def _preload(study, domain, scales, fraction, v):

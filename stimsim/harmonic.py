@@ -32,7 +32,7 @@ from stimsim.forms import CoupledForms, build_forms, compiled, field_spaces, fun
 from stimsim.geometry import load_domain, mesh_spec
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE
 from stimsim.response import DiskAverage
-from stimsim.solvers import DirectSolver, ReferenceFactorSolver
+from stimsim.solvers import AffineParts, DirectSolver, ReferenceFactorSolver
 from stimsim.staggered import StaggeredSolver
 
 #: Newton iterations of the base state, and the update size (see :func:`relative_update`) that ends them.
@@ -88,12 +88,15 @@ class HarmonicModel:
         self.bcs = [bc for name in self.names for bc in bcs[name]]
         forms = self.forms
         if self.ionic:
-            self.coupled_solver = DirectSolver(forms.operator, self.bcs, "coupled", homogeneous=True)
+            affine = AffineParts(forms.operator_static, forms.operator_terms)
+            self.coupled_solver = DirectSolver(forms.operator, self.bcs, "coupled", homogeneous=True, affine=affine)
             if self.method != "monolithic":
                 self.staggered = StaggeredSolver(self, bcs)
             return
         heat_block, mechanics_block = forms.operator_blocks[0][0], forms.operator_blocks[1][1]
-        self.heat_solver = DirectSolver(compiled(heat_block), bcs[TEMPERATURE], "heat", homogeneous=True)
+        rate, heat_storage = forms.operator_terms[0]
+        affine = AffineParts([[forms.operator_static[0][0]]], [(rate, [[heat_storage[0][0]]])])
+        self.heat_solver = DirectSolver(compiled(heat_block), bcs[TEMPERATURE], "heat", homogeneous=True, affine=affine)
         self.mechanics_solver = DirectSolver(compiled(mechanics_block), bcs[DISPLACEMENT], "mechanics", homogeneous=True)
         self.mechanics_solver.factorize()
 
@@ -169,6 +172,7 @@ class HarmonicModel:
             raise ValueError("set_parameters: the study differs in more than the in-place keys; build a new model")
         self.study, self.drive = study, study.drive
         self.coefficients.update(study)
+        self._operator_solver().affine.refresh_all()
         if not self.ionic:
             self.mechanics_solver.factorize()
         elif self.staggered is not None:
@@ -197,6 +201,7 @@ class HarmonicModel:
         for name, f in self.base.items():
             value = values[name]
             f.x.array[:] = value.x.array if isinstance(value, fem.Function) else value
+        self._operator_solver().affine.refresh()
         self.base_state_solved = True
 
     def solve_base_state(self, dc_heating: float) -> None:
@@ -214,6 +219,7 @@ class HarmonicModel:
             for name in self.names:
                 self.base[name].x.array[:] = self.forms.solution[name].x.array
         heating.value = 0
+        self._operator_solver().affine.refresh()
         self.base_state_solved = True
 
     def _continuation(self, dc_heating: float) -> None:
@@ -235,6 +241,7 @@ class HarmonicModel:
     def _newton(self) -> None:
         update = self.new_fields("update")
         for iteration in range(1, NEWTON_ITERATIONS + 1):
+            self.coupled_solver.affine.refresh()  # the Jacobian at the latest iterate
             self.coupled_solver.factorize()
             self.coupled_solver.solve(self.forms.newton, [update[n] for n in self.names])
             size = 0.0
@@ -278,8 +285,12 @@ class HarmonicModel:
         :meth:`back_substitute`."""
         self.set_frequency(frequency)
         self.forms.heating.value = heating
-        (self.coupled_solver if self.ionic else self.heat_solver).factorize()
+        self._operator_solver().factorize()
         self.forms.heating.value = 0
+
+    def _operator_solver(self) -> DirectSolver:
+        """The solver of the frequency-dependent operator: the coupled one with ions, else the heat one."""
+        return self.coupled_solver if self.ionic else self.heat_solver
 
     def back_substitute(self, right_hand_sides: list, out: dict) -> None:
         """Solve the operator of the latest solve (or :meth:`factorize`) for the right-hand sides

@@ -43,6 +43,59 @@ MAX_BACKWARD_ERROR = 1e-9
 MAX_SCALED_MAGNITUDE = 1e8
 
 
+class AffineParts:
+    """An operator that is affine in a few constants, A = K + sum_k c_k M_k (the frequency-domain
+    operator: K the static derivative at the base state, M_k the storage blocks times i, c_k the
+    scaled angular frequencies). K is assembled when :meth:`refresh` says it is stale (a new base state
+    or coefficients), the M_k once; a factorisation at a new frequency then costs a matrix copy and
+    AXPYs on the same nonzero pattern instead of an assembly (the ionic kernels are the costly part).
+
+    ``static``: block bilinear forms of K; ``terms``: (Constant c_k, block forms of M_k) pairs, every
+    block list shaped like ``static`` (None where a block is zero)."""
+
+    def __init__(self, static, terms):
+        self.static, self.terms = static, terms
+        self.static_matrix = None
+        self.term_matrices = []
+
+    def refresh(self) -> None:
+        """K must be assembled again before the next :meth:`combine` (the base state or the
+        coefficients changed)."""
+        if self.static_matrix is not None:
+            self.static_matrix.destroy()
+        self.static_matrix = None
+
+    def refresh_all(self) -> None:
+        """K and the M_k must be assembled again (the coefficients changed)."""
+        self.refresh()
+        for matrix in self.term_matrices:
+            matrix.destroy()
+        self.term_matrices = []
+
+    def combine(self, target, bcs: list, layout) -> None:
+        """Write K + sum c_k M_k into ``target``; ``layout`` (the full operator's block forms) gives the
+        parts the same nonzero pattern. The Dirichlet rows are those of K (identity), the M_k's are zero
+        there."""
+        if self.static_matrix is None:
+            self.static_matrix = self._assembled(self.static, bcs, 1.0, layout)
+        if not self.term_matrices:
+            self.term_matrices = [self._assembled(blocks, bcs, 0.0, layout) for _, blocks in self.terms]
+        self.static_matrix.copy(target, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+        target.assemble()
+        for (constant, _), matrix in zip(self.terms, self.term_matrices):
+            target.axpy(complex(constant.value), matrix, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
+
+    @staticmethod
+    def _assembled(blocks, bcs: list, diagonal: float, layout):
+        matrix = create_matrix(layout)
+        assemble_matrix(matrix, blocks, bcs=bcs, diag=diagonal)
+        matrix.assemble()
+        return matrix
+
+    def destroy(self) -> None:
+        self.refresh_all()
+
+
 class DirectSolver:
     """MUMPS LU solver for a bilinear form, or a block (list of lists) of bilinear forms over several
     fields, with Dirichlet ``bcs`` (any of the fields' spaces).
@@ -52,9 +105,10 @@ class DirectSolver:
     conditions' values, which would add nothing.
     """
 
-    def __init__(self, a, bcs: list, name: str, homogeneous: bool = False):
+    def __init__(self, a, bcs: list, name: str, homogeneous: bool = False, affine: AffineParts | None = None):
         self.blocks = [[a]] if isinstance(a, fem.Form) else a
         self.bcs, self.name, self.homogeneous = bcs, name, homogeneous
+        self.affine = affine
         self.matrix_norm = 0.0
         self.spaces = extract_function_spaces(self.blocks, 0)
         self.row_bcs = bcs_by_block(self.spaces, bcs)
@@ -75,9 +129,12 @@ class DirectSolver:
 
     def factorize(self) -> None:
         """Assemble the matrix (into the same storage) and compute its LU factorisation."""
-        self.matrix.zeroEntries()
-        assemble_matrix(self.matrix, self.blocks, bcs=self.bcs)
-        self.matrix.assemble()
+        if self.affine is None or not self.matrix.isAssembled():  # the first assembly sets the pattern
+            self.matrix.zeroEntries()
+            assemble_matrix(self.matrix, self.blocks, bcs=self.bcs)
+            self.matrix.assemble()
+        else:
+            self.affine.combine(self.matrix, self.bcs, self.blocks)
         self.matrix_norm = self.matrix.norm(PETSc.NormType.INFINITY)
         self.ksp.setOperators(self.matrix)
         try:
@@ -149,6 +206,8 @@ class DirectSolver:
         """Free the PETSc objects (collective on the solver's communicator)."""
         for obj in (self.ksp, self.matrix, self.rhs, self.solution, self.residual):
             obj.destroy()
+        if self.affine is not None:
+            self.affine.destroy()
 
 
 class ReferenceFactorSolver(DirectSolver):
