@@ -9,14 +9,13 @@ that names the key and the accepted values.
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stimsim.errors import InputError, checked_number
+from stimsim.errors import InputError, checked_number, did_you_mean, suggest
 from stimsim.materials import Material, material
 
 
@@ -336,9 +335,7 @@ def _reject_unknown(raw: dict) -> None:
 
 
 def _suggest(word: str, known) -> str:
-    close = difflib.get_close_matches(word, list(known), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{hint} (known: {', '.join(known)})"
+    return suggest(word, known)
 
 
 def _check_section(section: str, table: dict) -> dict:
@@ -359,7 +356,8 @@ def _check_value(name: str, spec: Key, value: Any) -> Any:
     if spec.kind == "string":
         if not isinstance(value, str) or (spec.choices and value not in spec.choices):
             accepted = " or ".join(repr(c) for c in spec.choices) if spec.choices else "a string"
-            raise InputError(name, f"= {value!r} is not accepted; use {accepted}")
+            hint = did_you_mean(value, spec.choices) if isinstance(value, str) and spec.choices else ""
+            raise InputError(name, f"= {value!r} is not accepted{hint}; use {accepted}")
         return value
     if spec.kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int) or not spec.low <= value <= spec.high:

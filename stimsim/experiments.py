@@ -25,9 +25,10 @@ import numpy as np
 
 from stimsim.config import REQUIRED, Key, Study, check_table, derived_study
 from stimsim.drive import base_state, dc_heating_per_watt, joule_power_harmonics, responses
-from stimsim.errors import InputError
+from stimsim.errors import InputError, suggest
 from stimsim.harmonic import HarmonicModel
 from stimsim.instrument import LockIn, Resonance, contact_stiffness, dart, fit_sho
+from stimsim.limits import check_model, check_study
 from stimsim.modulation import Modulation, ionic_harmonic, modulation_loop
 
 _HZ = dict(low=0.0, high=1e10)
@@ -106,7 +107,7 @@ def protocols(study: Study) -> dict[str, dict]:
     checked = {}
     for name, table in tables.items():
         if name not in PROTOCOLS:
-            raise InputError(f"protocol.{name}", f"is not a protocol; use {', '.join(PROTOCOLS)}")
+            raise InputError(f"protocol.{name}", f"is not a protocol{suggest(name, PROTOCOLS)}")
         checked[name] = check_table(f"protocol.{name}", PROTOCOLS[name], table)
         if "drive_frequency" in checked[name] and checked[name]["drive_frequency"] is None:
             checked[name]["drive_frequency"] = study.excitation.frequencies[0]
@@ -164,10 +165,11 @@ def resonance_sweep(study: Study, comm, options: dict) -> tuple[Table, Table]:
     dart_offsets = np.array([-1.0, 1.0]) * options["dart_offset"] / (2 * resonance.quality)
     plan = {c: resonance.frequency / harmonics[c] * (1 + np.concatenate([offsets, dart_offsets, [0.0]])) for c in channels}
     sweep_study = derived_study(study, {"excitation.frequencies": sorted({float(f) for fs in plan.values() for f in fs})})
+    check_study(sweep_study)
     model = HarmonicModel(sweep_study, comm)
     try:
         base_state(model)
-        intrinsic = {c: np.array([harmonic_signal(responses(model, f), harmonics[c]) for f in fs]) for c, fs in plan.items()}
+        intrinsic = {c: np.array([harmonic_signal(_checked(model, f), harmonics[c]) for f in fs]) for c, fs in plan.items()}
     finally:
         model.destroy()
     spectra, fits = [], []
@@ -181,6 +183,13 @@ def resonance_sweep(study: Study, comm, options: dict) -> tuple[Table, Table]:
         fits.append(_fit_row(c, "sho_fit", lambda: fit_sho(n * f[:points], readings[:points])))
         fits.append(_fit_row(c, "dart", lambda: dart(n * f[points], n * f[points + 1], readings[points], readings[points + 1])))
     return Table("resonance_sweep", SWEEP_COLUMNS, spectra), Table("resonance_fit", FIT_COLUMNS, fits)
+
+
+def _checked(model, frequency: float, **dc) -> list:
+    """The tip responses at ``frequency``, refused if their temperature leaves the model's range."""
+    rows = responses(model, frequency)
+    check_model(model, rows, **dc)
+    return rows
 
 
 def _sweep_row(channel, harmonic, drive_frequency, intrinsic, reading) -> dict:
@@ -231,7 +240,12 @@ def _response_rows(rows, **fields) -> list[dict]:
 
 def dc_series(study: Study, comm, options: dict) -> Table:
     """Steady harmonics at the drive frequency against the total DC heating power (one model)."""
-    model = HarmonicModel(derived_study(study, {"excitation.frequencies": [options["drive_frequency"]]}), comm)
+    single = derived_study(study, {"excitation.frequencies": [options["drive_frequency"]]})
+    key = "protocol.dc_series.dc_powers"
+    if study.excitation.mode != "heater":
+        for power in options["dc_powers"]:
+            check_study(single, dc_power=power, key=key)
+    model = HarmonicModel(single, comm)
     rows = []
     try:
         own = base_state(model) / dc_heating_per_watt(model)
@@ -242,7 +256,8 @@ def dc_series(study: Study, comm, options: dict) -> Table:
                 )
             model.solve_base_state(power * dc_heating_per_watt(model))
             rise = model.tip_values(model.base)[1].real
-            rows += _response_rows(responses(model, options["drive_frequency"]), dc_power_w=power, dc_tip_temperature_rise_k=rise)
+            found = _checked(model, options["drive_frequency"], key=key, dc_value=power)
+            rows += _response_rows(found, dc_power_w=power, dc_tip_temperature_rise_k=rise)
     finally:
         model.destroy()
     columns = (("dc_power_w", "W", "total DC heating power"), ("dc_tip_temperature_rise_k", "K", "steady tip temperature above ambient"))
@@ -263,10 +278,11 @@ def force_series(study: Study, comm, options: dict) -> Table:
             "tip.force": force, "tip.tip_radius": tip_radius, "tip.contact_radius": None,
             "excitation.frequencies": [options["drive_frequency"]],
         })
+        check_study(variant)
         model = HarmonicModel(variant, comm)
         try:
             base_state(model)
-            found = responses(model, options["drive_frequency"])
+            found = _checked(model, options["drive_frequency"])
         finally:
             model.destroy()
         stiffness = _contact_stiffness(variant)
@@ -306,7 +322,12 @@ LOOP_COLUMNS = (
 def modulation(study: Study, comm, options: dict) -> tuple[Table, Table]:
     """Slow DC modulation under the fast drive: the recorded loops and their areas per f_m."""
     drive = options["drive_frequency"]
-    model = HarmonicModel(derived_study(study, {"excitation.frequencies": [drive]}), comm)
+    single = derived_study(study, {"excitation.frequencies": [drive]})
+    if study.excitation.mode != "heater":
+        own = estimate_dc_power(single)
+        for power in (own - options["dc_power_amplitude"], own + options["dc_power_amplitude"]):
+            check_study(single, dc_power=max(power, 0.0), key="protocol.modulation.dc_power_amplitude")
+    model = HarmonicModel(single, comm)
     n = ionic_harmonic(model)
     traces, loops = [], []
     try:
@@ -324,6 +345,17 @@ def modulation(study: Study, comm, options: dict) -> tuple[Table, Table]:
         ("dc_power_w", "W", "instantaneous DC heating power"),
     )
     return Table("modulation", trace_columns + RESPONSE_COLUMNS, traces), Table("modulation_loops", LOOP_COLUMNS, loops)
+
+
+def estimate_dc_power(study: Study) -> float:
+    """The study's own DC heating power (W): the sample's for 'power', the absorbed for 'laser', the
+    heater's electrical power for 'joule'."""
+    exc = study.excitation
+    if exc.mode == "power":
+        return exc.dc_power
+    if exc.mode == "laser":
+        return exc.absorptance * exc.mean_power
+    return joule_power_harmonics(study).get(0, 0.0)
 
 
 def _loop_row(result, harmonic: int) -> dict:
@@ -348,16 +380,66 @@ RUNNERS = {
 }
 
 
-def run_experiments(study: Study, comm, only: list[str] | None = None) -> list[Table]:
-    """Run the study's protocols (or the named ones among them) in order; collective."""
+#: The tables each protocol writes, by protocol name.
+TABLES = {
+    "resonance_sweep": ("resonance_sweep", "resonance_fit"),
+    "modulation": ("modulation", "modulation_loops"),
+    "dc_series": ("dc_series",),
+    "force_series": ("force_series",),
+}
+#: Protocols that read through the instrument's resonance.
+NEEDS_INSTRUMENT = ("resonance_sweep", "force_series")
+
+
+def check_experiments(study: Study, only: list[str] | None = None) -> dict[str, dict]:
+    """Every check ``stimsim experiment`` makes before it solves anything (``stimsim validate`` runs
+    it too): the protocol tables, the ``--protocol`` names ``only``, the instrument where a protocol
+    reads through it (or where the study gives one), what each protocol needs of the study and the
+    temperature limits of its heatings. Returns the chosen protocols' options by name."""
     chosen = protocols(study)
     for name in only or []:
         if name not in chosen:
-            raise InputError("--protocol", f"= {name!r} is not in the study; it has {', '.join(chosen)}")
+            raise InputError("--protocol", f"= {name!r} is not in the study{suggest(name, chosen)}")
+    chosen = {name: options for name, options in chosen.items() if not only or name in only}
+    if "instrument" in study.extensions or any(name in NEEDS_INSTRUMENT for name in chosen):
+        instrument(study)
+    if "force_series" in chosen and (chosen["force_series"]["tip_radius"] or study.tip.tip_radius) is None:
+        raise InputError("protocol.force_series.tip_radius", "is required (m) unless the study gives tip.tip_radius")
+    for name in ("modulation", "dc_series"):
+        if name in chosen and study.excitation.mode == "heater":
+            raise InputError(
+                f"protocol.{name}", "needs a DC heating power: excitation.mode 'heater' has none (use 'power', 'laser' or 'joule')"
+            )
+    if "modulation" in chosen:
+        if not study.sample.material.is_ionic:
+            raise InputError("sample.material", "has no mobile ions: the DC modulation changes nothing (use an ionic material)")
+        own, amplitude = estimate_dc_power(study), chosen["modulation"]["dc_power_amplitude"]
+        if amplitude > own:
+            raise InputError(
+                "protocol.modulation.dc_power_amplitude",
+                f"= {amplitude:g} W exceeds the mean DC power {own:g} W (the heating would turn negative)",
+            )
+    if "dc_series" in chosen:
+        own = estimate_dc_power(study)
+        for power in chosen["dc_series"]["dc_powers"]:
+            if power < own * (1 - 1e-12):
+                raise InputError("protocol.dc_series.dc_powers", f"= {power:g} W is below the drive's own DC power {own:g} W")
+    check_study(study)
+    return chosen
+
+
+def output_names(study: Study, only: list[str] | None = None) -> list[str]:
+    """The files ``stimsim experiment`` writes into OUTDIR for these protocols."""
+    chosen = [name for name in study.extensions.get("protocol", {}) if not only or name in only]
+    tables = [t for name in chosen for t in TABLES.get(name, ())]
+    return [f"{t}.{ext}" for t in tables for ext in ("csv", "png")] + ["experiment.nc", "study.toml"]
+
+
+def run_experiments(study: Study, comm, only: list[str] | None = None) -> list[Table]:
+    """Run the study's protocols (or the named ones among them) in order; collective."""
+    chosen = check_experiments(study, only)
     tables = []
     for name, options in chosen.items():
-        if only and name not in only:
-            continue
         found = RUNNERS[name](study, comm, options)
         tables += list(found) if isinstance(found, tuple) else [found]
     return tables
