@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,6 +248,8 @@ def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
 def read_study_file(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict:
     """The raw study dict of a TOML file with the ``KEY=VALUE`` overrides applied (not validated)."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError("STUDY", f"{str(path)!r} is a folder; give a study file (TOML), e.g. {str(path / 'default.toml')!r}")
     if not path.is_file():
         raise InputError("STUDY", f"file {str(path)!r} does not exist")
     try:
@@ -269,8 +272,17 @@ def apply_override(raw: dict, item: str) -> None:
     try:
         value = tomllib.loads(f"value = {text.strip()}")["value"]
     except tomllib.TOMLDecodeError:
+        # a bare word is a string (--set tip.weighting=hertz); anything else is a TOML typo
+        if not _BARE_WORD.fullmatch(text.strip()):
+            raise InputError(
+                "--set", f"{name}={text.strip()!r}: the value is not TOML (numbers as 2e-8, lists as [1e4, 1e5], "
+                "strings as hertz or 'hertz')"
+            ) from None
         value = text.strip()
     set_key(raw, name, value)
+
+
+_BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_+\-.]*")
 
 
 def set_key(raw: dict, name: str, value: Any) -> None:
@@ -357,7 +369,7 @@ def _check_value(name: str, spec: Key, value: Any) -> Any:
         if not isinstance(value, str) or (spec.choices and value not in spec.choices):
             accepted = " or ".join(repr(c) for c in spec.choices) if spec.choices else "a string"
             hint = did_you_mean(value, spec.choices) if isinstance(value, str) and spec.choices else ""
-            raise InputError(name, f"= {value!r} is not accepted{hint}; use {accepted}")
+            raise InputError(name, f"= {value!r} is not accepted; use {accepted}{hint}")
         return value
     if spec.kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int) or not spec.low <= value <= spec.high:
@@ -463,7 +475,7 @@ def _ions(table: dict, sample: Sample) -> Ions:
 
 
 def _cross_check(study: Study) -> None:
-    from stimsim.geometry import domain_size
+    from stimsim.geometry import MIN_DOMAIN_PER_RADIUS, domain_size
 
     size = domain_size(study)
     for name, radius in surface_feature_radii(study).items():
@@ -476,7 +488,16 @@ def _cross_check(study: Study) -> None:
         "geometry.film_thickness": thickness,
         "excitation.absorption_length": study.excitation.absorption_length,
     }
+    radii = surface_feature_radii(study)
+    largest = max(radii, key=radii.get)
+    grown = study.mesh.domain_size is None and size == MIN_DOMAIN_PER_RADIUS * radii[largest]
     for name, length in lengths.items():
+        if length is not None and length < MIN_FEATURE_FRACTION * size and grown and name != largest:
+            raise InputError(
+                largest, f"= {radii[largest]:g} m is too large beside {name} = {length:g} m: the domain grows to "
+                f"{MIN_DOMAIN_PER_RADIUS:g} times it ({size:g} m), where {name} is below {MIN_FEATURE_FRACTION:g} of "
+                "the domain and the mesh would not resolve it"
+            )
         if length is not None and length < MIN_FEATURE_FRACTION * size:
             raise InputError(
                 name, f"= {length:g} m is below {MIN_FEATURE_FRACTION:g} of the domain size ({size:g} m): the mesh "

@@ -114,7 +114,7 @@ def sweep_from_dict(raw: dict, folder: str | Path = ".", source: str = "") -> Sw
         raise InputError("sweep", "is missing: add a [sweep] table with [sweep.axes] (README: Parameter sweeps)")
     mode = table.get("mode", "grid")
     if mode not in MODES:
-        raise InputError("sweep.mode", f"= {mode!r} is not accepted{did_you_mean(mode, MODES)}; use {_either(MODES)}")
+        raise InputError("sweep.mode", f"= {mode!r} is not accepted; use {_either(MODES)}{did_you_mean(mode, MODES)}")
     for key in table:
         if key not in SWEEP_KEYS:
             raise InputError(f"sweep.{key}", f"is not a known key{suggest(key, SWEEP_KEYS)}")
@@ -124,7 +124,7 @@ def sweep_from_dict(raw: dict, folder: str | Path = ".", source: str = "") -> Sw
     dispatcher = table.get("dispatcher", "shared")
     if dispatcher not in DISPATCHERS:
         raise InputError(
-            "sweep.dispatcher", f"= {dispatcher!r} is not accepted{did_you_mean(dispatcher, DISPATCHERS)}; use {_either(DISPATCHERS)}"
+            "sweep.dispatcher", f"= {dispatcher!r} is not accepted; use {_either(DISPATCHERS)}{did_you_mean(dispatcher, DISPATCHERS)}"
         )
     if mode == "csv":
         axes, samples = _csv_samples(table, Path(folder))
