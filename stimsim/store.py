@@ -208,7 +208,13 @@ def _check_same_sweep(path: Path, sweep: Sweep) -> None:
     if definition["axes"] != current["axes"]:
         what = f"the axes differ (stored {definition['axes']}, now {current['axes']})"
     elif definition["samples"] != current["samples"]:
-        what = f"the samples differ (stored {len(definition['samples'])}, now {len(current['samples'])})"
+        old, new = definition["samples"], current["samples"]
+        if len(old) != len(new):
+            what = f"the number of samples differs (stored {len(old)}, now {len(new)})"
+        else:
+            index = next(i for i, (a, b) in enumerate(zip(old, new)) if a != b)
+            changed = [f"{axis} {a!r} -> {b!r}" for axis, a, b in zip(current["axes"], old[index], new[index]) if a != b]
+            what = f"sample {index} differs ({', '.join(changed)})"
     else:
         keys = sorted(_differing_keys(definition["base"], current["base"]))
         what = f"the base study differs at {', '.join(keys) or 'some key'}"
