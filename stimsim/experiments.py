@@ -153,6 +153,7 @@ FIT_COLUMNS = (
     ("resonance_frequency_stderr_hz", "Hz", "standard error of f0 (sho_fit)"),
     ("quality_factor_stderr", "1", "standard error of Q (sho_fit)"),
     ("intrinsic_amplitude_stderr_m", "m", "standard error of A_d (sho_fit)"),
+    ("note", "", "why a method gives no estimate (e.g. no signal above the noise)"),
 )
 
 
@@ -179,9 +180,12 @@ def resonance_sweep(study: Study, comm, options: dict) -> tuple[Table, Table]:
         points = len(offsets)
         spectra += [_sweep_row(c, n, f[i], x[i], readings[i]) for i in range(points)]
         truth = dict(resonance_frequency_hz=resonance.frequency, quality_factor=resonance.quality)
-        fits.append(dict(channel=c, method="model", **truth, **_complex_columns("intrinsic", x[-1])))
+        fits.append(dict(channel=c, method="model", **truth, **_complex_columns("intrinsic", x[-1]), note=""))
         fits.append(_fit_row(c, "sho_fit", lambda: fit_sho(n * f[:points], readings[:points])))
-        fits.append(_fit_row(c, "dart", lambda: dart(n * f[points], n * f[points + 1], readings[points], readings[points + 1])))
+        if fits[-1]["note"].startswith("no signal"):  # two readings cannot tell a resonance from noise
+            fits.append(dict(channel=c, method="dart", note="no signal (see sho_fit)"))
+        else:
+            fits.append(_fit_row(c, "dart", lambda: dart(n * f[points], n * f[points + 1], readings[points], readings[points + 1])))
     return Table("resonance_sweep", SWEEP_COLUMNS, spectra), Table("resonance_fit", FIT_COLUMNS, fits)
 
 
@@ -209,10 +213,10 @@ def _fit_row(channel, method, estimate) -> dict:
     no resonance explains) gets a row of empty values, as a lock-in analysis would report nothing."""
     try:
         estimate = estimate()
-    except InputError:
-        return dict(channel=channel, method=method)
+    except InputError as err:
+        return dict(channel=channel, method=method, note=str(err).removeprefix(f"{err.key} "))
     return dict(
-        channel=channel, method=method, resonance_frequency_hz=estimate.frequency, quality_factor=estimate.quality,
+        channel=channel, method=method, note="", resonance_frequency_hz=estimate.frequency, quality_factor=estimate.quality,
         **_complex_columns("intrinsic", estimate.intrinsic), resonance_frequency_stderr_hz=estimate.frequency_stderr,
         quality_factor_stderr=estimate.quality_stderr, intrinsic_amplitude_stderr_m=estimate.amplitude_stderr,
     )
