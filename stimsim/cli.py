@@ -410,6 +410,11 @@ def _export(args, comm) -> int:
     counts, error = None, None
     if comm.rank == 0:
         try:
+            from stimsim.io import check_writable
+
+            if args.output.is_dir():
+                raise InputError("OUT", f"= {str(args.output)!r} is a folder; give a CSV file name")
+            check_writable(args.output, "OUT")
             counts = export_csv(args.store, args.output)
         except InputError as err:
             error = (err.key, str(err).removeprefix(f"{err.key} "))

@@ -37,12 +37,12 @@ RESPONSE_COLUMNS = (
 )
 
 
-def check_writable(path: str | Path, key: str = "OUTDIR") -> Path:
-    """Reject, before any solve, an output ``path`` that cannot be created: a parent that is a file, or
-    a nearest existing folder where nothing can be written (tried, not guessed from permission bits,
-    which root ignores)."""
+def check_writable(path: str | Path, key: str = "OUTDIR", folder: bool = False) -> Path:
+    """Reject, before any solve, an output ``path`` (a file, or with ``folder`` a folder) that cannot
+    be created: a parent that is a file, or a nearest existing folder where nothing can be written
+    (tried, not guessed from permission bits, which root ignores)."""
     path = Path(path)
-    parent = path.absolute().parent
+    parent = path.absolute() if folder else path.absolute().parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
@@ -62,9 +62,9 @@ def check_output_dir(path: str | Path, names=None, overwrite: bool = False) -> P
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError("OUTDIR", f"{str(path)!r} exists and is not a folder")
+    check_writable(path, "OUTDIR", folder=True)
     if not path.exists():
-        return check_writable(path / "x", "OUTDIR").parent
-    check_writable(path / "x", "OUTDIR")
+        return path
     if names is None:
         return path
     others = sorted(p.name for p in path.iterdir() if p.name not in names and not p.name.startswith("."))
@@ -175,7 +175,9 @@ def check_mesh_path(path: str | Path, writable: bool = False) -> Path:
     suffix = path.suffix.lower()
     if suffix not in MESH_FORMATS:
         listed = ", ".join(f"{s} ({what})" for s, what in MESH_FORMATS.items())
-        raise InputError("--output", f"= {str(path)!r}: {suffix or 'no suffix'} is not a mesh format{did_you_mean(suffix, MESH_FORMATS)}; use {listed}")
+        raise InputError(
+            "--output", f"= {str(path)!r}: {suffix or 'no suffix'} is not a mesh format; use {listed}{did_you_mean(suffix, MESH_FORMATS)}"
+        )
     if path.is_dir():
         raise InputError("--output", f"= {str(path)!r} is a folder; give a file name")
     if writable:

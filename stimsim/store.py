@@ -96,6 +96,9 @@ class Store:
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise InputError("STORE", f"{str(path)!r} exists and is not a folder")
+        from stimsim.io import check_writable
+
+        check_writable(path, "STORE", folder=True)
         existing = path.is_dir() and any(path.iterdir())
         if existing and not resume:
             raise InputError(
