@@ -166,7 +166,6 @@ def resonance_sweep(study: Study, comm, options: dict) -> tuple[Table, Table]:
     dart_offsets = np.array([-1.0, 1.0]) * options["dart_offset"] / (2 * resonance.quality)
     plan = {c: resonance.frequency / harmonics[c] * (1 + np.concatenate([offsets, dart_offsets, [0.0]])) for c in channels}
     sweep_study = derived_study(study, {"excitation.frequencies": sorted({float(f) for fs in plan.values() for f in fs})})
-    check_study(sweep_study)
     model = HarmonicModel(sweep_study, comm)
     try:
         base_state(model)
@@ -246,9 +245,6 @@ def dc_series(study: Study, comm, options: dict) -> Table:
     """Steady harmonics at the drive frequency against the total DC heating power (one model)."""
     single = derived_study(study, {"excitation.frequencies": [options["drive_frequency"]]})
     key = "protocol.dc_series.dc_powers"
-    if study.excitation.mode != "heater":
-        for power in options["dc_powers"]:
-            check_study(single, dc_power=power, key=key)
     model = HarmonicModel(single, comm)
     rows = []
     try:
@@ -282,7 +278,6 @@ def force_series(study: Study, comm, options: dict) -> Table:
             "tip.force": force, "tip.tip_radius": tip_radius, "tip.contact_radius": None,
             "excitation.frequencies": [options["drive_frequency"]],
         })
-        check_study(variant)
         model = HarmonicModel(variant, comm)
         try:
             base_state(model)
@@ -326,12 +321,7 @@ LOOP_COLUMNS = (
 def modulation(study: Study, comm, options: dict) -> tuple[Table, Table]:
     """Slow DC modulation under the fast drive: the recorded loops and their areas per f_m."""
     drive = options["drive_frequency"]
-    single = derived_study(study, {"excitation.frequencies": [drive]})
-    if study.excitation.mode != "heater":
-        own = estimate_dc_power(single)
-        for power in (own - options["dc_power_amplitude"], own + options["dc_power_amplitude"]):
-            check_study(single, dc_power=max(power, 0.0), key="protocol.modulation.dc_power_amplitude")
-    model = HarmonicModel(single, comm)
+    model = HarmonicModel(derived_study(study, {"excitation.frequencies": [drive]}), comm)
     n = ionic_harmonic(model)
     traces, loops = [], []
     try:
@@ -429,7 +419,32 @@ def check_experiments(study: Study, only: list[str] | None = None) -> dict[str, 
             if power < own * (1 - 1e-12):
                 raise InputError("protocol.dc_series.dc_powers", f"= {power:g} W is below the drive's own DC power {own:g} W")
     check_study(study)
+    for name, options in chosen.items():
+        _check_heating(study, name, options)
     return chosen
+
+
+def _check_heating(study: Study, name: str, options: dict) -> None:
+    """The temperature limits (:func:`stimsim.limits.check_study`) of every heating a protocol applies."""
+    single = derived_study(study, {"excitation.frequencies": [options.get("drive_frequency") or study.excitation.frequencies[0]]})
+    if name == "dc_series":
+        for power in options["dc_powers"]:
+            check_study(single, dc_power=power, key="protocol.dc_series.dc_powers")
+    elif name == "modulation":
+        own, amplitude = estimate_dc_power(study), options["dc_power_amplitude"]
+        for power in (own - amplitude, own + amplitude):
+            check_study(single, dc_power=max(power, 0.0), key="protocol.modulation.dc_power_amplitude")
+    elif name == "force_series":
+        tip_radius = options["tip_radius"] or study.tip.tip_radius
+        for force in options["forces"]:
+            check_study(derived_study(study, {
+                "tip.force": force, "tip.tip_radius": tip_radius, "tip.contact_radius": None,
+                "excitation.frequencies": [options["drive_frequency"]],
+            }))
+    elif name == "resonance_sweep":
+        resonance, _ = instrument(study)
+        lowest = resonance.frequency * (1 - 0.5 * options["span"] / resonance.quality) / max(channel_harmonics(study).values())
+        check_study(derived_study(study, {"excitation.frequencies": [max(lowest, 1e-3)]}))
 
 
 def output_names(study: Study, only: list[str] | None = None) -> list[str]:
