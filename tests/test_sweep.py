@@ -446,3 +446,18 @@ def test_example_study_is_a_valid_sweep():
     assert len(sweep) >= 4
     for index in range(len(sweep)):
         sweep.study(index)
+
+
+def test_quiet_still_reports_failed_samples(capsys):
+    """-q silences progress, not problems: failed samples are reported (the first ten of a run)."""
+    from types import SimpleNamespace
+
+    from stimsim.sweep import REPORTED_FAILURES, Dispatcher
+
+    dispatcher = Dispatcher(SimpleNamespace(stored={}), list(range(20)), None, None, quiet=True, interval=1.0)
+    for index in range(REPORTED_FAILURES + 2):
+        dispatcher.new_failed += 1
+        dispatcher.report_failure({"sample_id": index, "error": f"error {index}"})
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "sweep: sample 0 failed: error 0"
+    assert len(err) == REPORTED_FAILURES + 1 and "samples.csv" in err[-1]
