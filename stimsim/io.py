@@ -172,14 +172,14 @@ MESH_FORMATS = {".msh": "gmsh", ".vtu": "VTK XML", ".vtk": "legacy VTK", ".xdmf"
 def check_mesh_path(path: str | Path, writable: bool = False) -> Path:
     """A mesh file path with a known suffix (and, with ``writable``, a place it can be written)."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError("--output", f"= {str(path)!r} is a folder; give a file name, e.g. {str(path / 'mesh.vtu')!r}")
     suffix = path.suffix.lower()
     if suffix not in MESH_FORMATS:
         listed = ", ".join(f"{s} ({what})" for s, what in MESH_FORMATS.items())
         raise InputError(
             "--output", f"= {str(path)!r}: {suffix or 'no suffix'} is not a mesh format; use {listed}{did_you_mean(suffix, MESH_FORMATS)}"
         )
-    if path.is_dir():
-        raise InputError("--output", f"= {str(path)!r} is a folder; give a file name")
     if writable:
         check_writable(path, "--output")
     return path
