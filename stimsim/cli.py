@@ -2,8 +2,9 @@
 
 Input errors print one line ``stimsim: error: <key> <what is accepted>`` (on rank 0) and exit with
 status 2; solver failures exit with status 3; a sweep stopped by ``--max-samples`` or ``--time-limit``
-before every sample is stored exits with status 4. Run under ``mpiexec -n N`` for a distributed mesh
-or a parallel sweep.
+before every sample is stored exits with status 4; Ctrl-C prints ``stimsim: interrupted`` and exits
+with status 130, leaving nothing half-written. Run under ``mpiexec -n N`` for a distributed mesh or a
+parallel sweep. See docs/errors.md.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from stimsim.config import Study, load_study
 from stimsim.errors import InputError, SolverError, StimsimError
 from stimsim.parallel import on_root
 
-EXIT_INPUT, EXIT_SOLVER, EXIT_INCOMPLETE = 2, 3, 4
+EXIT_INPUT, EXIT_SOLVER, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 2, 3, 4, 130
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         if comm.rank == 0:
             print(f"stimsim: error: {err}", file=sys.stderr)
         return EXIT_SOLVER if isinstance(err, SolverError) else EXIT_INPUT
+    except KeyboardInterrupt:  # outputs are staged: nothing half-written is left behind
+        if comm.rank == 0:
+            print("stimsim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="solve a study and write OUTDIR/response.csv, study.toml, plot")
     _study_arguments(run)
     run.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>)")
+    _overwrite_argument(run)
     run.add_argument("-q", "--quiet", action="store_true", help="do not print the response table")
     run.add_argument(
         "--fields", action="store_true",
@@ -54,10 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     _study_arguments(experiment)
     experiment.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>)")
+    _overwrite_argument(experiment)
     experiment.add_argument(
         "--protocol", action="append", default=[], metavar="NAME", help="run only this protocol (repeatable)"
     )
-    experiment.add_argument("-q", "--quiet", action="store_true", help="do not print progress lines and summaries")
+    experiment.add_argument("-q", "--quiet", action="store_true", help="do not print progress lines and summaries (warnings still)")
     experiment.set_defaults(handler=_experiment)
 
     fit = commands.add_parser("fit", help="fit study parameters to measured harmonics; write OUTDIR/fit.json, fit.csv, fit.png")
@@ -73,19 +80,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--walkers", type=int, help="posterior walkers (default 4 per parameter, at least 8)")
     fit.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>-fit)")
-    fit.add_argument("-q", "--quiet", action="store_true", help="do not print progress lines and the estimates")
+    _overwrite_argument(fit)
+    fit.add_argument("-q", "--quiet", action="store_true", help="do not print progress lines and the estimates (warnings still)")
     fit.set_defaults(handler=_fit)
 
-    validate = commands.add_parser("validate", help="check a study file and print it resolved")
+    validate = commands.add_parser(
+        "validate", help="run every check of run, experiment, fit, sweep and mesh on a study; print it resolved"
+    )
     _study_arguments(validate)
     validate.set_defaults(handler=_validate)
 
     info = commands.add_parser("info", help="versions, scalar type and MPI size")
     info.set_defaults(handler=_info)
 
-    mesh = commands.add_parser("mesh", help="write the study's mesh in a meshio format (.vtu, .xdmf, ...)")
+    mesh = commands.add_parser("mesh", help="write the study's mesh (.msh, .vtu, .vtk or .xdmf)")
     _study_arguments(mesh)
-    mesh.add_argument("-o", "--output", type=Path, required=True, help="mesh file; the suffix picks the format")
+    mesh.add_argument(
+        "-o", "--output", type=Path, required=True,
+        help="mesh file; the suffix picks the format: .msh (gmsh), .vtu, .vtk (VTK), .xdmf (XDMF with HDF5 .h5)",
+    )
     mesh.set_defaults(handler=_mesh)
 
     sweep = commands.add_parser("sweep", help="solve the samples of the study's [sweep] table into a result store")
@@ -93,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("-o", "--output", type=Path, help="result store folder (default results/<study name>-sweep)")
     sweep.add_argument("--resume", action="store_true", help="complete an existing store of the same sweep")
     sweep.add_argument("--retry-failed", action="store_true", help="with --resume: solve the failed samples again")
-    sweep.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    sweep.add_argument("-q", "--quiet", action="store_true", help="no progress lines (failed samples and warnings still)")
     sweep.add_argument("--max-samples", type=_positive(int), metavar="N", help="solve at most N samples in this run")
     sweep.add_argument(
         "--time-limit", type=_positive(float), metavar="SECONDS",
@@ -122,6 +135,12 @@ def _positive(kind):
     return parse
 
 
+def _overwrite_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--overwrite", action="store_true", help="write into an output folder that holds other files (they are removed)"
+    )
+
+
 def _study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", type=Path, help="study file (TOML)")
     parser.add_argument(
@@ -134,20 +153,40 @@ def _load(args) -> Study:
     return load_study(args.study, args.overrides)
 
 
+RUN_FILES = ("response.csv", "study.toml", "response.png", "fields")
+FIT_FILES = ("fit.json", "fit.csv", "fit.png", "posterior.csv")
+
+
+def _outdir(args, comm, default: Path, names) -> Path:
+    """The checked output folder of a command (before any solve; on rank 0, errors on every rank)."""
+    from stimsim.io import check_output_dir
+
+    outdir = args.output or default
+    on_root(comm, "OUTDIR", check_output_dir, outdir, names, args.overwrite)
+    return outdir
+
+
 def _run(args, comm) -> int:
     from stimsim.forward import simulate
-    from stimsim.io import check_output_dir, staged_output, write_rows, write_study
+    from stimsim.io import staged_output, write_rows, write_study
+    from stimsim.limits import check_model, check_study
     from stimsim.plots import plot_response
 
     study = _load(args)
-    outdir = check_output_dir(args.output or Path("results") / args.study.stem)
+    check_study(study)
+    outdir = _outdir(args, comm, Path("results") / args.study.stem, RUN_FILES)
     start = time.perf_counter()
     responses, model, solutions = simulate(study, comm, keep_fields=True)
     elapsed = time.perf_counter() - start
     num_dofs = model.num_dofs
+    try:
+        check_model(model, responses)
+    except BaseException:
+        model.destroy()
+        raise
 
     def write() -> None:
-        with staged_output(outdir) as staging:
+        with staged_output(outdir, replace=args.overwrite) as staging:
             write_rows([r.row() for r in responses], staging / "response.csv")
             write_study(study.resolved, staging / "study.toml")
             plot_response(responses, staging / "response.png", title=args.study.stem)
@@ -165,12 +204,13 @@ def _run(args, comm) -> int:
 
 
 def _experiment(args, comm) -> int:
-    from stimsim.experiments import run_experiments
-    from stimsim.io import check_output_dir, staged_output, write_netcdf, write_study, write_table_csv
+    from stimsim.experiments import check_experiments, output_names, run_experiments
+    from stimsim.io import staged_output, write_netcdf, write_study, write_table_csv
     from stimsim.plots import plot_table
 
     study = _load(args)
-    outdir = check_output_dir(args.output or Path("results") / args.study.stem)
+    check_experiments(study, args.protocol)
+    outdir = _outdir(args, comm, Path("results") / args.study.stem, output_names(study, args.protocol))
     start = time.perf_counter()
     tables = run_experiments(study, comm, args.protocol, quiet=args.quiet)
     elapsed = time.perf_counter() - start
@@ -178,7 +218,7 @@ def _experiment(args, comm) -> int:
     def write() -> None:
         import tomli_w
 
-        with staged_output(outdir) as staging:
+        with staged_output(outdir, replace=args.overwrite) as staging:
             for table in tables:
                 write_table_csv(table, staging / f"{table.name}.csv")
                 plot_table(table, staging / f"{table.name}.png", title=f"{args.study.stem}: {table.name}")
@@ -196,15 +236,31 @@ def _experiment(args, comm) -> int:
 
 
 def _print_summary(table) -> None:
-    """The short tables in full; long traces as their size."""
+    """The short tables in full (whole column names, units below them, '-' for no value); long traces
+    as their size."""
     if len(table.rows) > 24:
         print(f"{table.name}: {len(table.rows)} rows (see {table.name}.csv)")
         return
     print(f"{table.name}:")
-    print("  " + " ".join(f"{name:>14.14}" for name in table.names))
-    for row in table.rows:
-        cells = (f"{v:14.5g}" if isinstance(v, float) else f"{v!s:>14.14}" for v in (row.get(n) for n in table.names))
-        print("  " + " ".join(cells))
+    for line in format_table(table.columns, table.rows):
+        print("  " + line)
+
+
+def format_table(columns, rows) -> list[str]:
+    """Console lines of a table: ``columns`` (name, unit, meaning), ``rows`` dicts by name; every
+    column as wide as its name, unit or widest value."""
+    def cell(value) -> str:
+        if value is None or (isinstance(value, float) and value != value):
+            return "-"
+        return f"{value:.5g}" if isinstance(value, float) else str(value)
+
+    body = [[cell(row.get(name)) for name, _, _ in columns] for row in rows]
+    units = [f"[{unit}]" if unit else "" for _, unit, _ in columns]
+    widths = [max([len(name), len(u)] + [len(r[i]) for r in body]) for i, ((name, _, _), u) in enumerate(zip(columns, units))]
+    lines = [" ".join(f"{name:>{w}}" for (name, _, _), w in zip(columns, widths))]
+    lines.append(" ".join(f"{u:>{w}}" for u, w in zip(units, widths)).rstrip())
+    lines += [" ".join(f"{c:>{w}}" for c, w in zip(r, widths)) for r in body]
+    return lines
 
 
 def _print_table(responses) -> None:
@@ -217,11 +273,13 @@ def _print_table(responses) -> None:
 
 
 def _fit(args, comm) -> int:
-    from stimsim.fit import fit, read_data, write_fit
-    from stimsim.io import check_output_dir
+    from stimsim.fit import fit, fit_options, read_data, write_fit
+    from stimsim.limits import check_study
 
     study = _load(args)
-    outdir = check_output_dir(args.output or Path("results") / f"{args.study.stem}-fit")
+    fit_options(study, args.parameters)
+    check_study(study)
+    outdir = _outdir(args, comm, Path("results") / f"{args.study.stem}-fit", FIT_FILES)
     data = on_root(comm, "DATA", read_data, args.data)
     data = comm.bcast(data, root=0)
     result, samples = fit(study, data, args.parameters, comm, quiet=args.quiet), None
@@ -229,7 +287,11 @@ def _fit(args, comm) -> int:
         from stimsim.posterior import posterior
 
         result["posterior"], samples = posterior(study, data, result, comm, args.posterior, args.walkers)
-    on_root(comm, "OUTDIR", write_fit, result, outdir, f"{args.study.stem}: fit to {args.data.name}", samples)
+    title = f"{args.study.stem}: fit to {args.data.name}"
+    on_root(comm, "OUTDIR", write_fit, result, outdir, title, samples, args.overwrite)
+    if comm.rank == 0:
+        for warning in result["warnings"]:  # problems are shown even with -q
+            print(f"stimsim: warning: {warning}", file=sys.stderr)
     if comm.rank == 0 and not args.quiet:
         for name, p in result["parameters"].items():
             stderr = "undetermined" if p["stderr"] is None else f"{p['stderr']:.3g}"
@@ -241,21 +303,55 @@ def _fit(args, comm) -> int:
             f"chi2 {result['chi2']:.4g} ({result['degrees_of_freedom']} dof), {result['nfev']} evaluations, "
             f"{result['wall_time_s']:.1f} s; results in {outdir}/"
         )
-        for warning in result["warnings"]:
-            print(f"warning: {warning}")
     return 0
 
 
 def _validate(args, comm) -> int:
+    """Every check the other commands make before they solve: the study, the temperature limits of
+    its heating, its [protocol.*] and [instrument] tables (experiment), [fit] (fit), [sweep] (sweep)
+    and the mesh; prints the resolved study, the sources and notes of its materials and a summary."""
     import tomli_w
 
     from stimsim.geometry import mesh_spec
+    from stimsim.limits import check_study, estimate
 
     study = _load(args)
+    summary = []
+    if "protocol" in study.extensions:
+        from stimsim.experiments import check_experiments
+
+        summary.append(f"protocols {', '.join(check_experiments(study))}")
+    elif "instrument" in study.extensions:
+        from stimsim.experiments import instrument
+
+        instrument(study)
+    if "fit" in study.extensions:
+        from stimsim.fit import fit_options
+
+        names = fit_options(study, require=False)["parameters"]
+        summary.append(f"fit parameters {', '.join(names) or '(give --param)'}")
+    if "sweep" in study.extensions:
+        from stimsim.sweep import load_sweep
+
+        sweep = load_sweep(args.study, args.overrides)
+        summary.append(f"sweep of {len(sweep)} samples ({sweep.mode})")
+    check_study(study)
+    spec = mesh_spec(study)
     if comm.rank == 0:
         print(tomli_w.dumps(study.resolved), end="")
-        spec = mesh_spec(study)
-        print(f"# valid; domain {spec.domain_size:.4g} m, surface radii {spec.surface_radii} m")
+        for key, material in (("sample.material", study.sample.material), ("geometry.substrate", study.sample.substrate)):
+            if material is None:
+                continue
+            print(f"# {key} {material.name}: {material.citation}")
+            for name, note in material.notes.items():
+                print(f"#   {name}: {note}")
+            if material.max_temperature != float("inf"):
+                print(f"#   stands up to {material.max_temperature:g} K: {material.max_temperature_note}")
+        tip = estimate(study)
+        print(f"# tip temperature (estimate): {study.excitation.ambient_temperature:g} K + {tip.dc_rise:.3g} K DC, "
+              f"oscillating by {tip.oscillation:.3g} K")
+        summary.append(f"domain {spec.domain_size:.4g} m, surface radii {spec.surface_radii} m")
+        print(f"# valid; {'; '.join(summary)}")
     return 0
 
 
@@ -324,6 +420,11 @@ def _export(args, comm) -> int:
     counts, error = None, None
     if comm.rank == 0:
         try:
+            from stimsim.io import check_writable
+
+            if args.output.is_dir():
+                raise InputError("OUT", f"= {str(args.output)!r} is a folder; give a CSV file name")
+            check_writable(args.output, "OUT")
             counts = export_csv(args.store, args.output)
         except InputError as err:
             error = (err.key, str(err).removeprefix(f"{err.key} "))

@@ -9,16 +9,16 @@ that names the key and the accepted values.
 from __future__ import annotations
 
 import copy
-import difflib
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stimsim.drives import Drive, make_drive
-from stimsim.errors import InputError, checked_number
-from stimsim.lengths import domain_size
+from stimsim.errors import InputError, checked_number, did_you_mean, suggest
+from stimsim.lengths import MIN_DOMAIN_PER_RADIUS, domain_size
 from stimsim.materials import Material, material
 
 
@@ -256,6 +256,8 @@ def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
 def read_study_file(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict:
     """The raw study dict of a TOML file with the ``KEY=VALUE`` overrides applied (not validated)."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError("STUDY", f"{str(path)!r} is a folder; give a study file (TOML), e.g. {str(path / 'default.toml')!r}")
     if not path.is_file():
         raise InputError("STUDY", f"file {str(path)!r} does not exist")
     try:
@@ -278,8 +280,17 @@ def apply_override(raw: dict, item: str) -> None:
     try:
         value = tomllib.loads(f"value = {text.strip()}")["value"]
     except tomllib.TOMLDecodeError:
+        # a bare word is a string (--set tip.weighting=hertz); anything else is a TOML typo
+        if not _BARE_WORD.fullmatch(text.strip()):
+            raise InputError(
+                "--set", f"{name}={text.strip()!r}: the value is not TOML (numbers as 2e-8, lists as [1e4, 1e5], "
+                "strings as hertz or 'hertz')"
+            ) from None
         value = text.strip()
     set_key(raw, name, value)
+
+
+_BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_+\-.]*")
 
 
 def set_key(raw: dict, name: str, value: Any) -> None:
@@ -344,9 +355,7 @@ def _reject_unknown(raw: dict) -> None:
 
 
 def _suggest(word: str, known) -> str:
-    close = difflib.get_close_matches(word, list(known), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{hint} (known: {', '.join(known)})"
+    return suggest(word, known)
 
 
 def _check_section(section: str, table: dict) -> dict:
@@ -367,7 +376,8 @@ def _check_value(name: str, spec: Key, value: Any) -> Any:
     if spec.kind == "string":
         if not isinstance(value, str) or (spec.choices and value not in spec.choices):
             accepted = " or ".join(repr(c) for c in spec.choices) if spec.choices else "a string"
-            raise InputError(name, f"= {value!r} is not accepted; use {accepted}")
+            hint = did_you_mean(value, spec.choices) if isinstance(value, str) and spec.choices else ""
+            raise InputError(name, f"= {value!r} is not accepted; use {accepted}{hint}")
         return value
     if spec.kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int) or not spec.low <= value <= spec.high:
@@ -485,7 +495,16 @@ def _cross_check(study: Study) -> None:
         "geometry.film_thickness": thickness,
         "excitation.absorption_length": study.excitation.absorption_length,
     }
+    radii = study.drive.surface_radii()
+    largest = max(radii, key=radii.get)
+    grown = study.mesh.domain_size is None and size == MIN_DOMAIN_PER_RADIUS * radii[largest]
     for name, length in lengths.items():
+        if length is not None and length < MIN_FEATURE_FRACTION * size and grown and name != largest:
+            raise InputError(
+                largest, f"= {radii[largest]:g} m is too large beside {name} = {length:g} m: the domain grows to "
+                f"{MIN_DOMAIN_PER_RADIUS:g} times it ({size:g} m), where {name} is below {MIN_FEATURE_FRACTION:g} of "
+                "the domain and the mesh would not resolve it"
+            )
         if length is not None and length < MIN_FEATURE_FRACTION * size:
             raise InputError(
                 name, f"= {length:g} m is below {MIN_FEATURE_FRACTION:g} of the domain size ({size:g} m): the mesh "

@@ -94,6 +94,8 @@ class Drive:
     balance: HeaterBalance | None = None
     #: Contact conductance G_c (W/K) through which a heater heats the sample (None: a heat flow).
     contact_conductance: float | None = None
+    #: The study's own DC heating power (W): into the sample, absorbed, or the heater's electrical power.
+    dc_power: float = 0.0
 
     def __init__(self, excitation: Excitation, tip: Tip):
         self.excitation, self.tip = excitation, tip
@@ -167,6 +169,7 @@ class PowerDrive(Drive):
         super().__init__(excitation, tip)
         self.scale = excitation.power_amplitude
         self.harmonics = {1: 1.0}
+        self.dc_power = excitation.dc_power
         self.dc_heating = excitation.dc_power / excitation.power_amplitude
 
     def dc_heating_per_watt(self, tip_per_heater=None) -> float:
@@ -188,6 +191,7 @@ class LaserDrive(Drive):
         super().__init__(excitation, tip)
         self.scale = excitation.absorptance * excitation.modulation_depth * excitation.mean_power
         self.harmonics = {1: 1.0}
+        self.dc_power = excitation.absorptance * excitation.mean_power
         self.dc_heating = 1.0 / excitation.modulation_depth
 
     @property

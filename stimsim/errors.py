@@ -1,6 +1,7 @@
 """Exceptions that carry a message meant for the user, never a traceback, and the number check that
 every input goes through."""
 
+import difflib
 import math
 
 
@@ -18,6 +19,23 @@ class InputError(StimsimError, ValueError):
 
 class SolverError(StimsimError, RuntimeError):
     """A linear solve failed: no convergence, a MUMPS error or a non-finite solution."""
+
+
+def did_you_mean(word, known) -> str:
+    """The one rule for every name a user types: ``"; did you mean 'x'?"`` with the closest of the
+    ``known`` names (difflib ratio >= 0.6, also ignoring case and '-' for '_'), or ''."""
+    known = [str(k) for k in known]
+    close = difflib.get_close_matches(str(word), known, n=1, cutoff=0.6)
+    if not close:  # a different case or separator is still a typo ('Thermal-Conductivity')
+        folded = {k.lower().replace("-", "_"): k for k in known}
+        close = difflib.get_close_matches(str(word).lower().replace("-", "_"), list(folded), n=1, cutoff=0.6)
+        close = [folded[c] for c in close]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def suggest(word, known) -> str:
+    """:func:`did_you_mean` followed by the list of known names, to append to a message."""
+    return f"{did_you_mean(word, known)} (known: {', '.join(str(k) for k in known)})"
 
 
 def checked_number(key: str, value, low: float, high: float, unit: str, low_inclusive=False, high_inclusive=False):

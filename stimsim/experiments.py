@@ -25,9 +25,10 @@ import numpy as np
 
 from stimsim.config import REQUIRED, Key, Study, check_table, derived_study
 from stimsim.forward import base_state, dc_heating_per_watt, responses
-from stimsim.errors import InputError
+from stimsim.errors import InputError, suggest
 from stimsim.harmonic import HarmonicModel
 from stimsim.instrument import LockIn, Resonance, contact_stiffness, dart, fit_sho
+from stimsim.limits import check_model, check_study
 from stimsim.modulation import Modulation, modulation_loop
 from stimsim.progress import Progress
 
@@ -107,7 +108,7 @@ def protocols(study: Study) -> dict[str, dict]:
     checked = {}
     for name, table in tables.items():
         if name not in PROTOCOLS:
-            raise InputError(f"protocol.{name}", f"is not a protocol; use {', '.join(PROTOCOLS)}")
+            raise InputError(f"protocol.{name}", f"is not a protocol{suggest(name, PROTOCOLS)}")
         checked[name] = check_table(f"protocol.{name}", PROTOCOLS[name], table)
         if "drive_frequency" in checked[name] and checked[name]["drive_frequency"] is None:
             checked[name]["drive_frequency"] = study.excitation.frequencies[0]
@@ -149,6 +150,7 @@ FIT_COLUMNS = (
     ("resonance_frequency_stderr_hz", "Hz", "standard error of f0 (sho_fit)"),
     ("quality_factor_stderr", "1", "standard error of Q (sho_fit)"),
     ("intrinsic_amplitude_stderr_m", "m", "standard error of A_d (sho_fit)"),
+    ("note", "", "why a method gives no estimate (e.g. no signal above the noise)"),
 )
 
 
@@ -165,7 +167,7 @@ def resonance_sweep(study: Study, comm, options: dict, progress: Progress) -> tu
     with HarmonicModel(sweep_study, comm) as model:
         base_state(model)
         progress.total = sum(len(fs) for fs in plan.values())
-        intrinsic = {c: np.array([_advanced(progress, harmonic_signal(responses(model, f), harmonics[c])) for f in fs])
+        intrinsic = {c: np.array([_advanced(progress, harmonic_signal(_checked(model, f), harmonics[c])) for f in fs])
                      for c, fs in plan.items()}
     spectra, fits = [], []
     for c in channels:
@@ -174,10 +176,20 @@ def resonance_sweep(study: Study, comm, options: dict, progress: Progress) -> tu
         points = len(offsets)
         spectra += [_sweep_row(c, n, f[i], x[i], readings[i]) for i in range(points)]
         truth = dict(resonance_frequency_hz=resonance.frequency, quality_factor=resonance.quality)
-        fits.append(dict(channel=c, method="model", **truth, **_complex_columns("intrinsic", x[-1])))
+        fits.append(dict(channel=c, method="model", **truth, **_complex_columns("intrinsic", x[-1]), note=""))
         fits.append(_fit_row(c, "sho_fit", lambda: fit_sho(n * f[:points], readings[:points])))
-        fits.append(_fit_row(c, "dart", lambda: dart(n * f[points], n * f[points + 1], readings[points], readings[points + 1])))
+        if fits[-1]["note"].startswith("no signal"):  # two readings cannot tell a resonance from noise
+            fits.append(dict(channel=c, method="dart", note="no signal (see sho_fit)"))
+        else:
+            fits.append(_fit_row(c, "dart", lambda: dart(n * f[points], n * f[points + 1], readings[points], readings[points + 1])))
     return Table("resonance_sweep", SWEEP_COLUMNS, spectra), Table("resonance_fit", FIT_COLUMNS, fits)
+
+
+def _checked(model, frequency: float, **dc) -> list:
+    """The tip responses at ``frequency``, refused if their temperature leaves the model's range."""
+    rows = responses(model, frequency)
+    check_model(model, rows, **dc)
+    return rows
 
 
 def _sweep_row(channel, harmonic, drive_frequency, intrinsic, reading) -> dict:
@@ -197,10 +209,10 @@ def _fit_row(channel, method, estimate) -> dict:
     no resonance explains) gets a row of empty values, as a lock-in analysis would report nothing."""
     try:
         estimate = estimate()
-    except InputError:
-        return dict(channel=channel, method=method)
+    except InputError as err:
+        return dict(channel=channel, method=method, note=str(err).removeprefix(f"{err.key} "))
     return dict(
-        channel=channel, method=method, resonance_frequency_hz=estimate.frequency, quality_factor=estimate.quality,
+        channel=channel, method=method, note="", resonance_frequency_hz=estimate.frequency, quality_factor=estimate.quality,
         **_complex_columns("intrinsic", estimate.intrinsic), resonance_frequency_stderr_hz=estimate.frequency_stderr,
         quality_factor_stderr=estimate.quality_stderr, intrinsic_amplitude_stderr_m=estimate.amplitude_stderr,
     )
@@ -228,7 +240,9 @@ def _response_rows(rows, **fields) -> list[dict]:
 
 def dc_series(study: Study, comm, options: dict, progress: Progress) -> Table:
     """Steady harmonics at the drive frequency against the total DC heating power (one model)."""
-    model = HarmonicModel(derived_study(study, {"excitation.frequencies": [options["drive_frequency"]]}), comm)
+    single = derived_study(study, {"excitation.frequencies": [options["drive_frequency"]]})
+    key = "protocol.dc_series.dc_powers"
+    model = HarmonicModel(single, comm)
     rows = []
     try:
         own = base_state(model) / dc_heating_per_watt(model)
@@ -239,7 +253,8 @@ def dc_series(study: Study, comm, options: dict, progress: Progress) -> Table:
                 )
             model.solve_base_state(power * dc_heating_per_watt(model))
             rise = model.tip_values(model.base)[1].real
-            rows += _response_rows(responses(model, options["drive_frequency"]), dc_power_w=power, dc_tip_temperature_rise_k=rise)
+            found = _checked(model, options["drive_frequency"], key=key, dc_value=power)
+            rows += _response_rows(found, dc_power_w=power, dc_tip_temperature_rise_k=rise)
             progress.advance(f"{power:g} W")
     finally:
         model.destroy()
@@ -263,7 +278,7 @@ def force_series(study: Study, comm, options: dict, progress: Progress) -> Table
         })
         with HarmonicModel(variant, comm) as model:
             base_state(model)
-            found = responses(model, options["drive_frequency"])
+            found = _checked(model, options["drive_frequency"])
         progress.advance(f"{force:g} N")
         stiffness = _contact_stiffness(variant)
         f0 = resonance.at_contact_stiffness(stiffness).frequency
@@ -323,6 +338,12 @@ def modulation(study: Study, comm, options: dict, progress: Progress) -> tuple[T
     return Table("modulation", trace_columns + RESPONSE_COLUMNS, traces), Table("modulation_loops", LOOP_COLUMNS, loops)
 
 
+def estimate_dc_power(study: Study) -> float:
+    """The study's own DC heating power (W): the sample's for 'power', the absorbed for 'laser', the
+    heater's electrical power for 'joule'."""
+    return study.drive.dc_power
+
+
 def _loop_row(result, harmonic: int) -> dict:
     amplitude = np.abs(result.channel(harmonic, "ionic"))
     area = result.loop_area(harmonic)
@@ -345,17 +366,92 @@ RUNNERS = {
 }
 
 
-def run_experiments(study: Study, comm, only: list[str] | None = None, quiet: bool = True) -> list[Table]:
-    """Run the study's protocols (or the named ones among them) in order; collective. Progress lines
-    go to stderr of rank 0 unless ``quiet`` (:class:`~stimsim.progress.Progress`)."""
+#: The tables each protocol writes, by protocol name.
+TABLES = {
+    "resonance_sweep": ("resonance_sweep", "resonance_fit"),
+    "modulation": ("modulation", "modulation_loops"),
+    "dc_series": ("dc_series",),
+    "force_series": ("force_series",),
+}
+#: Protocols that read through the instrument's resonance.
+NEEDS_INSTRUMENT = ("resonance_sweep", "force_series")
+
+
+def check_experiments(study: Study, only: list[str] | None = None) -> dict[str, dict]:
+    """Every check ``stimsim experiment`` makes before it solves anything (``stimsim validate`` runs
+    it too): the protocol tables, the ``--protocol`` names ``only``, the instrument where a protocol
+    reads through it (or where the study gives one), what each protocol needs of the study and the
+    temperature limits of its heatings. Returns the chosen protocols' options by name."""
     chosen = protocols(study)
     for name in only or []:
         if name not in chosen:
-            raise InputError("--protocol", f"= {name!r} is not in the study; it has {', '.join(chosen)}")
+            raise InputError("--protocol", f"= {name!r} is not in the study{suggest(name, chosen)}")
+    chosen = {name: options for name, options in chosen.items() if not only or name in only}
+    if "instrument" in study.extensions or any(name in NEEDS_INSTRUMENT for name in chosen):
+        instrument(study)
+    if "force_series" in chosen and (chosen["force_series"]["tip_radius"] or study.tip.tip_radius) is None:
+        raise InputError("protocol.force_series.tip_radius", "is required (m) unless the study gives tip.tip_radius")
+    for name in ("modulation", "dc_series"):
+        if name in chosen and study.excitation.mode == "heater":
+            raise InputError(
+                f"protocol.{name}", "needs a DC heating power: excitation.mode 'heater' has none (use 'power', 'laser' or 'joule')"
+            )
+    if "modulation" in chosen:
+        if not study.sample.material.is_ionic:
+            raise InputError("sample.material", "has no mobile ions: the DC modulation changes nothing (use an ionic material)")
+        own, amplitude = estimate_dc_power(study), chosen["modulation"]["dc_power_amplitude"]
+        if amplitude > own:
+            raise InputError(
+                "protocol.modulation.dc_power_amplitude",
+                f"= {amplitude:g} W exceeds the mean DC power {own:g} W (the heating would turn negative)",
+            )
+    if "dc_series" in chosen:
+        own = estimate_dc_power(study)
+        for power in chosen["dc_series"]["dc_powers"]:
+            if power < own * (1 - 1e-12):
+                raise InputError("protocol.dc_series.dc_powers", f"= {power:g} W is below the drive's own DC power {own:g} W")
+    check_study(study)
+    for name, options in chosen.items():
+        _check_heating(study, name, options)
+    return chosen
+
+
+def _check_heating(study: Study, name: str, options: dict) -> None:
+    """The temperature limits (:func:`stimsim.limits.check_study`) of every heating a protocol applies."""
+    single = derived_study(study, {"excitation.frequencies": [options.get("drive_frequency") or study.excitation.frequencies[0]]})
+    if name == "dc_series":
+        for power in options["dc_powers"]:
+            check_study(single, dc_power=power, key="protocol.dc_series.dc_powers")
+    elif name == "modulation":
+        own, amplitude = estimate_dc_power(study), options["dc_power_amplitude"]
+        for power in (own - amplitude, own + amplitude):
+            check_study(single, dc_power=max(power, 0.0), key="protocol.modulation.dc_power_amplitude")
+    elif name == "force_series":
+        tip_radius = options["tip_radius"] or study.tip.tip_radius
+        for force in options["forces"]:
+            check_study(derived_study(study, {
+                "tip.force": force, "tip.tip_radius": tip_radius, "tip.contact_radius": None,
+                "excitation.frequencies": [options["drive_frequency"]],
+            }))
+    elif name == "resonance_sweep":
+        resonance, _ = instrument(study)
+        lowest = resonance.frequency * (1 - 0.5 * options["span"] / resonance.quality) / study.drive.channels.ionic
+        check_study(derived_study(study, {"excitation.frequencies": [max(lowest, 1e-3)]}))
+
+
+def output_names(study: Study, only: list[str] | None = None) -> list[str]:
+    """The files ``stimsim experiment`` writes into OUTDIR for these protocols."""
+    chosen = [name for name in study.extensions.get("protocol", {}) if not only or name in only]
+    tables = [t for name in chosen for t in TABLES.get(name, ())]
+    return [f"{t}.{ext}" for t in tables for ext in ("csv", "png")] + ["experiment.nc", "study.toml"]
+
+
+def run_experiments(study: Study, comm, only: list[str] | None = None, quiet: bool = True) -> list[Table]:
+    """Run the study's protocols (or the named ones among them) in order; collective. Progress lines
+    go to stderr of rank 0 unless ``quiet`` (:class:`~stimsim.progress.Progress`)."""
+    chosen = check_experiments(study, only)
     tables = []
     for name, options in chosen.items():
-        if only and name not in only:
-            continue
         total = {"dc_series": len(options.get("dc_powers", ())), "force_series": len(options.get("forces", ())),
                  "modulation": len(options.get("modulation_frequencies", ()))}.get(name)
         progress = Progress(f"experiment {name}", total, quiet, comm.rank)

@@ -37,8 +37,9 @@ from mpi4py import MPI
 from scipy.optimize import least_squares
 
 from stimsim.config import SCHEMA, Study
-from stimsim.errors import InputError
-from stimsim.inverse import ForwardModel, parameter_key
+from stimsim.errors import InputError, did_you_mean, suggest
+from stimsim.inverse import ALIASES, ForwardModel, parameter_key, study_value
+from stimsim.limits import check_study
 from stimsim.materials import PROPERTIES
 from stimsim.progress import Progress
 
@@ -50,6 +51,8 @@ DEFAULT_RELATIVE_SIGMA = 0.01
 CORRELATION_LIMIT = 0.95
 #: Normalised singular value of the Jacobian below which a combination is reported as undetermined.
 SINGULAR_LIMIT = 1e-3
+#: Material properties that act only through mobile ions.
+IONIC_PROPERTIES = ("diffusivity", "activation_energy", "partial_molar_volume", "concentration")
 #: Keys of the study file's [fit] section.
 FIT_KEYS = ("parameters", "bounds", "max_evaluations")
 
@@ -72,11 +75,17 @@ class Data:
 def read_data(path: str | Path) -> Data:
     """Read and validate DATA.csv; every error is an InputError naming DATA, the column and the row."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError("DATA", f"{str(path)!r} is a folder, not a CSV file")
     if not path.is_file():
         raise InputError("DATA", f"file {str(path)!r} does not exist")
     try:
         with open(path, newline="", encoding="utf-8") as stream:
-            reader = csv.DictReader(stream)
+            header = stream.readline()
+            stream.seek(0)
+            # comma-separated; a header without commas but with ';' or tabs names the separator
+            delimiter = next((d for d in ",;\t" if d in header), ",")
+            reader = csv.DictReader(stream, delimiter=delimiter)
             columns = [c.strip() for c in reader.fieldnames or []]
             rows = [({k.strip(): v for k, v in row.items() if k is not None}, reader.line_num) for row in reader]
     except (UnicodeDecodeError, csv.Error) as err:
@@ -125,7 +134,8 @@ def _number(text, column: str, line: int) -> float:
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise InputError("DATA", f"row {line}, column {column}: {text!r} is not a number") from None
+        hint = " (write numbers with a decimal point)" if isinstance(text, str) and "," in text else ""
+        raise InputError("DATA", f"row {line}, column {column}: {text!r} is not a number{hint}") from None
     if not math.isfinite(value):
         raise InputError("DATA", f"row {line}, column {column}: {text!r} is not a finite number")
     return value
@@ -167,22 +177,34 @@ def accepted_range(key: str) -> tuple[float, float]:
     return spec.low, spec.high
 
 
-def fit_options(study: Study, parameters=()) -> dict:
-    """The [fit] section, validated: parameters (names), bounds {key: (low, high)} and max_evaluations."""
+def fit_options(study: Study, parameters=(), require: bool = True) -> dict:
+    """The [fit] section, validated: parameters (names), bounds {key: (low, high)} and max_evaluations;
+    every parameter must be one the model depends on with a start value that can be fitted.
+    ``require``: refuse a fit without parameters (``stimsim validate`` does not: --param may name them)."""
     table = study.extensions.get("fit", {})
+    if not isinstance(table, dict):
+        raise InputError("fit", "must be a table ([fit])")
     for key in table:
         if key not in FIT_KEYS:
-            raise InputError(f"fit.{key}", f"is not a [fit] key (known: {', '.join(FIT_KEYS)})")
-    names = list(parameters) or table.get("parameters", [])
-    if not names or not all(isinstance(n, str) for n in names):
+            raise InputError(f"fit.{key}", f"is not a [fit] key{suggest(key, FIT_KEYS)}")
+    listed = table.get("parameters", [])
+    if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
+        raise InputError("fit.parameters", f"must be a list of parameter names, e.g. [\"diffusivity\"], got {listed!r}")
+    for name in listed:
+        checked_parameter(name, "fit.parameters")
+    names = list(parameters) or listed
+    if not names and require:
         raise InputError("--param", "is required: name the parameters to fit (e.g. --param diffusivity), or list them in [fit] parameters")
-    keys = {parameter_key(n) for n in names}
+    where = "--param" if parameters else "fit.parameters"
+    keys = {checked_parameter(n, where if where == "fit.parameters" else None) for n in names}
+    for name in names:
+        _check_fittable(study, name, checked_parameter(name), where)
     bounds = {}
     raw_bounds = table.get("bounds", {})
     if not isinstance(raw_bounds, dict):
         raise InputError("fit.bounds", "must be a table NAME = [low, high]")
     for name, pair in raw_bounds.items():
-        key = parameter_key(name)
+        key = checked_parameter(name, f"fit.bounds.{name}")
         low, high = accepted_range(key)
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, (int, float)) for v in pair)
                 and low <= pair[0] < pair[1] <= high):
@@ -192,7 +214,38 @@ def fit_options(study: Study, parameters=()) -> dict:
     evaluations = table.get("max_evaluations", 100)
     if isinstance(evaluations, bool) or not isinstance(evaluations, int) or evaluations < 1:
         raise InputError("fit.max_evaluations", f"must be a whole number >= 1, got {evaluations!r}")
-    return {"parameters": names, "bounds": bounds, "max_evaluations": evaluations}
+    return {"parameters": names, "bounds": bounds, "max_evaluations": evaluations,
+            "listed": [] if parameters else names}
+
+
+def _check_fittable(study: Study, name: str, key: str, where: str) -> None:
+    """Refuse a parameter the model does not depend on (an ionic property without mobile ions) or whose
+    start value cannot be fitted (0 for a positive parameter, fitted in log space)."""
+    section, _, prop = key.rpartition(".")
+    if prop in IONIC_PROPERTIES and section == "sample.properties" and not study.sample.material.is_ionic:
+        raise InputError(
+            where, f"= {name!r}: this study has no mobile ions ({study.sample.material.name}: concentration, "
+            "diffusivity and partial_molar_volume must all be non-zero), so the data do not depend on it: it cannot be fitted"
+        )
+    value = study_value(study, key)
+    if accepted_range(key)[0] >= 0 and isinstance(value, (int, float)) and value <= 0:
+        raise InputError(
+            key, f"= {value:g} cannot start a fit: a positive parameter is fitted in log space, so its start value "
+            "must be > 0 (set it in the study, or with --set)"
+        )
+
+
+def checked_parameter(name: str, where: str | None = None) -> str:
+    """The study key of the fit-parameter ``name`` (see :func:`stimsim.inverse.parameter_key`), or an
+    InputError naming ``where`` (default the name) with the closest known name."""
+    try:
+        return parameter_key(name)
+    except InputError:
+        known = [*PROPERTIES, *ALIASES]
+        raise InputError(
+            where or name, f"{'= ' + repr(name) + ' ' if where else ''}is not a fit parameter{did_you_mean(name, known)} "
+            f"(known: {', '.join(known)}, or a numeric study key such as tip.contact_radius)"
+        ) from None
 
 
 def residuals(y, dy, data: Data):
@@ -215,6 +268,7 @@ def fit(study: Study, data: Data, parameters=(), comm: MPI.Comm = MPI.COMM_WORLD
     study's values. Collective; every rank returns the same result (the fit.json content). Progress
     lines (model evaluations, chi-square) go to stderr of rank 0 unless ``quiet``."""
     options = fit_options(study, parameters)
+    check_study(study)
     names = options["parameters"]
     start_time = time.perf_counter()
     progress = Progress("fit", options["max_evaluations"], quiet, comm.rank)
@@ -235,6 +289,7 @@ def _fit(model: ForwardModel, data: Data, names, options: dict, start_time: floa
     index = np.array([points[f, n] for f, n in zip(data.frequency, data.harmonic)])
     start = model.values
     transforms, lower, upper, limits = [], [], [], []
+    where = "fit.parameters" if options.get("listed") else "--param"
     for key, value in zip(model.keys, start):
         low, high = options["bounds"].get(key, accepted_range(key))
         limits.append([low, high])
@@ -261,6 +316,9 @@ def _fit(model: ForwardModel, data: Data, names, options: dict, start_time: floa
         return cache[key]
 
     x0 = np.array([t.to_x(v) for t, v in zip(transforms, start)])
+    unused = [name for name, column in zip(names, np.linalg.norm(evaluate(x0)[1], axis=0)) if not column > 0]
+    if unused:
+        raise InputError(where, f"= {unused[0]!r}: the fitted data do not depend on it in this study, so it cannot be fitted")
     solution = least_squares(
         lambda x: evaluate(x)[0], x0, jac=lambda x: evaluate(x)[1], bounds=(lower, upper), method="trf",
         x_scale=1.0, xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=options["max_evaluations"],
@@ -365,13 +423,13 @@ FIT_COLUMNS = (
 )
 
 
-def write_fit(result: dict, outdir: Path, title: str = "", samples=None) -> None:
+def write_fit(result: dict, outdir: Path, title: str = "", samples=None, replace: bool = False) -> None:
     """OUTDIR/fit.json, fit.csv, fit.png and, with posterior ``samples`` (SI, one column per parameter),
     posterior.csv (call on rank 0 only, e.g. through :func:`stimsim.parallel.on_root`)."""
     from stimsim.io import staged_output, write_rows
     from stimsim.plots import plot_fit
 
-    with staged_output(outdir) as staging:
+    with staged_output(outdir, replace=replace) as staging:
         (staging / "fit.json").write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
         write_rows(result["points"], staging / "fit.csv", FIT_COLUMNS)
         plot_fit(result["points"], staging / "fit.png", title)

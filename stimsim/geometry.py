@@ -245,10 +245,12 @@ def load_domain(spec: MeshSpec, comm) -> AxisymmetricDomain:
 
 
 def export_mesh(spec: MeshSpec, path: str | Path, comm) -> Path:
-    """Write the mesh of ``spec`` in any meshio format chosen by the suffix of ``path`` (rank 0)."""
-    import meshio
+    """Write the mesh of ``spec`` to ``path`` in the format its suffix names (:data:`stimsim.io.MESH_FORMATS`:
+    gmsh's own .msh, .vtu, .vtk, .xdmf with its .h5) on rank 0; nothing half-written on failure."""
+    from stimsim.io import check_mesh_path, write_mesh
 
+    path = check_mesh_path(path)
+    on_root(comm, "--output", check_mesh_path, path, True)
     source = mesh_file(spec, comm)
-    path = Path(path)
-    on_root(comm, "--output", lambda: meshio.write(path, meshio.read(source)))
+    on_root(comm, "--output", write_mesh, source, path)
     return path

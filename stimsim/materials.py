@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from stimsim.errors import InputError, checked_number
+from stimsim.errors import InputError, checked_number, suggest
 
 #: Gas constant R in J/(mol K) (CODATA 2018, exact).
 GAS_CONSTANT = 8.314462618
@@ -77,6 +77,10 @@ class Material:
     concentration: float = 0.0
     citation: str = ""
     notes: dict[str, str] = field(default_factory=dict, compare=False)
+    #: Highest temperature (K) the material stands as the solid the model describes (melting or
+    #: decomposition; infinite where no limit is given) and what sets it, with its source.
+    max_temperature: float = field(default=math.inf, compare=False)
+    max_temperature_note: str = field(default="", compare=False)
 
     @property
     def volumetric_heat_capacity(self) -> float:
@@ -126,6 +130,8 @@ class ParameterSet:
     values: dict[str, float]
     citation: str
     notes: dict[str, str] = field(default_factory=dict)
+    max_temperature: float = math.inf
+    max_temperature_note: str = ""
 
 
 _EV = EV_TO_J_PER_MOL
@@ -158,6 +164,8 @@ PARAMETER_SETS: dict[str, ParameterSet] = {
             partial_molar_volume="from a chemical expansion of 0.09; sign and size uncertain",
             concentration="oxygen vacancies of SDC20",
         ),
+        max_temperature=2670.0,
+        max_temperature_note="melting point of CeO2, 2400 C (CRC Handbook of Chemistry and Physics, 97th ed., 2016)",
     ),
     "PTFE": ParameterSet(
         values=dict(
@@ -173,6 +181,8 @@ PARAMETER_SETS: dict[str, ParameterSet] = {
             youngs_modulus="0.4-0.75 GPa reported",
             thermal_expansion="100-150e-6 1/K reported",
         ),
+        max_temperature=600.0,
+        max_temperature_note="crystalline melting point of PTFE, 327 C (Ebnesajjad, Fluoroplastics Vol. 1, 2nd ed., 2015)",
     ),
     "LiCoO2": ParameterSet(
         values=dict(
@@ -253,6 +263,8 @@ PARAMETER_SETS: dict[str, ParameterSet] = {
             youngs_modulus="130-169 GPa depending on direction",
             poisson_ratio="0.06-0.28 depending on direction",
         ),
+        max_temperature=1687.0,
+        max_temperature_note="melting point of silicon, 1414 C (CRC Handbook of Chemistry and Physics, 97th ed., 2016)",
     ),
 }
 
@@ -268,17 +280,18 @@ def material(
     ``name_key`` and ``properties_key`` are the study-file entries named in error messages.
     """
     if name not in PARAMETER_SETS:
-        known = ", ".join(PARAMETER_SETS)
-        raise InputError(name_key, f"= {name!r} is not a built-in material; choose one of: {known}")
+        raise InputError(name_key, f"= {name!r} is not a built-in material{suggest(name, PARAMETER_SETS)}")
     overrides = overrides or {}
     for prop in overrides:
         if prop not in PROPERTIES:
-            known = ", ".join(PROPERTIES)
-            raise InputError(f"{properties_key}.{prop}", f"is not a material property; known: {known}")
+            raise InputError(f"{properties_key}.{prop}", f"is not a material property{suggest(prop, PROPERTIES)}")
     base = PARAMETER_SETS[name]
     values = {prop: base.values.get(prop, 0.0) for prop in PROPERTIES} | overrides
     checked = {
         prop: PROPERTIES[prop].check(f"{properties_key}.{prop}", value) for prop, value in values.items()
     }
     notes = {prop: note for prop, note in base.notes.items() if prop not in overrides}
-    return Material(name=name, citation=base.citation, notes=notes, **checked)
+    return Material(
+        name=name, citation=base.citation, notes=notes, max_temperature=base.max_temperature,
+        max_temperature_note=base.max_temperature_note, **checked,
+    )

@@ -12,15 +12,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def plot_response(responses, path: Path, title: str = "") -> None:
-    """Amplitude and phase of the tip displacement and temperature against drive frequency."""
+    """Amplitude (log axis: the ionic response is orders below the thermal one) and phase of the tip
+    displacement and temperature against drive frequency. Rows of exactly zero (the ionic rows of a
+    material without mobile ions) have no amplitude or phase and are not drawn."""
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex=True)
     for (harmonic, kind), group in _groups(responses).items():
-        f = [r.drive_frequency for r in group]
         label = f"n={harmonic} {kind}"
-        axes[0, 0].semilogx(f, [r.amplitude * 1e12 for r in group], "o-", label=label)
-        axes[1, 0].semilogx(f, [r.phase_deg for r in group], "o-", label=label)
-        axes[0, 1].semilogx(f, [r.temperature_amplitude for r in group], "s-", label=label)
-        axes[1, 1].semilogx(f, [r.temperature_phase_deg for r in group], "s-", label=label)
+        moving = [r for r in group if r.amplitude > 0]
+        heated = [r for r in group if r.temperature_amplitude > 0]
+        if moving:
+            f = [r.drive_frequency for r in moving]
+            axes[0, 0].loglog(f, [r.amplitude * 1e12 for r in moving], "o-", label=label)
+            axes[1, 0].semilogx(f, [r.phase_deg for r in moving], "o-", label=label)
+        if heated:
+            f = [r.drive_frequency for r in heated]
+            axes[0, 1].loglog(f, [r.temperature_amplitude for r in heated], "s-", label=label)
+            axes[1, 1].semilogx(f, [r.temperature_phase_deg for r in heated], "s-", label=label)
     axes[0, 0].set_ylabel("tip displacement amplitude (pm)")
     axes[1, 0].set_ylabel("displacement phase (deg)")
     axes[0, 1].set_ylabel("tip temperature amplitude (K)")
@@ -29,7 +36,8 @@ def plot_response(responses, path: Path, title: str = "") -> None:
         ax.set_xlabel("drive frequency (Hz)")
     for ax in axes.flat:
         ax.grid(True, which="both", alpha=0.3)
-    axes[0, 0].legend()
+    if axes[0, 0].get_legend_handles_labels()[0]:
+        axes[0, 0].legend()
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from stimsim.config import SCHEMA, Study, read_study_file, set_key, study_from_dict
-from stimsim.errors import InputError
+from stimsim.errors import InputError, did_you_mean, suggest
 from stimsim.materials import PROPERTIES
 
 #: Sampling modes of ``sweep.mode``.
@@ -114,16 +114,18 @@ def sweep_from_dict(raw: dict, folder: str | Path = ".", source: str = "") -> Sw
         raise InputError("sweep", "is missing: add a [sweep] table with [sweep.axes] (README: Parameter sweeps)")
     mode = table.get("mode", "grid")
     if mode not in MODES:
-        raise InputError("sweep.mode", f"= {mode!r} is not accepted; use {_either(MODES)}")
+        raise InputError("sweep.mode", f"= {mode!r} is not accepted; use {_either(MODES)}{did_you_mean(mode, MODES)}")
     for key in table:
         if key not in SWEEP_KEYS:
-            raise InputError(f"sweep.{key}", f"is not a known key (known: {', '.join(SWEEP_KEYS)})")
+            raise InputError(f"sweep.{key}", f"is not a known key{suggest(key, SWEEP_KEYS)}")
         if mode not in SWEEP_KEYS[key]:
             raise InputError(f"sweep.{key}", f"is not used by sweep.mode = {mode!r} (remove it)")
     ranks = _integer("sweep.ranks_per_sample", table.get("ranks_per_sample", 1), 1)
     dispatcher = table.get("dispatcher", "shared")
     if dispatcher not in DISPATCHERS:
-        raise InputError("sweep.dispatcher", f"= {dispatcher!r} is not accepted; use {_either(DISPATCHERS)}")
+        raise InputError(
+            "sweep.dispatcher", f"= {dispatcher!r} is not accepted; use {_either(DISPATCHERS)}{did_you_mean(dispatcher, DISPATCHERS)}"
+        )
     if mode == "csv":
         axes, samples = _csv_samples(table, Path(folder))
     else:
@@ -256,15 +258,22 @@ def _check_key(key: str) -> None:
     name = f"sweep.axes.{key}"
     parts = key.split(".")
     if parts[0] not in SCHEMA:
-        raise InputError(name, f"is not a study key: {parts[0]!r} is not a section (sections: {', '.join(SCHEMA)})")
+        raise InputError(name, f"is not a study key: {parts[0]!r} is not a section{_listed(parts[0], SCHEMA, 'sections')}")
     section = SCHEMA[parts[0]]
     if len(parts) < 2 or parts[1] not in section:
-        raise InputError(name, f"is not a study key (keys of [{parts[0]}]: {', '.join(section)})")
+        wrong = parts[1] if len(parts) > 1 else ""
+        raise InputError(name, f"is not a study key{_listed(wrong, section, f'keys of [{parts[0]}]')}")
     if (parts[0], parts[1]) in PROPERTY_TABLES:
         if len(parts) != 3 or parts[2] not in PROPERTIES:
-            raise InputError(name, f"must name one material property: {parts[0]}.{parts[1]}.<{'|'.join(PROPERTIES)}>")
+            hint = did_you_mean(parts[2], PROPERTIES) if len(parts) == 3 else ""
+            raise InputError(name, f"must name one material property{hint}: {parts[0]}.{parts[1]}.<{'|'.join(PROPERTIES)}>")
     elif len(parts) != 2:
         raise InputError(name, f"is not a study key ({parts[0]}.{parts[1]} has no sub-keys)")
+
+
+def _listed(word: str, known, what: str) -> str:
+    """' (what: a, b, ...)' with the did-you-mean hint of :func:`stimsim.errors.did_you_mean` before it."""
+    return f"{did_you_mean(word, known)} ({what}: {', '.join(known)})"
 
 
 def _check_type(key: str, value) -> None:

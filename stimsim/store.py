@@ -96,6 +96,9 @@ class Store:
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise InputError("STORE", f"{str(path)!r} exists and is not a folder")
+        from stimsim.io import check_writable
+
+        check_writable(path, "STORE", folder=True)
         existing = path.is_dir() and any(path.iterdir())
         if existing and not resume:
             raise InputError(
@@ -208,7 +211,13 @@ def _check_same_sweep(path: Path, sweep: Sweep) -> None:
     if definition["axes"] != current["axes"]:
         what = f"the axes differ (stored {definition['axes']}, now {current['axes']})"
     elif definition["samples"] != current["samples"]:
-        what = f"the samples differ (stored {len(definition['samples'])}, now {len(current['samples'])})"
+        old, new = definition["samples"], current["samples"]
+        if len(old) != len(new):
+            what = f"the number of samples differs (stored {len(old)}, now {len(new)})"
+        else:
+            index = next(i for i, (a, b) in enumerate(zip(old, new)) if a != b)
+            changed = [f"{axis} {a!r} -> {b!r}" for axis, a, b in zip(current["axes"], old[index], new[index]) if a != b]
+            what = f"sample {index} differs ({', '.join(changed)})"
     else:
         keys = sorted(_differing_keys(definition["base"], current["base"]))
         what = f"the base study differs at {', '.join(keys) or 'some key'}"

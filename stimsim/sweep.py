@@ -40,6 +40,7 @@ from stimsim.errors import InputError, StimsimError
 from stimsim.domain import AxisymmetricDomain as Domain
 from stimsim.geometry import load_domain, mesh_spec
 from stimsim.harmonic import HarmonicModel
+from stimsim.limits import check_model, check_study
 from stimsim.parallel import on_root
 from stimsim.sampling import Sweep, load_sweep, sweep_from_dict
 from stimsim.store import Store, export_csv, finish_run, read_store, start_run
@@ -55,6 +56,8 @@ POLL_SECONDS = 0.002
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 #: What ffcx says when it gave up waiting for a form that another process is compiling.
 JIT_TIMEOUT = "JIT compilation timed out"
+#: Failed samples of a run reported on stderr (all are in samples.csv).
+REPORTED_FAILURES = 10
 #: Meshes kept per group.
 CACHED_MESHES = 4
 
@@ -108,9 +111,11 @@ class ModelCache:
 def evaluate(study, comm, cache: ModelCache) -> tuple[list, int, str]:
     """Solve one sample: (tip responses at every drive frequency of ``study``, number of DOFs, how the
     model was made, see :meth:`ModelCache.model`). Collective on ``comm``."""
+    check_study(study)
     model, reused = cache.model(study)
     base_state(model)
     rows = [row for f in study.excitation.frequencies for row in responses(model, f)]
+    check_model(model, rows)
     if model.method_report is not None and model.method_report["chosen"] == "monolithic":
         cache.method = "monolithic"
     return rows, model.num_dofs, reused
@@ -166,6 +171,7 @@ class Dispatcher:
                 if outcome["status"] == "failed":
                     self.new_failed += 1
                     self.first_failure = self.first_failure or f"sample {outcome['sample_id']}: {outcome['error']}"
+                    self.report_failure(outcome)
                 self.report()
             except Exception as err:  # noqa: BLE001 (stops the sweep, reported on every rank)
                 self.error = f"cannot be written: {type(err).__name__}: {err}"
@@ -202,6 +208,14 @@ class Dispatcher:
                 self.record(group, outcome)
             else:
                 remote -= 1
+
+    def report_failure(self, outcome: dict) -> None:
+        """A failed sample is a problem, not progress: one line on stderr even when ``quiet``, for the
+        first :data:`REPORTED_FAILURES` of a run (the rest are in samples.csv)."""
+        if self.new_failed <= REPORTED_FAILURES:
+            print(f"sweep: sample {outcome['sample_id']} failed: {outcome['error']}", file=sys.stderr, flush=True)
+        if self.new_failed == REPORTED_FAILURES:
+            print("sweep: further failures are recorded in samples.csv only", file=sys.stderr, flush=True)
 
     def report(self) -> None:
         """One progress line on stderr: stored samples, failures, rate and time left; at most every
@@ -364,9 +378,9 @@ def run_sweep(
         dispatcher = Dispatcher(opened, sweep, max_samples, time_limit, quiet, progress_interval)
         if groups == 1 and not dedicated:
             opened.sync_seconds = 0.0  # no dispatcher thread to sync when idle: after every sample
+        for warning in warnings:  # shown even when quiet
+            print(f"sweep: warning: {warning}", file=sys.stderr)
         if not quiet:
-            for warning in warnings:
-                print(f"sweep: warning: {warning}", file=sys.stderr)
             print(f"sweep: {len(sweep)} samples, {len(dispatcher.pending)} to solve on {groups} group(s) of {per} "
                   f"rank(s){' + a dedicated dispatcher' if dedicated else ''} -> {store}", file=sys.stderr, flush=True)
     control = comm.Dup()
@@ -413,10 +427,10 @@ def _finish(dispatcher: Dispatcher, store: Store, seconds: float, groups: int, n
         dispatcher.error = dispatcher.error or f"cannot be written: {type(err).__name__}: {err}"
     if dispatcher.error is not None:
         return f"{name!r} {dispatcher.error}"
+    if dispatcher.new and dispatcher.new_failed == dispatcher.new:  # shown even when quiet
+        print(f"sweep: warning: every sample of this run failed (first: {dispatcher.first_failure}); "
+              "check the base study (stimsim sweep --dry-run)", file=sys.stderr)
     if not dispatcher.quiet:
-        if dispatcher.new and dispatcher.new_failed == dispatcher.new:
-            print(f"sweep: warning: every sample of this run failed (first: {dispatcher.first_failure}); "
-                  "check the base study (stimsim sweep --dry-run)", file=sys.stderr)
         state = "done" if summary.complete else f"stopped by {stopped} (continue with --resume)"
         print(f"sweep: {state}: {stored}/{summary.total} stored ({failed} failed), {dispatcher.new} solved in "
               f"{format_duration(seconds)} -> {name}", file=sys.stderr, flush=True)

@@ -127,3 +127,191 @@ def test_rank_zero_failures_are_reported_on_every_rank(shared_tmp, monkeypatch, 
         assert "is a folder" in capsys.readouterr().err
     monkeypatch.setenv("STIMSIM_CACHE_DIR", "/proc/stimsim-cannot-write-here")
     assert main(["mesh", str(DEFAULT), "--set", "tip.contact_radius=21e-9", "-o", str(shared_tmp / "m.vtu")]) == EXIT_INPUT
+
+
+# -- issue 13: refusals instead of nonsense, validate checks everything, mesh formats, outputs -----------
+
+PROTOCOL_STUDY = """
+[sample]
+material = "SDC"
+[tip]
+contact_radius = 20e-9
+[excitation]
+mode = "power"
+power_amplitude = 1e-6
+frequencies = [1e4]
+"""
+FILM_STUDY = """
+[sample]
+material = "PTFE"
+[geometry]
+kind = "film"
+film_thickness = 200e-9
+substrate = "Si"
+[tip]
+contact_radius = 20e-9
+[excitation]
+mode = "power"
+power_amplitude = 2e-5
+frequencies = [1e4]
+"""
+FILES = {
+    "unknown_protocol.toml": PROTOCOL_STUDY + "[protocol.resonance_sweeep]\npoints = 11\n",
+    "no_instrument.toml": PROTOCOL_STUDY + "[protocol.resonance_sweep]\npoints = 11\n",
+    "fit_typo.toml": PROTOCOL_STUDY + '[fit]\nparamters = ["diffusivity"]\n',
+    "fit_name.toml": PROTOCOL_STUDY + '[fit]\nparameters = ["difusivity"]\n',
+    "sweep_axis.toml": PROTOCOL_STUDY + '[sweep.axes]\n"tip.contact_raduis" = [1e-8, 2e-8]\n',
+    "sweep_key.toml": PROTOCOL_STUDY + '[sweep]\nmod = "grid"\n[sweep.axes]\n"tip.contact_radius" = [1e-8]\n',
+    "dc_series_hot.toml": PROTOCOL_STUDY + "[protocol.dc_series]\ndc_powers = [1e-6, 1.0]\n",
+    "modulation_ptfe.toml": PROTOCOL_STUDY.replace("SDC", "PTFE")
+    + "[protocol.modulation]\nmodulation_frequencies = [10.0]\ndc_power_amplitude = 0.0\n",
+    "film.toml": FILM_STUDY,
+    "afile": "",
+}
+D = str(DEFAULT)
+BAD = [
+    # class 1: nonsense refused, in every mode
+    (["run", D, "--set", 'sample.material="PTFE"', "--set", "sample.properties.thermal_conductivity=0.25",
+      "--set", "excitation.power_amplitude=10e-3"], "excitation.power_amplitude = 0.01 W makes the tip temperature oscillate"),
+    (["run", D, "--set", "excitation.power_amplitude=1e-3"], "below 0 K"),
+    (["run", D, "--set", "excitation.dc_power=1.0"], "excitation.dc_power = 1 W heats the tip to"),
+    (["run", "{tmp}/film.toml"], "(solved at 10000 Hz): it would fall to"),
+    (["experiment", "{tmp}/dc_series_hot.toml"], "protocol.dc_series.dc_powers (at a DC heating power of 1 W) heats the tip"),
+    (["fit", D, D, "--set", 'sample.material="PTFE"', "--param", "diffusivity"], "this study has no mobile ions"),
+    (["fit", D, D, "--param", "activation_energy", "--set", "sample.properties.activation_energy=0"], "= 0 cannot start a fit"),
+    # class 2: validate runs every check
+    (["validate", "{tmp}/unknown_protocol.toml"], "protocol.resonance_sweeep is not a protocol; did you mean 'resonance_sweep'?"),
+    (["validate", "{tmp}/no_instrument.toml"], "instrument is required by the protocols"),
+    (["validate", "{tmp}/fit_typo.toml"], "fit.paramters is not a [fit] key; did you mean 'parameters'?"),
+    (["validate", "{tmp}/fit_name.toml"], "fit.parameters = 'difusivity' is not a fit parameter; did you mean 'diffusivity'?"),
+    (["validate", "{tmp}/sweep_axis.toml"], "sweep.axes.tip.contact_raduis is not a study key; did you mean 'contact_radius'?"),
+    (["validate", "{tmp}/sweep_key.toml"], "sweep.mod is not a known key; did you mean 'mode'?"),
+    (["validate", "{tmp}/dc_series_hot.toml"], "heats the tip to"),
+    (["validate", "{tmp}/modulation_ptfe.toml"], "sample.material has no mobile ions"),
+    (["validate", D, "--set", "excitation.dc_power=1.0"], "excitation.dc_power = 1 W heats the tip"),
+    # class 3: mesh formats
+    (["mesh", D, "-o", "{tmp}/mesh.vtkk"], "--output = '{tmp}/mesh.vtkk': .vtkk is not a mesh format; use .msh"),
+    (["mesh", D, "-o", "{tmp}/afile/mesh.vtu"], "is a file, not a folder"),
+    # class 4: suggestions
+    (["validate", D, "--set", "sample.properties.thermal_conductivty=1"], "did you mean 'thermal_conductivity'?"),
+    (["fit", D, D, "--param", "difusivity"], "difusivity is not a fit parameter; did you mean 'diffusivity'?"),
+    (["experiment", str(ROOT / "studies" / "stim_ptfe.toml"), "--protocol", "dc_serie"], "did you mean 'dc_series'?"),
+    # class 5: messages that blame the right thing, in words
+    (["validate", D, "--set", "tip.thermal_contact_radius=1e-3"], "tip.thermal_contact_radius = 0.001 m is too large"),
+    (["validate", "{tmp}"], "is a folder; give a study file"),
+    (["run", D, "-o", "{tmp}/afile/out"], "OUTDIR cannot create '{tmp}/afile/out': '{tmp}/afile' is a file, not a folder"),
+    (["run", D, "--set", "excitation.frequencies=1e4,1e5"], "the value is not TOML"),
+    (["export", "{tmp}", "{tmp}/afile/x.csv"], "OUT cannot create"),
+]
+
+
+@pytest.fixture
+def bad_input_files(shared_tmp):
+    if MPI.COMM_WORLD.rank == 0:
+        for name, text in FILES.items():
+            (shared_tmp / name).write_text(text)
+    MPI.COMM_WORLD.barrier()
+    return shared_tmp
+
+
+@pytest.mark.parametrize("arguments, message", BAD, ids=[f"{i}-{a[0]}" for i, (a, _) in enumerate(BAD)])
+def test_bad_inputs_are_refused_in_one_line_naming_the_key(bad_input_files, capsys, arguments, message):
+    tmp = str(bad_input_files)
+    outdir = bad_input_files / "never"
+    argv = [a.format(tmp=tmp) for a in arguments]
+    if argv[0] in ("run", "experiment", "fit") and "-o" not in argv:
+        argv += ["-o", str(outdir)]
+    assert main(argv) == EXIT_INPUT
+    if MPI.COMM_WORLD.rank == 0:
+        err = capsys.readouterr().err
+        assert err.startswith("stimsim: error: ") and err.count("\n") == 1, err
+        assert message.format(tmp=tmp) in err, err
+    assert not outdir.exists()
+
+
+@pytest.mark.parametrize("suffix", [".msh", ".vtu", ".vtk", ".xdmf"])
+def test_mesh_export_in_every_format_reads_back(shared_tmp, suffix):
+    path = shared_tmp / f"coarse{suffix}"
+    assert main(["mesh", D, "--set", "mesh.refinement=0.4", "-o", str(path)]) == 0
+    if MPI.COMM_WORLD.rank == 0:
+        import meshio
+
+        exported = meshio.read(path)
+        assert "triangle" in exported.cells_dict and "line" in exported.cells_dict
+        assert exported.points[:, 0].max() > 1000
+        tags = np.concatenate(exported.cell_data["gmsh:physical"])
+        assert {1, 2, 3, 4}.issubset(set(tags.tolist()))  # cells, axis, far and bottom boundaries
+        if suffix == ".msh":
+            assert path.read_text().startswith("$MeshFormat")  # gmsh's own file, not ANSYS
+        assert not [p for p in shared_tmp.iterdir() if p.name.startswith(".")]
+
+
+def test_validate_shows_materials_sources_and_every_section(shared_tmp, capsys):
+    assert main(["validate", str(ROOT / "studies" / "stim_ptfe.toml")]) == 0
+    if MPI.COMM_WORLD.rank == 0:
+        out = capsys.readouterr().out
+        assert "# sample.material PTFE: PTFE, NETZSCH" in out
+        assert "#   youngs_modulus: 0.4-0.75 GPa reported" in out
+        assert "stands up to 600 K" in out and "# tip temperature (estimate)" in out
+        assert "# valid; protocols resonance_sweep, dc_series, force_series" in out
+
+
+def test_output_folder_of_another_run_is_refused_unless_overwrite(shared_tmp, capsys):
+    outdir = shared_tmp / "used"
+    if MPI.COMM_WORLD.rank == 0:
+        outdir.mkdir()
+        (outdir / "other-run.csv").write_text("x\n")
+    MPI.COMM_WORLD.barrier()
+    quick = ["--set", "excitation.frequencies=[1e5]", "--set", "sample.properties.partial_molar_volume=0.0"]
+    assert main(["run", D, *quick, "-o", str(outdir), "-q"]) == EXIT_INPUT
+    if MPI.COMM_WORLD.rank == 0:
+        assert "holds files of another run (other-run.csv)" in capsys.readouterr().err
+    assert main(["run", D, *quick, "-o", str(outdir), "-q", "--overwrite"]) == 0
+    if MPI.COMM_WORLD.rank == 0:
+        assert sorted(p.name for p in outdir.iterdir()) == ["response.csv", "response.png", "study.toml"]
+    assert main(["run", D, *quick, "-o", str(outdir), "-q"]) == 0  # its own files: a rerun replaces them
+
+
+def test_ctrl_c_says_interrupted_exits_130_and_writes_nothing(shared_tmp, monkeypatch, capsys):
+    import stimsim.forward
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stimsim.forward, "simulate", interrupted)
+    outdir = shared_tmp / "interrupted"
+    assert main(["run", D, "-o", str(outdir)]) == 130
+    if MPI.COMM_WORLD.rank == 0:
+        err = capsys.readouterr().err
+        assert err == "stimsim: interrupted\n"
+    assert not outdir.exists()
+
+
+def test_console_tables_keep_names_units_and_empty_values():
+    from stimsim.cli import format_table
+
+    columns = (("resonance_frequency_stderr_hz", "Hz", ""), ("note", "", ""))
+    lines = format_table(columns, [{"resonance_frequency_stderr_hz": None, "note": "no signal"}, {"resonance_frequency_stderr_hz": 1.5}])
+    assert "resonance_frequency_stderr_hz" in lines[0] and "[Hz]" in lines[1]
+    assert "None" not in "".join(lines) and lines[2].split() == ["-", "no", "signal"]
+
+
+def test_response_plot_skips_zero_rows_on_log_axes(tmp_path):
+    from stimsim.plots import plot_response
+    from stimsim.response import TipResponse
+
+    rows = [TipResponse(f, 1, "thermal", 1, 1e-12 / f**0.5 + 0j, 1.0 + 0j, 1e-6 + 0j) for f in (1e3, 1e4)]
+    rows += [TipResponse(f, 2, "ionic", 2, 0j, 0j, 0j) for f in (1e3, 1e4)]
+    plot_response(rows, tmp_path / "r.png")
+    assert (tmp_path / "r.png").stat().st_size > 0
+
+
+def test_semicolon_data_files_are_read(tmp_path):
+    from stimsim.fit import read_data
+
+    path = tmp_path / "data.csv"
+    path.write_text("drive_frequency_hz;harmonic;amplitude_m\n1e4;1;1e-12\n1e5;1;5e-13\n")
+    assert list(read_data(path).amplitude) == [1e-12, 5e-13]
+    path.write_text("drive_frequency_hz;harmonic;amplitude_m\n1e4;1;1,5e-12\n")
+    with pytest.raises(Exception, match="decimal point"):
+        read_data(path)

@@ -164,3 +164,58 @@ def test_domain_follows_lowest_frequency_thermal_length():
     low = study_from_dict(with_change("excitation.frequencies", "[1e2]"))
     high = study_from_dict(with_change("excitation.frequencies", "[1e4]"))
     assert mesh_spec(low).domain_size == pytest.approx(10 * mesh_spec(high).domain_size)
+
+
+# -- issue 13: one suggestion rule, messages that blame the right thing --------------------------------
+
+
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        ("sample.properties.thermal_conductivty", 1.0, "sample.properties.thermal_conductivty is not a material property; did you mean 'thermal_conductivity'?"),
+        ("sample.properties.Thermal-Conductivity", 1.0, "did you mean 'thermal_conductivity'?"),
+        ("sample.material", '"PTEF"', "sample.material = 'PTEF' is not a built-in material; did you mean 'PTFE'?"),
+        ("sample.material", '"sdc"', "did you mean 'SDC'?"),
+        ("geometry.kind", '"flim"', "geometry.kind = 'flim' is not accepted; use 'halfspace' or 'film'; did you mean 'film'?"),
+        ("tip.weighting", '"hertz2"', "did you mean 'hertz'?"),
+        ("excitation.mode", '"Laser"', "did you mean 'laser'?"),
+        ("ion.surface", '"blocking"', "ion is not a study section; did you mean 'ions'?"),
+        ("excitation.powr_amplitude", 1e-6, "excitation.powr_amplitude is not a known key; did you mean 'power_amplitude'?"),
+        ("tip.thermal_contact_radius", 1e-3, "tip.thermal_contact_radius = 0.001 m is too large beside tip.contact_radius"),
+    ],
+)
+def test_every_typed_name_gets_a_suggestion_and_the_right_key_is_blamed(path, value, expected):
+    assert expected in error_for(with_change(path, value))
+
+
+def test_suggestion_rule():
+    from stimsim.errors import did_you_mean, suggest
+
+    assert did_you_mean("paramters", ["parameters", "bounds"]) == "; did you mean 'parameters'?"
+    assert did_you_mean("xyz", ["parameters", "bounds"]) == ""
+    assert suggest("xyz", ["a", "b"]) == " (known: a, b)"
+
+
+@pytest.mark.parametrize("text", ["1e4,1e5", "[1e4, 1e5", "2e-8 m", "1,5"])
+def test_set_value_that_is_not_toml_is_refused_as_such(text):
+    with pytest.raises(InputError, match="the value is not TOML"):
+        apply_override(base(), f"excitation.frequencies={text}")
+
+
+def test_set_bare_words_stay_strings():
+    raw = base()
+    apply_override(raw, "sample.material=PTFE")
+    apply_override(raw, "tip.weighting=hertz")
+    assert raw["sample"]["material"] == "PTFE" and raw["tip"]["weighting"] == "hertz"
+
+
+def test_a_folder_as_study_is_called_a_folder(tmp_path):
+    with pytest.raises(InputError, match="is a folder; give a study file"):
+        load_study(tmp_path)
+
+
+def test_material_limits_are_cited():
+    for name in ("PTFE", "SDC", "Si"):
+        mat = material(name)
+        assert 0 < mat.max_temperature < 5000 and mat.max_temperature_note
+    assert material("PTFE").max_temperature == 600.0

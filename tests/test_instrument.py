@@ -118,3 +118,15 @@ def test_resonance_follows_the_contact_stiffness_through_the_contact_mode():
 def test_bad_instrument_input_is_rejected_by_name(call, key):
     with pytest.raises(InputError, match=key):
         call()
+
+
+def test_sho_fit_of_noise_alone_says_no_signal_and_a_weak_signal_is_found():
+    """PTFE's ionic channel carries only detector noise: no resonance with standard errors, 'no signal'."""
+    resonance = Resonance(118.7e3, 46.4)
+    f = resonance.frequency * (1 + np.linspace(-0.5, 0.5, 41) * 8 / resonance.quality)
+    for seed in range(10):
+        with pytest.raises(InputError, match="no signal"):
+            fit_sho(f, LockIn(resonance, 1e-15, seed).read(f, 1, 0j))
+    for seed in range(3):  # 3 % of the noise, lifted by Q = 46 at the resonance
+        found = fit_sho(f, LockIn(resonance, 1e-15, seed).read(f, 1, 3e-17 * (1 + 1j)))
+        assert found.quality == pytest.approx(46.4, rel=0.5)

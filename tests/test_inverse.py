@@ -270,9 +270,13 @@ def test_fit_section_is_validated():
         options({"bounds": {"thermal_conductivity": [2.0, 1.0]}})
     with pytest.raises(InputError, match="--param is required"):
         options({}, ())
-    assert options({"parameters": ["diffusivity"], "bounds": {"diffusivity": [1e-14, 1e-9]}}, ())["bounds"] == {
-        "sample.properties.diffusivity": (1e-14, 1e-9)
-    }
+    section = {"parameters": ["thermal_conductivity"], "bounds": {"thermal_conductivity": [0.05, 2.0], "diffusivity": [1e-14, 1e-9]}}
+    assert options(section, ())["bounds"] == {"sample.properties.thermal_conductivity": (0.05, 2.0)}
+    # PTFE has no mobile ions: the data do not depend on its diffusivity (issue 13)
+    with pytest.raises(InputError, match="fit.parameters = 'diffusivity': this study has no mobile ions"):
+        options({"parameters": ["diffusivity"]}, ())
+    with pytest.raises(InputError, match=r"fit.parameters = 'difusivity' is not a fit parameter; did you mean 'diffusivity'\?"):
+        options({"parameters": ["difusivity"]}, ())
 
 
 def test_cli_fits_a_response_csv(shared_tmp):

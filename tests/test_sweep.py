@@ -115,11 +115,11 @@ def test_csv_rows_relative_to_the_study(tmp_path):
     [
         (None, "sweep is missing"),
         ({"mode": "random", "axes": {"tip.contact_radius": [1e-8]}}, "sweep.mode = 'random' is not accepted; use 'grid' or"),
-        ({"axes": {"tip.contact_radius": [1e-8]}, "sample": 3}, "sweep.sample is not a known key (known: mode, axes"),
+        ({"axes": {"tip.contact_radius": [1e-8]}, "sample": 3}, "sweep.sample is not a known key; did you mean 'samples'? (known: mode, axes"),
         ({"axes": {"tip.contact_radius": [1e-8]}, "samples": 3}, "sweep.samples is not used by sweep.mode = 'grid'"),
         ({}, "sweep.axes must be a table of study key = [values]"),
         ({"axes": {"sample.properties.difusivity": [1e-13]}}, "sweep.axes.sample.properties.difusivity must name one material property"),
-        ({"axes": {"tip.radius": [1e-8]}}, "sweep.axes.tip.radius is not a study key (keys of [tip]: contact_radius"),
+        ({"axes": {"tip.radius": [1e-8]}}, "sweep.axes.tip.radius is not a study key; did you mean 'tip_radius'? (keys of [tip]: contact_radius"),
         ({"axes": {"probe.radius": [1e-8]}}, "'probe' is not a section"),
         ({"axes": {"tip.contact_radius": 1e-8}}, "sweep.axes.tip.contact_radius must be a non-empty list of values"),
         ({"axes": {"tip.contact_radius": []}}, "must be a non-empty list"),
@@ -290,8 +290,11 @@ def test_killed_sweep_resumes_to_exactly_the_full_result(shared_tmp):
     with pytest.raises(InputError, match="is not empty; complete the sweep in it with --resume"):
         run_sweep(sweep, partial, comm, quiet=True)
     other = sweep_of(6)
-    with pytest.raises(InputError, match="holds another sweep: the samples differ"):
+    with pytest.raises(InputError, match=r"holds another sweep: the number of samples differs \(stored 5, now 6\)"):
         run_sweep(other, partial, comm, quiet=True, resume=True)
+    changed = sweep_from_dict(with_sweep(mode="list", axes={"sample.properties.thermal_conductivity": [1.0, 9.0, 2.0, 2.5, 3.0]}))
+    with pytest.raises(InputError, match=r"sample 1 differs \(sample.properties.thermal_conductivity 1.5 -> 9.0\)"):
+        run_sweep(changed, partial, comm, quiet=True, resume=True)
     summary = run_sweep(sweep, partial, comm, quiet=True, resume=True)
     assert summary.complete and summary.stored == 5 and summary.new == 5 - first.stored
     if comm.rank == 0:
@@ -424,7 +427,7 @@ def test_sweep_command_rejects_malformed_definitions(shared_tmp, capsys):
     assert main(["sweep", str(study), "--set", "sweep.axes={}", "--retry-failed", "-o", str(shared_tmp / "never")]) == EXIT_INPUT
     if MPI.COMM_WORLD.rank == 0:
         err = capsys.readouterr().err.splitlines()
-        assert err[0].startswith("stimsim: error: sweep.axes.tip.contact_raduis is not a study key (keys of [tip]")
+        assert err[0].startswith("stimsim: error: sweep.axes.tip.contact_raduis is not a study key; did you mean 'contact_radius'? (keys of [tip]")
         assert err[1].startswith("stimsim: error: sweep.axes must be a table")
     assert not (shared_tmp / "never").exists()
 
@@ -443,3 +446,18 @@ def test_example_study_is_a_valid_sweep():
     assert len(sweep) >= 4
     for index in range(len(sweep)):
         sweep.study(index)
+
+
+def test_quiet_still_reports_failed_samples(capsys):
+    """-q silences progress, not problems: failed samples are reported (the first ten of a run)."""
+    from types import SimpleNamespace
+
+    from stimsim.sweep import REPORTED_FAILURES, Dispatcher
+
+    dispatcher = Dispatcher(SimpleNamespace(stored={}), list(range(20)), None, None, quiet=True, interval=1.0)
+    for index in range(REPORTED_FAILURES + 2):
+        dispatcher.new_failed += 1
+        dispatcher.report_failure({"sample_id": index, "error": f"error {index}"})
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "sweep: sample 0 failed: error 0"
+    assert len(err) == REPORTED_FAILURES + 1 and "samples.csv" in err[-1]
