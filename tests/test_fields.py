@@ -20,8 +20,14 @@ SETTINGS = ["mesh.refinement=0.3", "excitation.frequencies=[1e4]", "excitation.d
 
 
 def read(path, name) -> np.ndarray:
+    """All blocks (one per writing rank) of a VTX variable, concatenated."""
     with adios2.FileReader(str(path)) as reader:
-        return np.asarray(reader.read(name)).ravel()
+        blocks = []
+        for block in range(len(reader.all_blocks_info(name)[0])):
+            variable = reader.inquire_variable(name)
+            variable.set_block_selection(block)
+            blocks.append(np.asarray(reader.read(variable)).ravel())
+        return np.concatenate(blocks)
 
 
 def global_extreme(values: np.ndarray, op=MPI.MAX) -> float:
