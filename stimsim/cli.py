@@ -153,7 +153,7 @@ def _load(args) -> Study:
     return load_study(args.study, args.overrides)
 
 
-RUN_FILES = ("response.csv", "study.toml", "response.png", "fields")
+RUN_FILES = ("response.csv", "periodic.csv", "study.toml", "response.png", "fields")
 FIT_FILES = ("fit.json", "fit.csv", "fit.png", "posterior.csv")
 
 
@@ -167,7 +167,7 @@ def _outdir(args, comm, default: Path, names) -> Path:
 
 
 def _run(args, comm) -> int:
-    from stimsim.forward import simulate
+    from stimsim.forward import PERIODIC_COLUMNS, periodic_rows, simulate
     from stimsim.io import staged_output, write_rows, write_study
     from stimsim.limits import check_model, check_study
     from stimsim.plots import plot_response
@@ -188,6 +188,7 @@ def _run(args, comm) -> int:
     def write() -> None:
         with staged_output(outdir, replace=args.overwrite) as staging:
             write_rows([r.row() for r in responses], staging / "response.csv")
+            write_rows(periodic_rows(model), staging / "periodic.csv", columns=PERIODIC_COLUMNS)
             write_study(study.resolved, staging / "study.toml")
             plot_response(responses, staging / "response.png", title=args.study.stem)
 
@@ -199,6 +200,8 @@ def _run(args, comm) -> int:
             write_fields(outdir / "fields", model, solutions)
     if comm.rank == 0 and not args.quiet:
         _print_table(responses)
+        for row in periodic_rows(model):
+            print(f"{row['drive_frequency_hz']:.4g} Hz: {row['method']}, {row['reason']}")
         print(f"{num_dofs} DOFs on {comm.size} rank(s), {elapsed:.2f} s; results in {outdir}/")
     return 0
 

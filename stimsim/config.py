@@ -121,6 +121,21 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "space_charge_length": Key("number", "m", "decay length of the space-charge layer", **_POSITIVE),
     },
+    "solver": {
+        "periodic": Key(
+            "string", "", "how the periodic state is solved: the second-order expansion, harmonic balance, time "
+            "stepping, or 'auto' (the expansion where its validity parameters allow, else harmonic balance)",
+            "auto", choices=("auto", "expansion", "harmonic_balance", "time_domain"),
+        ),
+        "harmonics": Key(
+            "integer", "1", "highest harmonic H kept by harmonic balance and reported by it and the time domain "
+            "(absent: chosen until the highest falls below 1 % of the ionic channel)", low=1, high=64,
+        ),
+        "periods": Key("integer", "1", "drive periods stepped by periodic = 'time_domain'", 40, low=2, high=100000),
+        "steps_per_period": Key(
+            "integer", "1", "time steps per drive period of periodic = 'time_domain'", 64, low=8, high=100000
+        ),
+    },
     "mesh": {
         "refinement": Key(
             "number", "1", "accuracy knob: 2 halves every cell size (error / 4 to / 8)", 1.0, low=0.1, high=16.0
@@ -230,6 +245,16 @@ class MeshOptions:
 
 
 @dataclass(frozen=True)
+class SolverOptions:
+    """How the periodic state is solved (see :data:`SCHEMA` ['solver'])."""
+
+    periodic: str = "auto"
+    harmonics: int | None = None
+    periods: int = 40
+    steps_per_period: int = 64
+
+
+@dataclass(frozen=True)
 class Study:
     """A validated study. ``resolved`` is the study as a TOML-ready dict with all defaults filled."""
 
@@ -239,6 +264,7 @@ class Study:
     ions: Ions
     mesh: MeshOptions
     resolved: dict
+    solver: SolverOptions = SolverOptions()
     extensions: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict, repr=False)
 
@@ -333,8 +359,9 @@ def study_from_dict(raw: dict) -> Study:
     mesh = MeshOptions(**{k: v for k, v in resolved["mesh"].items() if v is not None})
     ions = _ions(resolved["ions"], sample)
     extensions = {name: raw[name] for name in EXTENSION_SECTIONS if name in raw}
+    solver = SolverOptions(**{k: v for k, v in resolved["solver"].items() if v is not None})
     study = Study(
-        sample=sample, tip=tip, excitation=excitation, ions=ions, mesh=mesh,
+        sample=sample, tip=tip, excitation=excitation, ions=ions, mesh=mesh, solver=solver,
         resolved=_drop_none(resolved) | extensions, extensions=extensions, raw=copy.deepcopy(raw),
     )
     _cross_check(study)

@@ -5,15 +5,31 @@ heating harmonic of the drive linearly (label 'thermal'). The second order answe
 first-order fields listed by :func:`stimsim.drives.second_order_pairs` (label 'ionic', since only the
 ionic flux is nonlinear; docs/harmonics.md). Tip harmonics 1 to :data:`~stimsim.drives.MAX_HARMONIC`
 are reported; where both orders land, a 'total' row gives their sum.
+
+The study's ``[solver] periodic`` chooses who answers (:func:`periodic_method`): the expansion, or the
+nonlinear periodic state by harmonic balance (:mod:`stimsim.periodic`) or by time stepping
+(:mod:`stimsim.timedomain`). Those report harmonics 0..H as 'total' (what a lock-in reads), 'thermal'
+(the linear response to the heating harmonics: the whole response of a sample without mobile ions,
+whose balance is then linear) and 'ionic' (total minus thermal: what the mobile ions add).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from stimsim.drives import MAX_HARMONIC, second_order_pairs
 from stimsim.harmonic import HarmonicModel
+from stimsim.periodic import heating_signal
 from stimsim.response import TipResponse
+from stimsim.timedomain import periodic_tip_harmonics
+
+#: Harmonic balance with adaptive H: the first H (times the ionic channel's harmonic), the largest, and
+#: the size of the highest retained harmonic of the tip displacement, relative to the ionic channel,
+#: below which H suffices.
+FIRST_HARMONICS, MAX_HARMONICS, HARMONIC_TAIL = 2, 32, 1e-2
 
 
 def base_state(model: HarmonicModel) -> float:
@@ -87,9 +103,72 @@ def solve_harmonics(model: HarmonicModel, frequency: float) -> HarmonicSolution:
 
 
 def responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution | None = None) -> list[TipResponse]:
-    """Labelled tip harmonics 1..MAX_HARMONIC at the drive ``frequency`` (Hz), of ``solution`` (solved
-    here by default)."""
+    """Labelled tip harmonics at the drive ``frequency`` (Hz) by the study's periodic method (the
+    expansion's rows 1..MAX_HARMONIC, or the periodic state's 0..H); the expansion's ``solution`` is
+    solved here by default. What was used and why is kept in ``model.periodic_reports[frequency]``."""
     solution = solution or solve_harmonics(model, frequency)
+    report = periodic_method(model, solution)
+    if report.method == "expansion":
+        rows = expansion_responses(model, frequency, solution)
+    else:
+        rows = periodic_responses(model, frequency, solution, report)
+    model.periodic_reports[frequency] = report
+    return rows
+
+
+@dataclass
+class PeriodicReport:
+    """How the periodic state at one drive frequency was solved: ``method`` ('expansion',
+    'harmonic_balance' or 'time_domain'), ``reason`` (a sentence), and for harmonic balance its
+    :class:`~stimsim.periodic.PeriodicStatistics` and the highest harmonic H."""
+
+    method: str
+    reason: str
+    statistics: object = None
+    harmonics: int | None = None
+    tail: float | None = None
+    details: dict = field(default_factory=dict)
+
+
+#: Columns of periodic.csv: how each drive frequency's periodic state was solved.
+PERIODIC_COLUMNS = (
+    "drive_frequency_hz", "method", "reason", "harmonics", "tail", "newton_iterations", "krylov_iterations",
+    "factorizations", "residual", "seconds",
+)
+
+
+def periodic_rows(model: HarmonicModel) -> list[dict]:
+    """The model's :attr:`periodic_reports` as periodic.csv rows (empty cells where a method has no
+    such figure)."""
+    rows = []
+    for frequency, report in sorted(model.periodic_reports.items()):
+        row = dict(drive_frequency_hz=frequency, method=report.method, reason=report.reason,
+                   harmonics=report.harmonics, tail=report.tail)
+        if report.statistics is not None:
+            s = report.statistics
+            row |= dict(newton_iterations=s.newton, krylov_iterations=s.krylov, factorizations=s.factorizations,
+                        residual=s.residuals[-1] if s.residuals else None, seconds=s.seconds)
+        rows.append(row)
+    return rows
+
+
+def periodic_method(model: HarmonicModel, solution: HarmonicSolution) -> PeriodicReport:
+    """The method the study asks for; 'auto' picks the expansion while its validity parameters
+    (:mod:`stimsim.validity`) stay below their thresholds, else harmonic balance."""
+    requested = model.study.solver.periodic
+    if requested != "auto":
+        return PeriodicReport(requested, "requested by [solver] periodic")
+    from stimsim.validity import exceeded, validity_parameters
+
+    parameters = validity_parameters(model, solution.first)
+    problems = exceeded(parameters)
+    if problems:
+        return PeriodicReport("harmonic_balance", "the expansion is not valid: " + "; ".join(problems))
+    return PeriodicReport("expansion", "the expansion's validity parameters are below their thresholds")
+
+
+def expansion_responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution) -> list[TipResponse]:
+    """The expansion's labelled tip harmonics 1..MAX_HARMONIC of ``solution`` at ``frequency`` (Hz)."""
     first, spectrum, second = solution.first, solution.spectrum, solution.second
     rows = []
     for harmonic in range(1, MAX_HARMONIC + 1):
@@ -110,13 +189,74 @@ def responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution
     return rows
 
 
-def _row(model, frequency, harmonic, kind, order, field_sets, heating) -> TipResponse:
+def periodic_responses(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> list[TipResponse]:
+    """Tip harmonics 0..H of the nonlinear periodic state (``report.method``), each as 'thermal' (at
+    the heating harmonics), 'ionic' and 'total' rows of order 0 (all orders)."""
+    if report.method == "harmonic_balance":
+        tips = _harmonic_balance_tips(model, frequency, solution, report)
+    else:
+        tips = _time_domain_tips(model, frequency, solution, report)
+    rows = []
+    for harmonic, (displacement, temperature) in sorted(tips.items()):
+        heating = solution.spectrum.get(harmonic, 0.0)
+        thermal_u = thermal_t = 0j
+        if harmonic in solution.first:
+            thermal = _row(model, frequency, harmonic, "thermal", 1, [solution.first[harmonic]], heating, report.method)
+            thermal_u, thermal_t = thermal.displacement, thermal.temperature
+            rows.append(thermal)
+        heat_flow = model.drive.heat_flow(heating, temperature)
+        rows.append(TipResponse(frequency, harmonic, "ionic", 0, displacement - thermal_u, temperature - thermal_t,
+                                0j, report.method))
+        rows.append(TipResponse(frequency, harmonic, "total", 0, displacement, temperature, heat_flow, report.method))
+    return rows
+
+
+def _harmonic_balance_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> dict:
+    """Tip (displacement, temperature) by harmonic 0..H by harmonic balance, started from the
+    expansion; H doubled from FIRST_HARMONICS until the highest falls below HARMONIC_TAIL of the ionic
+    channel (or the study's [solver] harmonics)."""
+    balance = model.harmonic_balance()
+    start = np.array([balance.to_vector(solution.fields(k)) if solution.fields(k) else np.zeros(balance.size)
+                      for k in range(MAX_HARMONIC + 1)])
+    given = model.study.solver.harmonics
+    harmonics = given or FIRST_HARMONICS * model.drive.channels.ionic
+    while True:
+        state = balance.solve(frequency, dict(solution.spectrum), model.base_heating, harmonics, start)
+        tips = {k: model.tip_values(balance.to_fields(state.harmonics[k], "harmonic")) for k in range(harmonics + 1)}
+        channel = abs(tips[min(model.drive.channels.ionic, harmonics)][0])
+        tail = abs(tips[harmonics][0]) / channel if channel else 0.0
+        report.statistics, report.harmonics, report.tail = state.statistics, harmonics, tail
+        if given or tail <= HARMONIC_TAIL or 2 * harmonics > MAX_HARMONICS:
+            return tips
+        start, harmonics = state.harmonics, 2 * harmonics
+
+
+def _time_domain_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> dict:
+    """Tip (displacement, temperature) by harmonic 0..H from the last of [solver] periods time-stepped
+    periods (steps_per_period each), started from the expansion's state at t = 0."""
+    options = model.study.solver
+    harmonics = options.harmonics or FIRST_HARMONICS * model.drive.channels.ionic
+    start = model.new_fields("start")
+    for k in range(1, MAX_HARMONIC + 1):
+        for name, f in solution.fields(k).items():
+            start[name].x.array[:] += f.x.array.real
+    spectrum, omega = dict(solution.spectrum), 2 * math.pi * frequency
+    heating = lambda t: model.base_heating + heating_signal(spectrum, np.array([omega * t]))[0]  # noqa: E731
+    displacement, temperature = periodic_tip_harmonics(
+        model, frequency, heating, range(harmonics + 1), options.periods, options.steps_per_period, start
+    )
+    report.harmonics = harmonics
+    report.details = dict(periods=options.periods, steps_per_period=options.steps_per_period)
+    return {k: (displacement[k], temperature[k]) for k in range(harmonics + 1)}
+
+
+def _row(model, frequency, harmonic, kind, order, field_sets, heating, method: str = "expansion") -> TipResponse:
     displacement = temperature = 0j
     for fields in field_sets:
         u, t = model.tip_values(fields)
         displacement, temperature = displacement + u, temperature + t
     heat_flow = model.drive.heat_flow(heating, temperature)
-    return TipResponse(frequency, harmonic, kind, order, displacement, temperature, heat_flow)
+    return TipResponse(frequency, harmonic, kind, order, displacement, temperature, heat_flow, method)
 
 
 def scaled(fields: dict, factor: complex) -> dict:

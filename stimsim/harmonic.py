@@ -30,6 +30,7 @@ from stimsim.config import Study, flat_keys
 from stimsim.errors import SolverError
 from stimsim.forms import CoupledForms, build_forms, compiled, field_spaces, functions
 from stimsim.geometry import load_domain, mesh_spec
+from stimsim.periodic import HarmonicBalance
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE
 from stimsim.response import DiskAverage
 from stimsim.solvers import AffineParts, DirectSolver, ReferenceFactorSolver
@@ -73,6 +74,11 @@ class HarmonicModel:
         #: What 'auto' measured on its first coupled solve (None before, or with another method).
         self.method_report: dict | None = None
         self.staggered: StaggeredSolver | None = None
+        #: Scaled DC heating of the base state (see :meth:`solve_base_state`).
+        self.base_heating = 0.0
+        #: How the periodic state was solved at each drive frequency (Hz): :class:`~stimsim.forward.PeriodicReport`.
+        self.periodic_reports: dict = {}
+        self._harmonic_balance = None
         self._reference_solvers: dict[float, ReferenceFactorSolver] | None = None
         self._build_solvers()
         self._build_averages()
@@ -219,6 +225,7 @@ class HarmonicModel:
             for name in self.names:
                 self.base[name].x.array[:] = self.forms.solution[name].x.array
         heating.value = 0
+        self.base_heating = dc_heating
         self._operator_solver().affine.refresh()
         self.base_state_solved = True
 
@@ -304,6 +311,13 @@ class HarmonicModel:
         heat, mechanics = _as_tuples(right_hand_sides)
         self.heat_solver.solve(heat, out[TEMPERATURE])
         self.mechanics_solver.solve(mechanics, out[DISPLACEMENT])
+
+    def harmonic_balance(self):
+        """The model's :class:`~stimsim.periodic.HarmonicBalance` (built, and its forms compiled, on the
+        first call)."""
+        if self._harmonic_balance is None:
+            self._harmonic_balance = HarmonicBalance(self)
+        return self._harmonic_balance
 
     def freeze_operators(self) -> None:
         """From now on solve the coupled first and second orders at each frequency by GMRES
@@ -409,6 +423,8 @@ class HarmonicModel:
             solver.destroy()
         if self.staggered is not None:
             self.staggered.destroy()
+        if self._harmonic_balance is not None:
+            self._harmonic_balance.destroy()
         self.thaw_operators()
 
     def __enter__(self) -> HarmonicModel:

@@ -34,6 +34,7 @@ RESPONSE_COLUMNS = (
     "temperature_imag_k",
     "heating_power_real_w",
     "heating_power_imag_w",
+    "method",
 )
 
 

@@ -25,8 +25,9 @@ class TipResponse:
     """One harmonic of the tip signal.
 
     drive_frequency: Hz. harmonic: multiple n of the drive frequency. kind: 'thermal' or 'ionic'.
-    order: perturbation order the signal comes from (1: linear in the heating). displacement: complex
-    amplitude of u_z in m. temperature: complex amplitude of the tip temperature in K. heating_power:
+    order: perturbation order the signal comes from (1: linear in the heating; 0: all orders, a sum
+    or the nonlinear periodic state). method: who solved it ('expansion', 'harmonic_balance',
+    'time_domain'; see :mod:`stimsim.forward`). displacement: complex amplitude of u_z in m. temperature: complex amplitude of the tip temperature in K. heating_power:
     complex amplitude of the heat flow into the sample in W.
     """
 
@@ -37,6 +38,7 @@ class TipResponse:
     displacement: complex
     temperature: complex
     heating_power: complex
+    method: str = "expansion"
 
     @property
     def amplitude(self) -> float:
@@ -75,6 +77,7 @@ class TipResponse:
             "temperature_imag_k": self.temperature.imag,
             "heating_power_real_w": self.heating_power.real,
             "heating_power_imag_w": self.heating_power.imag,
+            "method": self.method,
         }
 
 

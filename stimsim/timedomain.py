@@ -136,10 +136,6 @@ class TimeDomainModel:
         """Factorisations of the step operator so far."""
         return self.solver.factorizations
 
-    def tip_displacement(self) -> float:
-        """Tip displacement (m) of the current state relative to the base state."""
-        return self.model.tip_values(self.new)[0].real
-
     def destroy(self) -> None:
         self.solver.destroy()
 
@@ -156,24 +152,31 @@ def periodic_harmonics(
     """Tip-displacement harmonics (m) of the periodic state under the scaled heating ``heating(t)``
     (a function of time in s; the total heating, the base state's DC part included), from the DFT of the last of ``periods``
     drive periods of ``frequency`` (Hz). ``start`` optionally gives the initial deviation from the base."""
+    return periodic_tip_harmonics(model, frequency, heating, harmonics, periods, steps_per_period, start)[0]
+
+
+def periodic_tip_harmonics(model, frequency, heating, harmonics, periods, steps_per_period, start=None):
+    """(tip displacement in m, tip temperature in K) harmonics, each a dict harmonic -> complex, of the
+    last of ``periods`` periods; arguments as :func:`periodic_harmonics`."""
     if periods < 2:
         raise ValueError("periods must be at least 2 (the last two give the drift)")
     dt = 1.0 / (frequency * steps_per_period)
     stepper = TimeDomainModel(model, dt)
     if start is not None:
         stepper.set_state(start)
-    signal = []
+    signals = []
     for k in range(periods * steps_per_period):
         stepper.step(heating(k * dt), heating((k + 1) * dt))
-        signal.append(stepper.tip_displacement())
+        signals.append(model.tip_values(stepper.new))
     stepper.destroy()
     times = dt * np.arange(1, periods * steps_per_period + 1)
-    return harmonics_of(np.asarray(signal), times, frequency, steps_per_period, harmonics)
+    signals = np.asarray(signals).real
+    return tuple(harmonics_of(signals[:, i], times, frequency, steps_per_period, harmonics) for i in range(2))
 
 
 def harmonics_of(signal, times, frequency: float, steps_per_period: int, harmonics) -> dict[int, complex]:
-    """Complex amplitudes X_n of x(t) = X0 + sum Re(X_n e^{i n w t}) from the last period of samples,
-    after removing the slow drift (the rectified mean that still diffuses away): a polynomial in t of
+    """Complex amplitudes X_n of x(t) = X0 + sum Re(X_n e^{i n w t}) from the last period of samples
+    (X_0: the mean of the last period, which still drifts), the others after removing the slow drift (the rectified mean that still diffuses away): a polynomial in t of
     degree (number of recorded periods - 1, at most 2) whose period means match the last periods' means.
     Without it the drift leaks into every harmonic as a trend across the analysed period."""
     n = steps_per_period
@@ -186,4 +189,7 @@ def harmonics_of(signal, times, frequency: float, steps_per_period: int, harmoni
     drift = sum(c * (t / scale) ** p for p, c in enumerate(coefficients))
     omega = 2 * math.pi * frequency
     detrended = signal[-n:] - drift
-    return {h: complex(2 / n * np.sum(detrended * np.exp(-1j * h * omega * t))) for h in harmonics}
+    return {
+        h: complex(2 / n * np.sum(detrended * np.exp(-1j * h * omega * t))) if h else complex(signal[-n:].mean())
+        for h in harmonics
+    }

@@ -1,0 +1,527 @@
+"""The nonlinear periodic state at any heating amplitude: harmonic balance by alternating frequency–time.
+
+Every field's deviation from the base state is a truncated Fourier series in the drive phase
+phi = w t, x(phi) = sum_{k=0..H} Re(X_k e^{i k phi}) (X_0 real: the rectified DC part). The balance the
+time-domain model steps, S dx/dphi + R(x) = F(phi), projected on e^{-i k phi} for k = 0..H, gives
+
+    G_k(X) = i k S X_k + R_k(X) - F_k = 0,
+
+with S = sum_f (w t_f) M_f the storage (heat capacity and ions, scaled times), R the whole static
+balance (every nonlinear term: D(T), 1/T, the c grad(sigma) drift, the preload) and F the heat input.
+R_k comes from alternating frequency–time: R is assembled at :attr:`TimeGrid.fine` = 2 (2H + 1) >= 3H + 1
+phases, so quadratic products do not alias, and projected on the harmonics 0..H by a DFT.
+
+Unknowns. The H + 1 harmonics are carried by their values at the 2H + 1 collocation phases
+(:attr:`TimeGrid.coarse`): real vectors, so that every operator below is real and Krylov methods in
+complex PETSc arithmetic see a complex-linear map (the harmonics themselves enter through Re()).
+:class:`TimeGrid` holds the real matrices along the period: interpolation to the fine phases, the
+projection back, the spectral derivative.
+
+Solver. Newton's method; each step solves J dx = -G by flexible GMRES, J v = i k S V_k + DFT(R'(x_j) v_j)
+with the Jacobians R'(x_j) assembled once per Newton step at the fine phases. The preconditioner is a
+period of backward-Euler steps through the fine phases with those Jacobians, A_j = S/dphi + R'(x_j)
+(factorised once per Newton step; twice as many steps as collocation phases cut the GMRES iterations
+from 57 to 21 at theta_1 = 13 K), started from an estimate of its periodic start (one backward-Euler
+step over the whole period with the cycle-averaged Jacobian, which is what the slow modes need). It
+follows the diffusivity through the cycle, which the cycle-averaged (frequency-domain) operator does
+not: at E_a theta_1/(R T^2) = 3.6 the diffusivity swings by e^{+-3.6} within each period
+(docs/harmonics.md, 'Large amplitudes'). Newton starts from the expansion (first and second orders);
+where it fails from there, the heating amplitude is raised in steps from the last converged state
+(continuation).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import ufl
+from dolfinx import fem
+from dolfinx.fem import bcs_by_block, extract_function_spaces
+from dolfinx.fem.petsc import assemble_matrix, assemble_vector, assign, create_matrix, create_vector, set_bc
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from stimsim.errors import SolverError
+from stimsim.forms import compiled, functions
+from stimsim.physics.coupled import TEMPERATURE, storage
+
+#: Newton iterations, the residual (relative to the heat input) and the relative update that end them.
+NEWTON_ITERATIONS, RESIDUAL_TOLERANCE, NEWTON_TOLERANCE = 12, 1e-7, 1e-9
+#: Largest relative residual reduction asked of a Newton step's Krylov solve (it asks for no more
+#: than the Newton tolerance needs), and its iteration limit.
+KRYLOV_TOLERANCE, KRYLOV_ITERATIONS = 1e-4, 200
+#: Heating fractions of the continuation, tried when Newton fails from the expansion.
+CONTINUATION_STEPS = (4, 16)
+
+
+@dataclass(frozen=True)
+class TimeGrid:
+    """Real operators along one period for H harmonics: ``coarse`` = 2H + 1 collocation phases (the
+    unknowns), ``fine`` = 2 coarse phases (where the balance is evaluated). ``interpolate`` (fine x
+    coarse) and ``project`` (coarse x fine, onto harmonics 0..H) are exact for H harmonics,
+    ``derivative`` (coarse x coarse) is d/dphi, ``analysis`` ((H+1) x coarse, complex) gives X_k."""
+
+    harmonics: int
+    interpolate: np.ndarray
+    project: np.ndarray
+    derivative: np.ndarray
+    analysis: np.ndarray
+
+    @classmethod
+    def build(cls, harmonics: int) -> TimeGrid:
+        coarse = 2 * harmonics + 1
+        fine = 2 * coarse
+        eye_coarse, eye_fine = np.eye(coarse), np.eye(fine)
+        spectrum = harmonics_of(eye_coarse, harmonics)
+        wavenumbers = 1j * np.arange(harmonics + 1)[:, None]
+        return cls(
+            harmonics=harmonics,
+            interpolate=samples_of(spectrum, fine),
+            project=samples_of(harmonics_of(eye_fine, harmonics), coarse),
+            derivative=samples_of(wavenumbers * spectrum, coarse),
+            analysis=spectrum,
+        )
+
+    @property
+    def coarse(self) -> int:
+        return 2 * self.harmonics + 1
+
+    @property
+    def fine(self) -> int:
+        return 2 * self.coarse
+
+    @staticmethod
+    def phases(count: int) -> np.ndarray:
+        """``count`` equally spaced phases over one period (rad)."""
+        return 2 * math.pi * np.arange(count) / count
+
+
+def harmonics_of(samples: np.ndarray, harmonics: int) -> np.ndarray:
+    """Harmonics X_0..X_H of real samples at equally spaced phases (axis 0): X_0 the mean,
+    X_k = (2/N) sum_j x_j e^{-i k phi_j}."""
+    spectrum = np.fft.rfft(samples, axis=0)[: harmonics + 1] / samples.shape[0]
+    spectrum[1:] *= 2
+    return spectrum
+
+
+def samples_of(spectrum: np.ndarray, count: int) -> np.ndarray:
+    """Real samples at ``count`` equally spaced phases of sum_k Re(X_k e^{i k phi}) (X along axis 0)."""
+    padded = np.zeros((count // 2 + 1,) + spectrum.shape[1:], dtype=complex)
+    padded[: spectrum.shape[0]] = spectrum * (count / 2)
+    padded[0] = spectrum[0].real * count
+    return np.fft.irfft(padded, n=count, axis=0)
+
+
+def along_period(matrix: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """``matrix`` (a :class:`TimeGrid` operator) applied along the phases (axis 0) of ``samples``."""
+    return np.tensordot(matrix, samples, axes=(1, 0))
+
+
+@dataclass
+class PeriodicStatistics:
+    """What a harmonic-balance solve did: Newton iterations, Krylov iterations, preconditioner
+    applications, LU factorisations, the Newton residual history (relative to the heat input), the
+    heating fractions of the continuation, and the wall time (s)."""
+
+    newton: int = 0
+    krylov: int = 0
+    preconditioner: int = 0
+    factorizations: int = 0
+    residuals: list = field(default_factory=list)
+    continuation: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class _Shell:
+    """A PETSc shell matrix (``mult``) or preconditioner (``apply``) calling ``operator(x_array) ->
+    y_array`` on local arrays. An exception inside is kept in :attr:`error` (PETSc would report only
+    its own error code) for the caller to raise."""
+
+    def __init__(self, operator):
+        self.operator, self.error = operator, None
+
+    def mult(self, mat, x, y):
+        self._call(x, y)
+
+    def apply(self, pc, x, y):
+        self._call(x, y)
+
+    def _call(self, x, y):
+        try:
+            y.array[:] = self.operator(x.array_r)
+        except Exception as err:
+            self.error = err
+            raise
+
+
+class HarmonicBalance:
+    """Harmonic balance of a :class:`~stimsim.harmonic.HarmonicModel` (its forms, boundary conditions
+    and base state), built once per model: the forms at a phase sample are compiled here once and
+    reused for every frequency, amplitude and number of harmonics."""
+
+    def __init__(self, model):
+        self.model = model
+        forms = model.forms
+        self.names = model.names
+        self.sample = functions(forms.spaces, "sample")
+        self.heating = fem.Constant(model.domain.mesh, 0j)
+        total = {forms.base[n]: forms.base[n] + self.sample[n] for n in self.names}
+        residual = {n: ufl.replace(forms.balance[n], total) for n in self.names}
+        residual[TEMPERATURE] = residual[TEMPERATURE] - ufl.replace(forms.heat_input, {forms.heating: self.heating})
+        trials = {n: ufl.TrialFunction(V) for n, V in forms.spaces.items()}
+        self.residual_forms = compiled([residual[n] for n in self.names])
+        self.jacobian_forms = compiled(
+            [[ufl.derivative(residual[i], self.sample[j], trials[j]) for j in self.names] for i in self.names]
+        )
+        stored = storage(trials, forms.tests, model.coefficients.fields, model.domain)
+        self.storage_forms = [
+            [compiled(forms.rates[i] * stored[i]) if i == j and i in stored else
+             (fem.form(ufl.ZeroBaseForm((forms.tests[i], trials[j]))) if i == j else None) for j in self.names]
+            for i in self.names
+        ]
+        spaces = extract_function_spaces(self.jacobian_forms, 0)
+        self.row_bcs = bcs_by_block(spaces, model.bcs)
+        self.vector = create_vector(spaces, kind="mpi")
+        self.work = create_vector(spaces, kind="mpi")
+        self.storage_matrix = create_matrix(self.jacobian_forms)
+        self.size = self.vector.getLocalSize()
+        self.comm = model.domain.comm
+        self.jacobians: list = []
+        self.steps: list = []
+        self.statistics = PeriodicStatistics()
+        self.mean_solver = self.mean_matrix = None
+
+    # -- fields and vectors -----------------------------------------------------------------------
+
+    def set_sample(self, values: np.ndarray) -> None:
+        """Make the local vector ``values`` (owned part) the deviation the sample forms read."""
+        self._copy_into(values, self.sample)
+
+    def to_vector(self, fields: dict) -> np.ndarray:
+        """Owned part of the block vector of ``fields`` (name -> Function)."""
+        assign([fields[n] for n in self.names], self.vector)
+        return self.vector.array_r.copy()
+
+    def to_fields(self, values: np.ndarray, label: str) -> dict:
+        """New Functions (name -> Function) holding the local vector ``values``."""
+        out = functions(self.model.spaces, label)
+        self._copy_into(values, out)
+        return out
+
+    def _copy_into(self, values: np.ndarray, fields: dict) -> None:
+        self.vector.array[:] = values
+        self.vector.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+        assign(self.vector, [fields[n] for n in self.names])
+        for f in fields.values():
+            f.x.scatter_forward()
+
+    def _residual_at(self, values: np.ndarray, heating: float) -> np.ndarray:
+        """R(base + x) - F at one phase, x = ``values``, with the scaled total heating ``heating``."""
+        self.set_sample(values)
+        self.heating.value = heating
+        with self.work.localForm() as local:
+            local.set(0)
+        assemble_vector(self.work, self.residual_forms)
+        self.work.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        set_bc(self.work, self.row_bcs)
+        return self.work.array_r.copy()
+
+    def _mult(self, matrix, values: np.ndarray) -> np.ndarray:
+        self.vector.array[:] = values
+        matrix.mult(self.vector, self.work)
+        return self.work.array_r.copy()
+
+    def _apply_storage(self, samples: np.ndarray) -> np.ndarray:
+        return np.array([self._mult(self.storage_matrix, s) for s in samples])
+
+    # -- the balance -----------------------------------------------------------------------------
+
+    def residual(self, grid: TimeGrid, state: np.ndarray, heating: np.ndarray) -> np.ndarray:
+        """G at the collocation phases for the state ``state`` (coarse x local) under the scaled total
+        heating ``heating`` at the fine phases."""
+        fine = along_period(grid.interpolate, state)
+        static = np.array([self._residual_at(x, h) for x, h in zip(fine, heating)])
+        return along_period(grid.project, static) + self._apply_storage(along_period(grid.derivative, state))
+
+    def assemble_jacobians(self, grid: TimeGrid, state: np.ndarray) -> None:
+        """R'(x_j) at the fine phases of ``state`` (kept for :meth:`jacobian_action` and the
+        preconditioner)."""
+        fine = along_period(grid.interpolate, state)
+        while len(self.jacobians) < grid.fine:
+            self.jacobians.append(create_matrix(self.jacobian_forms))
+        for matrix, x in zip(self.jacobians, fine):
+            self.set_sample(x)
+            matrix.zeroEntries()
+            assemble_matrix(matrix, self.jacobian_forms, bcs=self.model.bcs, diag=1.0)
+            matrix.assemble()
+
+    def jacobian_action(self, grid: TimeGrid, v: np.ndarray) -> np.ndarray:
+        """J v at the collocation phases (v: coarse x local)."""
+        fine = along_period(grid.interpolate, v)
+        static = np.array([self._mult(J, x) for J, x in zip(self.jacobians, fine)])
+        return along_period(grid.project, static) + self._apply_storage(along_period(grid.derivative, v))
+
+    # -- preconditioner: a period of backward-Euler steps -----------------------------------------------
+
+    def factorize_steps(self, grid: TimeGrid) -> None:
+        """LU of A_j = S/dphi + R'(x_j) at the fine phases, and of the cycle-averaged Jacobian."""
+        dphi = 2 * math.pi / grid.fine
+        while len(self.steps) < grid.fine:
+            solver = _lu_solver(self.comm, f"stimsim_periodic_step{len(self.steps)}_")
+            self.steps.append((solver, self.jacobians[0].duplicate(copy=False)))
+        for j, (solver, matrix) in enumerate(self.steps[: grid.fine]):
+            self.jacobians[j].copy(matrix, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+            matrix.axpy(1.0 / dphi, self.storage_matrix, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
+            _factorize(solver, matrix, f"the step operator at phase {j}")
+        self._factorize_mean(grid)
+        self.statistics.factorizations += grid.fine + 1
+
+    def _factorize_mean(self, grid: TimeGrid) -> None:
+        """LU of the cycle-averaged Jacobian (mean over the fine phases)."""
+        if self.mean_solver is None:
+            self.mean_solver = _lu_solver(self.comm, "stimsim_periodic_mean_")
+            self.mean_matrix = self.jacobians[0].duplicate(copy=False)
+        self.mean_matrix.zeroEntries()
+        for J in self.jacobians[: grid.fine]:
+            self.mean_matrix.axpy(1.0 / grid.fine, J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+        _factorize(self.mean_solver, self.mean_matrix, "the cycle-averaged Jacobian")
+
+    def _step(self, j: int, rhs: np.ndarray) -> np.ndarray:
+        ksp, _ = self.steps[j]
+        self.vector.array[:] = rhs
+        ksp.solve(self.vector, self.work)
+        return self.work.array_r.copy()
+
+    def _sweep(self, grid: TimeGrid, forcing: np.ndarray | None, start: np.ndarray) -> np.ndarray:
+        """One period of backward-Euler steps through the fine phases from the state ``start`` before
+        phase 0 (fine x local result); ``forcing`` None means none."""
+        scale = grid.fine / (2 * math.pi)
+        out, previous = np.empty((grid.fine, self.size), dtype=complex), start
+        for j in range(grid.fine):
+            rhs = scale * self._mult(self.storage_matrix, previous)
+            if forcing is not None:
+                rhs += forcing[j]
+            out[j] = previous = self._step(j, rhs)
+        return out
+
+    def precondition(self, grid: TimeGrid, b: np.ndarray) -> np.ndarray:
+        """Approximately the periodic solution z of S (z_j - z_{j-1})/dphi + R'(x_j) z_j = b_j,
+        z_{-1} = z_{N-1} on the fine phases (b interpolated there, z projected back on the harmonics
+        0..H): one period from rest gives z_{N-1} = p, the periodic start z_{-1} = w
+        solves (I - Phi) w = p, approximated by :meth:`_slow_modes`, and a second period from w gives
+        z. (Solving the shooting equation exactly costs more back-substitutions than the outer Krylov
+        iterations it saves.)"""
+        self.statistics.preconditioner += 1
+        particular = self._sweep(grid, along_period(grid.interpolate, b), np.zeros(self.size, dtype=complex))
+        periodic = particular + self._sweep(grid, None, self._slow_modes(particular[-1]))
+        return along_period(grid.project, periodic)
+
+    def _slow_modes(self, r: np.ndarray) -> np.ndarray:
+        """(I - Phi)^{-1} r approximated by (I + (2 pi Jbar)^{-1} S) r, the inverse of one backward-Euler
+        step over the whole period with the cycle-averaged Jacobian Jbar. Modes that decay within a
+        period see I - Phi ~ I, slow ones I - Phi ~ 2 pi S^{-1} Jbar: it is right for both. The slow
+        ones matter: ion diffusion over lengths above sqrt(D / f) barely decays within a period, and
+        without this their period average (the rectified DC part) would be wrong by 1/(1 - Phi)."""
+        self.vector.array[:] = self._mult(self.storage_matrix, r) / (2 * math.pi)
+        self.mean_solver.solve(self.vector, self.work)
+        return r + self.work.array_r
+
+    # -- Krylov and Newton ---------------------------------------------------------------------------
+
+    def _krylov(self, operator, preconditioner, rhs: np.ndarray, rtol: float):
+        """Solve operator(x) = rhs (local arrays) by flexible GMRES with ``preconditioner``."""
+        n = rhs.size
+        matrix_shell, preconditioner_shell = _Shell(operator), _Shell(preconditioner)
+        A = PETSc.Mat().createPython(((n, PETSc.DECIDE), (n, PETSc.DECIDE)), matrix_shell, comm=self.comm)
+        A.setUp()
+        ksp = PETSc.KSP().create(self.comm)
+        ksp.setOperators(A)
+        ksp.setType(PETSc.KSP.Type.FGMRES)
+        ksp.setGMRESRestart(KRYLOV_ITERATIONS)
+        ksp.setTolerances(rtol=rtol, atol=0.0, max_it=KRYLOV_ITERATIONS)
+        ksp.getPC().setType(PETSc.PC.Type.PYTHON)
+        ksp.getPC().setPythonContext(preconditioner_shell)
+        ksp.setConvergenceHistory()
+        b, x = A.createVecs()
+        b.array[:] = rhs
+        x.set(0)
+        try:
+            ksp.solve(b, x)
+        except PETSc.Error:
+            error = matrix_shell.error or preconditioner_shell.error
+            if error is None:
+                raise
+            raise error from None
+        result = _KrylovResult(x.array_r.copy(), ksp.getIterationNumber(), ksp.getConvergedReason(),
+                               list(ksp.getConvergenceHistory()))
+        for obj in (ksp, A, b, x):
+            obj.destroy()
+        if result.reason <= 0:
+            history = ", ".join(f"{r:.2e}" for r in result.history[:: max(1, len(result.history) // 12)])
+            raise SolverError(
+                f"harmonic balance: GMRES did not converge (PETSc reason {result.reason}) in "
+                f"{result.iterations} iterations; residual history {history}"
+            )
+        return result
+
+    # -- the periodic state ----------------------------------------------------------------------
+
+    def solve(self, frequency: float, spectrum: dict[int, complex], dc: float, harmonics: int,
+              start: np.ndarray | None = None) -> PeriodicState:
+        """The periodic state at the drive ``frequency`` (Hz) under the scaled total heating
+        dc + sum_n Re(spectrum[n] e^{i n phi}) with ``harmonics`` (H) retained. ``start``: harmonics
+        (any count, local arrays) to begin Newton from, e.g. the expansion's; without it, zero."""
+        self.statistics = PeriodicStatistics()
+        began = time.perf_counter()
+        self.model.set_frequency(frequency)
+        self._assemble_storage()
+        grid = TimeGrid.build(harmonics)
+        initial = np.zeros((grid.coarse, self.size))
+        if start is not None:
+            initial = samples_of(_resized(start, harmonics), grid.coarse)
+        try:
+            state = self._newton(grid, initial, spectrum, dc, 1.0)
+        except SolverError as failure:
+            state = self._continuation(grid, spectrum, dc, failure)
+        self.statistics.seconds = time.perf_counter() - began
+        return PeriodicState(frequency, harmonics_of(state, harmonics), self.statistics)
+
+    def _assemble_storage(self) -> None:
+        S = self.storage_matrix
+        S.zeroEntries()
+        assemble_matrix(S, self.storage_forms, bcs=self.model.bcs, diag=0.0)
+        S.assemble()
+
+    def _newton(self, grid: TimeGrid, state: np.ndarray, spectrum: dict, dc: float, fraction: float) -> np.ndarray:
+        """Newton's method from ``state`` (coarse x local) at ``fraction`` of the oscillating heating."""
+        phases = TimeGrid.phases(grid.fine)
+        heating = dc + fraction * heating_signal(spectrum, phases)
+        reference = self._forcing(dc) * math.sqrt(np.sum(heating_signal(spectrum, phases) ** 2) / 2) * fraction
+        if reference == 0:
+            return np.zeros_like(state)
+        shape = state.shape
+        for _ in range(NEWTON_ITERATIONS):
+            residual = self.residual(grid, state, heating)
+            norm = self._norm(residual) / reference
+            self.statistics.residuals.append(norm)
+            self.statistics.newton += 1
+            if norm < RESIDUAL_TOLERANCE:
+                return state
+            if not math.isfinite(norm) or norm > 1e3 * self.statistics.residuals[0] + 1.0:
+                break
+            self.assemble_jacobians(grid, state)
+            self.factorize_steps(grid)
+            result = self._krylov(
+                lambda v: self.jacobian_action(grid, v.reshape(shape)).ravel(),
+                lambda r: self.precondition(grid, r.reshape(shape)).ravel(),
+                -residual.ravel(), max(KRYLOV_TOLERANCE, 0.1 * RESIDUAL_TOLERANCE / norm),
+            )
+            self.statistics.krylov += result.iterations
+            update = result.solution.reshape(shape).real
+            state = state + update
+            if self._max(update) <= NEWTON_TOLERANCE * self._max(state):
+                return state
+        history = ", ".join(f"{r:.2e}" for r in self.statistics.residuals)
+        raise SolverError(
+            f"harmonic balance: Newton did not converge in {self.statistics.newton} iterations at "
+            f"{fraction:.0%} of the heating amplitude; residuals (relative to the heat input) {history}"
+        )
+
+    def _continuation(self, grid: TimeGrid, spectrum: dict, dc: float, failure: SolverError) -> np.ndarray:
+        """Raise the oscillating heating in steps from zero, each Newton solve starting from the last
+        state scaled to the new amplitude."""
+        for steps in CONTINUATION_STEPS:
+            state = np.zeros((grid.coarse, self.size))
+            try:
+                for step in range(1, steps + 1):
+                    self.statistics.continuation.append(step / steps)
+                    start = state * (step / (step - 1)) if step > 1 else state
+                    state = self._newton(grid, start, spectrum, dc, step / steps)
+                return state
+            except SolverError as err:
+                failure = err
+        raise failure
+
+    def _forcing(self, dc: float) -> float:
+        """Norm of the heat-input vector of a unit heating (scaled)."""
+        zero = np.zeros(self.size)
+        return self._norm(self._residual_at(zero, dc) - self._residual_at(zero, dc + 1.0))
+
+    def _norm(self, values: np.ndarray) -> float:
+        return math.sqrt(self.comm.allreduce(float(np.vdot(values, values).real), op=MPI.SUM))
+
+    def _max(self, values: np.ndarray) -> float:
+        return self.comm.allreduce(float(np.abs(values).max(initial=0.0)), op=MPI.MAX)
+
+    def destroy(self) -> None:
+        """Free the PETSc objects (collective)."""
+        for ksp, matrix in self.steps:
+            ksp.destroy()
+            matrix.destroy()
+        for obj in (*self.jacobians, self.storage_matrix, self.vector, self.work, self.mean_solver, self.mean_matrix):
+            if obj is not None:
+                obj.destroy()
+        self.steps, self.jacobians = [], []
+        self.mean_solver = self.mean_matrix = None
+
+
+def _lu_solver(comm, prefix: str):
+    """A KSP that applies a MUMPS LU factorisation (options prefix ``prefix``)."""
+    ksp = PETSc.KSP().create(comm)
+    ksp.setOptionsPrefix(prefix)
+    ksp.setType(PETSc.KSP.Type.PREONLY)
+    ksp.getPC().setType(PETSc.PC.Type.LU)
+    ksp.getPC().setFactorSolverType("mumps")
+    ksp.setFromOptions()
+    return ksp
+
+
+def _factorize(ksp, matrix, what: str) -> None:
+    """Factorise ``matrix`` in ``ksp``, raising SolverError with MUMPS's status on failure."""
+    ksp.setOperators(matrix)
+    try:
+        ksp.setUp()
+    except PETSc.Error as err:
+        raise SolverError(f"harmonic balance: LU factorisation of {what} failed: {err}") from None
+    infog = ksp.getPC().getFactorMatrix().getMumpsInfog(1)
+    if infog < 0:
+        raise SolverError(f"harmonic balance: MUMPS factorisation of {what} failed, INFOG(1) = {infog}")
+
+
+def heating_signal(spectrum: dict[int, complex], phases: np.ndarray) -> np.ndarray:
+    """sum_n Re(spectrum[n] e^{i n phi}) at ``phases`` (rad)."""
+    return sum((h * np.exp(1j * n * phases)).real for n, h in spectrum.items())
+
+
+def _resized(spectrum: np.ndarray, harmonics: int) -> np.ndarray:
+    """``spectrum`` (harmonics along axis 0) cut or zero-padded to harmonics 0..``harmonics``."""
+    out = np.zeros((harmonics + 1,) + spectrum.shape[1:], dtype=complex)
+    count = min(harmonics + 1, spectrum.shape[0])
+    out[:count] = spectrum[:count]
+    return out
+
+
+@dataclass(frozen=True)
+class PeriodicState:
+    """The periodic state at the drive ``frequency`` (Hz): ``harmonics`` X_0..X_H of the deviation from
+    the base state (scaled, local block-vector arrays along axis 1) and what the solve did."""
+
+    frequency: float
+    harmonics: np.ndarray
+    statistics: PeriodicStatistics
+
+    @property
+    def highest(self) -> int:
+        """H, the highest retained harmonic."""
+        return self.harmonics.shape[0] - 1
+
+
+@dataclass(frozen=True)
+class _KrylovResult:
+    solution: np.ndarray
+    iterations: int
+    reason: int
+    history: list

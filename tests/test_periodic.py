@@ -1,0 +1,140 @@
+"""Harmonic balance (stimsim.periodic): the operators along the period, the linear problem whose
+periodic state is the expansion's exactly, and the nonlinear periodic state against the expansion at a
+small heating amplitude (docs/verification.md, 'Harmonic balance')."""
+
+import math
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from stimsim.config import derived_study, study_from_dict
+from stimsim.forward import base_state, expansion_responses, responses, solve_harmonics
+from stimsim.harmonic import HarmonicModel
+from stimsim.periodic import TimeGrid, harmonics_of, samples_of
+
+FREQUENCY = 2e4
+
+
+def test_time_grid_is_exact_for_h_harmonics():
+    """Interpolation, projection and derivative along the period are exact for a signal of H
+    harmonics, and the analysis returns its coefficients (X_0 the mean)."""
+    grid = TimeGrid.build(3)
+    coefficients = np.array([0.3, 1 - 2j, 0.5j, -0.25 + 0.1j])
+    signal = lambda phi: sum((c * np.exp(1j * k * phi)).real for k, c in enumerate(coefficients))  # noqa: E731
+    slope = lambda phi: sum((1j * k * c * np.exp(1j * k * phi)).real for k, c in enumerate(coefficients))  # noqa: E731
+    coarse, fine = TimeGrid.phases(grid.coarse), TimeGrid.phases(grid.fine)
+    assert np.allclose(grid.interpolate @ signal(coarse), signal(fine), atol=1e-13)
+    assert np.allclose(grid.project @ signal(fine), signal(coarse), atol=1e-13)
+    assert np.allclose(grid.derivative @ signal(coarse), slope(coarse), atol=1e-13)
+    assert np.allclose(harmonics_of(signal(coarse)[:, None], 3)[:, 0], coefficients, atol=1e-13)
+    assert np.allclose(samples_of(coefficients[:, None], grid.fine)[:, 0], signal(fine), atol=1e-13)
+
+
+def test_projection_removes_what_h_harmonics_cannot_carry():
+    """A product sampled at the fine phases (3H + 1 or more) is projected without aliasing: cos^2 with
+    H = 1 keeps its mean 1/2 and drops the 2 phi part."""
+    grid = TimeGrid.build(1)
+    fine = TimeGrid.phases(grid.fine)
+    projected = grid.project @ np.cos(fine) ** 2
+    assert np.allclose(projected, 0.5, atol=1e-13)
+
+
+def _study(material: dict, power: float, harmonics: int | None = 4, periodic="harmonic_balance"):
+    solver = {"periodic": periodic} | ({"harmonics": harmonics} if harmonics else {})
+    return study_from_dict(
+        {
+            "sample": material,
+            "tip": {"contact_radius": 20e-9},
+            "excitation": {"mode": "power", "power_amplitude": power, "frequencies": [FREQUENCY]},
+            "mesh": {"refinement": 0.3},
+            "solver": solver,
+        }
+    )
+
+
+def _by_kind(rows):
+    return {(r.harmonic, r.kind): r for r in rows}
+
+
+def test_linear_problem_gives_the_expansion_exactly():
+    """Without mobile ions the balance is linear: harmonic balance at a large amplitude returns the
+    first-order response at harmonic 1 and nothing at the others (a periodic problem whose solution,
+    the expansion's, is verified against the half-space solution in test_analytic)."""
+    study = _study({"material": "PTFE"}, 5e-6)
+    with HarmonicModel(study, MPI.COMM_WORLD) as model:
+        base_state(model)
+        solution = solve_harmonics(model, FREQUENCY)
+        expansion = _by_kind(expansion_responses(model, FREQUENCY, solution))
+        periodic = _by_kind(responses(model, FREQUENCY, solution))
+    assert model.periodic_reports[FREQUENCY].method == "harmonic_balance"
+    first = periodic[1, "total"]
+    assert abs(first.displacement / expansion[1, "thermal"].displacement - 1) < 1e-7
+    assert abs(first.temperature / expansion[1, "thermal"].temperature - 1) < 1e-7
+    for harmonic in (0, 2, 3, 4):
+        assert abs(periodic[harmonic, "total"].displacement) < 1e-8 * first.amplitude
+
+
+@pytest.fixture(scope="module")
+def small_amplitude():
+    """SDC under 0.1 uW (theta_1 ~ 0.6 K): expansion and harmonic-balance rows."""
+    study = _study({"material": "SDC", "properties": {"diffusivity": 1e-12}}, 1e-7)
+    with HarmonicModel(study, MPI.COMM_WORLD) as model:
+        base_state(model)
+        solution = solve_harmonics(model, FREQUENCY)
+        expansion = _by_kind(expansion_responses(model, FREQUENCY, solution))
+        periodic = _by_kind(responses(model, FREQUENCY, solution))
+        report = model.periodic_reports[FREQUENCY]
+    return expansion, periodic, report
+
+
+def test_small_amplitude_reproduces_the_expansion(small_amplitude):
+    """At a small amplitude the periodic state's harmonics 1 and 2 are the expansion's (within 0.5 %
+    and 0.3 deg; the difference is the expansion's own error, of order gamma^2), its ionic rows are the
+    expansion's second order, and Newton converged in few iterations."""
+    expansion, periodic, report = small_amplitude
+    for harmonic, kind in ((1, "thermal"), (2, "ionic")):
+        ratio = periodic[harmonic, "total"].displacement / expansion[harmonic, kind].displacement
+        assert abs(abs(ratio) - 1) < 5e-3, (harmonic, ratio)
+        assert abs(math.degrees(np.angle(ratio))) < 0.3, (harmonic, ratio)
+    ionic = periodic[2, "ionic"].displacement / expansion[2, "ionic"].displacement
+    assert abs(ionic - 1) < 5e-3
+    assert periodic[1, "thermal"].displacement == expansion[1, "thermal"].displacement
+    assert report.statistics.newton <= 4 and report.statistics.residuals[-1] < 1e-7
+    assert periodic[1, "total"].method == "harmonic_balance"
+
+
+@pytest.mark.parametrize(
+    "solver, key",
+    [({"periodic": "shooting"}, "solver.periodic"), ({"harmonics": 0}, "solver.harmonics"),
+     ({"steps_per_period": 4}, "solver.steps_per_period"), ({"harmonic": 8}, "solver.harmonic")],
+)
+def test_solver_keys_are_checked(solver, key):
+    """A bad [solver] key is refused with a message that names it."""
+    from stimsim.errors import InputError
+
+    raw = {"tip": {"contact_radius": 20e-9}, "excitation": {"power_amplitude": 1e-7, "frequencies": [FREQUENCY]},
+           "solver": solver}
+    with pytest.raises(InputError) as err:
+        study_from_dict(raw)
+    assert key in str(err.value)
+
+
+@pytest.mark.serial
+def test_harmonic_balance_matches_the_time_domain_at_13_kelvin():
+    """SDC with D = 1e-11 m^2/s (omega tau ~ 5) under 2 uW (theta_1 ~ 13 K, gamma ~ 1.2): harmonic
+    balance (H = 6) and the time-domain model (Crank–Nicolson, 128 steps per period, the last of 6
+    periods) agree on u_1, u_2 and u_3 within 1 % and 1 deg. The time-domain figures move by less than
+    0.3 % from 64 to 128 steps and from 4 to 6 periods (docs/verification.md)."""
+    rows = {}
+    for periodic, extra in (("harmonic_balance", {}), ("time_domain", {"solver.periods": 6, "solver.steps_per_period": 128})):
+        study = derived_study(
+            _study({"material": "SDC", "properties": {"diffusivity": 1e-11}}, 2e-6, harmonics=6, periodic=periodic), extra
+        )
+        with HarmonicModel(study, MPI.COMM_WORLD) as model:
+            base_state(model)
+            rows[periodic] = _by_kind(responses(model, FREQUENCY))
+    for harmonic in (1, 2, 3):
+        ratio = rows["harmonic_balance"][harmonic, "total"].displacement / rows["time_domain"][harmonic, "total"].displacement
+        assert abs(abs(ratio) - 1) < 1e-2, (harmonic, ratio)
+        assert abs(math.degrees(np.angle(ratio))) < 1.0, (harmonic, ratio)
