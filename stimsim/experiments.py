@@ -392,9 +392,10 @@ def check_experiments(study: Study, only: list[str] | None = None) -> dict[str, 
     if "force_series" in chosen and (chosen["force_series"]["tip_radius"] or study.tip.tip_radius) is None:
         raise InputError("protocol.force_series.tip_radius", "is required (m) unless the study gives tip.tip_radius")
     for name in ("modulation", "dc_series"):
-        if name in chosen and study.excitation.mode == "heater":
+        if name in chosen and study.drive.dc_key is None:
             raise InputError(
-                f"protocol.{name}", "needs a DC heating power: excitation.mode 'heater' has none (use 'power', 'laser' or 'joule')"
+                f"protocol.{name}",
+                f"needs a DC heating power: excitation.mode {study.excitation.mode!r} has none (use 'power', 'laser' or 'joule')",
             )
     if "modulation" in chosen:
         if not study.sample.material.is_ionic:

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from stimsim import limits
+from stimsim import drives, limits
 from stimsim.config import apply_override, study_from_dict
 from stimsim.errors import InputError
 from stimsim.response import TipResponse
@@ -76,3 +76,30 @@ def test_post_solve_check_sums_harmonics_and_names_the_frequency():
     limits.check_temperatures(s, [row(1e3, 260.0), row(1e3, 50.0, "ionic", 2)], dc_rise=20.0)
     with pytest.raises(InputError, match=r"excitation.dc_power = 0.0001 W heats the tip to 3100 K \(solved at 1000 Hz\), above the 2670 K"):
         limits.check_temperatures(study("excitation.dc_power=1e-4"), [row(1e3, 100.0)], dc_rise=2700.0)
+
+
+def test_limits_ask_the_drive_not_the_mode(monkeypatch):
+    """limits.py names whatever keys the drive declares and uses its estimate: a new drive needs no
+    change there. A power drive that says its heating is set by a made-up voltage key, quadratically,
+    and whose tip rise is twice the half-space estimate."""
+
+    class Probe(drives.PowerDrive):
+        def __init__(self, excitation, tip):
+            super().__init__(excitation, tip)
+            self.oscillating_key = drives.HeatingKey("excitation.probe_voltage", 3.0, "V", 2, ("ac",))
+            self.dc_key = None
+
+        def tip_rise(self, response, angular_frequency, dc_power=None):
+            dc, oscillation = super().tip_rise(response, angular_frequency, dc_power)
+            return 2 * dc, 2 * oscillation
+
+    plain = limits.estimate(study("excitation.power_amplitude=1e-3"))
+    monkeypatch.setitem(drives.DRIVES, "power", Probe)
+    probed = study("excitation.power_amplitude=1e-3")
+    assert limits.estimate(probed).oscillation == pytest.approx(2 * plain.oscillation, rel=1e-12)
+    with pytest.raises(InputError) as info:
+        limits.check_study(probed)
+    bound = 3.0 * math.sqrt(300.0 / (2 * plain.oscillation))  # the rise scales as the key squared
+    assert str(info.value).startswith("excitation.probe_voltage = 3 V makes the tip temperature oscillate by")
+    assert str(info.value).endswith(f"lower it below about {bound:.3g} V")  # no DC key to raise
+
