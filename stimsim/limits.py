@@ -1,15 +1,16 @@
-"""Temperature limits: refuse a heating whose tip temperature means nothing.
+"""Limits of the model: refuse a heating whose temperature or concentration means nothing.
 
 The model is a perturbation about the ambient temperature T_amb: the tip temperature is
 T_amb + theta_DC + sum_n Re(theta_n e^{i n w t}). It must stay above 0 K, and below the highest
 temperature the material under the tip stands as the solid the model describes
-(:attr:`~stimsim.materials.Material.max_temperature`, e.g. the melting point of PTFE). A heating that
-breaks either bound is refused with an :class:`~stimsim.errors.InputError` that names the study key
-setting the heating, the temperature reached, the limit and about how far to lower the key. Which keys
-set the heating and how the tip temperature follows them is the drive's to say (:mod:`stimsim.drives`);
-nothing here depends on the heating mode.
+(:attr:`~stimsim.materials.Material.max_temperature`, e.g. the melting point of PTFE). The same holds
+at every point of the sample, and the concentration c_0 + sum_n Re(c_n e^{i n w t}) of the mobile ions
+must stay above zero. A heating that breaks a bound is refused with an
+:class:`~stimsim.errors.InputError` that names the study key setting the heating, the value reached,
+the limit and about how far to lower the key. Which keys set the heating and how the tip temperature
+follows them is the drive's to say (:mod:`stimsim.drives`); nothing here depends on the heating mode.
 
-Two checks, one rule (:func:`check_range`):
+Three checks, one rule each:
 
 * :func:`check_study`, before any solve, from the study alone: the steady rise of a uniformly heated
   disk (a Gaussian spot for the laser) on a half-space and its oscillation at the lowest heating
@@ -18,9 +19,11 @@ Two checks, one rule (:func:`check_range`):
   :data:`ESTIMATE_MARGIN`); heater modes through the heater balance (the tip temperature is a fraction of
   the heater's). It catches the huge heatings that would otherwise end in a solver failure.
 * :func:`check_temperatures`, after the solve, on the solved tip harmonics (rows of
-  :class:`~stimsim.response.TipResponse`) and the solved DC rise of the base state.
+  :class:`~stimsim.response.TipResponse`) and the solved DC rise of the base state (rule: :func:`check_range`).
+* :func:`check_first_order`, after the first-order solve, on the largest theta_1/T and |c_1|/c_0 over the
+  sample (:func:`stimsim.validity.validity_parameters`): both must stay below 1.
 
-Both are public and take plain values, so that any solver (harmonic balance, time domain) can call them.
+All are public and take plain values, so that any solver (harmonic balance, time domain) can call them.
 """
 
 from __future__ import annotations
@@ -92,13 +95,35 @@ def base_rise(model) -> float:
     return float(model.tip_values(model.base)[1].real)
 
 
-def check_model(model, rows, key: str | None = None, dc_value: float | None = None) -> None:
-    """:func:`check_temperatures` of a solved model (its study and base state) and its ``rows``."""
+def check_first_order(study, parameters: dict[float, dict[str, float]]) -> None:
+    """Refuse a heating whose solved first order takes the temperature below 0 K (theta_1/T > 1) or the
+    concentration below zero (|c_1|/c_0 > 1) anywhere in the sample: ``parameters`` are the validity
+    parameters (:func:`stimsim.validity.validity_parameters`, dimensionless) by drive frequency (Hz)."""
+    key = study.drive.oscillating_key
+    for frequency, found in parameters.items():
+        for name, what, floor in (("temperature", "theta_1/T", "0 K"), ("concentration", "|c_1|/c_0", "zero")):
+            ratio = found.get(name, 0.0)
+            if ratio > 1:  # the first order, and so the ratio, is linear in the oscillating heating
+                bound = _bound(key, lambda s_dc, s_ac: ratio * s_ac, 1.0)
+                advice = f"lower it below about {bound}" if bound else "lower it"
+                raise InputError(
+                    key.key, f"{_value(key)} makes the {name} oscillate by {ratio:.3g} times its local mean value "
+                    f"({what} = {ratio:.3g} > 1, solved at {frequency:g} Hz): it would fall below {floor} in the sample, "
+                    f"where the model means nothing; {advice}"
+                )
+
+
+def check_model(
+    model, rows, parameters: dict[float, dict[str, float]], key: str | None = None, dc_value: float | None = None
+) -> None:
+    """:func:`check_temperatures` of a solved model (its study and base state) and its ``rows``, then
+    :func:`check_first_order` of its validity ``parameters`` by drive frequency (Hz)."""
     check_temperatures(model.study, rows, base_rise(model), key, dc_value)
+    check_first_order(model.study, parameters)
 
 
 def check_range(study, dc_rise: float, oscillation: float, where: str, dc_key=None, dc_value=None) -> None:
-    """The rule of both checks: 0 K < T_amb + dc_rise -/+ oscillation (K) < the top material's limit. A DC
+    """The rule of the tip checks: 0 K < T_amb + dc_rise -/+ oscillation (K) < the top material's limit. A DC
     heating power ``dc_value`` (W) set by another study key ``dc_key`` is named instead of the drive's."""
     ambient = study.excitation.ambient_temperature
     top = study.sample.material
@@ -141,9 +166,9 @@ def _value(key: HeatingKey) -> str:
 
 
 def _bound(key: HeatingKey, quantity, target: float) -> str:
-    """About the largest value of ``key`` for which the temperature ``quantity(s_dc, s_ac)`` (K, with
-    the DC and AC rises scaled by s_dc and s_ac) reaches ``target``, the rises scaled as the key
-    scales them (a text with the unit, or '')."""
+    """About the largest value of ``key`` for which ``quantity(s_dc, s_ac)`` (a temperature in K or a
+    ratio, with the DC and AC rises scaled by s_dc and s_ac) reaches ``target``, the rises scaled as
+    the key scales them (a text with the unit, or '')."""
     parts = key.parts
     if not key.value or not parts:
         return ""

@@ -103,3 +103,19 @@ def test_limits_ask_the_drive_not_the_mode(monkeypatch):
     assert str(info.value).startswith("excitation.probe_voltage = 3 V makes the tip temperature oscillate by")
     assert str(info.value).endswith(f"lower it below about {bound:.3g} V")  # no DC key to raise
 
+
+def test_first_order_refusals_name_the_key_and_the_limit():
+    """theta_1/T and |c_1|/c_0 above 1 anywhere: the temperature or the concentration would fall below
+    zero. The bound scales the oscillating key as the rise scales with it (voltages: the square root)."""
+    s = study()
+    limits.check_first_order(s, {1e3: {"temperature": 0.9, "concentration": 0.99}, 1e5: {"temperature": 0.5}})
+    with pytest.raises(InputError, match=r"^excitation.power_amplitude = 1e-06 W makes the concentration oscillate by 1.5 "
+                       r"times its local mean value \(\|c_1\|/c_0 = 1.5 > 1, solved at 100000 Hz\): it would fall below zero "
+                       r".*; lower it below about 6.67e-07 W$"):
+        limits.check_first_order(s, {1e3: {"temperature": 0.5}, 1e5: {"temperature": 0.5, "concentration": 1.5}})
+    with pytest.raises(InputError, match=r"theta_1/T = 1.25 > 1, solved at 1000 Hz\): it would fall below 0 K.*about 8e-07 W$"):
+        limits.check_first_order(s, {1e3: {"temperature": 1.25}})
+    joule = study_from_dict({"sample": {"material": "SDC"}, "tip": {"contact_radius": 20e-9},
+                             "excitation": JOULE | {"ac_voltage": 2.0, "frequencies": [1e3]}})
+    with pytest.raises(InputError, match=r"^excitation.ac_voltage = 2 V makes the temperature .* about 1.41 V$"):
+        limits.check_first_order(joule, {1e3: {"temperature": 2.0}})
