@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stimsim", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="solve a study and write OUTDIR/response.csv, study.toml, plot")
+    run = commands.add_parser("run", help="solve a study and write OUTDIR/response.csv, validity.csv, study.toml, plot")
     _study_arguments(run)
     run.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>)")
     _overwrite_argument(run)
@@ -153,7 +153,7 @@ def _load(args) -> Study:
     return load_study(args.study, args.overrides)
 
 
-RUN_FILES = ("response.csv", "periodic.csv", "study.toml", "response.png", "fields")
+RUN_FILES = ("response.csv", "validity.csv", "periodic.csv", "study.toml", "response.png", "fields")
 FIT_FILES = ("fit.json", "fit.csv", "fit.png", "posterior.csv")
 
 
@@ -171,6 +171,8 @@ def _run(args, comm) -> int:
     from stimsim.io import staged_output, write_rows, write_study
     from stimsim.limits import check_model, check_study
     from stimsim.plots import plot_response
+    from stimsim.validity import COLUMNS as VALIDITY_COLUMNS
+    from stimsim.validity import exceeded, largest, table_rows, validity_parameters
 
     study = _load(args)
     check_study(study)
@@ -180,7 +182,8 @@ def _run(args, comm) -> int:
     elapsed = time.perf_counter() - start
     num_dofs = model.num_dofs
     try:
-        check_model(model, responses)
+        parameters = {s.frequency: validity_parameters(model, s.first) for s in solutions}
+        check_model(model, responses, parameters)
     except BaseException:
         model.destroy()
         raise
@@ -188,6 +191,7 @@ def _run(args, comm) -> int:
     def write() -> None:
         with staged_output(outdir, replace=args.overwrite) as staging:
             write_rows([r.row() for r in responses], staging / "response.csv")
+            write_rows(table_rows(parameters), staging / "validity.csv", VALIDITY_COLUMNS)
             write_rows(periodic_rows(model), staging / "periodic.csv", columns=PERIODIC_COLUMNS)
             write_study(study.resolved, staging / "study.toml")
             plot_response(responses, staging / "response.png", title=args.study.stem)
@@ -198,6 +202,11 @@ def _run(args, comm) -> int:
             from stimsim.fields import write_fields
 
             write_fields(outdir / "fields", model, solutions)
+    expansion = {f: p for f, p in parameters.items() if model.periodic_reports[f].method == "expansion"}
+    if comm.rank == 0 and expansion:
+        for warning in exceeded(largest(expansion)):  # shown even with -q, once per parameter
+            print(f"stimsim: warning: {warning} (validity.csv; [solver] periodic = 'auto' or "
+                  "'harmonic_balance' solves the periodic state instead)", file=sys.stderr)
     if comm.rank == 0 and not args.quiet:
         _print_table(responses)
         for row in periodic_rows(model):

@@ -4,7 +4,10 @@ A drive says what the scaled heating amplitude 1 stands for (:attr:`Drive.scale`
 :attr:`Drive.scale_unit`), which harmonics of the drive frequency it heats at (:attr:`Drive.harmonics`,
 DC apart), how its heat enters the sample (:meth:`Drive.heat_input`), its heater balance where it has
 one (:attr:`Drive.balance`), and which tip harmonic carries the thermal and which the ionic channel
-(:attr:`Drive.channels`). Nothing outside this module asks for the mode's name.
+(:attr:`Drive.channels`), and for the limits checked before solving (:mod:`stimsim.limits`): which study
+keys set its heating (:attr:`Drive.oscillating_key`, :attr:`Drive.dc_key`) and a half-space estimate of
+the tip temperature (:meth:`Drive.halfspace_response`, :meth:`Drive.tip_rise`). Nothing outside this
+module asks for the mode's name.
 
 Every physical signal is real, x(t) = X0 + sum_n Re(X_n e^{i n w t}) (docs/harmonics.md). The drives:
 
@@ -38,6 +41,19 @@ class Channels:
 
     thermal: int
     ionic: int
+
+
+@dataclass(frozen=True)
+class HeatingKey:
+    """A study key that sets a drive's heating, with its ``value`` in ``unit``, and how the tip
+    temperature rise scales with it: as the value to the power ``exponent`` (1: powers and temperatures,
+    2: voltages), in the ``parts`` of the rise it sets ('dc', 'ac' or both; empty: no simple scaling)."""
+
+    key: str
+    value: float
+    unit: str
+    exponent: int = 1
+    parts: tuple[str, ...] = ("ac",)
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,9 @@ class Drive:
     contact_conductance: float | None = None
     #: The study's own DC heating power (W): into the sample, absorbed, or the heater's electrical power.
     dc_power: float = 0.0
+    #: The study key of the oscillating heating, and of the DC heating (None: the drive has none).
+    oscillating_key: HeatingKey
+    dc_key: HeatingKey | None = None
 
     def __init__(self, excitation: Excitation, tip: Tip):
         self.excitation, self.tip = excitation, tip
@@ -153,6 +172,24 @@ class Drive:
         ``length`` (m) on a conductivity ``conductivity`` (W/(m K)): the model's temperature unit."""
         return self.scale / (math.pi * length * conductivity)
 
+    def halfspace_response(self, material, angular_frequency: float) -> float:
+        """|Tip temperature| (K) per W into a half-space of ``material`` at ``angular_frequency``
+        (rad/s): a uniformly heated disk of the heated radius, averaged over it (analytic, docs/verification.md)."""
+        from stimsim import analytic
+
+        k, radius = material.thermal_conductivity, self.heated_radius
+        if angular_frequency == 0:
+            return analytic.steady_disk_average_temperature(1.0, radius, k)
+        return abs(analytic.halfspace_temperature(1.0, radius, k, material.thermal_diffusivity, angular_frequency))
+
+    def tip_rise(self, response, angular_frequency: float, dc_power: float | None = None) -> tuple[float, float]:
+        """Estimated tip temperature above ambient (K): (DC rise, summed amplitudes of the heating
+        harmonics of the drive's ``angular_frequency`` (rad/s)), from ``response(w)``, the sample's tip
+        temperature per W (K/W) at w (:meth:`halfspace_response`). ``dc_power`` (W) replaces the study's DC power."""
+        dc = self.dc_power if dc_power is None else dc_power
+        oscillation = sum(response(n * angular_frequency) * abs(a) for n, a in self.harmonics.items())
+        return response(0.0) * dc, oscillation * self.scale
+
     def heat_input(self, domain, theta, v, heating, contact, power_scale: float) -> HeatInput:
         """The heat input of the scaled heating amplitude ``heating`` (a Constant) on ``domain`` for the
         test function ``v``; ``contact`` is the scaled contact conductance per area (a Constant) of the
@@ -171,6 +208,8 @@ class PowerDrive(Drive):
         self.harmonics = {1: 1.0}
         self.dc_power = excitation.dc_power
         self.dc_heating = excitation.dc_power / excitation.power_amplitude
+        self.oscillating_key = HeatingKey("excitation.power_amplitude", excitation.power_amplitude, "W")
+        self.dc_key = HeatingKey("excitation.dc_power", excitation.dc_power, "W", parts=("dc",))
 
     def dc_heating_per_watt(self, tip_per_heater=None) -> float:
         return 1.0 / self.scale
@@ -193,6 +232,7 @@ class LaserDrive(Drive):
         self.harmonics = {1: 1.0}
         self.dc_power = excitation.absorptance * excitation.mean_power
         self.dc_heating = 1.0 / excitation.modulation_depth
+        self.oscillating_key = self.dc_key = HeatingKey("excitation.mean_power", excitation.mean_power, "W", parts=("dc", "ac"))
 
     @property
     def heated_radius(self) -> float:
@@ -203,6 +243,17 @@ class LaserDrive(Drive):
 
     def dc_heating_per_watt(self, tip_per_heater=None) -> float:
         return 1.0 / self.scale
+
+    def halfspace_response(self, material, angular_frequency: float) -> float:
+        """|Tip temperature| (K) per W absorbed by a half-space of ``material``: the Gaussian spot (on the
+        surface or in depth) averaged over the contact."""
+        from stimsim import analytic
+
+        exc = self.excitation
+        return abs(analytic.gaussian_halfspace_temperature(
+            1.0, exc.beam_radius, self.tip.contact_radius, material.thermal_conductivity, material.thermal_diffusivity,
+            angular_frequency, absorption_length=exc.absorption_length,
+        ))
 
     def heat_input(self, domain, theta, v, heating, contact, power_scale: float) -> HeatInput:
         """Gaussian normalised on the mesh surface, so the absorbed power is exact; a Beer–Lambert depth
@@ -228,6 +279,17 @@ class HeaterDrive(Drive):
         self.scale = excitation.heater_temperature_amplitude
         self.harmonics = {1: 1.0}
         self.contact_conductance = excitation.contact_conductance
+        self.oscillating_key = HeatingKey("excitation.heater_temperature_amplitude", excitation.heater_temperature_amplitude, "K")
+
+    def tip_fraction(self, response: float) -> float:
+        """|Tip / heater temperature| through the contact conductance G_c onto a sample whose tip
+        temperature per W is ``response`` (K/W): G_c z / (1 + G_c z)."""
+        g = self.contact_conductance
+        return g * response / (1 + g * response)
+
+    def tip_rise(self, response, angular_frequency: float, dc_power: float | None = None) -> tuple[float, float]:
+        """The heater temperature times :meth:`tip_fraction`; no DC rise (``dc_power`` is not used)."""
+        return 0.0, self.tip_fraction(response(angular_frequency)) * self.scale
 
     def heat_flow(self, heating: complex, tip_temperature: complex) -> complex:
         return self.contact_conductance * (heating * self.scale - tip_temperature)
@@ -258,6 +320,10 @@ class JouleDrive(HeaterDrive):
         self.powers = powers
         self.scale = max(powers.values()) / (excitation.heater_conductance + excitation.contact_conductance)
         self.harmonics = dict.fromkeys(powers, None)  # amplitudes from the balance (:meth:`heating`)
+        self.oscillating_key = HeatingKey("excitation.ac_voltage", excitation.ac_voltage, "V", 2, ("dc", "ac"))
+        self.dc_key = self.oscillating_key
+        if excitation.dc_voltage:
+            self.dc_key = HeatingKey("excitation.dc_voltage", excitation.dc_voltage, "V", 2, ("dc", "ac"))
 
     def heating(self, harmonic: int, frequency: float, tip_per_heater: complex | None = None) -> complex:
         omega = 2 * math.pi * harmonic * frequency
@@ -275,6 +341,18 @@ class JouleDrive(HeaterDrive):
 
     def base_heating_tangent(self, tip_per_heater, d_tip_per_heater, d_contact: float) -> complex:
         return self.balance.temperature_tangent(self.dc_power, 0.0, tip_per_heater, d_tip_per_heater, d_contact) / self.scale
+
+    def tip_rise(self, response, angular_frequency: float, dc_power: float | None = None) -> tuple[float, float]:
+        """Each power harmonic's heater temperature from the balance with the sample's |tip / heater
+        temperature| (:meth:`tip_fraction`), times that fraction; ``dc_power`` (W) replaces the
+        heater's DC electrical power."""
+        powers = self.powers | {0: self.dc_power if dc_power is None else dc_power}
+        rises = {}
+        for n, power in powers.items():
+            omega = n * angular_frequency
+            fraction = self.tip_fraction(response(omega))
+            rises[n] = fraction * abs(self.balance.temperature(power, omega, fraction))
+        return rises.pop(0), sum(rises.values())
 
 
 def joule_power_harmonics(excitation: Excitation) -> dict[int, float]:

@@ -24,13 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from stimsim.config import REQUIRED, Key, Study, check_table, derived_study
-from stimsim.forward import base_state, dc_heating_per_watt, responses
+from stimsim.forward import base_state, dc_heating_per_watt, responses, solve_harmonics
 from stimsim.errors import InputError, suggest
 from stimsim.harmonic import HarmonicModel
 from stimsim.instrument import LockIn, Resonance, contact_stiffness, dart, fit_sho
 from stimsim.limits import check_model, check_study
 from stimsim.modulation import Modulation, modulation_loop
 from stimsim.progress import Progress
+from stimsim.validity import validity_parameters
 
 _HZ = dict(low=0.0, high=1e10)
 
@@ -186,9 +187,11 @@ def resonance_sweep(study: Study, comm, options: dict, progress: Progress) -> tu
 
 
 def _checked(model, frequency: float, **dc) -> list:
-    """The tip responses at ``frequency``, refused if their temperature leaves the model's range."""
-    rows = responses(model, frequency)
-    check_model(model, rows, **dc)
+    """The tip responses at ``frequency``, refused if their temperature or concentration leaves the
+    model's range (:func:`stimsim.limits.check_model`)."""
+    solution = solve_harmonics(model, frequency)
+    rows = responses(model, frequency, solution)
+    check_model(model, rows, {frequency: validity_parameters(model, solution.first)}, **dc)
     return rows
 
 
@@ -392,9 +395,10 @@ def check_experiments(study: Study, only: list[str] | None = None) -> dict[str, 
     if "force_series" in chosen and (chosen["force_series"]["tip_radius"] or study.tip.tip_radius) is None:
         raise InputError("protocol.force_series.tip_radius", "is required (m) unless the study gives tip.tip_radius")
     for name in ("modulation", "dc_series"):
-        if name in chosen and study.excitation.mode == "heater":
+        if name in chosen and study.drive.dc_key is None:
             raise InputError(
-                f"protocol.{name}", "needs a DC heating power: excitation.mode 'heater' has none (use 'power', 'laser' or 'joule')"
+                f"protocol.{name}",
+                f"needs a DC heating power: excitation.mode {study.excitation.mode!r} has none (use 'power', 'laser' or 'joule')",
             )
     if "modulation" in chosen:
         if not study.sample.material.is_ionic:

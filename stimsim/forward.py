@@ -25,6 +25,7 @@ from stimsim.harmonic import HarmonicModel
 from stimsim.periodic import heating_signal
 from stimsim.response import TipResponse
 from stimsim.timedomain import periodic_tip_harmonics
+from stimsim.validity import exceeded, validity_parameters
 
 #: Harmonic balance with adaptive H: the first H (times the ionic channel's harmonic), the largest, and
 #: the size of the highest retained harmonic of the tip displacement, relative to the ionic channel,
@@ -158,8 +159,6 @@ def periodic_method(model: HarmonicModel, solution: HarmonicSolution) -> Periodi
     requested = model.study.solver.periodic
     if requested != "auto":
         return PeriodicReport(requested, "requested by [solver] periodic")
-    from stimsim.validity import exceeded, validity_parameters
-
     parameters = validity_parameters(model, solution.first)
     problems = exceeded(parameters)
     if problems:

@@ -27,7 +27,9 @@ def test_run_writes_response_study_and_plot(shared_tmp, capsys):
     outdir = shared_tmp / "out"
     assert main(["run", str(DEFAULT), *QUICK, "-o", str(outdir)]) == 0
     if MPI.COMM_WORLD.rank == 0:
-        assert sorted(p.name for p in outdir.iterdir()) == ["response.csv", "response.png", "study.toml"]
+        assert sorted(p.name for p in outdir.iterdir()) == [
+            "periodic.csv", "response.csv", "response.png", "study.toml", "validity.csv"
+        ]
         rows = read_rows(outdir / "response.csv")
         assert tuple(rows[0]) == RESPONSE_COLUMNS
         assert [(float(r["drive_frequency_hz"]), r["harmonic"], r["kind"]) for r in rows] == [
@@ -268,7 +270,9 @@ def test_output_folder_of_another_run_is_refused_unless_overwrite(shared_tmp, ca
         assert "holds files of another run (other-run.csv)" in capsys.readouterr().err
     assert main(["run", D, *quick, "-o", str(outdir), "-q", "--overwrite"]) == 0
     if MPI.COMM_WORLD.rank == 0:
-        assert sorted(p.name for p in outdir.iterdir()) == ["response.csv", "response.png", "study.toml"]
+        assert sorted(p.name for p in outdir.iterdir()) == [
+            "periodic.csv", "response.csv", "response.png", "study.toml", "validity.csv"
+        ]
     assert main(["run", D, *quick, "-o", str(outdir), "-q"]) == 0  # its own files: a rerun replaces them
 
 

@@ -1,0 +1,166 @@
+"""Validity of the second-order expansion: its small parameters, measured on the solved first order.
+
+The frequency-domain model expands the nonlinear balance about the base state to second order in the
+heating amplitude (docs/harmonics.md). The ionic flux J = -D(T) [grad c - (Omega c / (R T)) grad sigma_h]
+with D(T) = D_ref exp(-(E_a/R)(1/T - 1/T_amb)) is Taylor-expanded in the first-order fields theta_1,
+c_1 and sigma_1 about the local base state (temperature T = T_amb + theta_DC, concentration c_0), so
+the expansion holds while these stay small (docs/harmonics.md, 'Validity of the expansion'):
+
+* ``activation``: E_a theta_1 / (R T^2), the change of ln D over an oscillation (ions only);
+* ``temperature``: theta_1 / T, the change of the 1/T factor; at 1 the temperature reaches 0 K;
+* ``concentration``: |c_1| / c_0, the change of the mobile population; at 1 it reaches zero (ions only);
+* ``stress``: Omega sigma_1 / (R T), the stress drive of the ions in units of R T; ions that follow the
+  stress reach |c_1|/c_0 of about this (ions only).
+
+:func:`validity_parameters` evaluates each as its largest value over the domain (all ranks) at the
+nodes of the P2 fields: the nodal values, not the maxima between nodes. theta_1, c_1 and sigma_1 are
+the sums of the amplitudes of the solved heating harmonics (a bound on the oscillation of a drive
+with several, e.g. a Joule drive heating at 1 and 2). Ionic parameters count only where ions move, each
+node with the largest coefficient (E_a, Omega) of the cells around it. :data:`THRESHOLDS` are where
+the second-order tip displacement u_2 was measured to be 1 % off the nonlinear periodic state
+(concentration and stress: the end of the measured range, where it was still within 0.5 %;
+docs/verification.md, 'Validity of the expansion'); :func:`exceeded` says which are passed and what
+it means. The refusals of a temperature below 0 K or a concentration below zero are
+:func:`stimsim.limits.check_first_order`'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from mpi4py import MPI
+
+from stimsim.physics.coupled import CONCENTRATION, STRESS, TEMPERATURE
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A small parameter of the expansion: its ``name`` (key of :func:`validity_parameters`), its
+    ``definition``, the ``threshold`` (dimensionless) above which a run warns, what a large value
+    ``means`` (a text with ``{value}`` or ``{percent}``), and the measured error C x^p of the
+    second-order tip displacement u_2 against the periodic state as ``error`` = (C, p): the threshold
+    is where it reaches 1 %. ``error`` is None where no 1 % point was found below the physical limit:
+    the threshold is then the end of the measured range (docs/verification.md, 'Validity of the
+    expansion'). ``ionic``: defined only with mobile ions."""
+
+    name: str
+    definition: str
+    threshold: float
+    means: str
+    error: tuple[float, float] | None = None
+    ionic: bool = True
+
+    def sentence(self, value: float) -> str:
+        """What ``value`` above the threshold means, in one sentence."""
+        meaning = self.means.format(value=value, percent=100 * value)
+        if self.error is None:
+            return (f"{self.definition} = {value:.3g} is above {self.threshold:g}, the end of the measured range "
+                    f"(the second-order harmonics within 0.5 % of the periodic state there): {meaning}")
+        coefficient, power = self.error
+        error = coefficient * value**power
+        expected = "50 % or more" if error >= 0.5 else f"about {100 * error:.2g} %"
+        return (f"{self.definition} = {value:.3g} is above {self.threshold:g}, where the second-order (ionic) "
+                f"harmonics are 1 % off the periodic state: {meaning}; expect them off by {expected}")
+
+
+#: The parameters, with the thresholds and errors measured in docs/verification.md.
+PARAMETERS = {
+    p.name: p
+    for p in (
+        Parameter(
+            "temperature", "theta_1/T", 0.24,
+            "the temperature swings by {percent:.2g} % of itself over a period, and the 1/T of the ionic flux with it",
+            (0.18, 2.0), ionic=False,
+        ),
+        Parameter(
+            "activation", "E_a theta_1/(R T^2)", 0.58,
+            "the thermally activated diffusivity swings by a factor e^(+-{value:.2g}) over a period", (0.0285, 1.94),
+        ),
+        Parameter(
+            "concentration", "|c_1|/c_0", 0.75,
+            "the mobile population swings by {percent:.2g} % of itself over a period; at 100 % it would reach zero",
+        ),
+        Parameter(
+            "stress", "Omega sigma_1/(R T)", 0.75,
+            "ions that follow the stress swing their population by up to {percent:.3g} % of itself over a period",
+        ),
+    )
+}
+
+#: Threshold of each parameter (dimensionless): where the second-order response is about 1 % off
+#: (concentration and stress: the end of the measured range, below 0.5 % there).
+THRESHOLDS: dict[str, float] = {name: p.threshold for name, p in PARAMETERS.items()}
+
+
+def validity_parameters(model, first_order: dict[int, dict]) -> dict[str, float]:
+    """The largest value over the domain of each small parameter (dimensionless; keys of
+    :data:`PARAMETERS`, the ionic ones only with mobile ions) of the solved first order ``first_order``
+    (heating harmonic -> field name -> scaled Function, the drive's amplitudes applied, as
+    :func:`stimsim.forward.first_order_fields` returns them) about the model's base state. Evaluated
+    at the P2 nodes; collective (every rank gets the global maxima)."""
+    s, fields = model.scales, model.coefficients.fields
+    base = model.base
+    temperature = s.ambient_temperature + s.temperature * base[TEMPERATURE].x.array.real  # T (K) at the nodes
+    theta = s.temperature * _amplitude(first_order, TEMPERATURE)  # theta_1 (K)
+    local = {"temperature": theta / temperature}
+    if model.ionic:
+        space = model.spaces[TEMPERATURE]
+        mobile = _node_values(space, fields["mobile"])
+        # E_a/R (K) = activation (E_a/(R T_amb)) * T_amb; Omega sigma_s/R (K) likewise
+        activation = _node_values(space, fields["mobile"], fields["activation"]) * s.ambient_temperature
+        coupling = _node_values(space, fields["mobile"], fields["stress_coupling"]) * s.ambient_temperature
+        concentration = fields["equilibrium"].x.array.real + base[CONCENTRATION].x.array.real  # c_0 / c_s
+        excess = _amplitude(first_order, CONCENTRATION)  # |c_1| / c_s
+        local["activation"] = activation * theta / temperature**2
+        local["concentration"] = np.where(mobile > 0, excess / np.abs(concentration), 0.0)
+        local["stress"] = coupling * _amplitude(first_order, STRESS) / temperature
+    comm = model.domain.comm
+    return {name: comm.allreduce(float(np.max(values, initial=0.0)), op=MPI.MAX) for name, values in local.items()}
+
+
+def _amplitude(first_order: dict[int, dict], name: str) -> np.ndarray:
+    """Sum over the heating harmonics of the nodal amplitudes |X_n| of field ``name`` (scaled)."""
+    return sum(np.abs(fields[name].x.array) for fields in first_order.values())
+
+
+def _node_values(space, *cellwise) -> np.ndarray:
+    """Nodal values on the scalar P2 ``space`` of |the product of the DG0 ``cellwise`` fields|: each
+    node takes the largest value of the cells around it on this rank (material interfaces: the larger;
+    the maximum over the ranks covers the cells of the other ranks)."""
+    dofs = space.dofmap.list  # P2 nodes of each local cell (owned and ghost cells)
+    cells = [f.x.array.real[f.function_space.dofmap.list[: dofs.shape[0], 0]] for f in cellwise]
+    nodes = np.zeros(space.dofmap.index_map.size_local + space.dofmap.index_map.num_ghosts)
+    np.maximum.at(nodes, dofs, np.abs(np.prod(cells, axis=0))[:, None])
+    return nodes
+
+
+def exceeded(parameters: dict[str, float]) -> list[str]:
+    """One sentence per parameter of ``parameters`` (as :func:`validity_parameters` returns them)
+    above its threshold: the parameter, its value, the threshold and what it means for the error.
+    None without the ionic parameters: a model without mobile ions is linear, its first order exact."""
+    if not any(PARAMETERS[name].ionic for name in parameters):
+        return []
+    return [PARAMETERS[name].sentence(value) for name, value in parameters.items() if value > PARAMETERS[name].threshold]
+
+
+#: Columns of validity.csv, in order: one row per drive frequency and parameter (all dimensionless).
+COLUMNS = ("drive_frequency_hz", "parameter", "definition", "value", "threshold")
+
+
+def table_rows(by_frequency: dict[float, dict[str, float]]) -> list[dict]:
+    """Rows of validity.csv (:data:`COLUMNS`) of the parameters by drive frequency (Hz)."""
+    return [
+        dict(drive_frequency_hz=frequency, parameter=name, definition=PARAMETERS[name].definition, value=value,
+             threshold=PARAMETERS[name].threshold)
+        for frequency, parameters in by_frequency.items() for name, value in parameters.items()
+    ]
+
+
+def largest(by_frequency: dict[float, dict[str, float]]) -> dict[str, float]:
+    """The largest value of each parameter over the drive frequencies (Hz) of ``by_frequency``."""
+    found: dict[str, float] = {}
+    for parameters in by_frequency.values():
+        for name, value in parameters.items():
+            found[name] = max(found.get(name, 0.0), value)
+    return found
