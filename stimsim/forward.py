@@ -25,7 +25,7 @@ from stimsim.harmonic import HarmonicModel
 from stimsim.periodic import heating_signal
 from stimsim.response import TipResponse
 from stimsim.timedomain import periodic_tip_harmonics
-from stimsim.validity import exceeded, validity_parameters
+from stimsim.validity import AUTO_SWITCH_ERROR, exceeded, expected_error, validity_parameters
 
 #: Harmonic balance with adaptive H: the first H (times the ionic channel's harmonic), the largest, and
 #: the size of the highest retained harmonic of the tip displacement, relative to the ionic channel,
@@ -154,16 +154,25 @@ def periodic_rows(model: HarmonicModel) -> list[dict]:
 
 
 def periodic_method(model: HarmonicModel, solution: HarmonicSolution) -> PeriodicReport:
-    """The method the study asks for; 'auto' picks the expansion while its validity parameters
-    (:mod:`stimsim.validity`) stay below their thresholds, else harmonic balance."""
+    """The method the study asks for; 'auto' picks the expansion while the expected error of its second
+    order from the validity parameters (:func:`stimsim.validity.expected_error`) is at most
+    :data:`~stimsim.validity.AUTO_SWITCH_ERROR`, else harmonic balance."""
     requested = model.study.solver.periodic
     if requested != "auto":
         return PeriodicReport(requested, "requested by [solver] periodic")
     parameters = validity_parameters(model, solution.first)
-    problems = exceeded(parameters)
-    if problems:
-        return PeriodicReport("harmonic_balance", "the expansion is not valid: " + "; ".join(problems))
-    return PeriodicReport("expansion", "the expansion's validity parameters are below their thresholds")
+    error = expected_error(parameters)
+    if error > AUTO_SWITCH_ERROR:
+        return PeriodicReport(
+            "harmonic_balance", f"the expansion's second order would be off by about {_percent(error)}: "
+            + "; ".join(exceeded(parameters)),
+        )
+    return PeriodicReport("expansion", f"the expansion's expected error is {_percent(error)} (at most "
+                          f"{AUTO_SWITCH_ERROR:.0%} before harmonic balance takes over)")
+
+
+def _percent(error: float) -> str:
+    return "more than 100 %" if error > 1 else f"{100 * error:.2g} %"
 
 
 def expansion_responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution) -> list[TipResponse]:

@@ -144,6 +144,28 @@ def exceeded(parameters: dict[str, float]) -> list[str]:
     return [PARAMETERS[name].sentence(value) for name, value in parameters.items() if value > PARAMETERS[name].threshold]
 
 
+#: Expected error of the second-order harmonics above which [solver] periodic = 'auto' solves the
+#: periodic state by harmonic balance instead (between 1 % and this the expansion answers, with a
+#: warning: harmonic balance costs 50 to 500 expansion solves, docs/harmonics.md 'Large amplitudes').
+AUTO_SWITCH_ERROR = 0.05
+
+
+def expected_error(parameters: dict[str, float]) -> float:
+    """The largest expected relative error of the second-order harmonics from the measured error models
+    C x^p of ``parameters``; a parameter without a model counts as infinite above its threshold (beyond
+    the measured range) and zero below. Zero without mobile ions (linear model)."""
+    if not any(PARAMETERS[name].ionic for name in parameters):
+        return 0.0
+    errors = [0.0]
+    for name, value in parameters.items():
+        parameter = PARAMETERS[name]
+        if parameter.error is not None:
+            errors.append(parameter.error[0] * value ** parameter.error[1])
+        elif value > parameter.threshold:
+            errors.append(float("inf"))
+    return max(errors)
+
+
 #: Columns of validity.csv, in order: one row per drive frequency and parameter (all dimensionless).
 COLUMNS = ("drive_frequency_hz", "parameter", "definition", "value", "threshold")
 

@@ -138,3 +138,20 @@ def test_harmonic_balance_matches_the_time_domain_at_13_kelvin():
         ratio = rows["harmonic_balance"][harmonic, "total"].displacement / rows["time_domain"][harmonic, "total"].displacement
         assert abs(abs(ratio) - 1) < 1e-2, (harmonic, ratio)
         assert abs(math.degrees(np.angle(ratio))) < 1.0, (harmonic, ratio)
+
+
+def test_auto_keeps_the_expansion_where_valid_and_says_why_it_leaves_it():
+    """'auto': at 0.1 uW the expansion answers; at 10 uW (theta_1 ~ 60 K, gamma ~ 6, where the
+    expansion's u_2 is a factor ~1.9 off) harmonic balance is chosen, and the reason names the
+    activation parameter."""
+    from stimsim.forward import periodic_method
+
+    reports = {}
+    for power in (1e-7, 1e-5):
+        study = _study({"material": "SDC", "properties": {"diffusivity": 1e-12}}, power, harmonics=None, periodic="auto")
+        with HarmonicModel(study, MPI.COMM_WORLD) as model:
+            base_state(model)
+            reports[power] = periodic_method(model, solve_harmonics(model, FREQUENCY))
+    assert reports[1e-7].method == "expansion" and "expected error" in reports[1e-7].reason
+    assert reports[1e-5].method == "harmonic_balance"
+    assert "E_a theta_1/(R T^2)" in reports[1e-5].reason and "more than 100 %" in reports[1e-5].reason
