@@ -101,13 +101,15 @@ class HarmonicModel:
         self.heat_solver = DirectSolver(compiled(heat_block), bcs[TEMPERATURE], "heat", homogeneous=True, affine=affine)
         self.mechanics_solver = DirectSolver(compiled(mechanics_block), bcs[DISPLACEMENT], "mechanics", homogeneous=True)
         self.thermal_coupling = create_matrix(forms.operator_static[1][0])
-        self._factorize_mechanics()
+        self._prepare_linear()
 
-    def _factorize_mechanics(self) -> None:
-        """Without ions: factorise the mechanics and assemble its coupling block to the temperature (the
-        thermal load is minus its product with the temperature); both depend on the coefficients only."""
+    def _prepare_linear(self) -> None:
+        """Without ions, what depends on the coefficients only (once per parameter set, not per
+        frequency): the mechanics factorisation, its coupling block to the temperature (the thermal load
+        is minus its product with the temperature) and the parts of the heat operator."""
         self.mechanics_solver.factorize()
         assemble_into(self.thermal_coupling, self.forms.operator_static[1][0], [])
+        self.heat_solver.assemble_parts()
 
     def _boundary_conditions(self) -> dict:
         """Homogeneous Dirichlet conditions per field (perturbations and Newton updates)."""
@@ -174,15 +176,15 @@ class HarmonicModel:
 
     def set_parameters(self, study: Study) -> None:
         """Rewrite every study-dependent coefficient in place for ``study`` (no recompilation, no new
-        PETSc objects); see :meth:`updates_in_place`. Frequency-independent factorisations are redone;
-        the base state must be solved again."""
+        PETSc objects); see :meth:`updates_in_place`. Frequency-independent factorisations and
+        assemblies are redone; the base state must be solved again."""
         if not self.updates_in_place(study):
             raise ValueError("set_parameters: the study differs in more than the in-place keys; build a new model")
         self.study, self.drive = study, study.drive
         self.coefficients.update(study)
         self._operator_solver().affine.refresh_all()
         if not self.ionic:
-            self._factorize_mechanics()
+            self._prepare_linear()
         elif self.staggered is not None:
             self.staggered.refactorize_static()
         self.base_state_solved = False

@@ -71,21 +71,24 @@ class AffineParts:
         """K and the M_k must be assembled again (the coefficients changed)."""
         self.static_stale = self.terms_stale = True
 
-    def combine(self, target, bcs: list) -> None:
-        """Write K + sum c_k M_k into ``target`` (a matrix of the full operator, unassembled before the
-        first call: K's first assembly into it sets the parts' nonzero pattern). The Dirichlet rows are
-        those of K (identity), the M_k's are zero there."""
+    def assemble(self, target, bcs: list) -> None:
+        """Assemble the stale parts, with ``bcs`` (identity rows in K, zero rows in the M_k). ``target``
+        is a matrix of the full operator: K's first assembly goes into it and sets the parts' pattern."""
         if self.static_matrix is None:
-            assemble_into(target, self.static, bcs, 1.0)
+            assemble_into(target, self.static, bcs)
             self.static_matrix = target.duplicate(copy=True)
             self.term_matrices = [target.duplicate(copy=False) for _ in self.terms]
         elif self.static_stale:
-            assemble_into(self.static_matrix, self.static, bcs, 1.0)
+            assemble_into(self.static_matrix, self.static, bcs)
         self.static_stale = False
         if self.terms_stale:
             for (_, blocks), matrix in zip(self.terms, self.term_matrices):
-                assemble_into(matrix, blocks, bcs, 0.0)
+                assemble_into(matrix, blocks, bcs, diagonal=0.0)
             self.terms_stale = False
+
+    def combine(self, target, bcs: list) -> None:
+        """Write K + sum c_k M_k into ``target`` (see :meth:`assemble`)."""
+        self.assemble(target, bcs)
         self.static_matrix.copy(target, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
         for (constant, _), matrix in zip(self.terms, self.term_matrices):
             target.axpy(complex(constant.value), matrix, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
@@ -144,6 +147,10 @@ class DirectSolver:
         pc.setFactorSolverType("mumps")
         self.ksp.setFromOptions()
         self.factorizations = 0
+
+    def assemble_parts(self) -> None:
+        """Assemble the stale affine parts of the operator now (else the next :meth:`factorize` does)."""
+        self.affine.assemble(self.matrix, self.bcs)
 
     def factorize(self) -> None:
         """Assemble the matrix (into the same storage) and compute its LU factorisation."""
