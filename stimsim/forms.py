@@ -88,9 +88,8 @@ class CoupledForms:
     ``sources`` ('first': the heating; 'second': -R''[``direction_a``, ``direction_b``]). Compiled:
     ``operator`` (the block operator), its affine parts ``operator_static`` (R' at the base state, per
     block) and ``operator_terms`` ((rate Constant, blocks of i times the storage) per stored field),
-    ``first_order`` and ``second_order`` (right-hand sides per field),
-    ``newton`` (F - R per field, with ions) and ``mechanics_load`` (the thermal load of the temperature
-    in ``solution``, without ions)."""
+    ``first_order`` and ``second_order`` (right-hand sides per field) and ``newton`` (F - R per field,
+    with ions)."""
 
     names: tuple[str, ...]
     spaces: dict
@@ -112,7 +111,6 @@ class CoupledForms:
     first_order: list
     second_order: list
     newton: list | None
-    mechanics_load: object
 
     @property
     def ionic(self) -> bool:
@@ -156,7 +154,6 @@ def build_forms(study, domain, spaces: dict, coefficients, scales) -> CoupledFor
         first_order=[compiled(first[name]) for name in names],
         second_order=[compiled(second[name]) for name in names],
         newton=[compiled(first[name] - residual[name]) for name in names] if ionic else None,
-        mechanics_load=compiled(-ufl.derivative(residual[DISPLACEMENT], base[TEMPERATURE], solution[TEMPERATURE])),
     )
 
 

@@ -60,7 +60,7 @@ def first_order_fields(model: HarmonicModel, frequency: float) -> tuple[dict[int
     for n in model.drive.harmonics:
         unit = model.solve_first_order(n * frequency)
         amplitudes[n] = model.drive.heating(n, frequency, _tip_per_heater(model, n * frequency, unit))
-        fields[n] = scaled(unit, amplitudes[n])
+        fields[n] = scale(unit, amplitudes[n])
     return fields, amplitudes
 
 
@@ -267,12 +267,16 @@ def _row(model, frequency, harmonic, kind, order, field_sets, heating, method: s
     return TipResponse(frequency, harmonic, kind, order, displacement, temperature, heat_flow, method)
 
 
+def scale(fields: dict, factor: complex) -> dict:
+    """``fields`` multiplied by ``factor`` in place; returns them."""
+    for f in fields.values():
+        f.x.array[:] *= factor
+    return fields
+
+
 def scaled(fields: dict, factor: complex) -> dict:
     """Copies of ``fields`` times ``factor``."""
-    copies = {name: f.copy() for name, f in fields.items()}
-    for f in copies.values():
-        f.x.array[:] *= factor
-    return copies
+    return scale({name: f.copy() for name, f in fields.items()}, factor)
 
 
 def conjugated(fields: dict) -> dict:

@@ -22,7 +22,9 @@ import math
 import time
 
 import numpy as np
+import ufl
 from dolfinx import fem, la
+from dolfinx.fem.petsc import create_matrix
 from mpi4py import MPI
 
 from stimsim.coefficients import IN_PLACE_KEYS, Coefficients, scales_for
@@ -33,7 +35,7 @@ from stimsim.geometry import load_domain, mesh_spec
 from stimsim.periodic import HarmonicBalance
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE
 from stimsim.response import DiskAverage
-from stimsim.solvers import AffineParts, DirectSolver, ReferenceFactorSolver
+from stimsim.solvers import AffineParts, DirectSolver, ReferenceFactorSolver, assemble_into
 from stimsim.staggered import StaggeredSolver
 
 #: Newton iterations of the base state, and the update size (see :func:`relative_update`) that ends them.
@@ -104,7 +106,16 @@ class HarmonicModel:
         affine = AffineParts([[forms.operator_static[0][0]]], [(rate, [[heat_storage[0][0]]])])
         self.heat_solver = DirectSolver(compiled(heat_block), bcs[TEMPERATURE], "heat", homogeneous=True, affine=affine)
         self.mechanics_solver = DirectSolver(compiled(mechanics_block), bcs[DISPLACEMENT], "mechanics", homogeneous=True)
+        self.thermal_coupling = create_matrix(forms.operator_static[1][0])
+        self._prepare_linear()
+
+    def _prepare_linear(self) -> None:
+        """Without ions, what depends on the coefficients only (once per parameter set, not per
+        frequency): the mechanics factorisation, its coupling block to the temperature (the thermal load
+        is minus its product with the temperature) and the parts of the heat operator."""
         self.mechanics_solver.factorize()
+        assemble_into(self.thermal_coupling, self.forms.operator_static[1][0], [])
+        self.heat_solver.assemble_parts()
 
     def _boundary_conditions(self) -> dict:
         """Homogeneous Dirichlet conditions per field (perturbations and Newton updates)."""
@@ -143,12 +154,11 @@ class HarmonicModel:
 
     def _build_averages(self) -> None:
         domain, tip = self.domain, self.study.tip
-        self.probe = self.new_fields("probe")
         self.tip_temperature = DiskAverage(
-            domain, self.probe[TEMPERATURE], self.drive.heated_radius, "uniform"
+            domain, ufl.TestFunction(self.spaces[TEMPERATURE]), self.drive.heated_radius, "uniform"
         )
         self.tip_displacement = DiskAverage(
-            domain, domain.vertical(self.probe[DISPLACEMENT]), tip.contact_radius, tip.weighting
+            domain, domain.vertical(ufl.TestFunction(self.spaces[DISPLACEMENT])), tip.contact_radius, tip.weighting
         )
 
     # -- parameters ---------------------------------------------------------------------------
@@ -172,15 +182,15 @@ class HarmonicModel:
 
     def set_parameters(self, study: Study) -> None:
         """Rewrite every study-dependent coefficient in place for ``study`` (no recompilation, no new
-        PETSc objects); see :meth:`updates_in_place`. Frequency-independent factorisations are redone;
-        the base state must be solved again."""
+        PETSc objects); see :meth:`updates_in_place`. Frequency-independent factorisations and
+        assemblies are redone; the base state must be solved again."""
         if not self.updates_in_place(study):
             raise ValueError("set_parameters: the study differs in more than the in-place keys; build a new model")
         self.study, self.drive = study, study.drive
         self.coefficients.update(study)
         self._operator_solver().affine.refresh_all()
         if not self.ionic:
-            self.mechanics_solver.factorize()
+            self._prepare_linear()
         elif self.staggered is not None:
             self.staggered.refactorize_static()
         self.base_state_solved = False
@@ -207,8 +217,7 @@ class HarmonicModel:
         for name, f in self.base.items():
             value = values[name]
             f.x.array[:] = value.x.array if isinstance(value, fem.Function) else value
-        self._operator_solver().affine.refresh()
-        self.base_state_solved = True
+        self._base_state_changed()
 
     def solve_base_state(self, dc_heating: float) -> None:
         """Steady state under the DC heating ``dc_heating`` (in units of the drive's scale), by Newton's
@@ -226,7 +235,13 @@ class HarmonicModel:
                 self.base[name].x.array[:] = self.forms.solution[name].x.array
         heating.value = 0
         self.base_heating = dc_heating
-        self._operator_solver().affine.refresh()
+        self._base_state_changed()
+
+    def _base_state_changed(self) -> None:
+        """With ions the operator is the Jacobian at the base state, to be assembled again; without,
+        the balance is linear and no operator depends on the base state."""
+        if self.ionic:
+            self.coupled_solver.affine.refresh()
         self.base_state_solved = True
 
     def _continuation(self, dc_heating: float) -> None:
@@ -385,7 +400,7 @@ class HarmonicModel:
         solution = self.forms.solution
         self.heat_solver.factorize()
         self.heat_solver.solve(self.forms.first_order[0], solution[TEMPERATURE])
-        self.mechanics_solver.solve(self.forms.mechanics_load, solution[DISPLACEMENT])
+        self.mechanics_solver.solve_coupled(self.thermal_coupling, self.heat_solver.solution, solution[DISPLACEMENT])
 
     def _require_base_state(self) -> None:
         if not self.base_state_solved:
@@ -399,11 +414,9 @@ class HarmonicModel:
 
     def tip_values(self, fields: dict) -> tuple[complex, complex]:
         """(tip displacement in m, tip temperature in K) of scaled ``fields``."""
-        self.probe[TEMPERATURE].x.array[:] = fields[TEMPERATURE].x.array
-        self.probe[DISPLACEMENT].x.array[:] = fields[DISPLACEMENT].x.array
         return (
-            complex(self.tip_displacement() * self.scales.displacement),
-            complex(self.tip_temperature() * self.scales.temperature),
+            complex(self.tip_displacement(fields[DISPLACEMENT]) * self.scales.displacement),
+            complex(self.tip_temperature(fields[TEMPERATURE]) * self.scales.temperature),
         )
 
     def tip_per_heater(self, unit_fields: dict) -> complex:
@@ -418,9 +431,11 @@ class HarmonicModel:
 
     def destroy(self) -> None:
         """Free the PETSc objects (collective)."""
-        solvers = [self.coupled_solver] if self.ionic else [self.heat_solver, self.mechanics_solver]
-        for solver in solvers:
-            solver.destroy()
+        if self.ionic:
+            self.coupled_solver.destroy()
+        else:
+            for obj in (self.heat_solver, self.mechanics_solver, self.thermal_coupling):
+                obj.destroy()
         if self.staggered is not None:
             self.staggered.destroy()
         if self._harmonic_balance is not None:

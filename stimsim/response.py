@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import ufl
-from dolfinx import fem
+from dolfinx import fem, la
 from mpi4py import MPI
 
 #: Quadrature degree of the averaging integrals (the Hertz weight has a square-root edge).
@@ -82,25 +82,37 @@ class TipResponse:
 
 
 class DiskAverage:
-    """Weighted average of a scalar UFL expression over a top-surface disk of a domain, compiled once.
+    """Weighted average of one scalar component of a field over a top-surface disk of a domain: a dot
+    product with a weight vector assembled once.
 
-    ``radius`` is in m (a mesh vertex); ``weighting`` is 'uniform' or 'hertz'.
+    ``component`` is the component read, a UFL expression of a test function (the function itself for
+    a scalar space, e.g. ``v[1]`` for the vertical displacement); ``radius`` is in m (a mesh vertex);
+    ``weighting`` is 'uniform' or 'hertz'. The weights are the integrals of the basis functions times
+    the weight over the disk, divided by their sum (the integral of the weight: the Lagrange basis sums
+    to one), so the average of a field is the sum of its values times the weights.
     """
 
-    def __init__(self, domain, expression, radius: float, weighting: str):
+    def __init__(self, domain, component, radius: float, weighting: str):
         distance = domain.lateral_distance
         weight = hertz_weight(distance, domain.spec.scaled(radius)) if weighting == "hertz" else 1.0
         measure = domain.disk(radius, degree=AVERAGE_QUADRATURE_DEGREE)
+        form = fem.form(ufl.conj(component) * weight * domain.weight * measure)  # a real basis: conj is formal
+        V = form.function_spaces[0]
+        weights = fem.assemble_vector(form)
+        weights.scatter_reverse(la.InsertMode.add)
+        owned = weights.array[: V.dofmap.index_map.size_local * V.dofmap.index_map_bs]
         self.comm = domain.comm
-        self.numerator = fem.form(expression * weight * domain.weight * measure)
-        self.denominator = self._sum(fem.form(fem.Constant(domain.mesh, 1.0 + 0j) * weight * domain.weight * measure))
+        self.dofs = np.flatnonzero(owned).astype(np.int32)
+        self.weights = owned[self.dofs] / self._sum(owned.sum())
 
-    def _sum(self, form) -> complex:
-        return self.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
+    def _sum(self, local: complex) -> complex:
+        total = np.array([local], dtype=np.complex128)
+        self.comm.Allreduce(MPI.IN_PLACE, total, op=MPI.SUM)
+        return complex(total[0])
 
-    def __call__(self) -> complex:
-        """The average with the current values of the coefficients in the expression."""
-        return self._sum(self.numerator) / self.denominator
+    def __call__(self, field: fem.Function) -> complex:
+        """The average of ``field`` (a Function of the component's space, in its units)."""
+        return self._sum(self.weights @ field.x.array[self.dofs])
 
 
 def hertz_weight(r, radius):

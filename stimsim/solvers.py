@@ -5,8 +5,9 @@ into the same matrix (MUMPS keeps its symbolic analysis) and :meth:`DirectSolver
 numeric factorisation for any number of right-hand sides. Every factorisation and solve is checked:
 MUMPS's INFOG(1), the KSP converged reason, the finiteness of the solution (MUMPS can return NaN
 with a positive converged reason), the normwise backward error ||b - A x|| / (||A|| ||x|| + ||b||)
-and the size of the (scaled, O(1)) solution: a parallel factorisation of a singular matrix can pass
-every other check. A failure raises :class:`~stimsim.errors.SolverError`.
+(infinity norms; ||A|| bounded through the parts of an :class:`AffineParts` operator) and the size of
+the (scaled, O(1)) solution: a parallel factorisation of a singular matrix can pass every other
+check. A failure raises :class:`~stimsim.errors.SolverError`.
 """
 
 from __future__ import annotations
@@ -46,54 +47,88 @@ MAX_SCALED_MAGNITUDE = 1e8
 class AffineParts:
     """An operator that is affine in a few constants, A = K + sum_k c_k M_k (the frequency-domain
     operator: K the static derivative at the base state, M_k the storage blocks times i, c_k the
-    scaled angular frequencies). K is assembled when :meth:`refresh` says it is stale (a new base state
-    or coefficients), the M_k once; a factorisation at a new frequency then costs a matrix copy and
-    AXPYs on the same nonzero pattern instead of an assembly (the ionic kernels are the costly part).
+    scaled angular frequencies). K is assembled again when :meth:`refresh` says it is stale (a new base
+    state or coefficients), the M_k when :meth:`refresh_all` says so; a factorisation at a new
+    frequency then costs a matrix copy and AXPYs instead of an assembly (the ionic kernels are the
+    costly part).
 
     ``static``: block bilinear forms of K; ``terms``: (Constant c_k, block forms of M_k) pairs, every
-    block list shaped like ``static`` (None where a block is zero)."""
+    block list shaped like ``static`` (None where a block is zero). The parts share K's nonzero
+    pattern (the M_k may have no entry outside it: PETSc refuses such a new nonzero), so the AXPYs are
+    plain vector operations on the stored values.
+
+    The backward-error check of a solve needs ||A||; :meth:`combine` gives the bound
+    ||K|| + sum |c_k| ||M_k|| (infinity norms, of the parts taken once per assembly) instead of a pass
+    over A per frequency. For a real K and imaginary c_k M_k on separate entries it is at most
+    sqrt(2) (1 + number of terms) times ||A||: the check is that much less strict at most."""
 
     def __init__(self, static, terms):
         self.static, self.terms = static, terms
         self.static_matrix = None
         self.term_matrices = []
+        self.static_norm, self.term_norms = 0.0, []
+        self.static_stale = self.terms_stale = True
 
     def refresh(self) -> None:
         """K must be assembled again before the next :meth:`combine` (the base state or the
         coefficients changed)."""
-        if self.static_matrix is not None:
-            self.static_matrix.destroy()
-        self.static_matrix = None
+        self.static_stale = True
 
     def refresh_all(self) -> None:
         """K and the M_k must be assembled again (the coefficients changed)."""
-        self.refresh()
-        for matrix in self.term_matrices:
-            matrix.destroy()
-        self.term_matrices = []
+        self.static_stale = self.terms_stale = True
 
-    def combine(self, target, bcs: list, layout) -> None:
-        """Write K + sum c_k M_k into ``target``; ``layout`` (the full operator's block forms) gives the
-        parts the same nonzero pattern. The Dirichlet rows are those of K (identity), the M_k's are zero
-        there."""
+    def assemble(self, target, bcs: list) -> None:
+        """Assemble the stale parts, with ``bcs`` (identity rows in K, zero rows in the M_k). ``target``
+        is a matrix of the full operator: K's first assembly goes into it and sets the parts' pattern."""
         if self.static_matrix is None:
-            self.static_matrix = self._assembled(self.static, bcs, 1.0, layout)
-        if not self.term_matrices:
-            self.term_matrices = [self._assembled(blocks, bcs, 0.0, layout) for _, blocks in self.terms]
-        self.static_matrix.copy(target, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
-        target.assemble()
-        for (constant, _), matrix in zip(self.terms, self.term_matrices):
-            target.axpy(complex(constant.value), matrix, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
+            assemble_into(target, self.static, bcs)
+            self.static_matrix = target.duplicate(copy=True)
+            self.term_matrices = [target.duplicate(copy=False) for _ in self.terms]
+        elif self.static_stale:
+            assemble_into(self.static_matrix, self.static, bcs)
+        if self.static_stale:
+            self.static_norm = self.static_matrix.norm(PETSc.NormType.INFINITY)
+            self.static_stale = False
+        if self.terms_stale:
+            for (_, blocks), matrix in zip(self.terms, self.term_matrices):
+                assemble_into(matrix, blocks, bcs, diagonal=0.0)
+            self.term_norms = [matrix.norm(PETSc.NormType.INFINITY) for matrix in self.term_matrices]
+            self.terms_stale = False
 
-    @staticmethod
-    def _assembled(blocks, bcs: list, diagonal: float, layout):
-        matrix = create_matrix(layout)
-        assemble_matrix(matrix, blocks, bcs=bcs, diag=diagonal)
-        matrix.assemble()
-        return matrix
+    def combine(self, target, bcs: list) -> float:
+        """Write K + sum c_k M_k into ``target`` (see :meth:`assemble`); returns the bound of its norm."""
+        self.assemble(target, bcs)
+        self.static_matrix.copy(target, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+        bound = self.static_norm
+        for (constant, _), matrix, norm in zip(self.terms, self.term_matrices, self.term_norms):
+            value = complex(constant.value)
+            target.axpy(value, matrix, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+            bound += abs(value) * norm
+        return bound
 
     def destroy(self) -> None:
-        self.refresh_all()
+        """Free the parts' matrices."""
+        for matrix in [self.static_matrix, *self.term_matrices]:
+            if matrix is not None:
+                matrix.destroy()
+        self.static_matrix, self.term_matrices = None, []
+        self.static_stale = self.terms_stale = True
+
+
+def _largest_entry(vector) -> float:
+    """Largest modulus of the local entries of a PETSc vector; inf if one is NaN or Inf (an MPI
+    maximum may drop a NaN)."""
+    value = np.abs(vector.getArray(readonly=True)).max(initial=0.0)
+    return value if np.isfinite(value) else np.inf
+
+
+def assemble_into(matrix, blocks, bcs: list, diagonal: float = 1.0) -> None:
+    """Assemble the bilinear form or block forms ``blocks`` into ``matrix`` (its values replaced, its
+    storage kept), ``diagonal`` on the rows of ``bcs``."""
+    matrix.zeroEntries()
+    assemble_matrix(matrix, blocks, bcs=bcs, diag=diagonal)
+    matrix.assemble()
 
 
 class DirectSolver:
@@ -127,15 +162,17 @@ class DirectSolver:
         self.ksp.setFromOptions()
         self.factorizations = 0
 
+    def assemble_parts(self) -> None:
+        """Assemble the stale affine parts of the operator now (else the next :meth:`factorize` does)."""
+        self.affine.assemble(self.matrix, self.bcs)
+
     def factorize(self) -> None:
         """Assemble the matrix (into the same storage) and compute its LU factorisation."""
-        if self.affine is None or not self.matrix.isAssembled():  # the first assembly sets the pattern
-            self.matrix.zeroEntries()
-            assemble_matrix(self.matrix, self.blocks, bcs=self.bcs)
-            self.matrix.assemble()
+        if self.affine is None:
+            assemble_into(self.matrix, self.blocks, self.bcs)
+            self.matrix_norm = self.matrix.norm(PETSc.NormType.INFINITY)
         else:
-            self.affine.combine(self.matrix, self.bcs, self.blocks)
-        self.matrix_norm = self.matrix.norm(PETSc.NormType.INFINITY)
+            self.matrix_norm = self.affine.combine(self.matrix, self.bcs)
         self.ksp.setOperators(self.matrix)
         try:
             self.ksp.setUp()
@@ -148,14 +185,27 @@ class DirectSolver:
         """Solve A x = b(L) on the current factorisation into ``solution``: a Function for a single
         form, or a list of Functions (one per block row) with a list of linear forms ``L``. A tuple of
         such ``L`` solves for the sum of their vectors."""
-        functions = [solution] if isinstance(solution, fem.Function) else solution
         with self.rhs.localForm() as local:
             local.set(0)
         for forms in L if isinstance(L, tuple) else (L,):
-            assemble_vector(self.rhs, [forms] if isinstance(forms, fem.Form) else forms)
+            assemble_vector(self.rhs, forms)
         if not self.homogeneous:
             apply_lifting(self.rhs, self.blocks, bcs=self.column_bcs)
         self.rhs.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        self._solve_assembled(solution)
+
+    def solve_coupled(self, coupling, x, solution) -> None:
+        """Solve A y = -C x on the current factorisation into the Function ``solution``: the load of a
+        known field x (a PETSc vector) through its coupling block C (a PETSc matrix with this
+        operator's rows and x's columns), as in a block-triangular system. For homogeneous Dirichlet
+        conditions (no lifting)."""
+        coupling.mult(x, self.rhs)
+        self.rhs.scale(-1.0)
+        self._solve_assembled(solution)
+
+    def _solve_assembled(self, solution) -> None:
+        """Solve for the assembled right-hand side (its Dirichlet rows are set here), check the
+        solution and copy it into ``solution`` (see :meth:`solve`)."""
         set_bc(self.rhs, self.row_bcs)
         self.ksp.solve(self.rhs, self.solution)
         reason = self.ksp.getConvergedReason()
@@ -164,16 +214,12 @@ class DirectSolver:
         self._check_mumps("solve")
         self._check_solution()
         self.solution.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
-        assign(self.solution, functions)
-        for function in functions:
-            function.x.scatter_forward()
+        assign(self.solution, solution)  # owned and ghost values
 
     def _check_solution(self) -> None:
-        x = self.solution
-        if not self.comm.allreduce(bool(np.isfinite(x.getArray(readonly=True)).all()), op=MPI.LAND):
+        error, magnitude = self.backward_error()
+        if not np.isfinite(magnitude):
             raise SolverError(f"{self.name}: the solution is not finite (NaN or Inf): check the input scales")
-        error = self.backward_error()
-        magnitude = x.norm(PETSc.NormType.INFINITY)
         if not (error < MAX_BACKWARD_ERROR and magnitude < MAX_SCALED_MAGNITUDE):
             raise SolverError(
                 f"{self.name}: backward error {error:.1e} (limit {MAX_BACKWARD_ERROR:g}), largest scaled value "
@@ -181,14 +227,16 @@ class DirectSolver:
                 "(check boundary conditions and material values)"
             )
 
-    def backward_error(self) -> float:
-        """Normwise backward error ||b - A x|| / (||A||_inf ||x|| + ||b||) of the last solve."""
-        x = self.solution
-        self.matrix.mult(x, self.residual)
+    def backward_error(self) -> tuple[float, float]:
+        """Normwise backward error ||b - A x|| / (||A|| ||x|| + ||b||) (infinity norms) of the last solve
+        and ||x|| (inf if x has a NaN or Inf entry): one mat-vec and one reduction over the ranks."""
+        self.matrix.mult(self.solution, self.residual)
         self.residual.axpy(-1.0, self.rhs)
-        norm = PETSc.NormType.INFINITY
-        scale = self.matrix_norm * x.norm(norm) + self.rhs.norm(norm)
-        return self.residual.norm(norm) / scale if scale > 0 else 0.0
+        norms = np.array([_largest_entry(v) for v in (self.residual, self.solution, self.rhs)])
+        self.comm.Allreduce(MPI.IN_PLACE, norms, op=MPI.MAX)
+        residual, magnitude, load = norms
+        scale = self.matrix_norm * magnitude + load
+        return (residual / scale if scale > 0 else 0.0), magnitude
 
     def _mumps_status(self) -> str:
         try:
@@ -237,9 +285,7 @@ class ReferenceFactorSolver(DirectSolver):
     def factorize(self) -> None:
         """Assemble the current operator; it becomes the (factorised) reference on the first call and
         while direct solves are due after a miss."""
-        self.matrix.zeroEntries()
-        assemble_matrix(self.matrix, self.blocks, bcs=self.bcs)
-        self.matrix.assemble()
+        assemble_into(self.matrix, self.blocks, self.bcs)
         self.matrix_norm = self.matrix.norm(PETSc.NormType.INFINITY)
         if self.reference is None:
             self.reference = self.matrix.copy()
