@@ -22,6 +22,7 @@ import numpy as np
 
 from stimsim.drives import MAX_HARMONIC, second_order_pairs
 from stimsim.harmonic import HarmonicModel
+from stimsim.limits import check_first_order
 from stimsim.periodic import heating_signal
 from stimsim.response import TipResponse
 from stimsim.timedomain import periodic_tip_harmonics
@@ -108,7 +109,9 @@ def responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution
     expansion's rows 1..MAX_HARMONIC, or the periodic state's 0..H); the expansion's ``solution`` is
     solved here by default. What was used and why is kept in ``model.periodic_reports[frequency]``."""
     solution = solution or solve_harmonics(model, frequency)
-    report = periodic_method(model, solution)
+    parameters = validity_parameters(model, solution.first)
+    check_first_order(model.study, {frequency: parameters})  # before a periodic solve would fail on it
+    report = periodic_method(model, parameters)
     if report.method == "expansion":
         rows = expansion_responses(model, frequency, solution)
     else:
@@ -153,14 +156,13 @@ def periodic_rows(model: HarmonicModel) -> list[dict]:
     return rows
 
 
-def periodic_method(model: HarmonicModel, solution: HarmonicSolution) -> PeriodicReport:
+def periodic_method(model: HarmonicModel, parameters: dict[str, float]) -> PeriodicReport:
     """The method the study asks for; 'auto' picks the expansion while the expected error of its second
-    order from the validity parameters (:func:`stimsim.validity.expected_error`) is at most
+    order from the validity ``parameters`` of its first order (:func:`stimsim.validity.expected_error`) is at most
     :data:`~stimsim.validity.AUTO_SWITCH_ERROR`, else harmonic balance."""
     requested = model.study.solver.periodic
     if requested != "auto":
         return PeriodicReport(requested, "requested by [solver] periodic")
-    parameters = validity_parameters(model, solution.first)
     error = expected_error(parameters)
     if error > AUTO_SWITCH_ERROR:
         return PeriodicReport(
@@ -172,6 +174,8 @@ def periodic_method(model: HarmonicModel, solution: HarmonicSolution) -> Periodi
 
 
 def _percent(error: float) -> str:
+    if math.isinf(error):
+        return "an unknown amount (beyond the measured range)"
     return "more than 100 %" if error > 1 else f"{100 * error:.2g} %"
 
 

@@ -169,6 +169,11 @@ class ForwardModel:
     with the same arguments and gets the same numbers. A context manager that frees its PETSc objects."""
 
     def __init__(self, study: Study, parameters, comm: MPI.Comm = MPI.COMM_WORLD, frequencies=None):
+        if study.solver.periodic in ("harmonic_balance", "time_domain"):
+            raise InputError(
+                "solver.periodic", f"= {study.solver.periodic!r}: fitting differentiates the expansion only (derivatives "
+                "of the harmonic-balance solution are not available yet); use 'expansion' or 'auto'"
+            )
         self.comm = comm
         self.names = list(parameters)
         self.keys = [parameter_key(name) for name in self.names]

@@ -56,11 +56,13 @@ def test_fields_read_back(shared_tmp):
             ["base.bp", harmonic_file_name(1e4, 1), harmonic_file_name(1e4, 2)]
         )
         harmonic_1 = folder / harmonic_file_name(1e4, 1)
+        # the two runs may solve the coupled system by different methods (the 'auto' choice between
+        # staggered and monolithic goes by timing): equal to the staggered solver's tolerance
         for name, value in expected.items():
-            assert read(harmonic_1, name).max() == pytest.approx(value, rel=1e-12), name
+            assert read(harmonic_1, name).max() == pytest.approx(value, rel=1e-8), name
         assert all(v > 0 for v in expected.values()) and expected_second > 0
         assert read(folder / harmonic_file_name(1e4, 2), "concentration_excess_mol_m3_amplitude").max() == pytest.approx(
-            expected_second, rel=1e-12
+            expected_second, rel=1e-8
         )
         # amplitude and phase are those of the real and imaginary parts
         real, imag = read(harmonic_1, "temperature_k_real"), read(harmonic_1, "temperature_k_imag")

@@ -19,11 +19,13 @@ FREQUENCY = 2e4
 
 
 def ionic_study(material="SDC", power=1e-6, frequencies=(FREQUENCY,), **properties):
+    """These tests verify the expansion: it answers at every amplitude (not 'auto')."""
     return study_from_dict(
         {
             "sample": {"material": material, "properties": {"diffusivity": 1e-12} | properties},
             "tip": {"contact_radius": 20e-9},
             "excitation": {"mode": "power", "power_amplitude": power, "frequencies": list(frequencies)},
+            "solver": {"periodic": "expansion"},
         }
     )
 
@@ -158,6 +160,7 @@ def preloaded_study(force):
             "sample": {"material": "SDC", "properties": {"diffusivity": 1e-12, "youngs_modulus": 2e9}},
             "tip": {"force": force, "tip_radius": 30e-9},
             "excitation": {"mode": "power", "power_amplitude": 1e-6, "frequencies": [FREQUENCY]},
+            "solver": {"periodic": "expansion"},
         }
     )
 

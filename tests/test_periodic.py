@@ -145,13 +145,25 @@ def test_auto_keeps_the_expansion_where_valid_and_says_why_it_leaves_it():
     expansion's u_2 is a factor ~1.9 off) harmonic balance is chosen, and the reason names the
     activation parameter."""
     from stimsim.forward import periodic_method
+    from stimsim.validity import validity_parameters
 
     reports = {}
     for power in (1e-7, 1e-5):
         study = _study({"material": "SDC", "properties": {"diffusivity": 1e-12}}, power, harmonics=None, periodic="auto")
         with HarmonicModel(study, MPI.COMM_WORLD) as model:
             base_state(model)
-            reports[power] = periodic_method(model, solve_harmonics(model, FREQUENCY))
+            reports[power] = periodic_method(model, validity_parameters(model, solve_harmonics(model, FREQUENCY).first))
     assert reports[1e-7].method == "expansion" and "expected error" in reports[1e-7].reason
     assert reports[1e-5].method == "harmonic_balance"
     assert "E_a theta_1/(R T^2)" in reports[1e-5].reason and "more than 100 %" in reports[1e-5].reason
+
+
+def test_fitting_refuses_a_periodic_method_it_cannot_differentiate():
+    """The fit's tangent-linear derivatives are the expansion's: a study that asks for harmonic balance
+    is refused by name instead of being fitted with another model."""
+    from stimsim.errors import InputError
+    from stimsim.inverse import ForwardModel
+
+    study = _study({"material": "SDC"}, 1e-7)
+    with pytest.raises(InputError, match="solver.periodic"):
+        ForwardModel(study, ["diffusivity"], MPI.COMM_WORLD)
