@@ -177,7 +177,7 @@ BAD = [
       "--set", "excitation.power_amplitude=10e-3"], "excitation.power_amplitude = 0.01 W makes the tip temperature oscillate"),
     (["run", D, "--set", "excitation.power_amplitude=1e-3"], "below 0 K"),
     (["run", D, "--set", "excitation.dc_power=1.0"], "excitation.dc_power = 1 W heats the tip to"),
-    (["run", "{tmp}/film.toml"], "(solved at 10000 Hz): it would fall to"),
+    (["run", "{tmp}/film.toml"], "solved at 10000 Hz): it would fall below 0 K"),
     (["experiment", "{tmp}/dc_series_hot.toml"], "protocol.dc_series.dc_powers (at a DC heating power of 1 W) heats the tip"),
     (["fit", D, D, "--set", 'sample.material="PTFE"', "--param", "diffusivity"], "this study has no mobile ions"),
     (["fit", D, D, "--param", "activation_energy", "--set", "sample.properties.activation_energy=0"], "= 0 cannot start a fit"),
