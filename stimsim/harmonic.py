@@ -24,7 +24,7 @@ import time
 import numpy as np
 import ufl
 from dolfinx import fem, la
-from dolfinx.fem.petsc import create_matrix
+from dolfinx.fem.petsc import create_matrix, create_vector
 from mpi4py import MPI
 
 from stimsim.coefficients import IN_PLACE_KEYS, Coefficients, scales_for
@@ -107,15 +107,21 @@ class HarmonicModel:
         self.heat_solver = DirectSolver(compiled(heat_block), bcs[TEMPERATURE], "heat", homogeneous=True, affine=affine)
         self.mechanics_solver = DirectSolver(compiled(mechanics_block), bcs[DISPLACEMENT], "mechanics", homogeneous=True)
         self.thermal_coupling = create_matrix(forms.operator_static[1][0])
+        self.heat_source = create_vector(self.heat_solver.spaces, kind="mpi")
         self._prepare_linear()
 
     def _prepare_linear(self) -> None:
         """Without ions, what depends on the coefficients only (once per parameter set, not per
         frequency): the mechanics factorisation, its coupling block to the temperature (the thermal load
-        is minus its product with the temperature) and the parts of the heat operator."""
+        is minus its product with the temperature), the parts of the heat operator and the heat input
+        of the unit heating."""
+        forms = self.forms
         self.mechanics_solver.factorize()
-        assemble_into(self.thermal_coupling, self.forms.operator_static[1][0], [])
+        assemble_into(self.thermal_coupling, forms.operator_static[1][0], [])
         self.heat_solver.assemble_parts()
+        forms.heating.value = 1.0
+        self.heat_solver.assemble_rhs(forms.first_order[0], self.heat_source)
+        forms.heating.value = 0
 
     def _boundary_conditions(self) -> dict:
         """Homogeneous Dirichlet conditions per field (perturbations and Newton updates)."""
@@ -230,7 +236,7 @@ class HarmonicModel:
         if self.ionic:
             self._continuation(dc_heating)
         elif dc_heating:
-            self._solve_heat_then_mechanics()
+            self._solve_heat_then_mechanics(dc_heating)
             for name in self.names:
                 self.base[name].x.array[:] = self.forms.solution[name].x.array
         heating.value = 0
@@ -282,7 +288,7 @@ class HarmonicModel:
         if self.ionic:
             self._solve_coupled("first", self.forms.first_order)
         else:
-            self._solve_heat_then_mechanics()
+            self._solve_heat_then_mechanics(1.0)
         self.forms.heating.value = 0
         return self._copy(self.forms.solution)
 
@@ -396,11 +402,17 @@ class HarmonicModel:
                 staggered_seconds=staggered_time, monolithic_seconds=monolithic_time,
             )
 
-    def _solve_heat_then_mechanics(self) -> None:
-        solution = self.forms.solution
-        self.heat_solver.factorize()
-        self.heat_solver.solve(self.forms.first_order[0], solution[TEMPERATURE])
-        self.mechanics_solver.solve_coupled(self.thermal_coupling, self.heat_solver.solution, solution[DISPLACEMENT])
+    def _solve_heat_then_mechanics(self, heating: float) -> None:
+        """Without ions: the temperature of the scaled ``heating`` (the unit heat input times it), then
+        the displacement of its thermal load, into the solution fields."""
+        heat, mechanics, solution = self.heat_solver, self.mechanics_solver, self.forms.solution
+        heat.factorize()
+        self.heat_source.copy(heat.rhs)
+        heat.rhs.scale(heating)
+        heat.solve_rhs(solution[TEMPERATURE])
+        self.thermal_coupling.mult(heat.solution, mechanics.rhs)
+        mechanics.rhs.scale(-1.0)
+        mechanics.solve_rhs(solution[DISPLACEMENT])
 
     def _require_base_state(self) -> None:
         if not self.base_state_solved:
@@ -434,7 +446,7 @@ class HarmonicModel:
         if self.ionic:
             self.coupled_solver.destroy()
         else:
-            for obj in (self.heat_solver, self.mechanics_solver, self.thermal_coupling):
+            for obj in (self.heat_solver, self.mechanics_solver, self.thermal_coupling, self.heat_source):
                 obj.destroy()
         if self.staggered is not None:
             self.staggered.destroy()

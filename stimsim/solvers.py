@@ -19,7 +19,6 @@ from dolfinx.fem.petsc import (
     apply_lifting,
     assemble_matrix,
     assemble_vector,
-    assign,
     create_matrix,
     create_vector,
     set_bc,
@@ -123,6 +122,14 @@ def _largest_entry(vector) -> float:
     return value if np.isfinite(value) else np.inf
 
 
+def _constrained_rows(vector, bcs_by_row: list) -> np.ndarray:
+    """Local indices of the owned entries of a block ``vector`` that the Dirichlet conditions set
+    (``vector``'s values are overwritten)."""
+    vector.set(1.0)
+    set_bc(vector, bcs_by_row, alpha=0.0)
+    return np.flatnonzero(vector.array_r == 0).astype(np.int32)
+
+
 def assemble_into(matrix, blocks, bcs: list, diagonal: float = 1.0) -> None:
     """Assemble the bilinear form or block forms ``blocks`` into ``matrix`` (its values replaced, its
     storage kept), ``diagonal`` on the rows of ``bcs``."""
@@ -153,6 +160,10 @@ class DirectSolver:
         self.rhs = create_vector(self.spaces, kind="mpi")
         self.solution = self.rhs.duplicate()
         self.residual = self.rhs.duplicate()
+        #: Where each field's owned values start and end in the owned part of the vectors.
+        self.offsets = np.cumsum([0] + [V.dofmap.index_map.size_local * V.dofmap.index_map_bs for V in self.spaces])
+        #: Local indices of the Dirichlet rows (zeroed in a homogeneous right-hand side).
+        self.constrained_rows = _constrained_rows(self.rhs, self.row_bcs)
         self.ksp = PETSc.KSP().create(self.comm)
         self.ksp.setOptionsPrefix(f"stimsim_{name}_")
         self.ksp.setType(PETSc.KSP.Type.PREONLY)
@@ -185,36 +196,39 @@ class DirectSolver:
         """Solve A x = b(L) on the current factorisation into ``solution``: a Function for a single
         form, or a list of Functions (one per block row) with a list of linear forms ``L``. A tuple of
         such ``L`` solves for the sum of their vectors."""
-        with self.rhs.localForm() as local:
+        self.assemble_rhs(L, self.rhs)
+        self.solve_rhs(solution)
+
+    def assemble_rhs(self, L, vector) -> None:
+        """Assemble the right-hand side b(L) of :meth:`solve` into ``vector`` (a vector like :attr:`rhs`),
+        without its Dirichlet rows (:meth:`solve_rhs` sets them)."""
+        with vector.localForm() as local:
             local.set(0)
         for forms in L if isinstance(L, tuple) else (L,):
-            assemble_vector(self.rhs, forms)
+            assemble_vector(vector, forms)
         if not self.homogeneous:
-            apply_lifting(self.rhs, self.blocks, bcs=self.column_bcs)
-        self.rhs.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        self._solve_assembled(solution)
+            apply_lifting(vector, self.blocks, bcs=self.column_bcs)
+        vector.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
 
-    def solve_coupled(self, coupling, x, solution) -> None:
-        """Solve A y = -C x on the current factorisation into the Function ``solution``: the load of a
-        known field x (a PETSc vector) through its coupling block C (a PETSc matrix with this
-        operator's rows and x's columns), as in a block-triangular system. For homogeneous Dirichlet
-        conditions (no lifting)."""
-        coupling.mult(x, self.rhs)
-        self.rhs.scale(-1.0)
-        self._solve_assembled(solution)
-
-    def _solve_assembled(self, solution) -> None:
-        """Solve for the assembled right-hand side (its Dirichlet rows are set here), check the
-        solution and copy it into ``solution`` (see :meth:`solve`)."""
-        set_bc(self.rhs, self.row_bcs)
+    def solve_rhs(self, solution) -> None:
+        """Solve A x = :attr:`rhs` (its owned entries as the caller wrote them, e.g. by
+        :meth:`assemble_rhs` or a matrix product; its Dirichlet rows are set here) on the current
+        factorisation into ``solution`` (as in :meth:`solve`); checked."""
+        if self.homogeneous:
+            self.rhs.array_w[self.constrained_rows] = 0
+        else:
+            set_bc(self.rhs, self.row_bcs)
         self.ksp.solve(self.rhs, self.solution)
         reason = self.ksp.getConvergedReason()
         if reason <= 0:
             raise SolverError(f"{self.name}: linear solve did not converge (KSP reason {reason})")
         self._check_mumps("solve")
         self._check_solution()
-        self.solution.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
-        assign(self.solution, solution)  # owned and ghost values
+        functions = [solution] if isinstance(solution, fem.Function) else solution
+        values = self.solution.array_r
+        for function, start, stop in zip(functions, self.offsets, self.offsets[1:]):
+            function.x.array[: stop - start] = values[start:stop]
+            function.x.scatter_forward()
 
     def _check_solution(self) -> None:
         error, magnitude = self.backward_error()
