@@ -80,13 +80,13 @@ class AffineParts:
     def assemble(self, target, bcs: list) -> None:
         """Assemble the stale parts, with ``bcs`` (identity rows in K, zero rows in the M_k). ``target``
         is a matrix of the full operator: K's first assembly goes into it and sets the parts' pattern."""
-        if self.static_matrix is None:
-            assemble_into(target, self.static, bcs)
-            self.static_matrix = target.duplicate(copy=True)
-            self.term_matrices = [target.duplicate(copy=False) for _ in self.terms]
-        elif self.static_stale:
-            assemble_into(self.static_matrix, self.static, bcs)
         if self.static_stale:
+            if self.static_matrix is None:
+                assemble_into(target, self.static, bcs)
+                self.static_matrix = target.duplicate(copy=True)
+                self.term_matrices = [target.duplicate(copy=False) for _ in self.terms]
+            else:
+                assemble_into(self.static_matrix, self.static, bcs)
             self.static_norm = self.static_matrix.norm(PETSc.NormType.INFINITY)
             self.static_stale = False
         if self.terms_stale:
@@ -144,7 +144,9 @@ class DirectSolver:
 
     ``name`` labels error messages and the PETSc options prefix ``stimsim_<name>_``. With
     ``homogeneous`` (every condition prescribes zero) the right-hand sides skip the lifting of the
-    conditions' values, which would add nothing.
+    conditions' values, which would add nothing, and their Dirichlet rows are zeroed through indices
+    found once. ``affine`` (:class:`AffineParts`) makes :meth:`factorize` combine the operator from
+    its parts instead of assembling it.
     """
 
     def __init__(self, a, bcs: list, name: str, homogeneous: bool = False, affine: AffineParts | None = None):

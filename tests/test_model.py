@@ -32,3 +32,26 @@ def test_model_answers_the_same_after_other_frequencies():
     model.destroy()
     assert again.displacement == pytest.approx(first.displacement, rel=1e-12, abs=0)
     assert again.temperature == pytest.approx(first.temperature, rel=1e-12, abs=0)
+
+
+def test_parameters_set_in_place_answer_as_a_new_model():
+    """Without ions the model keeps what depends on the coefficients only (the heat operator's parts,
+    the unit heat input, the thermal coupling, the mechanics factors): set_parameters renews all of it
+    (here the heater's contact conductance and the Poisson ratio)."""
+    heater = {"mode": "heater", "heater_temperature_amplitude": 1.0, "contact_conductance": 1e-7, "power_amplitude": None}
+    before = make_study(excitation=heater)
+    after = make_study(
+        excitation={**heater, "contact_conductance": 3e-7},
+        sample={"properties": {"partial_molar_volume": 0.0, "poisson_ratio": 0.4}},
+    )
+    model = HarmonicModel(before, MPI.COMM_WORLD)
+    old = thermal(model, 1e4)
+    model.set_parameters(after)
+    got = thermal(model, 1e4)
+    model.destroy()
+    fresh = HarmonicModel(after, MPI.COMM_WORLD)
+    want = thermal(fresh, 1e4)
+    fresh.destroy()
+    assert abs(got.displacement - old.displacement) > 0.05 * abs(old.displacement)
+    assert got.displacement == pytest.approx(want.displacement, rel=1e-10, abs=0)
+    assert got.temperature == pytest.approx(want.temperature, rel=1e-10, abs=0)
