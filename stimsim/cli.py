@@ -172,7 +172,7 @@ def _run(args, comm) -> int:
     from stimsim.limits import check_model, check_study
     from stimsim.plots import plot_response
     from stimsim.validity import COLUMNS as VALIDITY_COLUMNS
-    from stimsim.validity import exceeded, largest, table_rows, validity_parameters
+    from stimsim.validity import exceeded, largest, table_rows
 
     study = _load(args)
     check_study(study)
@@ -182,7 +182,7 @@ def _run(args, comm) -> int:
     elapsed = time.perf_counter() - start
     num_dofs = model.num_dofs
     try:
-        parameters = {s.frequency: validity_parameters(model, s.first) for s in solutions}
+        parameters = {f: report.validity for f, report in model.periodic_reports.items()}
         check_model(model, responses, parameters)
     except BaseException:
         model.destroy()

@@ -112,6 +112,7 @@ def responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution
     parameters = validity_parameters(model, solution.first)
     check_first_order(model.study, {frequency: parameters})  # before a periodic solve would fail on it
     report = periodic_method(model, parameters)
+    report.validity = parameters
     if report.method == "expansion":
         rows = expansion_responses(model, frequency, solution)
     else:
@@ -123,8 +124,9 @@ def responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution
 @dataclass
 class PeriodicReport:
     """How the periodic state at one drive frequency was solved: ``method`` ('expansion',
-    'harmonic_balance' or 'time_domain'), ``reason`` (a sentence), and for harmonic balance its
-    :class:`~stimsim.periodic.PeriodicStatistics` and the highest harmonic H."""
+    'harmonic_balance' or 'time_domain'), ``reason`` (a sentence), for harmonic balance its
+    :class:`~stimsim.periodic.PeriodicStatistics` and the highest harmonic H, and the expansion's
+    ``validity`` parameters (:func:`stimsim.validity.validity_parameters`) it chose by."""
 
     method: str
     reason: str
@@ -132,6 +134,7 @@ class PeriodicReport:
     harmonics: int | None = None
     tail: float | None = None
     details: dict = field(default_factory=dict)
+    validity: dict = field(default_factory=dict)
 
 
 #: Columns of periodic.csv: how each drive frequency's periodic state was solved.

@@ -379,13 +379,14 @@ class HarmonicBalance:
         self.model.set_frequency(frequency)
         self._assemble_storage()
         grid = TimeGrid.build(harmonics)
+        forcing = self._forcing(dc)
         initial = np.zeros((grid.coarse, self.size))
         if start is not None:
             initial = samples_of(_resized(start, harmonics), grid.coarse)
         try:
-            state = self._newton(grid, initial, spectrum, dc, 1.0)
+            state = self._newton(grid, initial, spectrum, dc, 1.0, forcing)
         except SolverError as failure:
-            state = self._continuation(grid, spectrum, dc, failure)
+            state = self._continuation(grid, spectrum, dc, forcing, failure)
         self.statistics.seconds = time.perf_counter() - began
         return PeriodicState(frequency, harmonics_of(state, harmonics), self.statistics)
 
@@ -395,11 +396,13 @@ class HarmonicBalance:
         assemble_matrix(S, self.storage_forms, bcs=self.model.bcs, diag=0.0)
         S.assemble()
 
-    def _newton(self, grid: TimeGrid, state: np.ndarray, spectrum: dict, dc: float, fraction: float) -> np.ndarray:
-        """Newton's method from ``state`` (coarse x local) at ``fraction`` of the oscillating heating."""
+    def _newton(self, grid: TimeGrid, state: np.ndarray, spectrum: dict, dc: float, fraction: float,
+                forcing: float) -> np.ndarray:
+        """Newton's method from ``state`` (coarse x local) at ``fraction`` of the oscillating heating;
+        ``forcing`` is the norm of the unit heat input (:meth:`_forcing`)."""
         phases = TimeGrid.phases(grid.fine)
         heating = dc + fraction * heating_signal(spectrum, phases)
-        reference = self._forcing(dc) * math.sqrt(np.sum(heating_signal(spectrum, phases) ** 2) / 2) * fraction
+        reference = forcing * math.sqrt(np.sum(heating_signal(spectrum, phases) ** 2) / 2) * fraction
         if reference == 0:
             return np.zeros_like(state)
         shape = state.shape
@@ -430,7 +433,7 @@ class HarmonicBalance:
             f"{fraction:.0%} of the heating amplitude; residuals (relative to the heat input) {history}"
         )
 
-    def _continuation(self, grid: TimeGrid, spectrum: dict, dc: float, failure: SolverError) -> np.ndarray:
+    def _continuation(self, grid: TimeGrid, spectrum: dict, dc: float, forcing: float, failure: SolverError) -> np.ndarray:
         """Raise the oscillating heating in steps from zero, each Newton solve starting from the last
         state scaled to the new amplitude."""
         for steps in CONTINUATION_STEPS:
@@ -439,7 +442,7 @@ class HarmonicBalance:
                 for step in range(1, steps + 1):
                     self.statistics.continuation.append(step / steps)
                     start = state * (step / (step - 1)) if step > 1 else state
-                    state = self._newton(grid, start, spectrum, dc, step / steps)
+                    state = self._newton(grid, start, spectrum, dc, step / steps, forcing)
                 return state
             except SolverError as err:
                 failure = err
