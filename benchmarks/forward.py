@@ -5,7 +5,9 @@ half-space solution, and the ratio of a whole forward call to its bare LU factor
     .venv/bin/mpiexec -n 2 .venv/bin/python benchmarks/forward.py
 
 The "bare" time is what PETSc's own log attributes to MUMPS (symbolic + numeric factorisation and
-triangular solves): the floor for a direct solver. Everything else in a forward call (assembly,
+triangular solves): the floor for a direct solver. A first forward call sets the model up (MUMPS's
+analysis, first allocations); the timed figures are the best of ``--repeats`` calls after it, as a
+fitting code calling the model thousands of times sees them. Everything else in a forward call (assembly,
 boundary conditions, averages, Python) is overhead on top of it.
 """
 
@@ -52,7 +54,7 @@ def exact(study, frequency):
     )
 
 
-def run(refinement: float, frequencies: list[float], comm) -> None:
+def run(refinement: float, frequencies: list[float], repeats: int, comm) -> None:
     overrides = [
         f"mesh.refinement={refinement}",
         f"excitation.frequencies={frequencies!r}",
@@ -63,11 +65,16 @@ def run(refinement: float, frequencies: list[float], comm) -> None:
     model = HarmonicModel(study, comm)
     base_state(model)
     setup = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
-    bare_before = bare_seconds()
-    start = time.perf_counter()
-    rows = [responses(model, f)[0] for f in frequencies]
-    total = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
-    bare = comm.allreduce(bare_seconds() - bare_before, op=MPI.MAX)
+    rows = [responses(model, f)[0] for f in frequencies]  # the first call also sets MUMPS up
+    total = bare = math.inf
+    for _ in range(repeats):  # what a fitting code sees: the best of repeated calls
+        bare_before = bare_seconds()
+        start = time.perf_counter()
+        for f in frequencies:
+            responses(model, f)
+        seconds = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+        if seconds < total:
+            total, bare = seconds, comm.allreduce(bare_seconds() - bare_before, op=MPI.MAX)
     errors_t, errors_u = [], []
     for r in rows:
         t_exact, u_exact = exact(study, r.drive_frequency)
@@ -88,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--refinement", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0])
     parser.add_argument("--frequencies", type=float, nargs="+", default=[1e3, 1e4, 1e5, 1e6])
+    parser.add_argument("--repeats", type=int, default=20, help="timed forward calls after a first one (best kept)")
     args = parser.parse_args()
     comm = MPI.COMM_WORLD
     PETSc.Log.begin()
@@ -98,7 +106,7 @@ def main() -> None:
             f"{'ratio':>10} {'max err T':>11} {'max err u':>11} {'peak MB':>9}"
         )
     for refinement in args.refinement:
-        run(refinement, args.frequencies, comm)
+        run(refinement, args.frequencies, args.repeats, comm)
 
 
 if __name__ == "__main__":

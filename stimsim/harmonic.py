@@ -18,6 +18,8 @@ The model is a context manager that frees its PETSc objects on exit.
 
 from __future__ import annotations
 
+import functools
+
 import math
 import time
 
@@ -86,6 +88,11 @@ class HarmonicModel:
         self._build_averages()
 
     # -- construction -------------------------------------------------------------------------
+
+    @functools.cached_property
+    def zero_fields(self) -> dict:
+        """Zero Functions, one per field, kept by the model: read them, never write them."""
+        return self.new_fields("zero")
 
     def new_fields(self, label: str) -> dict:
         """One new zero Function per field (name -> Function), named ``<field>_<label>``."""
@@ -295,10 +302,10 @@ class HarmonicModel:
     def solve_second_order(self, frequency: float, first: dict, second: dict, weight: float) -> dict:
         """Fields at ``frequency`` (Hz) driven by weight * (-R''[first, second]) (weight 1/4 for a
         harmonic with itself, 1/2 for two different ones); copies. Zero without ions (the balance is
-        then linear)."""
+        then linear): the model's one read-only set of zero fields."""
         self._require_base_state()
         if not self.ionic:
-            return self.new_fields("zero")
+            return self.zero_fields
         forms = self.forms
         for name in self.names:
             forms.direction_a[name].x.array[:] = weight * first[name].x.array

@@ -115,8 +115,9 @@ def validity_parameters(model, first_order: dict[int, dict]) -> dict[str, float]
         local["activation"] = activation * theta / temperature**2
         local["concentration"] = np.where(mobile > 0, excess / np.abs(concentration), 0.0)
         local["stress"] = coupling * _amplitude(first_order, STRESS) / temperature
-    comm = model.domain.comm
-    return {name: comm.allreduce(float(np.max(values, initial=0.0)), op=MPI.MAX) for name, values in local.items()}
+    maxima = np.array([np.max(values, initial=0.0) for values in local.values()])
+    model.domain.comm.Allreduce(MPI.IN_PLACE, maxima, op=MPI.MAX)
+    return dict(zip(local, maxima.tolist()))
 
 
 def _amplitude(first_order: dict[int, dict], name: str) -> np.ndarray:

@@ -116,6 +116,25 @@ def test_singular_system_is_reported_not_returned():
     solver.destroy()
 
 
+def test_later_solves_on_a_checked_factorization_are_still_checked():
+    """The backward error is checked on a factorisation's first solve only; a later solve that returns
+    NaN (here from a NaN load) must still raise, on every rank."""
+    domain = mesh.create_unit_square(MPI.COMM_WORLD, 4, 4)
+    V = fem.functionspace(domain, ("Lagrange", 1))
+    u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+    operator = fem.form((ufl.inner(ufl.grad(u), ufl.grad(v)) + ufl.inner(u, v)) * ufl.dx)
+    load = fem.Constant(domain, 1.0 + 0j)
+    solver = DirectSolver(operator, [], "screened")
+    solver.factorize()
+    solution = fem.Function(V)
+    solver.solve(fem.form(ufl.inner(load, v) * ufl.dx), solution)
+    assert solver.backward_error_checked and np.allclose(solution.x.array, 1.0)  # u = 1 solves -u'' + u = 1
+    load.value = np.nan
+    with pytest.raises(SolverError, match="not finite"):
+        solver.solve(fem.form(ufl.inner(load, v) * ufl.dx), solution)
+    solver.destroy()
+
+
 def test_rank_zero_failures_are_reported_on_every_rank(shared_tmp, monkeypatch, capsys):
     """File and gmsh work happens on rank 0 only; its failures must not leave other ranks waiting."""
     assert main(["mesh", str(DEFAULT), "-o", str(shared_tmp / "mesh.unknown-format")]) == EXIT_INPUT
