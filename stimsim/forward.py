@@ -208,9 +208,9 @@ def periodic_responses(model, frequency: float, solution: HarmonicSolution, repo
     """Tip harmonics 0..H of the nonlinear periodic state (``report.method``), each as 'thermal' (at
     the heating harmonics), 'ionic' and 'total' rows of order 0 (all orders)."""
     if report.method == "harmonic_balance":
-        tips = _harmonic_balance_tips(model, frequency, solution, report)
+        tips = harmonic_balance_tips(model, frequency, solution, report)
     else:
-        tips = _time_domain_tips(model, frequency, solution, report)
+        tips = time_domain_tips(model, frequency, solution, report)
     rows = []
     for harmonic, (displacement, temperature) in sorted(tips.items()):
         heating = solution.spectrum.get(harmonic, 0.0)
@@ -226,7 +226,7 @@ def periodic_responses(model, frequency: float, solution: HarmonicSolution, repo
     return rows
 
 
-def _harmonic_balance_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> dict:
+def harmonic_balance_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> dict:
     """Tip (displacement, temperature) by harmonic 0..H by harmonic balance, started from the
     expansion; H doubled from FIRST_HARMONICS until the highest falls below HARMONIC_TAIL of the ionic
     channel (or the study's [solver] harmonics)."""
@@ -246,7 +246,7 @@ def _harmonic_balance_tips(model, frequency: float, solution: HarmonicSolution, 
         start, harmonics = state.harmonics, 2 * harmonics
 
 
-def _time_domain_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> dict:
+def time_domain_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> dict:
     """Tip (displacement, temperature) by harmonic 0..H from the last of [solver] periods time-stepped
     periods (steps_per_period each), started from the expansion's state at t = 0."""
     options = model.study.solver

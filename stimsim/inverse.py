@@ -27,6 +27,12 @@ coefficient formulas, exact for the linear ones), B the derivative along dX0 and
 heater balance (Joule drive) adds the chain through the heating amplitudes (:meth:`ForwardModel._solve`). The other parameters (contact
 radius, any numeric study key outside the in-place ones) get central differences of two forward
 evaluations on the same (stretched) mesh; :attr:`ForwardModel.methods` says which.
+
+Large amplitudes. Each frequency is solved by the study's ``[solver] periodic`` method
+(:meth:`ForwardModel._method`; 'auto' switches a frequency to harmonic balance for good once its
+expansion is out of range). Harmonic-balance derivatives are tangents of the solved periodic state,
+J dX = -dG/dp, on its Jacobian and last factorisations (:meth:`stimsim.periodic.HarmonicBalance.tangent`),
+dG/dp a central difference of the residual at the solved state; the time domain's are differenced.
 """
 
 from __future__ import annotations
@@ -44,11 +50,22 @@ from stimsim.config import SCHEMA, Study, derived_study
 from stimsim.drives import second_order_pairs
 from stimsim.errors import InputError
 from stimsim.forms import compiled
-from stimsim.forward import base_state, conjugated, scaled
+from stimsim.forward import (
+    HarmonicSolution,
+    PeriodicReport,
+    base_state,
+    conjugated,
+    harmonic_balance_tips,
+    periodic_method,
+    scaled,
+    second_order_fields,
+    time_domain_tips,
+)
 from stimsim.geometry import MeshSpec, mesh_spec
 from stimsim.harmonic import HarmonicModel
 from stimsim.materials import PROPERTIES
 from stimsim.physics.coupled import DISPLACEMENT, TEMPERATURE
+from stimsim.validity import validity_parameters
 
 #: Short parameter names that are not material properties, and the study keys they stand for.
 ALIASES = {
@@ -169,11 +186,6 @@ class ForwardModel:
     with the same arguments and gets the same numbers. A context manager that frees its PETSc objects."""
 
     def __init__(self, study: Study, parameters, comm: MPI.Comm = MPI.COMM_WORLD, frequencies=None):
-        if study.solver.periodic in ("harmonic_balance", "time_domain"):
-            raise InputError(
-                "solver.periodic", f"= {study.solver.periodic!r}: fitting differentiates the expansion only (derivatives "
-                "of the harmonic-balance solution are not available yet); use 'expansion' or 'auto'"
-            )
         self.comm = comm
         self.names = list(parameters)
         self.keys = [parameter_key(name) for name in self.names]
@@ -186,13 +198,19 @@ class ForwardModel:
             study_value(study, key)
         self.evaluations = self.rebuilds = 0
         self.model = self.tangent = None
+        #: The periodic method each frequency (Hz) was last solved by (see :meth:`_method`).
+        self.periodic: dict[float, str] = {}
         self.study = study  # the study of the latest evaluation (the model's may be a difference step)
         self._build(study)
         self.methods = {key: "tangent-linear" if self._has_tangent(study, key) else "central difference" for key in self.keys}
 
     def _has_tangent(self, study: Study, key: str) -> bool:
-        # with a Hertz preload the sample's elasticity sets the contact radius (the mesh)
-        return key.startswith(self.model.in_place_keys) and not (study.tip.force and key in HERTZ_KEYS)
+        # with a Hertz preload the sample's elasticity sets the contact radius (the mesh); the time
+        # domain has no tangent
+        return (
+            key.startswith(self.model.in_place_keys) and not (study.tip.force and key in HERTZ_KEYS)
+            and study.solver.periodic != "time_domain"
+        )
 
     @property
     def values(self) -> np.ndarray:
@@ -260,45 +278,47 @@ class ForwardModel:
         return (outputs[0] - outputs[1]) / (2 * step)
 
     def _solve(self, tangent: list[int]):
-        """(points, displacements, Jacobian with the ``tangent`` columns filled) at the current study.
+        """(points, displacements, Jacobian with the ``tangent`` columns filled) at the current study,
+        each frequency by its periodic method (:meth:`_method`).
 
-        The first-order fields are X_n = a_n U_n (U_n: the unit fields, a_n: the drive's heating
-        amplitude), with dX_n = da_n U_n + a_n dU_n: da_n is zero unless a heater balance makes a_n
-        depend on the sample (then through Z_n, the tip value of U_n, and G_c). The second orders take
-        the tangents of both factors of every product."""
+        Expansion: the first-order fields are X_n = a_n U_n (U_n: the unit fields, a_n: the drive's
+        heating amplitude), with dX_n = da_n U_n + a_n dU_n: da_n is zero unless a heater balance makes
+        a_n depend on the sample (then through Z_n, the tip value of U_n, and G_c). The second orders
+        take the tangents of both factors of every product. Periodic methods: :meth:`_record_periodic`."""
         m = self.model
         frequencies = m.study.excitation.frequencies
         points = tuple((f, n) for n in self.harmonics for f in frequencies)
-        index = {point: i for i, point in enumerate(points)}
-        displacement = np.zeros(len(points), dtype=complex)
-        jacobian = np.zeros((len(points), len(self.keys)), dtype=complex)
+        out = _Outputs(points, len(self.keys), m, tangent)
         keys = [self.keys[k] for k in tangent]
         d_contact = [m.drive.contact_conductance if key == "excitation.contact_conductance" else 0.0 for key in keys]
-        work = self._tangent_work(keys, base_state(m))
-
-        def record(point, fields, d_fields):
-            row = index[point]
-            displacement[row] += m.tip_values(fields)[0]
-            for column, key, d in zip(tangent, keys, d_fields):
-                jacobian[row, column] += m.tip_values(d)[0] / work.unit[key]
-
+        dc = base_state(m)
+        expansion_possible = m.study.solver.periodic in ("auto", "expansion")
+        work = self._tangent_work(keys, dc) if expansion_possible else None
+        out.units = {key: work.unit[key] for key in keys} if work else {key: 1.0 for key in keys}
         if work and m.drive.balance is not None:  # the DC heating moves with Z_0 and G_c
             unit, d_unit = self._first_order(work, 0.0)
             z = m.tip_per_heater(unit)
             for key, d, dg in zip(keys, d_unit, d_contact):
                 work.add_base_direction(key, unit, m.drive.base_heating_tangent(z, m.tip_per_heater(d), dg))
         for f in frequencies:
-            first, d_first = {}, {}
+            method = self.periodic.get(f, "expansion" if expansion_possible else m.study.solver.periodic)
+            expansion_work = work if method == "expansion" else None
+            first, d_first, amplitudes = {}, {}, {}
             for n in m.drive.harmonics:
-                unit, d_unit = self._first_order(work, n * f)
+                unit, d_unit = self._first_order(expansion_work, n * f)
                 z = m.tip_per_heater(unit) if m.drive.balance is not None else None
-                amplitude = m.drive.heating(n, f, z)
+                amplitudes[n] = amplitude = m.drive.heating(n, f, z)
                 first[n] = scaled(unit, amplitude)
                 d_first[n] = [
                     _combined(unit, m.drive.heating_tangent(n, f, z, m.tip_per_heater(d) if z is not None else 0, dg), d, amplitude)
                     for d, dg in zip(d_unit, d_contact)
                 ]
-                record((f, n), first[n], d_first[n])
+            method = self.periodic[f] = self._method(f, method, first)
+            if method != "expansion":
+                self._record_periodic(out, f, method, first, amplitudes, dc, keys)
+                continue
+            for n in m.drive.harmonics:
+                out.record((f, n), first[n], d_first[n])
             if m.ionic:
                 for pair in second_order_pairs(first):
                     a, d_a = first[pair.first], d_first[pair.first]
@@ -306,11 +326,71 @@ class ForwardModel:
                     if pair.conjugate:
                         b, d_b = conjugated(b), [conjugated(d) for d in d_b]
                     second = m.solve_second_order(pair.harmonic * f, a, b, pair.weight)
-                    record((f, pair.harmonic), second, work.solve_second(second, d_a, pair.weight, d_b) if work else [])
-        return points, displacement, jacobian
+                    out.record((f, pair.harmonic), second, work.solve_second(second, d_a, pair.weight, d_b) if work else [])
+        return points, out.displacement, out.jacobian
+
+    def _method(self, frequency: float, method: str, first: dict) -> str:
+        """The periodic method at ``frequency``: the study's, or for 'auto' the one
+        :func:`~stimsim.forward.periodic_method` picks from the validity of the first order ``first``;
+        once harmonic balance has been needed at a frequency it stays (a fit must not see the method
+        flip between neighbouring evaluations)."""
+        if self.model.study.solver.periodic != "auto" or method != "expansion":
+            return method
+        return periodic_method(self.model, validity_parameters(self.model, first)).method
+
+    def _record_periodic(self, out, frequency: float, method: str, first: dict, amplitudes: dict, dc: float, keys: list) -> None:
+        """The tip harmonics of the periodic state at ``frequency`` (what a lock-in reads: total), and
+        for harmonic balance the tangents of the ``keys``: J dX = -dG/dp at the solved state, with J the
+        state's Jacobian preconditioned by its last Newton step's factorisations and dG/dp the central
+        difference of the residual (coefficients, base state, heating) at that state (no new solve of
+        the periodic state). The time domain has no tangent (its keys are differenced, see __init__)."""
+        m = self.model
+        solution = HarmonicSolution(frequency, first, amplitudes, second_order_fields(m, frequency, first))
+        report = PeriodicReport(method, "fit")
+        tips = (harmonic_balance_tips if method == "harmonic_balance" else time_domain_tips)(m, frequency, solution, report)
+        harmonics = [n for f, n in out.points if f == frequency]
+        for n in harmonics:
+            out.displacement[out.index[(frequency, n)]] += tips[n][0] if n in tips else 0.0
+        if not keys:
+            return
+        balance = m.harmonic_balance()
+        changes = [self._residual_change(balance, frequency, key) for key in keys]
+        for column, change in zip(out.columns, changes):
+            d = balance.tangent(change)
+            for n in harmonics:
+                if n < d.shape[0]:
+                    value = m.tip_values(balance.to_fields(d[n], "tangent"))[0]
+                    out.jacobian[out.index[(frequency, n)], column] += value
+
+    def _residual_change(self, balance, frequency: float, key: str) -> np.ndarray:
+        """dG/dp (per SI unit of ``key``) of the last solved periodic state at ``frequency``: central
+        difference of its residual with the coefficients, base state and heating of the shifted
+        parameter; the model is restored afterwards."""
+        m, study = self.model, self.model.study
+        value = study_value(study, key)
+        step = DIFFERENCE_STEP * abs(value) if value else DIFFERENCE_STEP
+        residuals = []
+        for shifted in (value + step, value - step):
+            m.set_parameters(with_values(study, {key: shifted}))
+            dc = base_state(m)
+            residuals.append(balance.last_residual(self._heating_spectrum(frequency), dc))
+        m.set_parameters(study)
+        base_state(m)
+        return (residuals[0] - residuals[1]) / (2 * step)
+
+    def _heating_spectrum(self, frequency: float) -> dict[int, complex]:
+        """The drive's scaled heating amplitudes by heating harmonic at ``frequency`` (Hz) for the model's
+        current parameters (a heater balance needs the unit first order for Z_n)."""
+        m = self.model
+        spectrum = {}
+        for n in m.drive.harmonics:
+            z = m.tip_per_heater(m.solve_first_order(n * frequency)) if m.drive.balance is not None else None
+            spectrum[n] = m.drive.heating(n, frequency, z)
+        return spectrum
 
     def _first_order(self, work, frequency: float) -> tuple[dict, list[dict]]:
-        """Unit first-order fields at ``frequency`` (Hz) and their tangents per parameter."""
+        """Unit first-order fields at ``frequency`` (Hz) and their tangents per parameter (none
+        without ``work``)."""
         unit = self.model.solve_first_order(frequency)
         return unit, work.solve_first(unit) if work else []
 
@@ -528,6 +608,26 @@ class TangentLinear:
             return
         for name in self.model.names:
             self.base_tangents[key][name].x.array[:] += factor * fields[name].x.array
+
+
+class _Outputs:
+    """Tip displacements (m) at ``points`` ((frequency, harmonic) pairs) and their Jacobian columns
+    (``columns``: the tangent ones) for :meth:`ForwardModel._solve`; ``units`` (per key) converts a
+    tangent's scaled direction to per SI unit."""
+
+    def __init__(self, points, parameters: int, model, columns: list[int]):
+        self.points, self.model, self.columns = points, model, columns
+        self.index = {point: i for i, point in enumerate(points)}
+        self.displacement = np.zeros(len(points), dtype=complex)
+        self.jacobian = np.zeros((len(points), parameters), dtype=complex)
+        self.units: dict = {}
+
+    def record(self, point, fields: dict, d_fields: list) -> None:
+        """Add the tip values of ``fields`` and of the tangents ``d_fields`` (one per column) at ``point``."""
+        row = self.index[point]
+        self.displacement[row] += self.model.tip_values(fields)[0]
+        for column, key, d in zip(self.columns, self.units, d_fields):
+            self.jacobian[row, column] += self.model.tip_values(d)[0] / self.units[key]
 
 
 def _combined(unit: dict, d_amplitude: complex, d_unit: dict, amplitude: complex) -> dict:

@@ -55,6 +55,8 @@ NEWTON_ITERATIONS, RESIDUAL_TOLERANCE, NEWTON_TOLERANCE = 12, 1e-7, 1e-9
 KRYLOV_TOLERANCE, KRYLOV_ITERATIONS = 1e-4, 200
 #: Heating fractions of the continuation, tried when Newton fails from the expansion.
 CONTINUATION_STEPS = (4, 16)
+#: Relative residual of the Krylov solve of a tangent (a derivative of the periodic state).
+TANGENT_TOLERANCE = 1e-10
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,9 @@ class HarmonicBalance:
         self.steps: list = []
         self.statistics = PeriodicStatistics()
         self.mean_solver = self.mean_matrix = None
+        #: The last solved state (for :meth:`tangent`), and (frequency, H) of the kept factorisations.
+        self.last: _Solved | None = None
+        self.factorized_at: tuple | None = None
 
     # -- fields and vectors -----------------------------------------------------------------------
 
@@ -278,6 +283,7 @@ class HarmonicBalance:
             _factorize(solver, matrix, f"the step operator at phase {j}")
         self._factorize_mean(grid)
         self.statistics.factorizations += grid.fine + 1
+        self.factorized_at = (self.model.frequency, grid.harmonics)
 
     def _factorize_mean(self, grid: TimeGrid) -> None:
         """LU of the cycle-averaged Jacobian (mean over the fine phases)."""
@@ -388,6 +394,7 @@ class HarmonicBalance:
         except SolverError as failure:
             state = self._continuation(grid, spectrum, dc, forcing, failure)
         self.statistics.seconds = time.perf_counter() - began
+        self.last = _Solved(frequency, grid, state)
         return PeriodicState(frequency, harmonics_of(state, harmonics), self.statistics)
 
     def _assemble_storage(self) -> None:
@@ -459,6 +466,36 @@ class HarmonicBalance:
     def _max(self, values: np.ndarray) -> float:
         return self.comm.allreduce(float(np.abs(values).max(initial=0.0)), op=MPI.MAX)
 
+    # -- derivatives of the last solved state ---------------------------------------------------------
+
+    def last_residual(self, spectrum: dict[int, complex], dc: float) -> np.ndarray:
+        """G of the last solved state (collocation phases x local) under the model's current
+        coefficients and base state and the scaled heating dc + sum_n Re(spectrum[n] e^{i n phi}): the
+        residual a parameter change leaves, for :meth:`tangent` by differences in the parameter."""
+        last = self.last
+        self.model.set_frequency(last.frequency)
+        self._assemble_storage()
+        return self.residual(last.grid, last.state, dc + heating_signal(spectrum, TimeGrid.phases(last.grid.fine)))
+
+    def tangent(self, change: np.ndarray) -> np.ndarray:
+        """Harmonics 0..H (local arrays, scaled) of the change dX of the last solved state for a change
+        ``change`` of its residual (collocation phases x local, e.g. dG/dp from :meth:`last_residual`):
+        J dX = -change, J the Jacobian at that state, solved by flexible GMRES preconditioned by the
+        factorisations of the last Newton step (refactorised only if they belong to another solve)."""
+        last = self.last
+        self.model.set_frequency(last.frequency)
+        self._assemble_storage()
+        self.assemble_jacobians(last.grid, last.state)
+        if self.factorized_at != (last.frequency, last.grid.harmonics):
+            self.factorize_steps(last.grid)
+        shape = last.state.shape
+        result = self._krylov(
+            lambda v: self.jacobian_action(last.grid, v.reshape(shape)).ravel(),
+            lambda r: self.precondition(last.grid, r.reshape(shape)).ravel(),
+            -change.ravel(), TANGENT_TOLERANCE,
+        )
+        return harmonics_of(result.solution.reshape(shape).real, last.grid.harmonics)
+
     def destroy(self) -> None:
         """Free the PETSc objects (collective)."""
         for ksp, matrix in self.steps:
@@ -520,6 +557,16 @@ class PeriodicState:
     def highest(self) -> int:
         """H, the highest retained harmonic."""
         return self.harmonics.shape[0] - 1
+
+
+@dataclass(frozen=True)
+class _Solved:
+    """A solved periodic state: drive ``frequency`` (Hz), its :class:`TimeGrid` and the ``state`` at
+    the collocation phases (coarse x local)."""
+
+    frequency: float
+    grid: TimeGrid
+    state: np.ndarray
 
 
 @dataclass(frozen=True)
