@@ -77,6 +77,7 @@ def lock_in(rows: dict, harmonic: int):
 
 
 def relative_difference(value: complex, reference: complex) -> float:
+    """|value/reference - 1|: bounds the relative amplitude difference and the phase difference (rad)."""
     return abs(value / reference - 1)
 
 
