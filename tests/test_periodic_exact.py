@@ -13,7 +13,7 @@ A comes from the Fourier series of a (an entire function of phi: 256 samples giv
 round-off), the outer integral from 200-point Gauss-Legendre quadrature (agrees with DOP853 at
 rtol 1e-13 to 2e-13). gamma = 3 makes D swing by e^{+-2.7} within a period, as at theta_1 = 30 K on
 SDC. The problem is given to HarmonicBalance as the model it reads (forms, spaces, storage
-coefficients, boundary conditions, set_frequency): a DG0 field on an interval mesh whose every cell
+coefficients, boundary conditions, frequency): a DG0 field on an interval mesh whose every cell
 carries the pair of equations with its own gamma. Measurements: docs/verification.md, 'Harmonic
 balance: a periodic problem solved by quadrature'."""
 
@@ -42,7 +42,8 @@ FLOOR = 1e-7
 class ActivatedRelaxation:
     """The pair of equations of the module docstring as the model HarmonicBalance reads: fields
     TEMPERATURE and CONCENTRATION (DG0, one cell per gamma), storage times tau_T and tau_c
-    (:meth:`set_frequency` at 1/(2 pi) Hz makes the rates tau_T and tau_c), no boundary conditions."""
+    (:meth:`set_frequency` at 1/(2 pi) Hz makes the rates tau_T and tau_c), no boundary conditions; the
+    attributes are those of a HarmonicModel that HarmonicBalance reads."""
 
     def __init__(self, comm):
         self.domain = SimpleNamespace(mesh=mesh.create_interval(comm, len(GAMMAS), [0.0, 1.0]), comm=comm)
@@ -57,6 +58,7 @@ class ActivatedRelaxation:
         self.coefficients = SimpleNamespace(fields={"heat_capacity": one, "mobile": one})
         self.bcs = []
         self.forms = self._forms()
+        self.frequency = 0.0
 
     def _forms(self) -> SimpleNamespace:
         tests = {n: ufl.TestFunction(V) for n, V in self.spaces.items()}
@@ -74,6 +76,9 @@ class ActivatedRelaxation:
         )
 
     def set_frequency(self, frequency: float) -> None:
+        """Make ``frequency`` (Hz) the current one, as HarmonicModel.set_frequency: the rates are
+        omega tau_T and omega tau_c."""
+        self.frequency = frequency
         omega = 2 * math.pi * frequency
         self.forms.rates[TEMPERATURE].value = omega * TAU_T
         self.forms.rates[CONCENTRATION].value = omega * TAU_C
