@@ -21,6 +21,16 @@ class SolverError(StimsimError, RuntimeError):
     """A linear solve failed: no convergence, a MUMPS error or a non-finite solution."""
 
 
+def history(values, count: int = 12) -> str:
+    """A convergence history (residuals or update sizes, dimensionless) for a message: at most ``count``
+    values, the first and the last always among them, in %.2e."""
+    values = list(values)
+    if len(values) > count:
+        picks = sorted({round(i * (len(values) - 1) / (count - 1)) for i in range(count)})
+        values = [values[i] for i in picks]
+    return ", ".join(f"{v:.2e}" for v in values)
+
+
 def did_you_mean(word, known) -> str:
     """The one rule for every name a user types: ``"; did you mean 'x'?"`` with the closest of the
     ``known`` names (difflib ratio >= 0.6, also ignoring case and '-' for '_'), or ''."""

@@ -31,7 +31,7 @@ from mpi4py import MPI
 
 from stimsim.coefficients import IN_PLACE_KEYS, Coefficients, scales_for
 from stimsim.config import Study, flat_keys
-from stimsim.errors import SolverError
+from stimsim.errors import SolverError, history
 from stimsim.forms import CoupledForms, build_forms, compiled, field_spaces, functions
 from stimsim.geometry import load_domain, mesh_spec
 from stimsim.periodic import HarmonicBalance
@@ -274,7 +274,7 @@ class HarmonicModel:
                     raise
 
     def _newton(self) -> None:
-        update = self.new_fields("update")
+        update, sizes = self.new_fields("update"), []
         for iteration in range(1, NEWTON_ITERATIONS + 1):
             self.coupled_solver.affine.refresh()  # the Jacobian at the latest iterate
             self.coupled_solver.factorize()
@@ -285,7 +285,11 @@ class HarmonicModel:
                 size = max(size, relative_update(update[name], self.base[name], self.domain.comm))
             if size < NEWTON_TOLERANCE:
                 return
-        raise SolverError(f"base state: Newton did not converge in {NEWTON_ITERATIONS} iterations")
+            sizes.append(size)
+        raise SolverError(
+            f"base state: Newton did not converge in {NEWTON_ITERATIONS} iterations; relative updates "
+            f"{history(sizes)} (tolerance {NEWTON_TOLERANCE:g})"
+        )
 
     def solve_first_order(self, frequency: float) -> dict:
         """Fields (scaled) of the response at ``frequency`` (Hz) to the unit heating harmonic; copies."""

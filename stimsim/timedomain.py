@@ -20,7 +20,7 @@ import numpy as np
 import ufl
 from dolfinx import fem
 
-from stimsim.errors import SolverError
+from stimsim.errors import SolverError, history
 from stimsim.forms import compiled, functions
 from stimsim.harmonic import HarmonicModel, relative_update
 from stimsim.physics.coupled import CONCENTRATION, TEMPERATURE, storage
@@ -117,7 +117,7 @@ class TimeDomainModel:
                 self.new[n].x.array[:] += self.old[n].x.array - self.older[n].x.array
         self.heating_old.value, self.heating_new.value = heating_old, heating_new
         comm = self.model.domain.comm
-        previous = math.inf
+        sizes = [math.inf]
         for iteration in range(1, STEP_ITERATIONS + 1):
             self.solver.solve(self.residual, [self.update[n] for n in self.model.names])
             size = 0.0
@@ -126,10 +126,13 @@ class TimeDomainModel:
                 size = max(size, relative_update(self.update[n], self.new[n], comm))
             if size < STEP_TOLERANCE:
                 return iteration
-            if size > SLOW_CONTRACTION * previous:
+            if size > SLOW_CONTRACTION * sizes[-1]:
                 self.solver.factorize()  # strong nonlinearity: Newton with the current Jacobian
-            previous = size
-        raise SolverError(f"time step: modified Newton did not converge in {STEP_ITERATIONS} iterations")
+            sizes.append(size)
+        raise SolverError(
+            f"time step {self.steps}: modified Newton did not converge in {STEP_ITERATIONS} iterations; "
+            f"relative updates {history(sizes[1:])} (tolerance {STEP_TOLERANCE:g})"
+        )
 
     @property
     def factorizations(self) -> int:
