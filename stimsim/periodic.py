@@ -52,6 +52,10 @@ NEWTON_ITERATIONS, RESIDUAL_TOLERANCE, NEWTON_TOLERANCE = 12, 1e-7, 1e-9
 #: Largest relative residual reduction asked of a Newton step's Krylov solve (it asks for no more
 #: than the Newton tolerance needs), and its iteration limit.
 KRYLOV_TOLERANCE, KRYLOV_ITERATIONS = 1e-4, 200
+#: Forcing terms (Eisenstat & Walker, SIAM J. Sci. Comput. 17, 16 (1996), choice 2): the first Newton
+#: step asks FIRST_FORCING of its Krylov solve, later ones FORCING_GAIN (|G_k|/|G_{k-1}|)^2, at most
+#: MAX_FORCING (and never less than the two limits above).
+FIRST_FORCING, FORCING_GAIN, MAX_FORCING = 1e-2, 0.9, 0.1
 #: Heating fractions of the continuation, tried when Newton fails from the expansion.
 CONTINUATION_STEPS = (4, 16)
 #: Backward-Euler steps of the preconditioner per interval between collocation phases.
@@ -408,9 +412,13 @@ class HarmonicBalance:
             return np.zeros_like(state)
         shape = state.shape
         fresh = iterations = None  # Krylov iterations on fresh factorisations, and on the current ones
+        forcing_term, previous = FIRST_FORCING, None
         for _ in range(NEWTON_ITERATIONS):
             residual = self.residual(grid, state, heating)
             norm = self._norm(residual) / reference
+            if previous is not None:
+                forcing_term = min(MAX_FORCING, FORCING_GAIN * (norm / previous) ** 2)
+            previous = norm
             self.statistics.residuals.append(norm)
             self.statistics.newton += 1
             if norm < RESIDUAL_TOLERANCE:
@@ -424,7 +432,7 @@ class HarmonicBalance:
             result = self._krylov(
                 lambda v: self.jacobian_action(grid, v.reshape(shape)).ravel(),
                 lambda r: self.precondition(grid, r.reshape(shape)).ravel(),
-                -residual.ravel(), max(KRYLOV_TOLERANCE, 0.1 * RESIDUAL_TOLERANCE / norm),
+                -residual.ravel(), max(KRYLOV_TOLERANCE, 0.1 * RESIDUAL_TOLERANCE / norm, forcing_term),
             )
             self.statistics.krylov += result.iterations
             iterations = result.iterations
