@@ -30,6 +30,7 @@ test-mpi: $(STAMP)
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/forward.py
 	$(BIN)/python benchmarks/ionic.py
+	$(BIN)/python benchmarks/periodic.py
 	$(BIN)/python benchmarks/modulation.py
 	$(BIN)/python benchmarks/sweep.py
 	$(BIN)/python benchmarks/inverse.py

@@ -231,8 +231,7 @@ def harmonic_balance_tips(model, frequency: float, solution: HarmonicSolution, r
     expansion; H doubled from FIRST_HARMONICS until the highest falls below HARMONIC_TAIL of the ionic
     channel (or the study's [solver] harmonics)."""
     balance = model.harmonic_balance()
-    start = np.array([balance.to_vector(solution.fields(k)) if solution.fields(k) else np.zeros(balance.size)
-                      for k in range(MAX_HARMONIC + 1)])
+    start = expansion_harmonics(balance, solution)
     given = model.study.solver.harmonics
     harmonics = given or FIRST_HARMONICS * model.drive.channels.ionic
     while True:
@@ -246,23 +245,42 @@ def harmonic_balance_tips(model, frequency: float, solution: HarmonicSolution, r
         start, harmonics = state.harmonics, 2 * harmonics
 
 
+def expansion_harmonics(balance, solution: HarmonicSolution) -> np.ndarray:
+    """The expansion's harmonics 0..MAX_HARMONIC as local block-vector arrays of ``balance`` (a
+    :class:`~stimsim.periodic.HarmonicBalance`), to start Newton from."""
+    return np.array([balance.to_vector(solution.fields(k)) if solution.fields(k) else np.zeros(balance.size)
+                     for k in range(MAX_HARMONIC + 1)])
+
+
 def time_domain_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> dict:
     """Tip (displacement, temperature) by harmonic 0..H from the last of [solver] periods time-stepped
     periods (steps_per_period each), started from the expansion's state at t = 0."""
     options = model.study.solver
     harmonics = options.harmonics or FIRST_HARMONICS * model.drive.channels.ionic
-    start = model.new_fields("start")
-    for k in range(1, MAX_HARMONIC + 1):
-        for name, f in solution.fields(k).items():
-            start[name].x.array[:] += f.x.array.real
-    spectrum, omega = dict(solution.spectrum), 2 * math.pi * frequency
-    heating = lambda t: model.base_heating + heating_signal(spectrum, np.array([omega * t]))[0]  # noqa: E731
     displacement, temperature = periodic_tip_harmonics(
-        model, frequency, heating, range(harmonics + 1), options.periods, options.steps_per_period, start
+        model, frequency, heating_in_time(model, solution), range(harmonics + 1), options.periods,
+        options.steps_per_period, expansion_state(model, solution)
     )
     report.harmonics = harmonics
     report.details = dict(periods=options.periods, steps_per_period=options.steps_per_period)
     return {k: (displacement[k], temperature[k]) for k in range(harmonics + 1)}
+
+
+def expansion_state(model, solution: HarmonicSolution) -> dict:
+    """The expansion's scaled deviation from the base state at t = 0 (name -> Function): the real
+    parts of its harmonics 1..MAX_HARMONIC."""
+    start = model.new_fields("start")
+    for k in range(1, MAX_HARMONIC + 1):
+        for name, f in solution.fields(k).items():
+            start[name].x.array[:] += f.x.array.real
+    return start
+
+
+def heating_in_time(model, solution: HarmonicSolution):
+    """The scaled total heating as a function of time (s): the base state's DC part and the drive's
+    harmonics at ``solution.frequency``."""
+    spectrum, omega = dict(solution.spectrum), 2 * math.pi * solution.frequency
+    return lambda t: model.base_heating + heating_signal(spectrum, np.array([omega * t]))[0]
 
 
 def _row(model, frequency, harmonic, kind, order, field_sets, heating, method: str = "expansion") -> TipResponse:

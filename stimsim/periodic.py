@@ -1,33 +1,32 @@
-"""The nonlinear periodic state at any heating amplitude: harmonic balance by alternating frequency–time.
+"""The nonlinear periodic state at any heating amplitude: harmonic balance by trigonometric collocation.
 
 Every field's deviation from the base state is a truncated Fourier series in the drive phase
-phi = w t, x(phi) = sum_{k=0..H} Re(X_k e^{i k phi}) (X_0 real: the rectified DC part). The balance the
-time-domain model steps, S dx/dphi + R(x) = F(phi), projected on e^{-i k phi} for k = 0..H, gives
+phi = w t, x(phi) = sum_{k=0..H} Re(X_k e^{i k phi}) (X_0 real: the rectified DC part), carried by its
+values at the 2H + 1 equally spaced collocation phases (:attr:`TimeGrid.collocation`). The balance the
+time-domain model steps, S dx/dphi + R(x) = F(phi), holds at those phases:
 
-    G_k(X) = i k S X_k + R_k(X) - F_k = 0,
+    G_j(x) = S (D x)_j + R(x_j) - F(phi_j) = 0,   j = 0..2H,
 
-with S = sum_f (w t_f) M_f the storage (heat capacity and ions, scaled times), R the whole static
-balance (every nonlinear term: D(T), 1/T, the c grad(sigma) drift, the preload) and F the heat input.
-R_k comes from alternating frequency–time: R is assembled at :attr:`TimeGrid.fine` = 2 (2H + 1) >= 3H + 1
-phases, so quadratic products do not alias, and projected on the harmonics 0..H by a DFT.
+with D the spectral derivative (exact for H harmonics), S = sum_f (w t_f) M_f the storage (heat
+capacity and ions, scaled times), R the whole static balance (every nonlinear term: D(T), 1/T, the
+c grad(sigma) drift, the preload) and F the heat input. This is the time-spectral form of harmonic
+balance: equivalent to G_k = i k S X_k + R_k(X) - F_k = 0 for k = 0..H with R_k the DFT of R at the
+2H + 1 phases, i.e. with the harmonics of R above H aliased instead of dropped. Both converge
+spectrally in H; the dealiased form (R at 2(2H + 1) phases, projected) is not used because its
+Jacobian, a Toeplitz operator truncated at H, is not approximated by any time stepping once the
+diffusivity swings by e^{+-4} or more within a period (docs/harmonics.md, 'Large amplitudes').
+The unknowns are real vectors, so every operator below is real and Krylov methods in complex PETSc
+arithmetic see a complex-linear map.
 
-Unknowns. The H + 1 harmonics are carried by their values at the 2H + 1 collocation phases
-(:attr:`TimeGrid.coarse`): real vectors, so that every operator below is real and Krylov methods in
-complex PETSc arithmetic see a complex-linear map (the harmonics themselves enter through Re()).
-:class:`TimeGrid` holds the real matrices along the period: interpolation to the fine phases, the
-projection back, the spectral derivative.
-
-Solver. Newton's method; each step solves J dx = -G by flexible GMRES, J v = i k S V_k + DFT(R'(x_j) v_j)
-with the Jacobians R'(x_j) assembled once per Newton step at the fine phases. The preconditioner is a
-period of backward-Euler steps through the fine phases with those Jacobians, A_j = S/dphi + R'(x_j)
-(factorised once per Newton step; twice as many steps as collocation phases cut the GMRES iterations
-from 57 to 21 at theta_1 = 13 K), started from an estimate of its periodic start (one backward-Euler
-step over the whole period with the cycle-averaged Jacobian, which is what the slow modes need). It
-follows the diffusivity through the cycle, which the cycle-averaged (frequency-domain) operator does
-not: at E_a theta_1/(R T^2) = 3.6 the diffusivity swings by e^{+-3.6} within each period
-(docs/harmonics.md, 'Large amplitudes'). Newton starts from the expansion (first and second orders);
-where it fails from there, the heating amplitude is raised in steps from the last converged state
-(continuation).
+Solver. Newton's method; each step solves J dx = -G by flexible GMRES, (J v)_j = S (D v)_j + R'(x_j) v_j
+with the Jacobians R'(x_j) assembled at the collocation phases once per Newton step. The
+preconditioner is a period of backward-Euler steps through SUBSTEPS x (2H + 1) phases,
+A_j = S/dphi + R'(x_j) (x interpolated there), read at the collocation phases, started from an
+estimate of its periodic start (one backward-Euler step over the whole period with the cycle-averaged
+Jacobian, which is what the slow modes need). It is factorised at the state of the first Newton step
+and kept while the Krylov iterations stay within LAGGED_ITERATIONS times those on fresh
+factorisations. Newton starts from the expansion (first and second orders); where it fails from
+there, the heating amplitude is raised in steps from the last converged state (continuation).
 """
 
 from __future__ import annotations
@@ -53,47 +52,51 @@ NEWTON_ITERATIONS, RESIDUAL_TOLERANCE, NEWTON_TOLERANCE = 12, 1e-7, 1e-9
 #: Largest relative residual reduction asked of a Newton step's Krylov solve (it asks for no more
 #: than the Newton tolerance needs), and its iteration limit.
 KRYLOV_TOLERANCE, KRYLOV_ITERATIONS = 1e-4, 200
+#: Forcing terms (Eisenstat & Walker, SIAM J. Sci. Comput. 17, 16 (1996), choice 2): the first Newton
+#: step asks FIRST_FORCING of its Krylov solve, later ones FORCING_GAIN (|G_k|/|G_{k-1}|)^2, at most
+#: MAX_FORCING (and never less than the two limits above).
+FIRST_FORCING, FORCING_GAIN, MAX_FORCING = 1e-2, 0.9, 0.1
 #: Heating fractions of the continuation, tried when Newton fails from the expansion.
 CONTINUATION_STEPS = (4, 16)
 #: Relative residual of the Krylov solve of a tangent (a derivative of the periodic state).
 TANGENT_TOLERANCE = 1e-10
+#: Backward-Euler steps of the preconditioner per interval between collocation phases.
+SUBSTEPS = 2
+#: The preconditioner's factorisations are kept across Newton steps (at the state of the first) until
+#: a Krylov solve needs more than this multiple of the iterations it needed on fresh ones.
+LAGGED_ITERATIONS = 2
 
 
 @dataclass(frozen=True)
 class TimeGrid:
-    """Real operators along one period for H harmonics: ``coarse`` = 2H + 1 collocation phases (the
-    unknowns), ``fine`` = 2 coarse phases (where the balance is evaluated). ``interpolate`` (fine x
-    coarse) and ``project`` (coarse x fine, onto harmonics 0..H) are exact for H harmonics,
-    ``derivative`` (coarse x coarse) is d/dphi, ``analysis`` ((H+1) x coarse, complex) gives X_k."""
+    """Real operators along one period for H harmonics: ``collocation`` = 2H + 1 phases carry the
+    unknowns and are where the balance is evaluated; ``steps`` = SUBSTEPS x collocation phases are the
+    preconditioner's time steps (every SUBSTEPS-th is a collocation phase). ``derivative`` (collocation
+    x collocation) is d/dphi, ``interpolate`` (steps x collocation) gives the values at the steps, both
+    exact for H harmonics."""
 
     harmonics: int
-    interpolate: np.ndarray
-    project: np.ndarray
     derivative: np.ndarray
-    analysis: np.ndarray
+    interpolate: np.ndarray
 
     @classmethod
     def build(cls, harmonics: int) -> TimeGrid:
-        coarse = 2 * harmonics + 1
-        fine = 2 * coarse
-        eye_coarse, eye_fine = np.eye(coarse), np.eye(fine)
-        spectrum = harmonics_of(eye_coarse, harmonics)
+        collocation = 2 * harmonics + 1
+        spectrum = harmonics_of(np.eye(collocation), harmonics)
         wavenumbers = 1j * np.arange(harmonics + 1)[:, None]
         return cls(
             harmonics=harmonics,
-            interpolate=samples_of(spectrum, fine),
-            project=samples_of(harmonics_of(eye_fine, harmonics), coarse),
-            derivative=samples_of(wavenumbers * spectrum, coarse),
-            analysis=spectrum,
+            derivative=samples_of(wavenumbers * spectrum, collocation),
+            interpolate=samples_of(spectrum, SUBSTEPS * collocation),
         )
 
     @property
-    def coarse(self) -> int:
+    def collocation(self) -> int:
         return 2 * self.harmonics + 1
 
     @property
-    def fine(self) -> int:
-        return 2 * self.coarse
+    def steps(self) -> int:
+        return SUBSTEPS * self.collocation
 
     @staticmethod
     def phases(count: int) -> np.ndarray:
@@ -245,54 +248,57 @@ class HarmonicBalance:
     # -- the balance -----------------------------------------------------------------------------
 
     def residual(self, grid: TimeGrid, state: np.ndarray, heating: np.ndarray) -> np.ndarray:
-        """G at the collocation phases for the state ``state`` (coarse x local) under the scaled total
-        heating ``heating`` at the fine phases."""
-        fine = along_period(grid.interpolate, state)
-        static = np.array([self._residual_at(x, h) for x, h in zip(fine, heating)])
-        return along_period(grid.project, static) + self._apply_storage(along_period(grid.derivative, state))
+        """G at the collocation phases for the state ``state`` (collocation x local) under the scaled
+        total heating ``heating`` there."""
+        static = np.array([self._residual_at(x, h) for x, h in zip(state, heating)])
+        return static + self._apply_storage(along_period(grid.derivative, state))
 
     def assemble_jacobians(self, grid: TimeGrid, state: np.ndarray) -> None:
-        """R'(x_j) at the fine phases of ``state`` (kept for :meth:`jacobian_action` and the
-        preconditioner)."""
-        fine = along_period(grid.interpolate, state)
-        while len(self.jacobians) < grid.fine:
+        """R'(x_j) at the collocation phases of ``state`` (kept for :meth:`jacobian_action`)."""
+        while len(self.jacobians) < grid.collocation:
             self.jacobians.append(create_matrix(self.jacobian_forms))
-        for matrix, x in zip(self.jacobians, fine):
-            self.set_sample(x)
-            matrix.zeroEntries()
-            assemble_matrix(matrix, self.jacobian_forms, bcs=self.model.bcs, diag=1.0)
-            matrix.assemble()
+        for matrix, x in zip(self.jacobians, state):
+            self._assemble_jacobian(matrix, x)
+
+    def _assemble_jacobian(self, matrix, values: np.ndarray) -> None:
+        """R'(base + x) into ``matrix``, x = ``values`` (Dirichlet rows: identity)."""
+        self.set_sample(values)
+        matrix.zeroEntries()
+        assemble_matrix(matrix, self.jacobian_forms, bcs=self.model.bcs, diag=1.0)
+        matrix.assemble()
 
     def jacobian_action(self, grid: TimeGrid, v: np.ndarray) -> np.ndarray:
-        """J v at the collocation phases (v: coarse x local)."""
-        fine = along_period(grid.interpolate, v)
-        static = np.array([self._mult(J, x) for J, x in zip(self.jacobians, fine)])
-        return along_period(grid.project, static) + self._apply_storage(along_period(grid.derivative, v))
+        """J v at the collocation phases (v: collocation x local)."""
+        static = np.array([self._mult(J, x) for J, x in zip(self.jacobians, v)])
+        return static + self._apply_storage(along_period(grid.derivative, v))
 
     # -- preconditioner: a period of backward-Euler steps -----------------------------------------------
 
-    def factorize_steps(self, grid: TimeGrid) -> None:
-        """LU of A_j = S/dphi + R'(x_j) at the fine phases, and of the cycle-averaged Jacobian."""
-        dphi = 2 * math.pi / grid.fine
-        while len(self.steps) < grid.fine:
+    def factorize_steps(self, grid: TimeGrid, state: np.ndarray) -> None:
+        """LU of A_j = S/dphi + R'(x_j) at the step phases of ``state``, and of the cycle-averaged
+        Jacobian (the mean of R'(x_j))."""
+        dphi = 2 * math.pi / grid.steps
+        while len(self.steps) < grid.steps:
             solver = _lu_solver(self.comm, f"stimsim_periodic_step{len(self.steps)}_")
-            self.steps.append((solver, self.jacobians[0].duplicate(copy=False)))
-        for j, (solver, matrix) in enumerate(self.steps[: grid.fine]):
-            self.jacobians[j].copy(matrix, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+            self.steps.append((solver, create_matrix(self.jacobian_forms)))
+        steps = self.steps[: grid.steps]
+        for (_, matrix), x in zip(steps, along_period(grid.interpolate, state)):
+            self._assemble_jacobian(matrix, x)
+        self._factorize_mean([matrix for _, matrix in steps])
+        for j, (solver, matrix) in enumerate(steps):
             matrix.axpy(1.0 / dphi, self.storage_matrix, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
             _factorize(solver, matrix, f"the step operator at phase {j}")
-        self._factorize_mean(grid)
-        self.statistics.factorizations += grid.fine + 1
+        self.statistics.factorizations += grid.steps + 1
         self.factorized_at = (self.model.frequency, grid.harmonics)
 
-    def _factorize_mean(self, grid: TimeGrid) -> None:
-        """LU of the cycle-averaged Jacobian (mean over the fine phases)."""
+    def _factorize_mean(self, jacobians: list) -> None:
+        """LU of the mean of ``jacobians`` (the cycle-averaged Jacobian)."""
         if self.mean_solver is None:
             self.mean_solver = _lu_solver(self.comm, "stimsim_periodic_mean_")
-            self.mean_matrix = self.jacobians[0].duplicate(copy=False)
+            self.mean_matrix = jacobians[0].duplicate(copy=False)
         self.mean_matrix.zeroEntries()
-        for J in self.jacobians[: grid.fine]:
-            self.mean_matrix.axpy(1.0 / grid.fine, J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+        for J in jacobians:
+            self.mean_matrix.axpy(1.0 / len(jacobians), J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
         _factorize(self.mean_solver, self.mean_matrix, "the cycle-averaged Jacobian")
 
     def _step(self, j: int, rhs: np.ndarray) -> np.ndarray:
@@ -302,11 +308,11 @@ class HarmonicBalance:
         return self.work.array_r.copy()
 
     def _sweep(self, grid: TimeGrid, forcing: np.ndarray | None, start: np.ndarray) -> np.ndarray:
-        """One period of backward-Euler steps through the fine phases from the state ``start`` before
-        phase 0 (fine x local result); ``forcing`` None means none."""
-        scale = grid.fine / (2 * math.pi)
-        out, previous = np.empty((grid.fine, self.size), dtype=complex), start
-        for j in range(grid.fine):
+        """One period of backward-Euler steps through the step phases from the state ``start`` before
+        phase 0 (steps x local result); ``forcing`` None means none."""
+        scale = grid.steps / (2 * math.pi)
+        out, previous = np.empty((grid.steps, self.size), dtype=complex), start
+        for j in range(grid.steps):
             rhs = scale * self._mult(self.storage_matrix, previous)
             if forcing is not None:
                 rhs += forcing[j]
@@ -315,15 +321,14 @@ class HarmonicBalance:
 
     def precondition(self, grid: TimeGrid, b: np.ndarray) -> np.ndarray:
         """Approximately the periodic solution z of S (z_j - z_{j-1})/dphi + R'(x_j) z_j = b_j,
-        z_{-1} = z_{N-1} on the fine phases (b interpolated there, z projected back on the harmonics
-        0..H): one period from rest gives z_{N-1} = p, the periodic start z_{-1} = w
-        solves (I - Phi) w = p, approximated by :meth:`_slow_modes`, and a second period from w gives
-        z. (Solving the shooting equation exactly costs more back-substitutions than the outer Krylov
-        iterations it saves.)"""
+        z_{-1} = z_{N-1} on the step phases (b interpolated there, z read at the collocation phases):
+        one period from rest gives z_{N-1} = p, the periodic start z_{-1} = w solves (I - Phi) w = p,
+        approximated by :meth:`_slow_modes`, and a second period from w gives z. (Solving the shooting
+        equation exactly costs more back-substitutions than the outer Krylov iterations it saves.)"""
         self.statistics.preconditioner += 1
         particular = self._sweep(grid, along_period(grid.interpolate, b), np.zeros(self.size, dtype=complex))
         periodic = particular + self._sweep(grid, None, self._slow_modes(particular[-1]))
-        return along_period(grid.project, periodic)
+        return periodic[::SUBSTEPS]
 
     def _slow_modes(self, r: np.ndarray) -> np.ndarray:
         """(I - Phi)^{-1} r approximated by (I + (2 pi Jbar)^{-1} S) r, the inverse of one backward-Euler
@@ -386,9 +391,9 @@ class HarmonicBalance:
         self._assemble_storage()
         grid = TimeGrid.build(harmonics)
         forcing = self._forcing(dc)
-        initial = np.zeros((grid.coarse, self.size))
+        initial = np.zeros((grid.collocation, self.size))
         if start is not None:
-            initial = samples_of(_resized(start, harmonics), grid.coarse)
+            initial = samples_of(_resized(start, harmonics), grid.collocation)
         try:
             state = self._newton(grid, initial, spectrum, dc, 1.0, forcing)
         except SolverError as failure:
@@ -405,17 +410,22 @@ class HarmonicBalance:
 
     def _newton(self, grid: TimeGrid, state: np.ndarray, spectrum: dict, dc: float, fraction: float,
                 forcing: float) -> np.ndarray:
-        """Newton's method from ``state`` (coarse x local) at ``fraction`` of the oscillating heating;
+        """Newton's method from ``state`` (collocation x local) at ``fraction`` of the oscillating heating;
         ``forcing`` is the norm of the unit heat input (:meth:`_forcing`)."""
-        phases = TimeGrid.phases(grid.fine)
+        phases = TimeGrid.phases(grid.collocation)
         heating = dc + fraction * heating_signal(spectrum, phases)
         reference = forcing * math.sqrt(np.sum(heating_signal(spectrum, phases) ** 2) / 2) * fraction
         if reference == 0:
             return np.zeros_like(state)
         shape = state.shape
+        fresh = iterations = None  # Krylov iterations on fresh factorisations, and on the current ones
+        forcing_term, previous = FIRST_FORCING, None
         for _ in range(NEWTON_ITERATIONS):
             residual = self.residual(grid, state, heating)
             norm = self._norm(residual) / reference
+            if previous is not None:
+                forcing_term = min(MAX_FORCING, FORCING_GAIN * (norm / previous) ** 2)
+            previous = norm
             self.statistics.residuals.append(norm)
             self.statistics.newton += 1
             if norm < RESIDUAL_TOLERANCE:
@@ -423,13 +433,17 @@ class HarmonicBalance:
             if not math.isfinite(norm) or norm > 1e3 * self.statistics.residuals[0] + 1.0:
                 break
             self.assemble_jacobians(grid, state)
-            self.factorize_steps(grid)
+            if fresh is None or iterations > LAGGED_ITERATIONS * fresh:
+                self.factorize_steps(grid, state)
+                fresh = None
             result = self._krylov(
                 lambda v: self.jacobian_action(grid, v.reshape(shape)).ravel(),
                 lambda r: self.precondition(grid, r.reshape(shape)).ravel(),
-                -residual.ravel(), max(KRYLOV_TOLERANCE, 0.1 * RESIDUAL_TOLERANCE / norm),
+                -residual.ravel(), max(KRYLOV_TOLERANCE, 0.1 * RESIDUAL_TOLERANCE / norm, forcing_term),
             )
             self.statistics.krylov += result.iterations
+            iterations = result.iterations
+            fresh = iterations if fresh is None else fresh
             update = result.solution.reshape(shape).real
             state = state + update
             if self._max(update) <= NEWTON_TOLERANCE * self._max(state):
@@ -444,7 +458,7 @@ class HarmonicBalance:
         """Raise the oscillating heating in steps from zero, each Newton solve starting from the last
         state scaled to the new amplitude."""
         for steps in CONTINUATION_STEPS:
-            state = np.zeros((grid.coarse, self.size))
+            state = np.zeros((grid.collocation, self.size))
             try:
                 for step in range(1, steps + 1):
                     self.statistics.continuation.append(step / steps)
@@ -475,7 +489,7 @@ class HarmonicBalance:
         last = self.last
         self.model.set_frequency(last.frequency)
         self._assemble_storage()
-        return self.residual(last.grid, last.state, dc + heating_signal(spectrum, TimeGrid.phases(last.grid.fine)))
+        return self.residual(last.grid, last.state, dc + heating_signal(spectrum, TimeGrid.phases(last.grid.collocation)))
 
     def tangent(self, change: np.ndarray) -> np.ndarray:
         """Harmonics 0..H (local arrays, scaled) of the change dX of the last solved state for a change
@@ -487,7 +501,7 @@ class HarmonicBalance:
         self._assemble_storage()
         self.assemble_jacobians(last.grid, last.state)
         if self.factorized_at != (last.frequency, last.grid.harmonics):
-            self.factorize_steps(last.grid)
+            self.factorize_steps(last.grid, last.state)
         shape = last.state.shape
         result = self._krylov(
             lambda v: self.jacobian_action(last.grid, v.reshape(shape)).ravel(),
@@ -496,16 +510,23 @@ class HarmonicBalance:
         )
         return harmonics_of(result.solution.reshape(shape).real, last.grid.harmonics)
 
-    def destroy(self) -> None:
-        """Free the PETSc objects (collective)."""
+    def release(self) -> None:
+        """Free what a solve builds: the factorisations and Jacobians (collective)."""
+        self.factorized_at = None
         for ksp, matrix in self.steps:
             ksp.destroy()
             matrix.destroy()
-        for obj in (*self.jacobians, self.storage_matrix, self.vector, self.work, self.mean_solver, self.mean_matrix):
+        for obj in (*self.jacobians, self.mean_solver, self.mean_matrix):
             if obj is not None:
                 obj.destroy()
         self.steps, self.jacobians = [], []
         self.mean_solver = self.mean_matrix = None
+
+    def destroy(self) -> None:
+        """Free the PETSc objects (collective)."""
+        self.release()
+        for obj in (self.storage_matrix, self.vector, self.work):
+            obj.destroy()
 
 
 def _lu_solver(comm, prefix: str):

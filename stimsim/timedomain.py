@@ -27,7 +27,8 @@ from stimsim.physics.coupled import CONCENTRATION, TEMPERATURE, storage
 from stimsim.solvers import DirectSolver
 
 #: Modified-Newton iterations per step, the update size (relative, see relative_update) that ends them, and the
-#: contraction above which the step operator is refactorised at the current state.
+#: contraction above which the step operator is refactorised at the current state (an update larger than
+#: the last is undone first).
 STEP_ITERATIONS, STEP_TOLERANCE, SLOW_CONTRACTION = 30, 1e-9, 0.2
 
 
@@ -98,10 +99,12 @@ class TimeDomainModel:
         self.solver.factorize()
 
     def set_state(self, fields: dict) -> None:
-        """Start from the scaled deviation ``fields`` from the base state (name -> Function)."""
+        """Start from the scaled deviation ``fields`` from the base state (name -> Function), and
+        factorise the step operator there (at a large amplitude the base state's is out of reach)."""
         for n, f in fields.items():
             self.new[n].x.array[:] = f.x.array
             self.old[n].x.array[:] = f.x.array
+        self.solver.factorize()
 
     def step(self, heating_old: float, heating_new: float) -> int:
         """Advance one step with the scaled heating going from ``heating_old`` to ``heating_new``;
@@ -117,7 +120,7 @@ class TimeDomainModel:
                 self.new[n].x.array[:] += self.old[n].x.array - self.older[n].x.array
         self.heating_old.value, self.heating_new.value = heating_old, heating_new
         comm = self.model.domain.comm
-        sizes = [math.inf]
+        sizes, previous = [], math.inf
         for iteration in range(1, STEP_ITERATIONS + 1):
             self.solver.solve(self.residual, [self.update[n] for n in self.model.names])
             size = 0.0
@@ -126,12 +129,17 @@ class TimeDomainModel:
                 size = max(size, relative_update(self.update[n], self.new[n], comm))
             if size < STEP_TOLERANCE:
                 return iteration
-            if size > SLOW_CONTRACTION * sizes[-1]:
-                self.solver.factorize()  # strong nonlinearity: Newton with the current Jacobian
             sizes.append(size)
+            if size > previous:  # diverging on a stale factorisation: undo the update
+                for n in self.model.names:
+                    self.new[n].x.array[:] -= self.update[n].x.array
+            if size > SLOW_CONTRACTION * previous:
+                self.solver.factorize()  # strong nonlinearity: Newton with the current Jacobian
+                size = math.inf  # its first update is not compared with the stale one's
+            previous = size
         raise SolverError(
             f"time step {self.steps}: modified Newton did not converge in {STEP_ITERATIONS} iterations; "
-            f"relative updates {history(sizes[1:])} (tolerance {STEP_TOLERANCE:g})"
+            f"relative updates {history(sizes)} (tolerance {STEP_TOLERANCE:g})"
         )
 
     @property
@@ -163,6 +171,13 @@ def periodic_tip_harmonics(model, frequency, heating, harmonics, periods, steps_
     last of ``periods`` periods; arguments as :func:`periodic_harmonics`."""
     if periods < 2:
         raise ValueError("periods must be at least 2 (the last two give the drift)")
+    times, signals = tip_signals(model, frequency, heating, periods, steps_per_period, start)
+    return tuple(harmonics_of(signals[:, i], times, frequency, steps_per_period, harmonics) for i in range(2))
+
+
+def tip_signals(model, frequency, heating, periods, steps_per_period, start=None):
+    """Times (s) and real tip (displacement m, temperature K) at every step of ``periods`` periods
+    (steps x 2); arguments as :func:`periodic_harmonics`."""
     dt = 1.0 / (frequency * steps_per_period)
     stepper = TimeDomainModel(model, dt)
     if start is not None:
@@ -172,9 +187,7 @@ def periodic_tip_harmonics(model, frequency, heating, harmonics, periods, steps_
         stepper.step(heating(k * dt), heating((k + 1) * dt))
         signals.append(model.tip_values(stepper.new))
     stepper.destroy()
-    times = dt * np.arange(1, periods * steps_per_period + 1)
-    signals = np.asarray(signals).real
-    return tuple(harmonics_of(signals[:, i], times, frequency, steps_per_period, harmonics) for i in range(2))
+    return dt * np.arange(1, periods * steps_per_period + 1), np.asarray(signals).real
 
 
 def harmonics_of(signal, times, frequency: float, steps_per_period: int, harmonics) -> dict[int, complex]:

@@ -142,9 +142,11 @@ def errors_by_h():
 
 
 def test_the_linear_field_is_exact(errors_by_h):
-    """T is linear in the heating: every H gives its one harmonic to round-off."""
+    """T is linear in the heating: every H gives its one harmonic to the Newton tolerance (the Krylov
+    solves stop at Eisenstat-Walker forcing terms, so T is exact only to what Newton asks: 5.6e-10
+    measured, against 3e-12 with tight Krylov solves)."""
     for errors in errors_by_h.values():
-        assert errors["temperature"] < 1e-10
+        assert errors["temperature"] < 1e-8
 
 
 def test_error_falls_geometrically_with_h(errors_by_h):
