@@ -13,8 +13,9 @@ c grad(sigma) drift, the preload) and F the heat input. This is the time-spectra
 balance: equivalent to G_k = i k S X_k + R_k(X) - F_k = 0 for k = 0..H with R_k the DFT of R at the
 2H + 1 phases, i.e. with the harmonics of R above H aliased instead of dropped. Both converge
 spectrally in H; the dealiased form (R at 2(2H + 1) phases, projected) is not used because its
-Jacobian, a Toeplitz operator truncated at H, is not approximated by any time stepping once the
-diffusivity swings by e^{+-4} or more within a period (docs/harmonics.md, 'Large amplitudes').
+Jacobian, a Toeplitz operator truncated at H, was not approximated by any time stepping at
+E_a theta_1/(R T^2) ~ 6, where the diffusivity swings by e^{+-6} within a period (docs/harmonics.md,
+'Large amplitudes').
 The unknowns are real vectors, so every operator below is real and Krylov methods in complex PETSc
 arithmetic see a complex-linear map.
 
@@ -25,7 +26,8 @@ A_j = S/dphi + R'(x_j) (x interpolated there), read at the collocation phases, s
 estimate of its periodic start (one backward-Euler step over the whole period with the cycle-averaged
 Jacobian, which is what the slow modes need). It is factorised at the state of the first Newton step
 and kept while the Krylov iterations stay within LAGGED_ITERATIONS times those on fresh
-factorisations. Newton starts from the expansion (first and second orders); where it fails from
+factorisations. Each Krylov solve asks for an Eisenstat–Walker reduction (loose while Newton is far
+from converged). Newton starts from the expansion (first and second orders); where it fails from
 there, the heating amplitude is raised in steps from the last converged state (continuation).
 """
 
@@ -433,14 +435,22 @@ class HarmonicBalance:
             if not math.isfinite(norm) or norm > 1e3 * self.statistics.residuals[0] + 1.0:
                 break
             self.assemble_jacobians(grid, state)
-            if fresh is None or iterations > LAGGED_ITERATIONS * fresh:
+            refresh = fresh is None or iterations > LAGGED_ITERATIONS * fresh
+            if refresh:
                 self.factorize_steps(grid, state)
                 fresh = None
-            result = self._krylov(
+            solve = lambda: self._krylov(  # noqa: E731
                 lambda v: self.jacobian_action(grid, v.reshape(shape)).ravel(),
                 lambda r: self.precondition(grid, r.reshape(shape)).ravel(),
                 -residual.ravel(), max(KRYLOV_TOLERANCE, 0.1 * RESIDUAL_TOLERANCE / norm, forcing_term),
             )
+            try:
+                result = solve()
+            except SolverError:
+                if refresh:
+                    raise
+                self.factorize_steps(grid, state)  # the kept factorisations failed: once more on fresh ones
+                fresh, result = None, solve()
             self.statistics.krylov += result.iterations
             iterations = result.iterations
             fresh = iterations if fresh is None else fresh
