@@ -29,18 +29,20 @@ def tip_displacements(harmonics: int) -> dict[int, complex]:
 
 @pytest.fixture(scope="module")
 def by_h():
-    return {h: tip_displacements(h) for h in (3, 6)}
+    return {h: tip_displacements(h) for h in (4, 8)}
 
 
 def test_highest_harmonic_decays_as_h_grows(by_h):
-    """u_H / u_2: 8.3e-2 at H = 3, 3.2e-5 at H = 6 (measured); asked: a fall by more than 100."""
+    """u_H / u_2: 5.0e-3 at H = 4, 1.5e-6 at H = 8 (measured); asked: a fall by more than 100."""
     tail = {h: abs(u[h] / u[2]) for h, u in by_h.items()}
-    assert tail[6] < tail[3] / 100, tail
+    assert tail[8] < tail[4] / 100, tail
 
 
-@pytest.mark.parametrize("harmonic, tolerance", [(1, 1e-5), (2, 1e-3), (3, 1e-2)])
+@pytest.mark.parametrize("harmonic, tolerance", [(1, 1e-6), (2, 1e-3), (3, 3e-2)])
 def test_harmonics_converge_as_h_grows(by_h, harmonic, tolerance):
-    """From H = 3 to H = 6, u_1 moves by 1e-7, u_2 by 6e-5 and u_3 by 1.4e-3 (complex, relative;
-    measured): each within ``tolerance``, ten times the measured change or more."""
-    coarse, fine = by_h[3][harmonic], by_h[6][harmonic]
+    """From H = 4 to H = 8, u_1 moves by 5e-8, u_2 by 7e-5 and u_3 by 2.8e-3 (complex, relative;
+    measured; the collocation's aliasing lands on the highest harmonics, so a harmonic k is settled
+    once H >= k + 3: at H = 3, u_3 is 11 % off): each within ``tolerance``, about ten times the
+    measured change."""
+    coarse, fine = by_h[4][harmonic], by_h[8][harmonic]
     assert abs(coarse / fine - 1) < tolerance, (coarse, fine)
