@@ -45,7 +45,7 @@ from dolfinx.fem.petsc import assemble_matrix, assemble_vector, assign, create_m
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from stimsim.errors import SolverError
+from stimsim.errors import SolverError, history
 from stimsim.forms import compiled, functions
 from stimsim.physics.coupled import TEMPERATURE, storage
 
@@ -373,10 +373,9 @@ class HarmonicBalance:
         for obj in (ksp, A, b, x):
             obj.destroy()
         if result.reason <= 0:
-            history = ", ".join(f"{r:.2e}" for r in result.history[:: max(1, len(result.history) // 12)])
             raise SolverError(
                 f"harmonic balance: GMRES did not converge (PETSc reason {result.reason}) in "
-                f"{result.iterations} iterations; residual history {history}"
+                f"{result.iterations} iterations; residual history {history(result.history)}"
             )
         return result
 
@@ -458,10 +457,9 @@ class HarmonicBalance:
             state = state + update
             if self._max(update) <= NEWTON_TOLERANCE * self._max(state):
                 return state
-        history = ", ".join(f"{r:.2e}" for r in self.statistics.residuals)
         raise SolverError(
             f"harmonic balance: Newton did not converge in {self.statistics.newton} iterations at "
-            f"{fraction:.0%} of the heating amplitude; residuals (relative to the heat input) {history}"
+            f"{fraction:.0%} of the heating amplitude; residuals (relative to the heat input) {history(self.statistics.residuals)}"
         )
 
     def _continuation(self, grid: TimeGrid, spectrum: dict, dc: float, forcing: float, failure: SolverError) -> np.ndarray:
