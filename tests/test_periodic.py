@@ -101,7 +101,7 @@ SDC_FAST = {"material": "SDC", "properties": {"diffusivity": 1e-11}}
 @pytest.mark.parametrize(
     "sample",
     [
-        {"geometry": {"kind": "film", "film_thickness": 100e-9, "substrate": "Si"}},
+        pytest.param({"geometry": {"kind": "film", "film_thickness": 100e-9, "substrate": "Si"}}, marks=pytest.mark.serial),
         {"ions": {"space_charge_excess": 0.5, "space_charge_length": 5e-9}},
         {"tip": {"force": 50e-9, "tip_radius": 30e-9},
          "sample": {"material": "SDC", "properties": {"diffusivity": 1e-11, "partial_molar_volume": 5e-7}}},
@@ -189,6 +189,7 @@ def test_auto_keeps_the_expansion_where_valid_and_says_why_it_leaves_it():
     assert "E_a theta_1/(R T^2)" in reports[1e-5].reason and "more than 100 %" in reports[1e-5].reason
 
 
+@pytest.mark.serial  # 73 s under MPI; the tangent's parallel parts (residual, Krylov, norms) run in the other tests
 def test_fitting_differentiates_the_periodic_state():
     """The fitting model in harmonic balance (SDC, D = 1e-11 m^2/s, 0.75 uW: theta_1 ~ 5 K): its
     values are the periodic state's total rows, and its tangents (J dX = -dG/dp on the solved state)
