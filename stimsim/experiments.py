@@ -24,14 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from stimsim.config import REQUIRED, Key, Study, check_table, derived_study
-from stimsim.forward import base_state, dc_heating_per_watt, responses, solve_harmonics
+from stimsim.forward import base_state, dc_heating_per_watt, responses
 from stimsim.errors import InputError, suggest
 from stimsim.harmonic import HarmonicModel
 from stimsim.instrument import LockIn, Resonance, contact_stiffness, dart, fit_sho
 from stimsim.limits import check_model, check_study
 from stimsim.modulation import Modulation, modulation_loop
 from stimsim.progress import Progress
-from stimsim.validity import validity_parameters
 
 _HZ = dict(low=0.0, high=1e10)
 
@@ -189,9 +188,8 @@ def resonance_sweep(study: Study, comm, options: dict, progress: Progress) -> tu
 def _checked(model, frequency: float, **dc) -> list:
     """The tip responses at ``frequency``, refused if their temperature or concentration leaves the
     model's range (:func:`stimsim.limits.check_model`)."""
-    solution = solve_harmonics(model, frequency)
-    rows = responses(model, frequency, solution)
-    check_model(model, rows, {frequency: validity_parameters(model, solution.first)}, **dc)
+    rows = responses(model, frequency)
+    check_model(model, rows, {frequency: model.periodic_reports[frequency].validity}, **dc)
     return rows
 
 

@@ -34,7 +34,7 @@ import stimsim  # noqa: F401  (MPI/PETSc libraries first)
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from stimsim.forward import base_state, responses, solve_harmonics
+from stimsim.forward import base_state, responses
 from stimsim.progress import format_duration
 from stimsim.errors import InputError, StimsimError
 from stimsim.domain import AxisymmetricDomain as Domain
@@ -44,7 +44,6 @@ from stimsim.limits import check_model, check_study
 from stimsim.parallel import on_root
 from stimsim.sampling import Sweep, load_sweep, sweep_from_dict
 from stimsim.store import Store, export_csv, finish_run, read_store, start_run
-from stimsim.validity import validity_parameters
 
 __all__ = ["ModelCache", "Summary", "Sweep", "evaluate", "export_csv", "load_sweep", "read_store", "run_sweep",
            "sweep_from_dict"]
@@ -115,12 +114,8 @@ def evaluate(study, comm, cache: ModelCache) -> tuple[list, int, str]:
     check_study(study)
     model, reused = cache.model(study)
     base_state(model)
-    rows, parameters = [], {}
-    for f in study.excitation.frequencies:
-        solution = solve_harmonics(model, f)
-        rows += responses(model, f, solution)
-        parameters[f] = validity_parameters(model, solution.first)
-    check_model(model, rows, parameters)
+    rows = [row for f in study.excitation.frequencies for row in responses(model, f)]
+    check_model(model, rows, {f: model.periodic_reports[f].validity for f in study.excitation.frequencies})
     if model.method_report is not None and model.method_report["chosen"] == "monolithic":
         cache.method = "monolithic"
     return rows, model.num_dofs, reused
