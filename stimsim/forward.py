@@ -280,7 +280,7 @@ def nonionic_tips(model, frequency: float, solution: HarmonicSolution, report: P
         solution = solve_harmonics(model, frequency)
         tips = periodic_tips(model, frequency, solution, PeriodicReport(report.method, "the ions held immobile"))
     linear = {n: model.tip_values(fields) for n, fields in solution.first.items()}
-    return {k: tuple(np.subtract(tip, linear.get(k, (0j, 0j)))) for k, tip in tips.items()}
+    return {k: tuple(complex(x) for x in np.subtract(tip, linear.get(k, (0j, 0j)))) for k, tip in tips.items()}
 
 
 def harmonic_balance_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> dict:
