@@ -67,6 +67,7 @@ from scipy import special
 
 __all__ = [
     "Layer",
+    "disk_temperature_field",
     "film_displacement",
     "film_temperature",
     "gaussian_halfspace_displacement",
@@ -74,6 +75,7 @@ __all__ = [
     "halfspace_displacement",
     "halfspace_temperature",
     "steady_centre_temperature",
+    "squared_temperature_centre_displacement",
     "steady_disk_average_temperature",
     "thermal_length",
 ]
@@ -204,6 +206,64 @@ def halfspace_displacement(
     medium = _HalfSpace(conductivity, diffusivity, omega, contact_radius)
     kernel = medium.displacement_kernel(expansion, poisson_ratio)
     return _surface_average(_disk_source(power), kernel, receiver, medium)
+
+
+def disk_temperature_field(
+    power: float, contact_radius: float, conductivity: float, diffusivity: float, omega: float,
+    r: np.ndarray, depth: np.ndarray, nodes: int = 48,
+) -> np.ndarray:
+    """Temperature (K) at radius ``r`` and depth ``depth`` (arrays, m) inside a half-space heated through
+    a uniform disk of radius a: the disk's point sources, each P_i e^{−qR}/(2πkR) on an adiabatic
+    surface (q = √(iω/κ)), summed by Gauss–Legendre quadrature over the disk with ``nodes`` points in
+    radius and in angle. Accurate away from the disk itself (at depth ≥ a/1000 on it, 1e-3 at the
+    centre: the integrable 1/R singularity). Arguments as :func:`halfspace_temperature`."""
+    _check_positive(power=power, contact_radius=contact_radius, conductivity=conductivity, diffusivity=diffusivity)
+    _check_frequency(omega)
+    q = np.sqrt(1j * omega / diffusivity)
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    radius, angle = contact_radius * (x + 1) / 2, math.pi * (x + 1) / 2  # angle in [0, pi], doubled
+    weights = (w * contact_radius / 2 * radius)[:, None] * (w * math.pi / 2)[None, :] * 2
+    cos_angle = np.cos(angle)[None, :]
+    flux = power / (math.pi * contact_radius**2) / (2 * math.pi * conductivity)
+    r, depth = np.broadcast_arrays(np.asarray(r, float), np.asarray(depth, float))
+    out = np.empty(r.size, dtype=complex)
+    for start in range(0, r.size, 256):  # chunks of field points
+        rr = r.ravel()[start:start + 256, None, None]
+        zz = depth.ravel()[start:start + 256, None, None]
+        distance = np.sqrt(rr**2 + radius[:, None] ** 2 - 2 * rr * radius[:, None] * cos_angle + zz**2)
+        out[start:start + 256] = np.sum(weights * np.exp(-q * distance) / distance, axis=(1, 2))
+    return flux * out.reshape(r.shape)
+
+
+def squared_temperature_centre_displacement(
+    power: float, contact_radius: float, conductivity: float, diffusivity: float, expansion_slope: float,
+    poisson_ratio: float, omega: float,
+) -> complex:
+    """Outward surface displacement (m) at the disk centre of a traction-free half-space with the
+    isotropic eigenstrain α′Θ₁²/4 (the 2ω part of ∫α dT for α(T) = α + α′θ, θ = Re(Θ₁e^{iωt}), Θ₁
+    the thermal wave of :func:`disk_temperature_field`). A centre of dilatation ε at depth z below the
+    surface point at lateral distance r lifts the surface at the origin by 2(1 + ν) ε z/(r² + z²)^{3/2}
+    per volume (the kernel ∫J₀(λr)e^{−λz}λ dλ of the module's thermoelastic displacement), so in polar
+    coordinates r = ρ cos φ, z = ρ sin φ about the origin
+
+        u_z(0) = 2(1 + ν) ∫₀^∞ dρ ∫₀^{π/2} ε(ρ, φ) sin φ cos φ dφ,
+
+    integrated by Gauss–Legendre quadrature in ln ρ (a/1000 to 40 thermal lengths) and φ. Converged to
+    1e-7 (PTFE, 20 kHz, a = 20 nm). ``expansion_slope`` α′ in 1/K²; other arguments as
+    :func:`halfspace_displacement` (ω > 0)."""
+    _check_dynamic(omega)
+    length = thermal_length(diffusivity, omega)
+    x, w = np.polynomial.legendre.leggauss(24)
+    edges = np.linspace(math.log(1e-3 * contact_radius), math.log(40 * length), 41)
+    low, high = edges[:-1, None], edges[1:, None]
+    log_rho = ((high - low) * (x + 1) / 2 + low).ravel()
+    rho, rho_weights = np.exp(log_rho), ((high - low) / 2 * w).ravel() * np.exp(log_rho)
+    x, w = np.polynomial.legendre.leggauss(32)
+    phi, phi_weights = math.pi / 4 * (x + 1), w * math.pi / 4
+    rho, phi = np.meshgrid(rho, phi, indexing="ij")
+    theta = disk_temperature_field(power, contact_radius, conductivity, diffusivity, omega, rho * np.cos(phi), rho * np.sin(phi))
+    weights = rho_weights[:, None] * phi_weights[None, :] * np.sin(phi) * np.cos(phi)
+    return complex(2 * (1 + poisson_ratio) * np.sum(weights * expansion_slope * theta**2 / 4))
 
 
 def gaussian_halfspace_temperature(

@@ -54,6 +54,12 @@ def mobile(material, study: Study) -> bool:
     return study.ions.substrate == "conducting" and material.is_ionic
 
 
+def thermally_nonlinear(study: Study) -> bool:
+    """Whether alpha or k of any of ``study``'s materials depends on the temperature: the residual then
+    carries the alpha' and k' terms (:func:`stimsim.physics.coupled.static_residual`)."""
+    return any(m.is_thermally_nonlinear for m in study.sample.materials())
+
+
 class Coefficients:
     """Scaled coefficients of ``study`` on ``domain`` with ``scales``; ``concentration_space`` (the P2
     space of c0(x)) is None without mobile ions.
@@ -65,6 +71,7 @@ class Coefficients:
     def __init__(self, study: Study, domain, scales: Scales, concentration_space=None):
         self.domain, self.scales, self.study = domain, scales, study
         self.ionic = concentration_space is not None
+        self.thermally_nonlinear = thermally_nonlinear(study)
         mesh = domain.mesh
         dg0 = fem.functionspace(mesh, ("DG", 0))
         self.fields = {name: fem.Function(dg0, name=name) for name in self._cellwise_rules(study)}
@@ -91,6 +98,11 @@ class Coefficients:
             "shear_modulus": lambda m: m.shear_modulus / s.modulus,
             "expansion": lambda m: m.thermal_expansion / s.expansion,
         }
+        if self.thermally_nonlinear:  # alpha(T) and k(T) about T_amb, per scaled temperature rise
+            rules |= {
+                "expansion_slope": lambda m: m.thermal_expansion_derivative * s.temperature / s.expansion,
+                "conductivity_slope": lambda m: m.thermal_conductivity_derivative * s.temperature / s.conductivity,
+            }
         if self.ionic:
             ambient = s.ambient_temperature
             rules |= {

@@ -31,6 +31,7 @@ from stimsim.instrument import LockIn, Resonance, contact_stiffness, dart, fit_s
 from stimsim.limits import check_model, check_study
 from stimsim.modulation import Modulation, modulation_loop
 from stimsim.progress import Progress
+from stimsim.response import PARTS
 
 _HZ = dict(low=0.0, high=1e10)
 
@@ -123,7 +124,7 @@ def _advanced(progress: Progress, value):
 
 def harmonic_signal(rows, harmonic: int) -> complex:
     """Everything the tip does at ``harmonic`` (m): what the lock-in reads (first and second orders)."""
-    return sum((r.displacement for r in rows if r.harmonic == harmonic and r.kind in ("thermal", "ionic")), 0j)
+    return sum((r.displacement for r in rows if r.harmonic == harmonic and r.kind in PARTS), 0j)
 
 
 # -- resonance sweep ----------------------------------------------------------------------------
@@ -235,7 +236,7 @@ def _response_rows(rows, **fields) -> list[dict]:
     return [
         dict(fields, harmonic=r.harmonic, kind=r.kind, amplitude_m=r.amplitude, phase_deg=r.phase_deg,
              u_real_m=r.displacement.real, u_imag_m=r.displacement.imag)
-        for r in rows if r.kind in ("thermal", "ionic")
+        for r in rows if r.kind in PARTS
     ]
 
 

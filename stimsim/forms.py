@@ -89,7 +89,7 @@ class CoupledForms:
     ``operator`` (the block operator), its affine parts ``operator_static`` (R' at the base state, per
     block) and ``operator_terms`` ((rate Constant, blocks of i times the storage) per stored field),
     ``first_order`` and ``second_order`` (right-hand sides per field) and ``newton`` (F - R per field,
-    with ions)."""
+    for a nonlinear balance: with ions, or alpha or k depending on the temperature)."""
 
     names: tuple[str, ...]
     spaces: dict
@@ -145,6 +145,7 @@ def build_forms(study, domain, spaces: dict, coefficients, scales) -> CoupledFor
     first = {name: heat.source if name == TEMPERATURE else zero[name] for name in names}
     second = {name: _second_derivative(residual[name], base, direction_a, direction_b) for name in names}
     ionic = CONCENTRATION in spaces
+    nonlinear = ionic or coefficients.thermally_nonlinear
     return CoupledForms(
         names=names, spaces=spaces, tests=tests, base=base, solution=solution, direction_a=direction_a,
         direction_b=direction_b, heating=heating, preload_fraction=preload_fraction, rates=rates,
@@ -153,7 +154,7 @@ def build_forms(study, domain, spaces: dict, coefficients, scales) -> CoupledFor
         operator_static=compiled(static), operator_terms=terms,
         first_order=[compiled(first[name]) for name in names],
         second_order=[compiled(second[name]) for name in names],
-        newton=[compiled(first[name] - residual[name]) for name in names] if ionic else None,
+        newton=[compiled(first[name] - residual[name]) for name in names] if nonlinear else None,
     )
 
 

@@ -2,21 +2,24 @@
 
 Every physical signal is real, x(t) = X0 + sum_n Re(X_n e^{i n w t}). The first order answers each
 heating harmonic of the drive linearly (label 'thermal'). The second order answers the products of
-first-order fields listed by :func:`stimsim.drives.second_order_pairs` (label 'ionic', since only the
-ionic flux is nonlinear; docs/harmonics.md). Tip harmonics 1 to :data:`~stimsim.drives.MAX_HARMONIC`
-are reported; where both orders land, a 'total' row gives their sum.
+first-order fields listed by :func:`stimsim.drives.second_order_pairs`. Its part with the ions held
+immobile (from a temperature-dependent alpha and k) is labelled 'nonionic' (reported when alpha or k
+depends on the temperature), the rest, what the mobile ions add, 'ionic' (docs/harmonics.md, 'Non-ionic
+second harmonics'). Tip harmonics 1 to :data:`~stimsim.drives.MAX_HARMONIC` are reported; where
+several parts land, a 'total' row gives their sum.
 
 The study's ``[solver] periodic`` chooses who answers (:func:`periodic_method`): the expansion, or the
 nonlinear periodic state by harmonic balance (:mod:`stimsim.periodic`) or by time stepping
 (:mod:`stimsim.timedomain`). Those report harmonics 0..H as 'total' (what a lock-in reads), 'thermal'
-(the linear response to the heating harmonics: the whole response of a sample without mobile ions,
-whose balance is then linear) and 'ionic' (total minus thermal: what the mobile ions add).
+(the linear response to the heating harmonics), 'nonionic' (the periodic state of the sample without
+mobile ions minus its linear response: zero unless alpha or k depends on the temperature) and 'ionic'
+(total minus thermal minus nonionic: what the mobile ions add).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -65,26 +68,44 @@ def first_order_fields(model: HarmonicModel, frequency: float) -> tuple[dict[int
     return fields, amplitudes
 
 
-def second_order_fields(model: HarmonicModel, frequency: float, first: dict[int, dict]) -> dict[int, list[dict]]:
+def second_order_fields(model: HarmonicModel, frequency: float, first: dict[int, dict],
+                        solve=None) -> dict[int, list[dict]]:
     """Second-order fields by tip harmonic of the drive ``frequency`` (Hz), one per product of heating
-    harmonics that lands there (zero fields without ions)."""
+    harmonics that lands there (zero fields for a linear model), by ``solve`` (default
+    ``model.solve_second_order``; :meth:`~stimsim.harmonic.HarmonicModel.solve_nonionic_second_order`
+    gives the non-ionic part, and an empty result when it is zero)."""
+    solve = solve or model.solve_second_order
     found: dict[int, list[dict]] = {}
     for pair in second_order_pairs(first):
         other = conjugated(first[pair.second]) if pair.conjugate else first[pair.second]
-        fields = model.solve_second_order(pair.harmonic * frequency, first[pair.first], other, pair.weight)
-        found.setdefault(pair.harmonic, []).append(fields)
+        fields = solve(pair.harmonic * frequency, first[pair.first], other, pair.weight)
+        if fields is not None:
+            found.setdefault(pair.harmonic, []).append(fields)
     return found
+
+
+def nonionic_fields(model: HarmonicModel, frequency: float, first: dict[int, dict],
+                    second: dict[int, list[dict]]) -> dict[int, list[dict]]:
+    """The non-ionic part of the second order ``second`` (see :func:`second_order_fields`): all of it
+    without ions, empty when alpha and k are constant."""
+    if not model.thermally_nonlinear:
+        return {}
+    if not model.ionic:
+        return second
+    return second_order_fields(model, frequency, first, model.solve_nonionic_second_order)
 
 
 @dataclass(frozen=True)
 class HarmonicSolution:
     """The solved fields (scaled) at one drive ``frequency`` (Hz): ``first`` by heating harmonic (the
-    drive's amplitudes ``spectrum`` applied) and ``second`` by tip harmonic (one field set per product)."""
+    drive's amplitudes ``spectrum`` applied), ``second`` by tip harmonic (one field set per product)
+    and its part ``nonionic`` with the ions held immobile (:func:`nonionic_fields`; empty when zero)."""
 
     frequency: float
     first: dict[int, dict]
     spectrum: dict[int, complex]
     second: dict[int, list[dict]]
+    nonionic: dict[int, list[dict]] = field(default_factory=dict)
 
     def fields(self, harmonic: int) -> dict:
         """Everything at ``harmonic`` (first and second orders summed; scaled, name -> Function copy)."""
@@ -101,7 +122,8 @@ class HarmonicSolution:
 def solve_harmonics(model: HarmonicModel, frequency: float) -> HarmonicSolution:
     """First- and second-order fields at the drive ``frequency`` (Hz)."""
     first, spectrum = first_order_fields(model, frequency)
-    return HarmonicSolution(frequency, first, spectrum, second_order_fields(model, frequency, first))
+    second = second_order_fields(model, frequency, first)
+    return HarmonicSolution(frequency, first, spectrum, second, nonionic_fields(model, frequency, first, second))
 
 
 def responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution | None = None) -> list[TipResponse]:
@@ -191,39 +213,74 @@ def expansion_responses(model: HarmonicModel, frequency: float, solution: Harmon
         if harmonic in first:
             parts.append(_row(model, frequency, harmonic, "thermal", 1, [first[harmonic]], spectrum[harmonic]))
         if harmonic in second:
-            parts.append(_row(model, frequency, harmonic, "ionic", 2, second[harmonic], 0.0))
+            parts += _second_order_rows(model, frequency, harmonic, second[harmonic], solution.nonionic.get(harmonic))
         rows += parts
-        if len(parts) == 2:
-            thermal, ionic = parts
-            rows.append(
-                TipResponse(
-                    frequency, harmonic, "total", 0, thermal.displacement + ionic.displacement,
-                    thermal.temperature + ionic.temperature, thermal.heating_power,
-                )
-            )
+        if len(parts) > 1:
+            temperature = sum(p.temperature for p in parts)
+            heat_flow = parts[0].heating_power if parts[0].kind == "thermal" else model.drive.heat_flow(0.0, temperature)
+            rows.append(TipResponse(frequency, harmonic, "total", 0, sum(p.displacement for p in parts), temperature, heat_flow))
     return rows
+
+
+def _second_order_rows(model, frequency: float, harmonic: int, total: list[dict], nonionic: list[dict] | None) -> list:
+    """The second order's rows at ``harmonic``: 'nonionic' (the fields ``nonionic``, if any) and
+    'ionic' (the ``total`` second order minus the non-ionic part)."""
+    ionic = _row(model, frequency, harmonic, "ionic", 2, total, 0.0)
+    if nonionic is None:
+        return [ionic]
+    part = _row(model, frequency, harmonic, "nonionic", 2, nonionic, 0.0)
+    temperature = ionic.temperature - part.temperature
+    rest = replace(ionic, displacement=ionic.displacement - part.displacement, temperature=temperature,
+                   heating_power=model.drive.heat_flow(0.0, temperature))
+    return [part, rest]
 
 
 def periodic_responses(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> list[TipResponse]:
     """Tip harmonics 0..H of the nonlinear periodic state (``report.method``), each as 'thermal' (at
-    the heating harmonics), 'ionic' and 'total' rows of order 0 (all orders)."""
-    if report.method == "harmonic_balance":
-        tips = harmonic_balance_tips(model, frequency, solution, report)
-    else:
-        tips = time_domain_tips(model, frequency, solution, report)
+    the heating harmonics), 'nonionic' (when alpha or k depends on the temperature), 'ionic' and
+    'total' rows of order 0 (all orders)."""
+    tips = periodic_tips(model, frequency, solution, report)
+    nonionic = nonionic_tips(model, frequency, solution, report, tips)
     rows = []
     for harmonic, (displacement, temperature) in sorted(tips.items()):
         heating = solution.spectrum.get(harmonic, 0.0)
-        thermal_u = thermal_t = 0j
+        rest = np.array([displacement, temperature])
         if harmonic in solution.first:
             thermal = _row(model, frequency, harmonic, "thermal", 1, [solution.first[harmonic]], heating, report.method)
-            thermal_u, thermal_t = thermal.displacement, thermal.temperature
+            rest -= (thermal.displacement, thermal.temperature)
             rows.append(thermal)
+        if nonionic:
+            part = nonionic.get(harmonic, (0j, 0j))
+            rest -= part
+            rows.append(TipResponse(frequency, harmonic, "nonionic", 0, *part, 0j, report.method))
         heat_flow = model.drive.heat_flow(heating, temperature)
-        rows.append(TipResponse(frequency, harmonic, "ionic", 0, displacement - thermal_u, temperature - thermal_t,
-                                0j, report.method))
+        rows.append(TipResponse(frequency, harmonic, "ionic", 0, complex(rest[0]), complex(rest[1]), 0j, report.method))
         rows.append(TipResponse(frequency, harmonic, "total", 0, displacement, temperature, heat_flow, report.method))
     return rows
+
+
+def periodic_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> dict:
+    """Tip (displacement, temperature) by harmonic 0..H of the periodic state by ``report.method``."""
+    if report.method == "harmonic_balance":
+        return harmonic_balance_tips(model, frequency, solution, report)
+    return time_domain_tips(model, frequency, solution, report)
+
+
+def nonionic_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport, tips: dict) -> dict:
+    """Tip (displacement, temperature) by harmonic of the periodic state of the sample with the ions
+    held immobile minus its linear response (empty when alpha and k are constant): without ions the
+    periodic state ``tips`` itself minus the first order; with ions that of the model's companion
+    without mobile ions (:meth:`~stimsim.harmonic.HarmonicModel.without_ions`), solved by the same
+    method with the same H."""
+    if not model.thermally_nonlinear:
+        return {}
+    if model.ionic:
+        model = model.without_ions(report.harmonics)
+        base_state(model)
+        solution = solve_harmonics(model, frequency)
+        tips = periodic_tips(model, frequency, solution, PeriodicReport(report.method, "the ions held immobile"))
+    linear = {n: model.tip_values(fields) for n, fields in solution.first.items()}
+    return {k: tuple(complex(x) for x in np.subtract(tip, linear.get(k, (0j, 0j)))) for k, tip in tips.items()}
 
 
 def harmonic_balance_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> dict:

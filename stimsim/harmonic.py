@@ -3,7 +3,10 @@
 :class:`HarmonicModel` is built once per study and communicator from a domain
 (:mod:`stimsim.domain`), the scaled coefficients (:mod:`stimsim.coefficients`) and the coupled forms
 (:mod:`stimsim.forms`). Without mobile ions the fields are temperature and displacement, solved one
-after the other (heat per frequency, mechanics factorised once: it does not depend on the frequency).
+after the other (:class:`~stimsim.heatmechanics.HeatMechanics`: heat per frequency, mechanics
+factorised once). Such a model is linear unless alpha or k depends on the temperature
+(:attr:`HarmonicModel.linear`); then its base state is solved by Newton's method and its second order
+is not zero.
 With ions the hydrostatic stress and the concentration join them and the coupled block system is
 solved monolithically with MUMPS (or by the staggered scheme where that is faster).
 
@@ -26,18 +29,18 @@ import time
 import numpy as np
 import ufl
 from dolfinx import fem, la
-from dolfinx.fem.petsc import create_matrix, create_vector
 from mpi4py import MPI
 
-from stimsim.coefficients import IN_PLACE_KEYS, Coefficients, scales_for
-from stimsim.config import Study, flat_keys
+from stimsim.coefficients import IN_PLACE_KEYS, Coefficients, scales_for, thermally_nonlinear
+from stimsim.config import Study, derived_study, flat_keys
 from stimsim.errors import SolverError, history
-from stimsim.forms import CoupledForms, build_forms, compiled, field_spaces, functions
+from stimsim.forms import CoupledForms, build_forms, field_spaces, functions
 from stimsim.geometry import load_domain, mesh_spec
+from stimsim.heatmechanics import HEAT, MECHANICS, HeatMechanics
 from stimsim.periodic import HarmonicBalance
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE
 from stimsim.response import DiskAverage
-from stimsim.solvers import AffineParts, DirectSolver, ReferenceFactorSolver, assemble_into
+from stimsim.solvers import AffineParts, DirectSolver, ReferenceFactorSolver
 from stimsim.staggered import StaggeredSolver
 
 #: Newton iterations of the base state, and the update size (see :func:`relative_update`) that ends them.
@@ -72,6 +75,11 @@ class HarmonicModel:
         self.spaces = field_spaces(self.domain, self.ionic)
         self.names = tuple(self.spaces)
         self.coefficients = Coefficients(study, self.domain, self.scales, self.spaces.get(CONCENTRATION))
+        #: Whether alpha or k depends on the temperature (the alpha' and k' terms are in the forms).
+        self.thermally_nonlinear = self.coefficients.thermally_nonlinear
+        #: Heat then mechanics: the operator without mobile ions, the ions held immobile with them
+        #: (built with ions only for a thermally nonlinear sample, whose non-ionic second order it solves).
+        self.heat_mechanics: HeatMechanics | None = None
         self.forms: CoupledForms = build_forms(study, self.domain, self.spaces, self.coefficients, self.scales)
         self.frequency = 0.0
         self.base_state_solved = False
@@ -83,6 +91,7 @@ class HarmonicModel:
         #: How the periodic state was solved at each drive frequency (Hz): :class:`~stimsim.forward.PeriodicReport`.
         self.periodic_reports: dict = {}
         self._harmonic_balance = None
+        self._without_ions: HarmonicModel | None = None
         self._reference_solvers: dict[float, ReferenceFactorSolver] | None = None
         self._build_solvers()
         self._build_averages()
@@ -98,37 +107,24 @@ class HarmonicModel:
         """One new zero Function per field (name -> Function), named ``<field>_<label>``."""
         return functions(self.spaces, label)
 
+    @property
+    def linear(self) -> bool:
+        """Whether the balance is linear (no mobile ions, constant alpha and k): the base state does not
+        change the operator and the second order is zero."""
+        return not self.ionic and not self.thermally_nonlinear
+
     def _build_solvers(self) -> None:
         bcs = self._boundary_conditions()
         self.bcs = [bc for name in self.names for bc in bcs[name]]
         forms = self.forms
+        if not self.ionic or self.thermally_nonlinear:
+            self.heat_mechanics = HeatMechanics(forms, bcs)
+            self.heat_mechanics.prepare()
         if self.ionic:
             affine = AffineParts(forms.operator_static, forms.operator_terms)
             self.coupled_solver = DirectSolver(forms.operator, self.bcs, "coupled", homogeneous=True, affine=affine)
             if self.method != "monolithic":
                 self.staggered = StaggeredSolver(self, bcs)
-            return
-        heat_block, mechanics_block = forms.operator_blocks[0][0], forms.operator_blocks[1][1]
-        rate, heat_storage = forms.operator_terms[0]
-        affine = AffineParts([[forms.operator_static[0][0]]], [(rate, [[heat_storage[0][0]]])])
-        self.heat_solver = DirectSolver(compiled(heat_block), bcs[TEMPERATURE], "heat", homogeneous=True, affine=affine)
-        self.mechanics_solver = DirectSolver(compiled(mechanics_block), bcs[DISPLACEMENT], "mechanics", homogeneous=True)
-        self.thermal_coupling = create_matrix(forms.operator_static[1][0])
-        self.heat_source = create_vector(self.heat_solver.spaces, kind="mpi")
-        self._prepare_linear()
-
-    def _prepare_linear(self) -> None:
-        """Without ions, what depends on the coefficients only (once per parameter set, not per
-        frequency): the mechanics factorisation, its coupling block to the temperature (the thermal load
-        is minus its product with the temperature), the parts of the heat operator and the heat input
-        of the unit heating."""
-        forms = self.forms
-        self.mechanics_solver.factorize()
-        assemble_into(self.thermal_coupling, forms.operator_static[1][0], [])
-        self.heat_solver.assemble_parts()
-        forms.heating.value = 1.0
-        self.heat_solver.assemble_rhs(forms.first_order[0], self.heat_source)
-        forms.heating.value = 0
 
     def _boundary_conditions(self) -> dict:
         """Homogeneous Dirichlet conditions per field (perturbations and Newton updates)."""
@@ -183,14 +179,16 @@ class HarmonicModel:
 
     def updates_in_place(self, study: Study) -> bool:
         """Whether :meth:`set_parameters` can turn this model into one of ``study`` (on a mesh valid for
-        both): they differ only in :attr:`in_place_keys`, with the same heating scale and the same
-        mobile ions."""
+        both): they differ only in :attr:`in_place_keys`, with the same heating scale, the same
+        mobile ions and alpha and k both constant or not (the forms carry the alpha' and k' terms only
+        where some material has them)."""
         old, new = flat_keys(self.study.resolved), flat_keys(study.resolved)
         changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
         return (
             all(k.startswith(IN_PLACE_KEYS) for k in changed)
             and study.drive.scale == self.drive.scale
             and study.sample.material.is_ionic == self.ionic
+            and thermally_nonlinear(study) == self.thermally_nonlinear
         )
 
     def set_parameters(self, study: Study) -> None:
@@ -201,10 +199,11 @@ class HarmonicModel:
             raise ValueError("set_parameters: the study differs in more than the in-place keys; build a new model")
         self.study, self.drive = study, study.drive
         self.coefficients.update(study)
-        self._operator_solver().affine.refresh_all()
-        if not self.ionic:
-            self._prepare_linear()
-        elif self.staggered is not None:
+        if self.heat_mechanics is not None:
+            self.heat_mechanics.prepare()
+        if self.ionic:
+            self.coupled_solver.affine.refresh_all()
+        if self.staggered is not None:
             self.staggered.refactorize_static()
         self.base_state_solved = False
 
@@ -234,16 +233,16 @@ class HarmonicModel:
 
     def solve_base_state(self, dc_heating: float) -> None:
         """Steady state under the DC heating ``dc_heating`` (in units of the drive's scale), by Newton's
-        method on the coupled nonlinear balance (linear without ions)."""
+        method on the nonlinear balance (one heat and one mechanics solve for a linear one)."""
         for f in self.base.values():
             f.x.array[:] = 0
         self.set_frequency(0.0)
         heating = self.forms.heating
         heating.value = dc_heating
-        if self.ionic:
+        if not self.linear:
             self._continuation(dc_heating)
         elif dc_heating:
-            self._solve_heat_then_mechanics(dc_heating)
+            self.heat_mechanics.solve_heating(dc_heating, self.forms.solution)
             for name in self.names:
                 self.base[name].x.array[:] = self.forms.solution[name].x.array
         heating.value = 0
@@ -251,10 +250,12 @@ class HarmonicModel:
         self._base_state_changed()
 
     def _base_state_changed(self) -> None:
-        """With ions the operator is the Jacobian at the base state, to be assembled again; without,
-        the balance is linear and no operator depends on the base state."""
+        """The operators are the Jacobian at the base state, to be assembled again (none depends on it
+        in a linear model)."""
         if self.ionic:
             self.coupled_solver.affine.refresh()
+        if self.thermally_nonlinear:
+            self.heat_mechanics.refresh_base()
         self.base_state_solved = True
 
     def _continuation(self, dc_heating: float) -> None:
@@ -276,9 +277,7 @@ class HarmonicModel:
     def _newton(self) -> None:
         update, sizes = self.new_fields("update"), []
         for iteration in range(1, NEWTON_ITERATIONS + 1):
-            self.coupled_solver.affine.refresh()  # the Jacobian at the latest iterate
-            self.coupled_solver.factorize()
-            self.coupled_solver.solve(self.forms.newton, [update[n] for n in self.names])
+            self._newton_step(update)
             size = 0.0
             for name in self.names:
                 self.base[name].x.array[:] += update[name].x.array
@@ -291,6 +290,18 @@ class HarmonicModel:
             f"{history(sizes)} (tolerance {NEWTON_TOLERANCE:g})"
         )
 
+    def _newton_step(self, update: dict) -> None:
+        """The Newton update J update = F - R at the latest iterate: the coupled solve with ions, else
+        heat then mechanics (the Jacobian is block lower-triangular)."""
+        newton = self.forms.newton
+        if self.ionic:
+            self.coupled_solver.affine.refresh()
+            self.coupled_solver.factorize()
+            self.coupled_solver.solve(newton, [update[n] for n in self.names])
+            return
+        self.heat_mechanics.refresh_base()
+        self.heat_mechanics.solve(newton[HEAT], newton[MECHANICS], update)
+
     def solve_first_order(self, frequency: float) -> dict:
         """Fields (scaled) of the response at ``frequency`` (Hz) to the unit heating harmonic; copies."""
         self._require_base_state()
@@ -299,24 +310,50 @@ class HarmonicModel:
         if self.ionic:
             self._solve_coupled("first", self.forms.first_order)
         else:
-            self._solve_heat_then_mechanics(1.0)
+            self.heat_mechanics.solve_heating(1.0, self.forms.solution)
         self.forms.heating.value = 0
         return self._copy(self.forms.solution)
 
     def solve_second_order(self, frequency: float, first: dict, second: dict, weight: float) -> dict:
         """Fields at ``frequency`` (Hz) driven by weight * (-R''[first, second]) (weight 1/4 for a
-        harmonic with itself, 1/2 for two different ones); copies. Zero without ions (the balance is
-        then linear): the model's one read-only set of zero fields."""
-        self._require_base_state()
-        if not self.ionic:
+        harmonic with itself, 1/2 for two different ones); copies. Zero for a linear model
+        (:attr:`linear`): the model's one read-only set of zero fields."""
+        if self.linear:
             return self.zero_fields
+        self._set_directions(frequency, first, second, weight)
+        if self.ionic:
+            self._solve_coupled("second", self.forms.second_order)
+        else:
+            self._solve_nonionic(self.forms.solution)
+        return self._copy(self.forms.solution)
+
+    def solve_nonionic_second_order(self, frequency: float, first: dict, second: dict, weight: float) -> dict | None:
+        """The non-ionic part of :meth:`solve_second_order`: the response of the sample with the ions
+        held immobile (temperature and displacement; no concentration change) to the heat and
+        mechanics rows of its source, i.e. to the alpha' and k' terms (the only ones without ions).
+        None when alpha and k are constant (the part is zero); without ions the whole second order."""
+        if not self.thermally_nonlinear:
+            return None
+        if not self.ionic:
+            return self.solve_second_order(frequency, first, second, weight)
+        self._set_directions(frequency, first, second, weight)
+        out = self.new_fields("nonionic")
+        self._solve_nonionic(out)
+        return out
+
+    def _set_directions(self, frequency: float, first: dict, second: dict, weight: float) -> None:
+        """The second-order source's directions (weight * first, second) and the frequency (Hz)."""
+        self._require_base_state()
         forms = self.forms
         for name in self.names:
             forms.direction_a[name].x.array[:] = weight * first[name].x.array
             forms.direction_b[name].x.array[:] = second[name].x.array
         self.set_frequency(frequency)
-        self._solve_coupled("second", forms.second_order)
-        return self._copy(forms.solution)
+
+    def _solve_nonionic(self, out: dict) -> None:
+        """Heat, then mechanics with the ions immobile, for the second-order source into ``out``."""
+        second = self.forms.second_order
+        self.heat_mechanics.solve(second[HEAT], second[MECHANICS], out)
 
     def factorize(self, frequency: float, heating: complex = 0.0) -> None:
         """Factorise the operator at ``frequency`` (Hz) about the current base state, with the scaled
@@ -324,12 +361,8 @@ class HarmonicModel:
         :meth:`back_substitute`."""
         self.set_frequency(frequency)
         self.forms.heating.value = heating
-        self._operator_solver().factorize()
+        (self.coupled_solver if self.ionic else self.heat_mechanics.heat).factorize()
         self.forms.heating.value = 0
-
-    def _operator_solver(self) -> DirectSolver:
-        """The solver of the frequency-dependent operator: the coupled one with ions, else the heat one."""
-        return self.coupled_solver if self.ionic else self.heat_solver
 
     def back_substitute(self, right_hand_sides: list, out: dict) -> None:
         """Solve the operator of the latest solve (or :meth:`factorize`) for the right-hand sides
@@ -340,9 +373,7 @@ class HarmonicModel:
         if self.ionic:
             self.coupled_solver.solve(tuple(zip(*_as_tuples(right_hand_sides))), [out[n] for n in self.names])
             return
-        heat, mechanics = _as_tuples(right_hand_sides)
-        self.heat_solver.solve(heat, out[TEMPERATURE])
-        self.mechanics_solver.solve(mechanics, out[DISPLACEMENT])
+        self.heat_mechanics.back_substitute(*_as_tuples(right_hand_sides), out)
 
     def harmonic_balance(self):
         """The model's :class:`~stimsim.periodic.HarmonicBalance` (built, and its forms compiled, on the
@@ -350,6 +381,21 @@ class HarmonicModel:
         if self._harmonic_balance is None:
             self._harmonic_balance = HarmonicBalance(self)
         return self._harmonic_balance
+
+    def without_ions(self, harmonics: int | None = None) -> HarmonicModel:
+        """The model of the same sample on the same mesh with the ions held immobile (the study with
+        no mobile species: sample concentration 0), whose periodic state defines the 'nonionic' rows
+        of the periodic methods, with ``harmonics`` as its ``[solver] harmonics`` (H) if given. Built on
+        the first call and kept; later calls rewrite its parameters in place where the study changed."""
+        changes = {"sample.properties.concentration": 0.0}
+        if harmonics is not None:
+            changes["solver.harmonics"] = harmonics
+        immobile = derived_study(self.study, changes)
+        if self._without_ions is None:
+            self._without_ions = HarmonicModel(immobile, self.domain.comm, self.domain)
+        elif self._without_ions.study.resolved != immobile.resolved:
+            self._without_ions.set_parameters(immobile)
+        return self._without_ions
 
     def freeze_operators(self) -> None:
         """From now on solve the coupled first and second orders at each frequency by GMRES
@@ -413,18 +459,6 @@ class HarmonicModel:
                 staggered_seconds=staggered_time, monolithic_seconds=monolithic_time,
             )
 
-    def _solve_heat_then_mechanics(self, heating: float) -> None:
-        """Without ions: the temperature of the scaled ``heating`` (the unit heat input times it), then
-        the displacement of its thermal load, into the solution fields."""
-        heat, mechanics, solution = self.heat_solver, self.mechanics_solver, self.forms.solution
-        heat.factorize()
-        self.heat_source.copy(heat.rhs)
-        heat.rhs.scale(heating)
-        heat.solve_rhs(solution[TEMPERATURE])
-        self.thermal_coupling.mult(heat.solution, mechanics.rhs)
-        mechanics.rhs.scale(-1.0)
-        mechanics.solve_rhs(solution[DISPLACEMENT])
-
     def _require_base_state(self) -> None:
         if not self.base_state_solved:
             self.solve_base_state(0.0)
@@ -456,13 +490,14 @@ class HarmonicModel:
         """Free the PETSc objects (collective)."""
         if self.ionic:
             self.coupled_solver.destroy()
-        else:
-            for obj in (self.heat_solver, self.mechanics_solver, self.thermal_coupling, self.heat_source):
-                obj.destroy()
+        if self.heat_mechanics is not None:
+            self.heat_mechanics.destroy()
         if self.staggered is not None:
             self.staggered.destroy()
         if self._harmonic_balance is not None:
             self._harmonic_balance.destroy()
+        if self._without_ions is not None:
+            self._without_ions.destroy()
         self.thaw_operators()
 
     def __enter__(self) -> HarmonicModel:

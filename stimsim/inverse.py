@@ -180,6 +180,17 @@ def _perturbed(study: Study, key: str, value: float) -> Study:
     return dataclasses.replace(study, sample=sample)
 
 
+def _refuse_thermally_nonlinear(study: Study) -> None:
+    """Fitting has no tangents of the alpha' and k' terms (the non-ionic second order): refuse them."""
+    for prefix, m in (("sample.properties", study.sample.material), ("geometry.substrate_properties", study.sample.substrate)):
+        for name in ("thermal_expansion_derivative", "thermal_conductivity_derivative"):
+            if m is not None and getattr(m, name):
+                raise InputError(
+                    f"{prefix}.{name}", "is not supported by fitting (its derivatives do not include the "
+                    "temperature dependence of alpha and k): set it to 0 to fit, or run the forward model"
+                )
+
+
 class ForwardModel:
     """The forward model of ``study`` for fitting ``parameters`` (names, see :func:`parameter_key`) at
     ``frequencies`` (Hz; default the study's), on ``comm``. Collective: every rank calls every method
@@ -194,6 +205,7 @@ class ForwardModel:
                 raise InputError(key, "is given twice as a fit parameter")
         frequencies = [float(f) for f in (frequencies if frequencies is not None else study.excitation.frequencies)]
         study = with_values(study, {"excitation.frequencies": frequencies})
+        _refuse_thermally_nonlinear(study)
         for key in self.keys:
             study_value(study, key)
         self.evaluations = self.rebuilds = 0

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from stimsim.drives import HeatingKey
 from stimsim.errors import InputError
+from stimsim.response import PARTS
 
 #: Estimated rises are multiplied by this before the pre-solve check (the estimate is a half-space
 #: model; the mesh's finite domain lowers the solved rise by about a percent): refusals before the
@@ -82,7 +83,7 @@ def check_temperatures(study, rows, dc_rise: float = 0.0, key: str | None = None
     temperature leaves [0 K, the material's limit] at some drive frequency."""
     by_frequency: dict[float, float] = {}
     for row in rows:
-        if row.kind in ("thermal", "ionic"):  # 'total' rows repeat their sum
+        if row.kind in PARTS:  # 'total' rows repeat their sum
             by_frequency[row.drive_frequency] = by_frequency.get(row.drive_frequency, 0.0) + abs(row.temperature)
     if not by_frequency:
         check_range(study, dc_rise, 0.0, "solved", dc_key=key, dc_value=dc_value)
@@ -140,6 +141,7 @@ def check_range(study, dc_rise: float, oscillation: float, where: str, dc_key=No
             f"{ambient + dc_rise:.4g} K ({where}): it would fall to {low:.4g} K, below 0 K, where the model means "
             f"nothing; {advice}"
         )
+    _check_conductivity(study, (low - ambient, high - ambient), where)
     if high > top.max_temperature:
         key = ac_key
         if dc_rise >= oscillation and drive.dc_key is not None:
@@ -150,6 +152,26 @@ def check_range(study, dc_rise: float, oscillation: float, where: str, dc_key=No
             key.key, f"{_value(key)} heats the tip to {high:.4g} K ({where}), above the "
             f"{top.max_temperature:g} K that {top.name} stands ({top.max_temperature_note}); {advice}"
         )
+
+
+def _check_conductivity(study, rises: tuple[float, float], where: str) -> None:
+    """Refuse a k' (thermal_conductivity_derivative) that makes k(T) = k + k' (T - T_amb) of a material
+    zero or negative at the lowest or highest tip temperature rise in ``rises`` (K; k is linear in T,
+    so the two ends decide)."""
+    sample = study.sample
+    keys = {"sample.properties": sample.material, "geometry.substrate_properties": sample.substrate}
+    for prefix, material in keys.items():
+        if material is None or not material.thermal_conductivity_derivative:
+            continue
+        for rise in rises:
+            if material.conductivity_at(rise) <= 0:
+                raise InputError(
+                    f"{prefix}.thermal_conductivity_derivative",
+                    f"= {material.thermal_conductivity_derivative:g} W/(m K^2) makes k(T) = k + k' (T - T_amb) = "
+                    f"{material.conductivity_at(rise):.3g} W/(m K) <= 0 at a temperature rise of {rise:.4g} K ({where}), "
+                    f"where conduction means nothing: keep |k'| below {material.thermal_conductivity / abs(rise):.3g} "
+                    "W/(m K^2) or lower the heating",
+                )
 
 
 def _dc_power_key(key: str, value: float | None) -> HeatingKey:

@@ -43,6 +43,12 @@ PROPERTIES: dict[str, PropertySpec] = {
     ),
     "thermal_expansion": PropertySpec("1/K", -1e-3, 1e-3, "linear thermal expansion alpha"),
     "thermal_conductivity": PropertySpec("W/(m K)", 1e-3, 1e4, "thermal conductivity k"),
+    "thermal_expansion_derivative": PropertySpec(
+        "1/K^2", -1e-4, 1e-4, "temperature derivative alpha' of alpha(T) = alpha + alpha' (T - T_amb)"
+    ),
+    "thermal_conductivity_derivative": PropertySpec(
+        "W/(m K^2)", -1e2, 1e2, "temperature derivative k' of k(T) = k + k' (T - T_amb)"
+    ),
     "density": PropertySpec("kg/m^3", 1.0, 1e5, "mass density rho"),
     "heat_capacity": PropertySpec("J/(kg K)", 1.0, 1e5, "specific heat capacity c_p"),
     "diffusivity": PropertySpec(
@@ -71,6 +77,8 @@ class Material:
     thermal_conductivity: float
     density: float
     heat_capacity: float
+    thermal_expansion_derivative: float = 0.0
+    thermal_conductivity_derivative: float = 0.0
     diffusivity: float = 0.0
     activation_energy: float = 0.0
     partial_molar_volume: float = 0.0
@@ -101,6 +109,15 @@ class Material:
         activated = self.diffusivity * math.exp(-self.activation_energy / GAS_CONSTANT * (1 / temperature - 1 / ambient))
         stiffening = 2 * self.youngs_modulus * self.partial_molar_volume**2 * self.concentration
         return activated * (1 + stiffening / (9 * (1 - self.poisson_ratio) * GAS_CONSTANT * temperature))
+
+    @property
+    def is_thermally_nonlinear(self) -> bool:
+        """True when alpha or k depends on the temperature (alpha' or k' not zero)."""
+        return self.thermal_expansion_derivative != 0 or self.thermal_conductivity_derivative != 0
+
+    def conductivity_at(self, rise: float) -> float:
+        """k(T) = k + k' (T - T_amb) in W/(m K) at the temperature ``rise`` T - T_amb (K)."""
+        return self.thermal_conductivity + self.thermal_conductivity_derivative * rise
 
     @property
     def lame_lambda(self) -> float:

@@ -16,6 +16,10 @@ import ufl
 from dolfinx import fem, la
 from mpi4py import MPI
 
+#: Row kinds whose sum is the 'total' row (what the lock-in reads): the first order, the second order
+#: with the ions held immobile, and what the mobile ions add.
+PARTS = ("thermal", "nonionic", "ionic")
+
 #: Quadrature degree of the averaging integrals (the Hertz weight has a square-root edge).
 AVERAGE_QUADRATURE_DEGREE = 8
 
@@ -24,7 +28,8 @@ AVERAGE_QUADRATURE_DEGREE = 8
 class TipResponse:
     """One harmonic of the tip signal.
 
-    drive_frequency: Hz. harmonic: multiple n of the drive frequency. kind: 'thermal' or 'ionic'.
+    drive_frequency: Hz. harmonic: multiple n of the drive frequency. kind: 'thermal', 'nonionic',
+    'ionic' (the :data:`PARTS`) or 'total' (their sum; docs/harmonics.md).
     order: perturbation order the signal comes from (1: linear in the heating; 0: all orders, a sum
     or the nonlinear periodic state). method: who solved it ('expansion', 'harmonic_balance',
     'time_domain'; see :mod:`stimsim.forward`). displacement: complex amplitude of u_z in m. temperature: complex amplitude of the tip temperature in K. heating_power:

@@ -17,8 +17,8 @@ def test_frequency_sweep_reuses_forms_and_the_mechanics_factorisation(monkeypatc
     model.solve_base_state(0.0)
     responses = [thermal(model, f) for f in (1e3, 1e4, 1e5)]
     assert compiled == []
-    assert model.mechanics_solver.factorizations == 1
-    assert model.heat_solver.factorizations == 3
+    assert model.heat_mechanics.mechanics.factorizations == 1
+    assert model.heat_mechanics.heat.factorizations == 3
     assert abs(responses[0].displacement) > abs(responses[2].displacement)  # falls with frequency
     model.destroy()
 

@@ -21,12 +21,15 @@ TEMPERATURE, DISPLACEMENT, STRESS, CONCENTRATION = "temperature", "displacement"
 def static_residual(fields: dict, tests: dict, k: dict, domain, ds_exchange=None) -> dict:
     """Residual forms per balance (keys as ``fields``) on ``domain`` (:mod:`stimsim.domain`), with the
     surface exchange of the ions on ``ds_exchange`` (a measure, or None). ``k`` holds the scaled coefficients: conductivity,
-    lame_lambda, shear_modulus, expansion and, with ions, vegard, diffusivity, stress_coupling,
+    lame_lambda, shear_modulus, expansion, optionally expansion_slope and conductivity_slope (alpha'
+    and k' of a temperature-dependent alpha(T) and k(T), absent: constant) and, with ions, vegard, diffusivity, stress_coupling,
     activation, temperature_ratio, mobile (1 where ions move), equilibrium (c0(x)) and exchange."""
     theta, u = fields[TEMPERATURE], fields[DISPLACEMENT]
     r, dx = domain.weight, domain.dx
-    eigenstrain = mechanics.thermal_eigenstrain(theta, k["expansion"])
-    forms = {TEMPERATURE: heat.conduction(theta, tests[TEMPERATURE], k["conductivity"], r, dx)}
+    expansion_slope, conductivity_slope = k.get("expansion_slope", 0), k.get("conductivity_slope", 0)
+    eigenstrain = mechanics.thermal_eigenstrain(theta, k["expansion"], expansion_slope)
+    conductivity = heat.conductivity_at(theta, k["conductivity"], conductivity_slope)
+    forms = {TEMPERATURE: heat.conduction(theta, tests[TEMPERATURE], conductivity, r, dx)}
     if CONCENTRATION in fields:
         s, c = fields[STRESS], fields[CONCENTRATION]
         eigenstrain = eigenstrain + mechanics.vegard_eigenstrain(c, 0, k["vegard"])

@@ -12,8 +12,17 @@ from __future__ import annotations
 import ufl
 
 
+def conductivity_at(theta, conductivity, slope):
+    """k(theta) = k + k' theta, linear in the temperature rise (``slope`` k' in the same scaled units;
+    0 or a number 0: constant k)."""
+    if isinstance(slope, (int, float)) and slope == 0:
+        return conductivity
+    return conductivity + slope * theta
+
+
 def conduction(theta, v, conductivity, weight, dx):
-    """Bilinear form of the conduction term: integral k grad theta . conj(grad v) w dx."""
+    """Conduction term: integral k grad theta . conj(grad v) w dx (with k = k(theta) from
+    :func:`conductivity_at` a form nonlinear in theta, the flux (k + k' theta) grad theta)."""
     return conductivity * ufl.inner(ufl.grad(theta), ufl.grad(v)) * weight * dx
 
 

@@ -1,7 +1,8 @@
 """Quasi-static thermoelasticity (isotropic, small strain) on any :mod:`stimsim.domain` domain.
 
 The constitutive law lives in :func:`stress` only: sigma = lambda tr(e - e*) I + 2 mu (e - e*), with the
-eigenstrain e* = alpha theta I + (Omega/3)(c - c0) I (thermal expansion and Vegard strain).
+eigenstrain e* = (alpha theta + alpha' theta^2/2) I + (Omega/3)(c - c0) I (thermal expansion, with
+alpha(T) = alpha + alpha' theta, and Vegard strain).
 Scaled units: stresses in E_ref alpha_ref theta_ref, displacements in alpha_ref theta_ref length.
 """
 
@@ -16,9 +17,12 @@ def stress(strain_tensor, eigenstrain, lame_lambda, shear_modulus):
     return lame_lambda * ufl.tr(elastic) * ufl.Identity(3) + 2 * shear_modulus * elastic
 
 
-def thermal_eigenstrain(theta, expansion):
-    """Isotropic thermal strain alpha theta I."""
-    return expansion * theta * ufl.Identity(3)
+def thermal_eigenstrain(theta, expansion, slope=0):
+    """Isotropic thermal strain (integral of alpha(T) dT from T_amb) I = (alpha theta + alpha' theta^2 / 2) I
+    for alpha(T) = alpha + alpha' theta (``slope`` alpha', 0 or a number 0: constant alpha)."""
+    if isinstance(slope, (int, float)) and slope == 0:
+        return expansion * theta * ufl.Identity(3)
+    return (expansion * theta + slope * theta**2 / 2) * ufl.Identity(3)
 
 
 def vegard_eigenstrain(c, c_reference, vegard):
