@@ -3,8 +3,10 @@
 Every physical signal is real, x(t) = X0 + sum_n Re(X_n e^{i n w t}). The first order answers each
 heating harmonic of the drive linearly (label 'thermal'). The second order answers the products of
 first-order fields listed by :func:`stimsim.drives.second_order_pairs` (label 'ionic', since only the
-ionic flux is nonlinear; docs/harmonics.md). Tip harmonics 1 to :data:`~stimsim.drives.MAX_HARMONIC`
-are reported; where both orders land, a 'total' row gives their sum.
+ionic flux is nonlinear; docs/harmonics.md). A nonlinear heater's further heating harmonics
+(:attr:`~stimsim.drives.Drive.background_harmonics`) are answered linearly too (label 'nonionic'). Tip
+harmonics 1 to :data:`~stimsim.drives.MAX_HARMONIC` are reported; where several rows land, a 'total' row
+gives their sum.
 
 The study's ``[solver] periodic`` chooses who answers (:func:`periodic_method`): the expansion, or the
 nonlinear periodic state by harmonic balance (:mod:`stimsim.periodic`) or by time stepping
@@ -20,7 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stimsim.drives import MAX_HARMONIC, second_order_pairs
+from stimsim.drives import MAX_HARMONIC, TCR_KEY, second_order_pairs
+from stimsim.errors import InputError
 from stimsim.harmonic import HarmonicModel
 from stimsim.limits import check_first_order
 from stimsim.periodic import heating_signal
@@ -55,14 +58,26 @@ def _tip_per_heater(model: HarmonicModel, frequency: float, unit_fields: dict | 
     return model.tip_per_heater(unit_fields if unit_fields is not None else model.solve_first_order(frequency))
 
 
+def heated_fields(model: HarmonicModel, frequency: float) -> tuple[dict[int, dict], dict[int, complex]]:
+    """First-order fields and scaled heating amplitudes by heating harmonic n of the drive ``frequency``
+    (Hz), the drive's background harmonics included."""
+    drive = model.drive
+    units = {n: model.solve_first_order(n * frequency) for n in (*drive.harmonics, *drive.background_harmonics)}
+    ratios = {n: _tip_per_heater(model, n * frequency, unit) for n, unit in units.items()}
+    amplitudes = drive.heating_spectrum(frequency, ratios, model.base_heating)
+    return {n: scale(unit, amplitudes[n]) for n, unit in units.items()}, amplitudes
+
+
 def first_order_fields(model: HarmonicModel, frequency: float) -> tuple[dict[int, dict], dict[int, complex]]:
-    """First-order fields and scaled heating amplitudes by heating harmonic n of the drive ``frequency`` (Hz)."""
-    fields, amplitudes = {}, {}
-    for n in model.drive.harmonics:
-        unit = model.solve_first_order(n * frequency)
-        amplitudes[n] = model.drive.heating(n, frequency, _tip_per_heater(model, n * frequency, unit))
-        fields[n] = scale(unit, amplitudes[n])
-    return fields, amplitudes
+    """First-order fields and scaled heating amplitudes by heating harmonic n of the drive ``frequency``
+    (Hz), without the background harmonics."""
+    fields, amplitudes = heated_fields(model, frequency)
+    return _own(model, fields), _own(model, amplitudes)
+
+
+def _own(model: HarmonicModel, by_harmonic: dict, own: bool = True) -> dict:
+    """The entries of ``by_harmonic`` at the drive's heating harmonics (or, ``own`` False, the others)."""
+    return {n: value for n, value in by_harmonic.items() if (n in model.drive.harmonics) == own}
 
 
 def second_order_fields(model: HarmonicModel, frequency: float, first: dict[int, dict]) -> dict[int, list[dict]]:
@@ -79,16 +94,20 @@ def second_order_fields(model: HarmonicModel, frequency: float, first: dict[int,
 @dataclass(frozen=True)
 class HarmonicSolution:
     """The solved fields (scaled) at one drive ``frequency`` (Hz): ``first`` by heating harmonic (the
-    drive's amplitudes ``spectrum`` applied) and ``second`` by tip harmonic (one field set per product)."""
+    drive's amplitudes ``spectrum`` applied), ``second`` by tip harmonic (one field set per product) and
+    ``background`` by background heating harmonic (amplitudes ``background_spectrum``)."""
 
     frequency: float
     first: dict[int, dict]
     spectrum: dict[int, complex]
     second: dict[int, list[dict]]
+    background: dict[int, dict] = field(default_factory=dict)
+    background_spectrum: dict[int, complex] = field(default_factory=dict)
 
     def fields(self, harmonic: int) -> dict:
-        """Everything at ``harmonic`` (first and second orders summed; scaled, name -> Function copy)."""
-        sets = ([self.first[harmonic]] if harmonic in self.first else []) + self.second.get(harmonic, [])
+        """Everything at ``harmonic`` (all orders summed; scaled, name -> Function copy)."""
+        linear = [fields[harmonic] for fields in (self.first, self.background) if harmonic in fields]
+        sets = linear + self.second.get(harmonic, [])
         if not sets:
             return {}
         total = {name: f.copy() for name, f in sets[0].items()}
@@ -100,8 +119,12 @@ class HarmonicSolution:
 
 def solve_harmonics(model: HarmonicModel, frequency: float) -> HarmonicSolution:
     """First- and second-order fields at the drive ``frequency`` (Hz)."""
-    first, spectrum = first_order_fields(model, frequency)
-    return HarmonicSolution(frequency, first, spectrum, second_order_fields(model, frequency, first))
+    fields, amplitudes = heated_fields(model, frequency)
+    first = _own(model, fields)
+    return HarmonicSolution(
+        frequency, first, _own(model, amplitudes), second_order_fields(model, frequency, first),
+        _own(model, fields, False), _own(model, amplitudes, False),
+    )
 
 
 def responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution | None = None) -> list[TipResponse]:
@@ -113,6 +136,11 @@ def responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution
     check_first_order(model.study, {frequency: parameters})  # before a periodic solve would fail on it
     report = periodic_method(model, parameters)
     report.validity = parameters
+    if report.method != "expansion" and solution.background:
+        raise InputError(
+            TCR_KEY, f"is solved by the expansion only, not by {report.method.replace('_', ' ')} ({report.reason}): set "
+            "[solver] periodic = 'expansion' or the coefficient to 0"
+        )
     if report.method == "expansion":
         rows = expansion_responses(model, frequency, solution)
     else:
@@ -185,20 +213,22 @@ def _percent(error: float) -> str:
 def expansion_responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution) -> list[TipResponse]:
     """The expansion's labelled tip harmonics 1..MAX_HARMONIC of ``solution`` at ``frequency`` (Hz)."""
     first, spectrum, second = solution.first, solution.spectrum, solution.second
+    background, extra = solution.background, solution.background_spectrum
     rows = []
     for harmonic in range(1, MAX_HARMONIC + 1):
         parts = []
         if harmonic in first:
             parts.append(_row(model, frequency, harmonic, "thermal", 1, [first[harmonic]], spectrum[harmonic]))
+        if harmonic in background:
+            parts.append(_row(model, frequency, harmonic, "nonionic", 1, [background[harmonic]], extra[harmonic]))
         if harmonic in second:
             parts.append(_row(model, frequency, harmonic, "ionic", 2, second[harmonic], 0.0))
         rows += parts
-        if len(parts) == 2:
-            thermal, ionic = parts
+        if len(parts) > 1:
             rows.append(
                 TipResponse(
-                    frequency, harmonic, "total", 0, thermal.displacement + ionic.displacement,
-                    thermal.temperature + ionic.temperature, thermal.heating_power,
+                    frequency, harmonic, "total", 0, sum((p.displacement for p in parts), 0j),
+                    sum((p.temperature for p in parts), 0j), sum((p.heating_power for p in parts if p.kind != "ionic"), 0j),
                 )
             )
     return rows
