@@ -12,7 +12,8 @@ The study's ``[solver] periodic`` chooses who answers (:func:`periodic_method`):
 nonlinear periodic state by harmonic balance (:mod:`stimsim.periodic`) or by time stepping
 (:mod:`stimsim.timedomain`). Those report harmonics 0..H as 'total' (what a lock-in reads), 'thermal'
 (the linear response to the heating harmonics: the whole response of a sample without mobile ions,
-whose balance is then linear) and 'ionic' (total minus thermal: what the mobile ions add).
+whose balance is then linear), 'nonionic' (the same at the background harmonics) and 'ionic' (total
+minus those: what the mobile ions add).
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stimsim.drives import MAX_HARMONIC, TCR_KEY, second_order_pairs
-from stimsim.errors import InputError
+from stimsim.drives import MAX_HARMONIC, second_order_pairs
 from stimsim.harmonic import HarmonicModel
 from stimsim.limits import check_first_order
 from stimsim.periodic import heating_signal
@@ -104,6 +104,11 @@ class HarmonicSolution:
     background: dict[int, dict] = field(default_factory=dict)
     background_spectrum: dict[int, complex] = field(default_factory=dict)
 
+    @property
+    def heating(self) -> dict[int, complex]:
+        """Scaled heating amplitudes of every heated harmonic, the background's included."""
+        return self.spectrum | self.background_spectrum
+
     def fields(self, harmonic: int) -> dict:
         """Everything at ``harmonic`` (all orders summed; scaled, name -> Function copy)."""
         linear = [fields[harmonic] for fields in (self.first, self.background) if harmonic in fields]
@@ -136,11 +141,6 @@ def responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution
     check_first_order(model.study, {frequency: parameters})  # before a periodic solve would fail on it
     report = periodic_method(model, parameters)
     report.validity = parameters
-    if report.method != "expansion" and solution.background:
-        raise InputError(
-            TCR_KEY, f"is solved by the expansion only, not by {report.method.replace('_', ' ')} ({report.reason}): set "
-            "[solver] periodic = 'expansion' or the coefficient to 0"
-        )
     if report.method == "expansion":
         rows = expansion_responses(model, frequency, solution)
     else:
@@ -236,21 +236,23 @@ def expansion_responses(model: HarmonicModel, frequency: float, solution: Harmon
 
 def periodic_responses(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> list[TipResponse]:
     """Tip harmonics 0..H of the nonlinear periodic state (``report.method``), each as 'thermal' (at
-    the heating harmonics), 'ionic' and 'total' rows of order 0 (all orders)."""
+    the heating harmonics) or 'nonionic' (at the background harmonics) rows of order 1, and 'ionic'
+    (the rest) and 'total' rows of order 0 (all orders)."""
     if report.method == "harmonic_balance":
         tips = harmonic_balance_tips(model, frequency, solution, report)
     else:
         tips = time_domain_tips(model, frequency, solution, report)
     rows = []
     for harmonic, (displacement, temperature) in sorted(tips.items()):
-        heating = solution.spectrum.get(harmonic, 0.0)
-        thermal_u = thermal_t = 0j
-        if harmonic in solution.first:
-            thermal = _row(model, frequency, harmonic, "thermal", 1, [solution.first[harmonic]], heating, report.method)
-            thermal_u, thermal_t = thermal.displacement, thermal.temperature
-            rows.append(thermal)
+        heating = solution.heating.get(harmonic, 0.0)
+        linear_u = linear_t = 0j
+        for kind, first in (("thermal", solution.first), ("nonionic", solution.background)):
+            if harmonic in first:
+                linear = _row(model, frequency, harmonic, kind, 1, [first[harmonic]], heating, report.method)
+                linear_u, linear_t = linear.displacement, linear.temperature
+                rows.append(linear)
         heat_flow = model.drive.heat_flow(heating, temperature)
-        rows.append(TipResponse(frequency, harmonic, "ionic", 0, displacement - thermal_u, temperature - thermal_t,
+        rows.append(TipResponse(frequency, harmonic, "ionic", 0, displacement - linear_u, temperature - linear_t,
                                 0j, report.method))
         rows.append(TipResponse(frequency, harmonic, "total", 0, displacement, temperature, heat_flow, report.method))
     return rows
@@ -265,7 +267,7 @@ def harmonic_balance_tips(model, frequency: float, solution: HarmonicSolution, r
     given = model.study.solver.harmonics
     harmonics = given or FIRST_HARMONICS * model.drive.channels.ionic
     while True:
-        state = balance.solve(frequency, dict(solution.spectrum), model.base_heating, harmonics, start)
+        state = balance.solve(frequency, solution.heating, model.base_heating, harmonics, start)
         tips = {k: model.tip_values(balance.to_fields(state.harmonics[k], "harmonic")) for k in range(harmonics + 1)}
         channel = abs(tips[min(model.drive.channels.ionic, harmonics)][0])
         tail = abs(tips[harmonics][0]) / channel if channel else 0.0
@@ -309,7 +311,7 @@ def expansion_state(model, solution: HarmonicSolution) -> dict:
 def heating_in_time(model, solution: HarmonicSolution):
     """The scaled total heating as a function of time (s): the base state's DC part and the drive's
     harmonics at ``solution.frequency``."""
-    spectrum, omega = dict(solution.spectrum), 2 * math.pi * solution.frequency
+    spectrum, omega = solution.heating, 2 * math.pi * solution.frequency
     return lambda t: model.base_heating + heating_signal(spectrum, np.array([omega * t]))[0]
 
 

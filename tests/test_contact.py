@@ -190,6 +190,20 @@ def test_joule_heater_coefficient_adds_a_nonionic_row_at_4w_that_the_total_inclu
     assert 1e-4 < abs(background.displacement / rows[2, "thermal"].displacement) < 1e-1
 
 
+def test_harmonic_balance_carries_the_heater_background_like_the_expansion():
+    """At a small amplitude (theta ~ 0.1 K, beta = 1e-3 1/K: the background about 2.5 times the ionic
+    part at 4) the nonlinear periodic state with the heater's 4 w heating gives the expansion's thermal
+    row at 2, and its total and ionic part at 4 (0.5 %), with the same nonionic row."""
+    case = JOULE_STUDY | {"mesh": {"refinement": 0.3}, "sample": {"material": "SDC", "properties": {"diffusivity": 1e-11}}}
+    case["excitation"] = JOULE_STUDY["excitation"] | {"ac_voltage": 0.3}
+    expansion = rows_of(case)
+    periodic = rows_of(case | {"solver": {"periodic": "harmonic_balance", "harmonics": 4}})
+    assert periodic[4, "nonionic"].displacement == pytest.approx(expansion[4, "nonionic"].displacement, rel=1e-12)
+    for found, expected in (((2, "total"), (2, "thermal")), ((4, "total"), (4, "total")), ((4, "ionic"), (4, "ionic"))):
+        difference = periodic[found].displacement - expansion[expected].displacement
+        assert abs(difference) < 5e-3 * abs(expansion[expected].displacement), found
+
+
 CONTACT_STUDY = {
     "sample": {"material": "PTFE"},
     "tip": {"force": 20e-9, "tip_radius": 30e-9},
@@ -230,8 +244,8 @@ def write_case(path, case: dict) -> str:
     [
         ("experiment", {"tip": {"contact_radius": 20e-9}}, "instrument.contact_nonlinearity = 'hertz' needs a Hertz contact"),
         ("experiment", {"tip": {"force": -1e-9, "tip_radius": 30e-9}}, "tip.force = -1e-09 is outside"),
-        ("run", {"excitation": JOULE_STUDY["excitation"], "solver": {"periodic": "harmonic_balance"}},
-         "excitation.heater_temperature_coefficient is solved by the expansion only"),
+        ("run", {"excitation": JOULE_STUDY["excitation"] | {"heater_temperature_coefficient": -0.05}},
+         "excitation.heater_temperature_coefficient = -0.05 1/K leaves the heater no steady temperature"),
         ("run", {"excitation": CONTACT_STUDY["excitation"] | {"heater_temperature_coefficient": 1e-3}},
          "excitation.heater_temperature_coefficient is not used by mode 'power'"),
     ],
