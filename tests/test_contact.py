@@ -60,7 +60,7 @@ def test_hertz_contact_has_the_stiffness_2_a_e_star_and_curvature_k_over_2_delta
 
 def test_hertz_second_harmonic_matches_the_time_integrated_contact_and_scales_as_amplitude_squared():
     """The thermal harmonic at f0/2, its second harmonic at f0 (the paper's ionic channel), with a
-    cantilever of a ninth of the contact stiffness: the expansion within 1 %, four times larger at
+    cantilever of a ninth of the contact stiffness: the expansion within 1e-3, four times larger at
     twice the amplitude."""
     resonance = Resonance(F0, QUALITY, CONTACT.stiffness / 9, CONTACT.stiffness)
     drive = F0 / 2
