@@ -90,6 +90,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "heater_heat_capacity": Key(
             "number", "J/K", "heat capacity C_h of the heater (mode 'joule')", 0.0, low=0.0, high=1.0, low_inclusive=True
         ),
+        "heater_temperature_coefficient": Key(
+            "number", "1/K", "temperature coefficient beta of the heater resistance R0 (1 + beta theta_h) (mode 'joule')",
+            0.0, low=-0.1, high=0.1,
+        ),
         "mean_power": Key("number", "W", "mean laser power P (before absorptance)", low=0.0, high=100.0),
         "modulation_depth": Key(
             "number", "1", "laser modulation depth m in P(1 + m cos wt)", low=0.0, high=1.0, high_inclusive=True
@@ -160,7 +164,7 @@ MODE_KEYS: dict[str, tuple[str, ...]] = {
     "laser": ("mean_power", "modulation_depth", "beam_radius", "absorptance", "absorption_length"),
     "joule": (
         "dc_voltage", "ac_voltage", "heater_resistance", "contact_conductance", "heater_conductance",
-        "heater_heat_capacity",
+        "heater_heat_capacity", "heater_temperature_coefficient",
     ),
 }
 MODE_REQUIRED: dict[str, tuple[str, ...]] = {
@@ -203,6 +207,7 @@ class Excitation:
     heater_resistance: float | None = None
     heater_conductance: float | None = None
     heater_heat_capacity: float | None = None
+    heater_temperature_coefficient: float | None = None
     contact_conductance: float | None = None
     mean_power: float | None = None
     modulation_depth: float | None = None

@@ -15,7 +15,10 @@ Every physical signal is real, x(t) = X0 + sum_n Re(X_n e^{i n w t}) (docs/harmo
 * :class:`LaserDrive`: an absorbed power A m P (1 + cos(wt)/m), Gaussian on the surface or Beer–Lambert in depth;
 * :class:`HeaterDrive`: a prescribed heater-temperature oscillation coupled through the contact conductance G_c;
 * :class:`JouleDrive`: a heater at V0 + V1 cos(wt) across R, whose temperature follows from its balance
-  i n w C_h theta_n + G_h theta_n + G_c (theta_n - theta_tip) = P_n (:class:`HeaterBalance`).
+  i n w C_h theta_n + G_h theta_n + G_c (theta_n - theta_tip) = P_n (:class:`HeaterBalance`). With a
+  resistance temperature coefficient beta, R = R0 (1 + beta theta_h), its power V^2/R gains harmonics
+  beyond the ideal ones (:func:`heater_dc_temperature`, :func:`heater_power_harmonics`): the sample
+  answers them linearly, reported as 'nonionic' rows (:attr:`Drive.background_harmonics`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from stimsim.errors import InputError
 from stimsim.physics import heat
@@ -32,6 +37,9 @@ if TYPE_CHECKING:  # the study types only annotate: config imports this module
 
 #: Highest multiple of the drive frequency that is reported.
 MAX_HARMONIC = 4
+
+#: The study key of the heater's resistance temperature coefficient.
+TCR_KEY = "excitation.heater_temperature_coefficient"
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,9 @@ class Drive:
     scale_unit: str
     #: Heating harmonics n >= 1 of the drive frequency and their scaled amplitudes; DC apart.
     harmonics: dict[int, complex]
+    #: Further harmonics (<= MAX_HARMONIC) at which a nonlinear heater heats: a background the sample
+    #: answers linearly ('nonionic' rows), not a channel; amplitudes from :meth:`heating_spectrum`.
+    background_harmonics: tuple[int, ...] = ()
     #: Scaled DC heating of the base state (drives without a balance; see :meth:`base_heating`).
     dc_heating: float = 0.0
     #: The heater balance (None: the heating does not depend on the sample).
@@ -142,6 +153,12 @@ class Drive:
         """Scaled heating amplitude of ``harmonic`` of the drive ``frequency`` (Hz); ``tip_per_heater``
         (the sample's tip temperature per heater temperature there) is needed only with a balance."""
         return self.harmonics[harmonic]
+
+    def heating_spectrum(self, frequency: float, tip_per_heater: dict, base_heating: float) -> dict[int, complex]:
+        """Scaled heating amplitudes of the harmonics and the background harmonics of the drive
+        ``frequency`` (Hz), with the sample's tip temperature per heater temperature ``tip_per_heater``
+        by harmonic (None without a balance) and the scaled DC heating ``base_heating`` of the base state."""
+        return {n: self.heating(n, frequency, tip_per_heater[n]) for n in self.harmonics}
 
     def base_heating(self, tip_per_heater: complex | None = None) -> float:
         """Scaled DC heating of the base state; ``tip_per_heater`` at zero frequency is needed only
@@ -309,7 +326,12 @@ class JouleDrive(HeaterDrive):
     """A Joule heater at V0 + V1 cos(wt) across R: power (V0^2 + V1^2/2)/R at DC, 2 V0 V1/R at w and
     V1^2/(2R) at 2w; each power harmonic sets a heater temperature through :class:`HeaterBalance`. The
     scale is the heater temperature that the largest AC power harmonic would make without the sample,
-    P / (G_h + G_c) (K)."""
+    P / (G_h + G_c) (K), at the cold resistance R0.
+
+    With ``excitation.heater_temperature_coefficient`` beta (1/K) the resistance is R0 (1 + beta theta_h):
+    the DC heater temperature solves its balance with the hot resistance (:func:`heater_dc_temperature`),
+    and the power harmonics up to MAX_HARMONIC follow from the periodic heater temperature
+    (:func:`heater_power_harmonics`), those beyond the ideal ones as :attr:`background_harmonics`."""
 
     def __init__(self, excitation: Excitation, tip: Tip):
         Drive.__init__(self, excitation, tip)
@@ -318,6 +340,10 @@ class JouleDrive(HeaterDrive):
         powers = joule_power_harmonics(excitation)
         self.dc_power = powers.pop(0, 0.0)
         self.powers = powers
+        self.coefficient = excitation.heater_temperature_coefficient or 0.0
+        if self.coefficient:
+            heated = range(1, MAX_HARMONIC + 1) if excitation.dc_voltage else range(2, MAX_HARMONIC + 1, 2)
+            self.background_harmonics = tuple(n for n in heated if n not in powers)
         self.scale = max(powers.values()) / (excitation.heater_conductance + excitation.contact_conductance)
         self.harmonics = dict.fromkeys(powers, None)  # amplitudes from the balance (:meth:`heating`)
         self.oscillating_key = HeatingKey("excitation.ac_voltage", excitation.ac_voltage, "V", 2, ("dc", "ac"))
@@ -326,13 +352,31 @@ class JouleDrive(HeaterDrive):
             self.dc_key = HeatingKey("excitation.dc_voltage", excitation.dc_voltage, "V", 2, ("dc", "ac"))
 
     def heating(self, harmonic: int, frequency: float, tip_per_heater: complex | None = None) -> complex:
+        if self.coefficient:  # the harmonics depend on each other: only heating_spectrum has them
+            raise InputError(TCR_KEY, "is not supported by fits and their derivatives yet (set it to 0)")
         omega = 2 * math.pi * harmonic * frequency
         return self.balance.temperature(self.powers[harmonic], omega, tip_per_heater) / self.scale
+
+    def heating_spectrum(self, frequency: float, tip_per_heater: dict, base_heating: float) -> dict[int, complex]:
+        """With a temperature coefficient, the heater temperature theta_n = T_n P_n of every power
+        harmonic (T_n = 1 / (i n w C_h + G_h + G_c (1 - Z_n)), K/W) about the base state's heater
+        temperature ``base_heating`` times the scale."""
+        if not self.coefficient:
+            return super().heating_spectrum(frequency, tip_per_heater, base_heating)
+        transfer = {
+            n: self.balance.temperature(1.0, 2 * math.pi * n * frequency, tip_per_heater[n])
+            for n in (*self.powers, *self.background_harmonics)
+        }
+        powers = heater_power_harmonics(self.excitation, base_heating * self.scale, transfer)
+        return {n: transfer[n] * powers[n] / self.scale for n in transfer}
 
     def dc_heating_per_watt(self, tip_per_heater: complex | None = None) -> float:
         return self.balance.temperature(1.0, 0.0, complex(tip_per_heater).real).real / self.scale
 
     def base_heating(self, tip_per_heater: complex | None = None) -> float:
+        if self.coefficient:
+            transfer = self.balance.temperature(1.0, 0.0, complex(tip_per_heater).real).real
+            return heater_dc_temperature(self.excitation, transfer) / self.scale
         return self.dc_heating_per_watt(tip_per_heater) * self.dc_power
 
     def heating_tangent(self, harmonic: int, frequency: float, tip_per_heater, d_tip_per_heater, d_contact: float) -> complex:
@@ -361,6 +405,52 @@ def joule_power_harmonics(excitation: Excitation) -> dict[int, float]:
     v0, v1, resistance = excitation.dc_voltage, excitation.ac_voltage, excitation.heater_resistance
     powers = {0: (v0**2 + v1**2 / 2) / resistance, 1: 2 * v0 * v1 / resistance, 2: v1**2 / (2 * resistance)}
     return {n: p for n, p in powers.items() if p > 0}
+
+
+def heater_dc_temperature(excitation: Excitation, transfer: float) -> float:
+    """Steady heater temperature rise theta0 (K) of a heater R0 (1 + beta theta) at the mean square
+    voltage V0^2 + V1^2/2 (V^2), with ``transfer`` (K/W) the steady heater temperature per W: the root
+    of theta (1 + beta theta) = c, c = transfer (V0^2 + V1^2/2) / R0, that tends to c as beta -> 0,
+    2c / (1 + sqrt(1 + 4 beta c)). It leaves out the DC power of the heater temperature's oscillation
+    beating with V^2 (of order beta theta_n P_n / 2, docs/harmonics.md)."""
+    beta = excitation.heater_temperature_coefficient
+    square = excitation.dc_voltage**2 + excitation.ac_voltage**2 / 2
+    c = transfer * square / excitation.heater_resistance
+    if 1 + 4 * beta * c < 0:
+        raise InputError(
+            TCR_KEY, f"= {beta:g} 1/K leaves the heater no steady temperature (thermal runaway: its resistance falls "
+            f"faster than it heats; needs beta > {-1 / (4 * c):.3g} 1/K at this voltage)"
+        )
+    return 2 * c / (1 + math.sqrt(1 + 4 * beta * c))
+
+
+def heater_power_harmonics(
+    excitation: Excitation, dc_temperature: float, transfer: dict[int, complex], samples: int = 64,
+    tolerance: float = 1e-12, iterations: int = 200,
+) -> dict[int, complex]:
+    """Power harmonics P_n (W) of V(t)^2 / (R0 (1 + beta (theta0 + theta(t)))), V = V0 + V1 cos(wt), at
+    the harmonics n of ``transfer`` (heater temperature per W, K/W), with theta(t) = sum_n Re(transfer[n]
+    P_n e^{i n w t}) about the DC heater temperature ``dc_temperature`` theta0 (K): a fixed point on the
+    sampled period (``samples`` instants), to a change of ``tolerance`` of the temperature oscillation.
+    Its contraction is about |beta theta_n|."""
+    beta, r0 = excitation.heater_temperature_coefficient, excitation.heater_resistance
+    phases = 2 * np.pi * np.arange(samples) / samples
+    square = (excitation.dc_voltage + excitation.ac_voltage * np.cos(phases)) ** 2
+    oscillation = np.zeros(samples)
+    for _ in range(iterations):
+        resistance = r0 * (1 + beta * (dc_temperature + oscillation))
+        if resistance.min() <= 0:
+            raise InputError(
+                TCR_KEY, f"= {beta:g} 1/K makes the heater resistance R0 (1 + beta theta_h) <= 0 at theta_h = "
+                f"{dc_temperature + oscillation[np.argmin(resistance)]:.3g} K"
+            )
+        spectrum = 2 * np.fft.rfft(square / resistance) / samples
+        powers = {n: complex(spectrum[n]) for n in transfer}
+        updated = sum((transfer[n] * p * np.exp(1j * n * phases)).real for n, p in powers.items())
+        change, oscillation = np.abs(updated - oscillation).max(), updated
+        if change <= tolerance * np.abs(updated).max():
+            return powers
+    raise InputError(TCR_KEY, f"= {beta:g} 1/K: the heater's electrothermal feedback did not settle in {iterations} iterations")
 
 
 #: The drive class of each ``excitation.mode``.

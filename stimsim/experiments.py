@@ -13,6 +13,12 @@ tables (:data:`PROTOCOLS`):
 - ``force_series``: responses against the static contact force (Hertz preload and contact radius), with
   the contact resonance following the contact stiffness.
 
+With ``[instrument] contact_nonlinearity = "hertz"`` the lock-in also reads the Hertz contact's
+second harmonics (:func:`stimsim.instrument.contact_harmonics`): the sweeps add them to the intrinsic
+signal and say how much in their ``contact_*`` columns; the DC and force series list them as rows of kind
+'contact' and give a 'total' row (everything the lock-in reads) wherever several kinds land on one
+harmonic. The modulation traces stay the sample's own harmonics.
+
 Each protocol returns a :class:`Table`; :func:`run_experiments` runs the ones a study asks for.
 Powers in W, forces in N, frequencies in Hz, displacements in m, phases in degrees.
 """
@@ -27,7 +33,7 @@ from stimsim.config import REQUIRED, Key, Study, check_table, derived_study
 from stimsim.forward import base_state, dc_heating_per_watt, responses
 from stimsim.errors import InputError, suggest
 from stimsim.harmonic import HarmonicModel
-from stimsim.instrument import LockIn, Resonance, contact_stiffness, dart, fit_sho
+from stimsim.instrument import HertzContact, LockIn, Resonance, contact_harmonics, contact_stiffness, dart, fit_sho
 from stimsim.limits import check_model, check_study
 from stimsim.modulation import Modulation, modulation_loop
 from stimsim.progress import Progress
@@ -44,6 +50,10 @@ INSTRUMENT: dict[str, Key] = {
     ),
     "noise": Key("number", "m", "detector noise per lock-in quadrature", 0.0, low=0.0, high=1e-6, low_inclusive=True),
     "seed": Key("integer", "", "seed of the noise generator", 0, low=0, high=2**32 - 1),
+    "contact_nonlinearity": Key(
+        "string", "", "second harmonics of the tip-sample contact read by the lock-in: none, or the Hertz "
+        "contact under tip.force on a tip of tip.tip_radius", "none", choices=("none", "hertz"),
+    ),
 }
 
 PROTOCOLS: dict[str, dict[str, Key]] = {
@@ -101,6 +111,20 @@ def instrument(study: Study) -> tuple[Resonance, LockIn]:
     return resonance, LockIn(resonance, table["noise"], table["seed"])
 
 
+def hertz_contact(study: Study) -> HertzContact | None:
+    """The study's Hertz contact if its instrument reads the contact nonlinearity (None otherwise)."""
+    if "instrument" not in study.extensions:
+        return None
+    if check_table("instrument", INSTRUMENT, study.extensions["instrument"])["contact_nonlinearity"] == "none":
+        return None
+    tip, top = study.tip, study.sample.material
+    if not tip.force > 0 or tip.tip_radius is None:
+        raise InputError(
+            "instrument.contact_nonlinearity", "= 'hertz' needs a Hertz contact: give tip.force (N) and tip.tip_radius (m)"
+        )
+    return HertzContact(tip.force, tip.tip_radius, top.youngs_modulus / (1 - top.poisson_ratio**2))
+
+
 def protocols(study: Study) -> dict[str, dict]:
     """The validated ``[protocol.<name>]`` tables of a study, by name."""
     tables = study.extensions.get("protocol", {})
@@ -123,8 +147,19 @@ def _advanced(progress: Progress, value):
 
 
 def harmonic_signal(rows, harmonic: int) -> complex:
-    """Everything the tip does at ``harmonic`` (m): what the lock-in reads (first and second orders)."""
+    """Everything the sample's surface does at ``harmonic`` (m): first and second orders, ionic or not."""
     return sum((r.displacement for r in rows if r.harmonic == harmonic and r.kind in PARTS), 0j)
+
+
+def surface_harmonics(rows) -> dict[int, complex]:
+    """The first-order ('thermal') surface displacement (m) by harmonic: what the contact is driven by."""
+    return {r.harmonic: r.displacement for r in rows if r.kind == "thermal"}
+
+
+def contact_signals(rows, frequency: float, resonance: Resonance, contact: HertzContact | None) -> dict[int, complex]:
+    """The contact's equivalent surface displacement (m) by harmonic at the drive ``frequency`` (Hz)
+    (:func:`stimsim.instrument.contact_harmonics`; empty without a contact nonlinearity)."""
+    return {} if contact is None else contact_harmonics(surface_harmonics(rows), frequency, resonance, contact)
 
 
 # -- resonance sweep ----------------------------------------------------------------------------
@@ -136,6 +171,8 @@ SWEEP_COLUMNS = (
     ("signal_frequency_hz", "Hz", "frequency n f the lock-in reads"),
     ("intrinsic_amplitude_m", "m", "model surface displacement amplitude at n f"),
     ("intrinsic_phase_deg", "deg", "its phase"),
+    ("contact_amplitude_m", "m", "part of the intrinsic signal from the Hertz contact nonlinearity (0: not modelled)"),
+    ("contact_phase_deg", "deg", "its phase"),
     ("measured_amplitude_m", "m", "lock-in amplitude through the resonance (with noise)"),
     ("measured_phase_deg", "deg", "lock-in phase"),
     ("measured_real_m", "m", "lock-in X"),
@@ -158,6 +195,7 @@ FIT_COLUMNS = (
 def resonance_sweep(study: Study, comm, options: dict, progress: Progress) -> tuple[Table, Table]:
     """Sweep each channel across the resonance: the recorded spectra and the recovered resonances."""
     resonance, lock_in = instrument(study)
+    contact = hertz_contact(study)
     channels_of = study.drive.channels
     harmonics = {"thermal": channels_of.thermal, "ionic": channels_of.ionic}
     channels = ("thermal", "ionic") if options["channel"] == "both" else (options["channel"],)
@@ -168,14 +206,15 @@ def resonance_sweep(study: Study, comm, options: dict, progress: Progress) -> tu
     with HarmonicModel(sweep_study, comm) as model:
         base_state(model)
         progress.total = sum(len(fs) for fs in plan.values())
-        intrinsic = {c: np.array([_advanced(progress, harmonic_signal(_checked(model, f), harmonics[c])) for f in fs])
-                     for c, fs in plan.items()}
+        signals = {c: [_advanced(progress, _lock_in_signal(_checked(model, f), harmonics[c], f, resonance, contact)) for f in fs]
+                   for c, fs in plan.items()}
     spectra, fits = [], []
     for c in channels:
-        n, f, x = harmonics[c], plan[c], intrinsic[c]
+        n, f = harmonics[c], plan[c]
+        x, from_contact = (np.array(part) for part in zip(*signals[c]))
         readings = lock_in.read(f, n, x)
         points = len(offsets)
-        spectra += [_sweep_row(c, n, f[i], x[i], readings[i]) for i in range(points)]
+        spectra += [_sweep_row(c, n, f[i], x[i], from_contact[i], readings[i]) for i in range(points)]
         truth = dict(resonance_frequency_hz=resonance.frequency, quality_factor=resonance.quality)
         fits.append(dict(channel=c, method="model", **truth, **_complex_columns("intrinsic", x[-1]), note=""))
         fits.append(_fit_row(c, "sho_fit", lambda: fit_sho(n * f[:points], readings[:points])))
@@ -186,6 +225,12 @@ def resonance_sweep(study: Study, comm, options: dict, progress: Progress) -> tu
     return Table("resonance_sweep", SWEEP_COLUMNS, spectra), Table("resonance_fit", FIT_COLUMNS, fits)
 
 
+def _lock_in_signal(rows, harmonic: int, frequency: float, resonance: Resonance, contact) -> tuple[complex, complex]:
+    """(intrinsic signal, its part from the contact) (m) at ``harmonic`` of ``frequency`` (Hz)."""
+    from_contact = contact_signals(rows, frequency, resonance, contact).get(harmonic, 0j)
+    return harmonic_signal(rows, harmonic) + from_contact, from_contact
+
+
 def _checked(model, frequency: float, **dc) -> list:
     """The tip responses at ``frequency``, refused if their temperature or concentration leaves the
     model's range (:func:`stimsim.limits.check_model`)."""
@@ -194,10 +239,11 @@ def _checked(model, frequency: float, **dc) -> list:
     return rows
 
 
-def _sweep_row(channel, harmonic, drive_frequency, intrinsic, reading) -> dict:
+def _sweep_row(channel, harmonic, drive_frequency, intrinsic, from_contact, reading) -> dict:
     return dict(
         channel=channel, harmonic=harmonic, drive_frequency_hz=float(drive_frequency),
         signal_frequency_hz=float(harmonic * drive_frequency), **_complex_columns("intrinsic", intrinsic),
+        **_complex_columns("contact", from_contact),
         **_complex_columns("measured", reading), measured_real_m=float(reading.real), measured_imag_m=float(reading.imag),
     )
 
@@ -224,7 +270,8 @@ def _fit_row(channel, method, estimate) -> dict:
 
 RESPONSE_COLUMNS = (
     ("harmonic", "", "harmonic n of the drive"),
-    ("kind", "", "thermal (first order) or ionic (second order)"),
+    ("kind", "", "thermal (first order), ionic (second order), nonionic (heater background), contact (Hertz "
+     "contact, read by the lock-in) or total (their sum where several land)"),
     ("amplitude_m", "m", "intrinsic tip displacement amplitude"),
     ("phase_deg", "deg", "its phase relative to the heating"),
     ("u_real_m", "m", "real part of the complex amplitude"),
@@ -232,11 +279,19 @@ RESPONSE_COLUMNS = (
 )
 
 
-def _response_rows(rows, **fields) -> list[dict]:
+def _response_rows(rows, contact: dict[int, complex] | None = None, **fields) -> list[dict]:
+    """Table rows of the sample's tip responses ``rows`` and of the ``contact`` signals (m, by
+    harmonic), with a 'total' row where several kinds land on one harmonic."""
+    parts = [(r.harmonic, r.kind, r.displacement) for r in rows if r.kind in PARTS]
+    parts += [(n, "contact", x) for n, x in sorted((contact or {}).items())]
+    for harmonic in sorted({n for n, _, _ in parts}):
+        landing = [x for n, _, x in parts if n == harmonic]
+        if len(landing) > 1:
+            parts.append((harmonic, "total", sum(landing, 0j)))
     return [
-        dict(fields, harmonic=r.harmonic, kind=r.kind, amplitude_m=r.amplitude, phase_deg=r.phase_deg,
-             u_real_m=r.displacement.real, u_imag_m=r.displacement.imag)
-        for r in rows if r.kind in PARTS
+        dict(fields, harmonic=n, kind=kind, amplitude_m=abs(x), phase_deg=float(np.degrees(np.angle(x))),
+             u_real_m=x.real, u_imag_m=x.imag)
+        for n, kind, x in parts
     ]
 
 
@@ -244,6 +299,7 @@ def dc_series(study: Study, comm, options: dict, progress: Progress) -> Table:
     """Steady harmonics at the drive frequency against the total DC heating power (one model)."""
     single = derived_study(study, {"excitation.frequencies": [options["drive_frequency"]]})
     key = "protocol.dc_series.dc_powers"
+    resonance, contact = _resonance_if_needed(study), hertz_contact(study)
     model = HarmonicModel(single, comm)
     rows = []
     try:
@@ -256,7 +312,8 @@ def dc_series(study: Study, comm, options: dict, progress: Progress) -> Table:
             model.solve_base_state(power * dc_heating_per_watt(model))
             rise = model.tip_values(model.base)[1].real
             found = _checked(model, options["drive_frequency"], key=key, dc_value=power)
-            rows += _response_rows(found, dc_power_w=power, dc_tip_temperature_rise_k=rise)
+            signals = contact_signals(found, options["drive_frequency"], resonance, contact)
+            rows += _response_rows(found, signals, dc_power_w=power, dc_tip_temperature_rise_k=rise)
             progress.advance(f"{power:g} W")
     finally:
         model.destroy()
@@ -283,10 +340,11 @@ def force_series(study: Study, comm, options: dict, progress: Progress) -> Table
             found = _checked(model, options["drive_frequency"])
         progress.advance(f"{force:g} N")
         stiffness = _contact_stiffness(variant)
-        f0 = resonance.at_contact_stiffness(stiffness).frequency
+        here = resonance.at_contact_stiffness(stiffness)
+        signals = contact_signals(found, options["drive_frequency"], here, hertz_contact(variant))
         rows += _response_rows(
-            found, force_n=force, contact_radius_m=variant.tip.contact_radius, contact_stiffness_n_per_m=stiffness,
-            resonance_frequency_hz=f0,
+            found, signals, force_n=force, contact_radius_m=variant.tip.contact_radius, contact_stiffness_n_per_m=stiffness,
+            resonance_frequency_hz=here.frequency,
         )
     columns = (
         ("force_n", "N", "static contact force"),
@@ -295,6 +353,11 @@ def force_series(study: Study, comm, options: dict, progress: Progress) -> Table
         ("resonance_frequency_hz", "Hz", "contact resonance at this stiffness"),
     )
     return Table("force_series", columns + RESPONSE_COLUMNS, rows)
+
+
+def _resonance_if_needed(study: Study) -> Resonance | None:
+    """The study's resonance where its instrument reads the contact nonlinearity (None otherwise)."""
+    return instrument(study)[0] if hertz_contact(study) is not None else None
 
 
 def _contact_stiffness(study: Study) -> float:
@@ -391,6 +454,7 @@ def check_experiments(study: Study, only: list[str] | None = None) -> dict[str, 
     chosen = {name: options for name, options in chosen.items() if not only or name in only}
     if "instrument" in study.extensions or any(name in NEEDS_INSTRUMENT for name in chosen):
         instrument(study)
+        hertz_contact(study)
     if "force_series" in chosen and (chosen["force_series"]["tip_radius"] or study.tip.tip_radius) is None:
         raise InputError("protocol.force_series.tip_radius", "is required (m) unless the study gives tip.tip_radius")
     for name in ("modulation", "dc_series"):

@@ -2,18 +2,19 @@
 
 Every physical signal is real, x(t) = X0 + sum_n Re(X_n e^{i n w t}). The first order answers each
 heating harmonic of the drive linearly (label 'thermal'). The second order answers the products of
-first-order fields listed by :func:`stimsim.drives.second_order_pairs`. Its part with the ions held
-immobile (from a temperature-dependent alpha and k) is labelled 'nonionic' (reported when alpha or k
-depends on the temperature), the rest, what the mobile ions add, 'ionic' (docs/harmonics.md, 'Non-ionic
-second harmonics'). Tip harmonics 1 to :data:`~stimsim.drives.MAX_HARMONIC` are reported; where
-several parts land, a 'total' row gives their sum.
+first-order fields listed by :func:`stimsim.drives.second_order_pairs`. What does not come from the
+ions is labelled 'nonionic': the second order's part with the ions held immobile (from a
+temperature-dependent alpha and k) and the linear answer to a nonlinear heater's further heating
+harmonics (:attr:`~stimsim.drives.Drive.background_harmonics`); the rest of the second order, what the
+mobile ions add, is 'ionic' (docs/harmonics.md, 'Non-ionic second harmonics'). Tip harmonics 1 to
+:data:`~stimsim.drives.MAX_HARMONIC` are reported; where several parts land, a 'total' row gives their sum.
 
 The study's ``[solver] periodic`` chooses who answers (:func:`periodic_method`): the expansion, or the
 nonlinear periodic state by harmonic balance (:mod:`stimsim.periodic`) or by time stepping
 (:mod:`stimsim.timedomain`). Those report harmonics 0..H as 'total' (what a lock-in reads), 'thermal'
 (the linear response to the heating harmonics), 'nonionic' (the periodic state of the sample without
-mobile ions minus its linear response: zero unless alpha or k depends on the temperature) and 'ionic'
-(total minus thermal minus nonionic: what the mobile ions add).
+mobile ions minus its linear response to the drive's harmonics, plus its linear response to the
+background harmonics) and 'ionic' (total minus thermal minus nonionic: what the mobile ions add).
 """
 
 from __future__ import annotations
@@ -58,14 +59,26 @@ def _tip_per_heater(model: HarmonicModel, frequency: float, unit_fields: dict | 
     return model.tip_per_heater(unit_fields if unit_fields is not None else model.solve_first_order(frequency))
 
 
+def heated_fields(model: HarmonicModel, frequency: float) -> tuple[dict[int, dict], dict[int, complex]]:
+    """First-order fields and scaled heating amplitudes by heating harmonic n of the drive ``frequency``
+    (Hz), the drive's background harmonics included."""
+    drive = model.drive
+    units = {n: model.solve_first_order(n * frequency) for n in (*drive.harmonics, *drive.background_harmonics)}
+    ratios = {n: _tip_per_heater(model, n * frequency, unit) for n, unit in units.items()}
+    amplitudes = drive.heating_spectrum(frequency, ratios, model.base_heating)
+    return {n: scale(unit, amplitudes[n]) for n, unit in units.items()}, amplitudes
+
+
 def first_order_fields(model: HarmonicModel, frequency: float) -> tuple[dict[int, dict], dict[int, complex]]:
-    """First-order fields and scaled heating amplitudes by heating harmonic n of the drive ``frequency`` (Hz)."""
-    fields, amplitudes = {}, {}
-    for n in model.drive.harmonics:
-        unit = model.solve_first_order(n * frequency)
-        amplitudes[n] = model.drive.heating(n, frequency, _tip_per_heater(model, n * frequency, unit))
-        fields[n] = scale(unit, amplitudes[n])
-    return fields, amplitudes
+    """First-order fields and scaled heating amplitudes by heating harmonic n of the drive ``frequency``
+    (Hz), without the background harmonics."""
+    fields, amplitudes = heated_fields(model, frequency)
+    return _own(model, fields), _own(model, amplitudes)
+
+
+def _own(model: HarmonicModel, by_harmonic: dict, own: bool = True) -> dict:
+    """The entries of ``by_harmonic`` at the drive's heating harmonics (or, ``own`` False, the others)."""
+    return {n: value for n, value in by_harmonic.items() if (n in model.drive.harmonics) == own}
 
 
 def second_order_fields(model: HarmonicModel, frequency: float, first: dict[int, dict],
@@ -98,18 +111,27 @@ def nonionic_fields(model: HarmonicModel, frequency: float, first: dict[int, dic
 @dataclass(frozen=True)
 class HarmonicSolution:
     """The solved fields (scaled) at one drive ``frequency`` (Hz): ``first`` by heating harmonic (the
-    drive's amplitudes ``spectrum`` applied), ``second`` by tip harmonic (one field set per product)
-    and its part ``nonionic`` with the ions held immobile (:func:`nonionic_fields`; empty when zero)."""
+    drive's amplitudes ``spectrum`` applied), ``second`` by tip harmonic (one field set per product),
+    its part ``nonionic`` with the ions held immobile (:func:`nonionic_fields`; empty when zero) and
+    ``background`` by background heating harmonic (amplitudes ``background_spectrum``)."""
 
     frequency: float
     first: dict[int, dict]
     spectrum: dict[int, complex]
     second: dict[int, list[dict]]
     nonionic: dict[int, list[dict]] = field(default_factory=dict)
+    background: dict[int, dict] = field(default_factory=dict)
+    background_spectrum: dict[int, complex] = field(default_factory=dict)
+
+    @property
+    def heating(self) -> dict[int, complex]:
+        """Scaled heating amplitudes of every heated harmonic, the background's included."""
+        return self.spectrum | self.background_spectrum
 
     def fields(self, harmonic: int) -> dict:
-        """Everything at ``harmonic`` (first and second orders summed; scaled, name -> Function copy)."""
-        sets = ([self.first[harmonic]] if harmonic in self.first else []) + self.second.get(harmonic, [])
+        """Everything at ``harmonic`` (all orders summed; scaled, name -> Function copy)."""
+        linear = [fields[harmonic] for fields in (self.first, self.background) if harmonic in fields]
+        sets = linear + self.second.get(harmonic, [])
         if not sets:
             return {}
         total = {name: f.copy() for name, f in sets[0].items()}
@@ -121,9 +143,13 @@ class HarmonicSolution:
 
 def solve_harmonics(model: HarmonicModel, frequency: float) -> HarmonicSolution:
     """First- and second-order fields at the drive ``frequency`` (Hz)."""
-    first, spectrum = first_order_fields(model, frequency)
+    fields, amplitudes = heated_fields(model, frequency)
+    first = _own(model, fields)
     second = second_order_fields(model, frequency, first)
-    return HarmonicSolution(frequency, first, spectrum, second, nonionic_fields(model, frequency, first, second))
+    return HarmonicSolution(
+        frequency, first, _own(model, amplitudes), second, nonionic=nonionic_fields(model, frequency, first, second),
+        background=_own(model, fields, False), background_spectrum=_own(model, amplitudes, False),
+    )
 
 
 def responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution | None = None) -> list[TipResponse]:
@@ -207,18 +233,23 @@ def _percent(error: float) -> str:
 def expansion_responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution) -> list[TipResponse]:
     """The expansion's labelled tip harmonics 1..MAX_HARMONIC of ``solution`` at ``frequency`` (Hz)."""
     first, spectrum, second = solution.first, solution.spectrum, solution.second
+    background, extra = solution.background, solution.background_spectrum
     rows = []
     for harmonic in range(1, MAX_HARMONIC + 1):
         parts = []
         if harmonic in first:
             parts.append(_row(model, frequency, harmonic, "thermal", 1, [first[harmonic]], spectrum[harmonic]))
+        if harmonic in background:
+            parts.append(_row(model, frequency, harmonic, "nonionic", 1, [background[harmonic]], extra[harmonic]))
         if harmonic in second:
             parts += _second_order_rows(model, frequency, harmonic, second[harmonic], solution.nonionic.get(harmonic))
+        parts = _merged_by_kind(parts)
         rows += parts
         if len(parts) > 1:
-            temperature = sum(p.temperature for p in parts)
-            heat_flow = parts[0].heating_power if parts[0].kind == "thermal" else model.drive.heat_flow(0.0, temperature)
-            rows.append(TipResponse(frequency, harmonic, "total", 0, sum(p.displacement for p in parts), temperature, heat_flow))
+            heating = solution.heating.get(harmonic, 0.0)
+            displacement, temperature = sum(p.displacement for p in parts), sum(p.temperature for p in parts)
+            heat_flow = model.drive.heat_flow(heating, temperature)
+            rows.append(TipResponse(frequency, harmonic, "total", 0, displacement, temperature, heat_flow))
     return rows
 
 
@@ -237,26 +268,58 @@ def _second_order_rows(model, frequency: float, harmonic: int, total: list[dict]
 
 def periodic_responses(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> list[TipResponse]:
     """Tip harmonics 0..H of the nonlinear periodic state (``report.method``), each as 'thermal' (at
-    the heating harmonics), 'nonionic' (when alpha or k depends on the temperature), 'ionic' and
-    'total' rows of order 0 (all orders)."""
+    the heating harmonics), 'nonionic' (the background harmonics' linear response and, when alpha or k
+    depends on the temperature, the nonlinear part without ion motion), 'ionic' (the rest) and 'total'
+    rows (order 0: all orders, except the linear rows' 1)."""
     tips = periodic_tips(model, frequency, solution, report)
-    nonionic = nonionic_tips(model, frequency, solution, report, tips)
+    nonlinear = nonionic_tips(model, frequency, solution, report, tips)
     rows = []
     for harmonic, (displacement, temperature) in sorted(tips.items()):
-        heating = solution.spectrum.get(harmonic, 0.0)
+        heating = solution.heating.get(harmonic, 0.0)
         rest = np.array([displacement, temperature])
         if harmonic in solution.first:
             thermal = _row(model, frequency, harmonic, "thermal", 1, [solution.first[harmonic]], heating, report.method)
             rest -= (thermal.displacement, thermal.temperature)
             rows.append(thermal)
-        if nonionic:
-            part = nonionic.get(harmonic, (0j, 0j))
-            rest -= part
-            rows.append(TipResponse(frequency, harmonic, "nonionic", 0, *part, 0j, report.method))
+        nonionic = _periodic_nonionic(model, frequency, harmonic, solution, nonlinear, report.method)
+        if nonionic is not None:
+            rest -= (nonionic.displacement, nonionic.temperature)
+            rows.append(nonionic)
         heat_flow = model.drive.heat_flow(heating, temperature)
         rows.append(TipResponse(frequency, harmonic, "ionic", 0, complex(rest[0]), complex(rest[1]), 0j, report.method))
         rows.append(TipResponse(frequency, harmonic, "total", 0, displacement, temperature, heat_flow, report.method))
     return rows
+
+
+def _periodic_nonionic(model, frequency: float, harmonic: int, solution: HarmonicSolution, nonlinear: dict,
+                       method: str) -> TipResponse | None:
+    """The periodic state's 'nonionic' row at ``harmonic``: the linear response to a background heating
+    harmonic plus the part without ion motion ``nonlinear`` (by harmonic, from :func:`nonionic_tips`);
+    None without either."""
+    parts = []
+    if harmonic in solution.background:
+        heating = solution.heating[harmonic]
+        parts.append(_row(model, frequency, harmonic, "nonionic", 1, [solution.background[harmonic]], heating, method))
+    if nonlinear:
+        parts.append(TipResponse(frequency, harmonic, "nonionic", 0, *nonlinear.get(harmonic, (0j, 0j)), 0j, method))
+    return _merged(parts)
+
+
+def _merged(rows: list[TipResponse]) -> TipResponse | None:
+    """One row of the kind of ``rows`` (all at one harmonic) with their sums (order 0 if they differ in
+    order); None for no rows."""
+    if len(rows) < 2:
+        return rows[0] if rows else None
+    orders = {r.order for r in rows}
+    return replace(rows[0], order=orders.pop() if len(orders) == 1 else 0,
+                   displacement=sum(r.displacement for r in rows), temperature=sum(r.temperature for r in rows),
+                   heating_power=sum(r.heating_power for r in rows))
+
+
+def _merged_by_kind(rows: list[TipResponse]) -> list[TipResponse]:
+    """``rows`` (at one harmonic) with those of one kind merged (:func:`_merged`), in order of kind."""
+    kinds = dict.fromkeys(r.kind for r in rows)
+    return [_merged([r for r in rows if r.kind == kind]) for kind in kinds]
 
 
 def periodic_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> dict:
@@ -279,7 +342,7 @@ def nonionic_tips(model, frequency: float, solution: HarmonicSolution, report: P
         base_state(model)
         solution = solve_harmonics(model, frequency)
         tips = periodic_tips(model, frequency, solution, PeriodicReport(report.method, "the ions held immobile"))
-    linear = {n: model.tip_values(fields) for n, fields in solution.first.items()}
+    linear = {n: model.tip_values(fields) for n, fields in (solution.first | solution.background).items()}
     return {k: tuple(complex(x) for x in np.subtract(tip, linear.get(k, (0j, 0j)))) for k, tip in tips.items()}
 
 
@@ -292,7 +355,7 @@ def harmonic_balance_tips(model, frequency: float, solution: HarmonicSolution, r
     given = model.study.solver.harmonics
     harmonics = given or FIRST_HARMONICS * model.drive.channels.ionic
     while True:
-        state = balance.solve(frequency, dict(solution.spectrum), model.base_heating, harmonics, start)
+        state = balance.solve(frequency, solution.heating, model.base_heating, harmonics, start)
         tips = {k: model.tip_values(balance.to_fields(state.harmonics[k], "harmonic")) for k in range(harmonics + 1)}
         channel = abs(tips[min(model.drive.channels.ionic, harmonics)][0])
         tail = abs(tips[harmonics][0]) / channel if channel else 0.0
@@ -336,7 +399,7 @@ def expansion_state(model, solution: HarmonicSolution) -> dict:
 def heating_in_time(model, solution: HarmonicSolution):
     """The scaled total heating as a function of time (s): the base state's DC part and the drive's
     harmonics at ``solution.frequency``."""
-    spectrum, omega = dict(solution.spectrum), 2 * math.pi * solution.frequency
+    spectrum, omega = solution.heating, 2 * math.pi * solution.frequency
     return lambda t: model.base_heating + heating_signal(spectrum, np.array([omega * t]))[0]
 
 

@@ -14,6 +14,11 @@ degrees, frequencies in Hz.
 DART (dual amplitude resonance tracking) reads two frequencies f1 < f0 < f2 and inverts the two
 amplitudes and phases for f0, Q and the intrinsic (resonance-free) response; :func:`fit_sho` fits a
 swept spectrum instead.
+
+A Hertz contact under a static force is stiffer the deeper it is indented, so the indentation's
+oscillation makes a force at the sums and differences of its harmonics: :class:`HertzContact` and
+:func:`contact_harmonics` give it as the surface displacement that would move the tip alike
+(docs/instrument.md, 'Hertz contact nonlinearity').
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq, least_squares
 
+from stimsim.drives import second_order_pairs
 from stimsim.errors import InputError, checked_number
 
 
@@ -98,6 +104,62 @@ def contact_stiffness(contact_radius: float, youngs_modulus: float, poisson_rati
     """Normal stiffness k* = 2 a E* (N/m) of a circular contact of radius a (m) on an elastic half-space,
     E* = E / (1 - nu^2) for a rigid tip (Johnson, Contact Mechanics, 1985, section 4.2)."""
     return 2 * contact_radius * youngs_modulus / (1 - poisson_ratio**2)
+
+
+@dataclass(frozen=True)
+class HertzContact:
+    """Hertz contact of a rigid sphere of radius ``tip_radius`` (m) pressed with the static force
+    ``force`` (N) on a sample of reduced modulus ``reduced_modulus`` E* = E / (1 - nu^2) (Pa):
+    F = K delta^(3/2) with K = (4/3) E* sqrt(R) (Johnson, Contact Mechanics, 1985, section 4.2)."""
+
+    force: float
+    tip_radius: float
+    reduced_modulus: float
+
+    @property
+    def prefactor(self) -> float:
+        """K = (4/3) E* sqrt(R) (N/m^(3/2))."""
+        return 4 / 3 * self.reduced_modulus * math.sqrt(self.tip_radius)
+
+    @property
+    def indentation(self) -> float:
+        """Static indentation delta0 = (F0 / K)^(2/3) (m)."""
+        return (self.force / self.prefactor) ** (2 / 3)
+
+    @property
+    def stiffness(self) -> float:
+        """Linear contact stiffness k* = dF/d delta = (3/2) K delta0^(1/2) = 2 a E* (N/m)."""
+        return 1.5 * self.prefactor * math.sqrt(self.indentation)
+
+    @property
+    def curvature(self) -> float:
+        """F'' = (3/4) K delta0^(-1/2) = k* / (2 delta0) (N/m^2)."""
+        return self.stiffness / (2 * self.indentation)
+
+
+def contact_harmonics(
+    surface: dict[int, complex], drive_frequency: float, resonance: Resonance, contact: HertzContact
+) -> dict[int, complex]:
+    """The Hertz contact's second-order force at each sum and difference of the harmonics of the
+    surface displacement ``surface`` (harmonic n of ``drive_frequency`` (Hz) -> complex X_n, m), as the
+    surface displacement F_k / k* (m) that would move the tip alike: the lock-in reads
+    H(k f) (X_k + F_k / k*).
+
+    The tip (deflection z) sits on the cantilever (stiffness k_c, ``resonance.cantilever_stiffness``;
+    k_c << k* when the resonance has none) and on the contact: m z'' + c z' + k_c z = F(delta0 + u_s - z) - F0,
+    linearised m z'' + c z' + (k_c + k*) z = k* u_s, so z_n = g H(n f) X_n with g = k* / (k* + k_c) and
+    the indentation oscillates by delta_n = (1 - g H(n f)) X_n. The force (1/2) F'' delta(t)^2 lands at
+    the pairs of :func:`stimsim.drives.second_order_pairs` with their weights (1/4 at 2n, 1/2 at n + m and
+    m - n); it moves the tip as a surface displacement F_k / k* would (docs/instrument.md)."""
+    k = contact.stiffness
+    coupling = 1.0 if resonance.cantilever_stiffness is None else k / (k + resonance.cantilever_stiffness)
+    indentation = {n: (1 - coupling * resonance.transfer(n * drive_frequency)) * x for n, x in surface.items()}
+    found: dict[int, complex] = {}
+    for pair in second_order_pairs(indentation):
+        other = indentation[pair.second].conjugate() if pair.conjugate else indentation[pair.second]
+        force = pair.weight * contact.curvature * indentation[pair.first] * other
+        found[pair.harmonic] = found.get(pair.harmonic, 0j) + complex(force / k)
+    return found
 
 
 class LockIn:
