@@ -17,6 +17,9 @@ from stimsim.errors import InputError, checked_number, suggest
 GAS_CONSTANT = 8.314462618
 #: Elementary charge times Avogadro's number: converts eV per particle to J/mol.
 EV_TO_J_PER_MOL = 96485.33212
+#: Largest accepted |Q*| (J/mol): 5 eV per particle. Heats of transport of ions in solids are of the
+#: order of their migration enthalpies, below about 3 eV; a larger value is a unit error (docs/materials.md).
+HEAT_OF_TRANSPORT_BOUND = 5 * EV_TO_J_PER_MOL
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,11 @@ PROPERTIES: dict[str, PropertySpec] = {
     "concentration": PropertySpec(
         "mol/m^3", 0.0, 1e7, "equilibrium concentration c0 of the mobile species", low_inclusive=True
     ),
+    "heat_of_transport": PropertySpec(
+        "J/mol", -HEAT_OF_TRANSPORT_BOUND, HEAT_OF_TRANSPORT_BOUND,
+        "heat of transport Q* of the mobile species (thermotransport flux -D c Q* grad T/(R T^2); "
+        "Q* > 0 drives it toward the cold)",
+    ),
 }
 
 
@@ -75,6 +83,7 @@ class Material:
     activation_energy: float = 0.0
     partial_molar_volume: float = 0.0
     concentration: float = 0.0
+    heat_of_transport: float = 0.0
     citation: str = ""
     notes: dict[str, str] = field(default_factory=dict, compare=False)
     #: Highest temperature (K) the material stands as the solid the model describes (melting or

@@ -81,8 +81,9 @@ def test_ionic_response_is_the_same_on_one_and_all_ranks():
 
 
 def test_exchanging_surface_and_space_charge_change_the_ionic_response():
-    """Sanity of the optional physics: a fast surface exchange pins c at the surface and an ion-rich
-    surface layer strengthens the stress-driven response (both move the second harmonic)."""
+    """Sanity of the optional physics: a fast surface exchange pins c at the surface to the stress
+    equilibrium (tests/test_transport.py) and an ion-rich surface layer strengthens the stress-driven
+    response (both move the second harmonic)."""
     base = rows_by_label(ionic_study())[2, "ionic"].displacement
     raw = {
         "sample": {"material": "SDC", "properties": {"diffusivity": 1e-12}},
