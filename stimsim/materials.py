@@ -172,6 +172,7 @@ PARAMETER_SETS: dict[str, ParameterSet] = {
             activation_energy="assumed 0.7 eV, a typical oxygen-vacancy migration energy",
             partial_molar_volume="from a chemical expansion of 0.09; sign and size uncertain",
             concentration="oxygen vacancies of SDC20",
+            heat_of_transport="not known for SDC at room temperature: 0 (no thermotransport); override it",
         ),
         max_temperature=2670.0,
         max_temperature_note="melting point of CeO2, 2400 C (CRC Handbook of Chemistry and Physics, 97th ed., 2016)",
