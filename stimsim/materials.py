@@ -17,8 +17,9 @@ from stimsim.errors import InputError, checked_number, suggest
 GAS_CONSTANT = 8.314462618
 #: Elementary charge times Avogadro's number: converts eV per particle to J/mol.
 EV_TO_J_PER_MOL = 96485.33212
-#: Largest accepted |Q*| (J/mol): 5 eV per particle. Heats of transport of ions in solids are of the
-#: order of their migration enthalpies, below about 3 eV; a larger value is a unit error (docs/materials.md).
+#: Largest accepted |Q*| (J/mol): 5 eV per particle. Models of thermodiffusion relate the heat of
+#: transport to the migration enthalpy, below about 3 eV per particle for ions in solids; a larger value
+#: is a unit error (docs/materials.md, 'Heat of transport').
 HEAT_OF_TRANSPORT_BOUND = 5 * EV_TO_J_PER_MOL
 
 
