@@ -33,7 +33,10 @@ def scales_for(study: Study) -> Scales:
     expansion = max(abs(m.thermal_expansion) for m in study.sample.materials()) or 1e-6
     stress = top.youngs_modulus * expansion * temperature
     ionic = top.is_ionic
-    concentration = top.partial_molar_volume * top.concentration * stress / (GAS_CONSTANT * ambient)
+    # the equilibrium response of c0 to the stress scale or, if larger, to the temperature scale through
+    # the heat of transport (Soret): c0 max(|Omega| sigma_s, |Q*| theta_s / T_amb) / (R T_amb)
+    drive = max(abs(top.partial_molar_volume) * stress, abs(top.heat_of_transport) * temperature / ambient)
+    concentration = top.concentration * drive / (GAS_CONSTANT * ambient)
     return Scales(
         length=length,
         temperature=temperature,
@@ -42,7 +45,7 @@ def scales_for(study: Study) -> Scales:
         modulus=top.youngs_modulus,
         expansion=expansion,
         ambient_temperature=ambient,
-        concentration=abs(concentration) if ionic else 1.0,
+        concentration=concentration if ionic else 1.0,
         ionic_diffusivity=top.diffusivity if ionic else None,
     )
 
@@ -110,6 +113,7 @@ class Coefficients:
                 "diffusivity": lambda m: m.diffusivity / s.ionic_diffusivity,
                 "stress_coupling": lambda m: m.partial_molar_volume * s.stress / (GAS_CONSTANT * ambient),
                 "activation": lambda m: m.activation_energy / (GAS_CONSTANT * ambient),
+                "thermotransport": lambda m: m.heat_of_transport * s.temperature / (GAS_CONSTANT * ambient**2),
                 "mobile": lambda m: 1.0 if mobile(m, study) else 0.0,
                 "bulk_concentration": lambda m: (m if mobile(m, study) else sample.material).concentration
                 / s.concentration,

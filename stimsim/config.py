@@ -113,7 +113,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "string", "", "ionic condition on the top surface", "blocking", choices=("blocking", "exchange")
         ),
         "exchange_velocity": Key(
-            "number", "m/s", "surface exchange J.n = k (c - c0) (surface = 'exchange')", **_POSITIVE
+            "number", "m/s", "surface exchange J.n = k (c - c_eq) (surface = 'exchange')", **_POSITIVE
+        ),
+        "exchange_equilibrium": Key(
+            "string", "", "the surface concentration c_eq the exchange drives toward: the stress equilibrium "
+            "c0 exp(Omega sigma_h/(R T)) ('stress') or the stress-free c0 ('stress_free')", "stress",
+            choices=("stress", "stress_free"),
         ),
         "substrate": Key(
             "string", "", "film-substrate interface for ions (kind = 'film')", "blocking",
@@ -235,6 +240,7 @@ class Ions:
 
     surface: str = "blocking"
     exchange_velocity: float | None = None
+    exchange_equilibrium: str = "stress"
     substrate: str = "blocking"
     space_charge_excess: float = 0.0
     space_charge_length: float | None = None

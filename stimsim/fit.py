@@ -52,7 +52,7 @@ CORRELATION_LIMIT = 0.95
 #: Normalised singular value of the Jacobian below which a combination is reported as undetermined.
 SINGULAR_LIMIT = 1e-3
 #: Material properties that act only through mobile ions.
-IONIC_PROPERTIES = ("diffusivity", "activation_energy", "partial_molar_volume", "concentration")
+IONIC_PROPERTIES = ("diffusivity", "activation_energy", "partial_molar_volume", "concentration", "heat_of_transport")
 #: Keys of the study file's [fit] section.
 FIT_KEYS = ("parameters", "bounds", "max_evaluations")
 

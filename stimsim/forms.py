@@ -129,7 +129,7 @@ def build_forms(study, domain, spaces: dict, coefficients, scales) -> CoupledFor
     trials = {name: ufl.TrialFunction(V) for name, V in spaces.items()}
     tests = {name: ufl.TestFunction(V) for name, V in spaces.items()}
     exchange = domain.top_surface() if study.ions.surface == "exchange" else None
-    residual = static_residual(base, tests, k, domain, exchange)
+    residual = static_residual(base, tests, k, domain, exchange, study.ions.exchange_equilibrium == "stress_free")
     heat = study.drive.heat_input(domain, base[TEMPERATURE], tests[TEMPERATURE], heating, coefficients.contact, scales.power)
     if heat.exchange is not None:
         residual[TEMPERATURE] += heat.exchange

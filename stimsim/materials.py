@@ -17,6 +17,10 @@ from stimsim.errors import InputError, checked_number, suggest
 GAS_CONSTANT = 8.314462618
 #: Elementary charge times Avogadro's number: converts eV per particle to J/mol.
 EV_TO_J_PER_MOL = 96485.33212
+#: Largest accepted |Q*| (J/mol): 5 eV per particle. Models of thermodiffusion relate the heat of
+#: transport to the migration enthalpy, below about 3 eV per particle for ions in solids; a larger value
+#: is a unit error (docs/materials.md, 'Heat of transport').
+HEAT_OF_TRANSPORT_BOUND = 5 * EV_TO_J_PER_MOL
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,11 @@ PROPERTIES: dict[str, PropertySpec] = {
     "concentration": PropertySpec(
         "mol/m^3", 0.0, 1e7, "equilibrium concentration c0 of the mobile species", low_inclusive=True
     ),
+    "heat_of_transport": PropertySpec(
+        "J/mol", -HEAT_OF_TRANSPORT_BOUND, HEAT_OF_TRANSPORT_BOUND,
+        "heat of transport Q* of the mobile species (thermotransport flux -D c Q* grad T/(R T^2); "
+        "Q* > 0 drives it toward the cold)",
+    ),
 }
 
 
@@ -83,6 +92,7 @@ class Material:
     activation_energy: float = 0.0
     partial_molar_volume: float = 0.0
     concentration: float = 0.0
+    heat_of_transport: float = 0.0
     citation: str = ""
     notes: dict[str, str] = field(default_factory=dict, compare=False)
     #: Highest temperature (K) the material stands as the solid the model describes (melting or
@@ -180,6 +190,7 @@ PARAMETER_SETS: dict[str, ParameterSet] = {
             activation_energy="assumed 0.7 eV, a typical oxygen-vacancy migration energy",
             partial_molar_volume="from a chemical expansion of 0.09; sign and size uncertain",
             concentration="oxygen vacancies of SDC20",
+            heat_of_transport="not known for SDC at room temperature: 0 (no thermotransport); override it",
         ),
         max_temperature=2670.0,
         max_temperature_note="melting point of CeO2, 2400 C (CRC Handbook of Chemistry and Physics, 97th ed., 2016)",

@@ -113,9 +113,12 @@ def taylor_rates(forward, steps=(2e-3, 1e-3)):
 
 
 def test_taylor_with_a_heated_base_state(comm):
-    """Power mode with DC heating: a nonzero base state, so the base-state tangent and R''' terms count."""
-    names = ["diffusivity", "activation_energy", "partial_molar_volume", "concentration", "thermal_conductivity"]
-    forward = ForwardModel(sdc(dc_power=2e-6), names, comm)
+    """Power mode with DC heating: a nonzero base state, so the base-state tangent and R''' terms count;
+    with thermotransport (Q* = 5e4 J/mol), whose derivative is checked too (measured rate 2.000)."""
+    names = ["diffusivity", "activation_energy", "partial_molar_volume", "concentration", "thermal_conductivity",
+             "heat_of_transport"]
+    study = with_values(sdc(dc_power=2e-6), {"sample.properties.heat_of_transport": 5e4})
+    forward = ForwardModel(study, names, comm)
     rates = taylor_rates(forward)
     assert all(forward.methods[forward.keys[k]] == "tangent-linear" for k in range(len(names)))
     for name, rate in rates.items():

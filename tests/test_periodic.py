@@ -106,15 +106,20 @@ SDC_FAST = {"material": "SDC", "properties": {"diffusivity": 1e-11}}
         {"tip": {"force": 50e-9, "tip_radius": 30e-9},
          "sample": {"material": "SDC", "properties": {"diffusivity": 1e-11, "partial_molar_volume": 5e-7}}},
         {"excitation": {"mode": "power", "power_amplitude": 1e-8, "dc_power": 2e-7, "frequencies": [FREQUENCY]}},
+        {"excitation": {"mode": "power", "power_amplitude": 1e-8, "dc_power": 2e-7, "frequencies": [FREQUENCY]},
+         "sample": {"material": "SDC", "properties": {"diffusivity": 1e-11, "heat_of_transport": 5e4}},
+         "ions": {"surface": "exchange", "exchange_velocity": 1e-2}},
     ],
-    ids=["film", "space_charge", "preload", "dc_heating"],
+    ids=["film", "space_charge", "preload", "dc_heating", "soret_exchange"],
 )
 def test_harmonic_balance_covers_films_space_charge_preload_and_dc_heating(sample):
     """At 10 nW (theta_1 ~ 0.07 K) the periodic state of a film on Si, a surface space-charge layer, a
     Hertz preload (50 nN on a 30 nm tip; Omega lowered so the preload does not empty the contact of
-    ions) and a DC-heated base state has the expansion's harmonics 1 and 2 within 1e-4 (measured:
-    1e-5, 2e-6, 4e-5, 2e-6 on u_2): each enters the balance harmonic balance solves (geometry,
-    equilibrium concentration, base-state stress and temperature)."""
+    ions), a DC-heated base state, and one with thermotransport (Q* = 5e4 J/mol, which makes u_2 13 times
+    that without) and a surface exchange toward the stress equilibrium has the expansion's harmonics 1
+    and 2 within 1e-4 (measured: 1e-5, 2e-6, 4e-5, 2e-6, 3e-6 on u_2): each enters the balance harmonic
+    balance solves (geometry, equilibrium concentration, base-state stress and temperature, the
+    thermotransport flux and the exchange)."""
     raw = {"sample": SDC_FAST, "tip": {"contact_radius": 20e-9},
            "excitation": {"mode": "power", "power_amplitude": 1e-8, "frequencies": [FREQUENCY]},
            "mesh": {"refinement": 0.3}, "solver": {"periodic": "harmonic_balance", "harmonics": 4}}

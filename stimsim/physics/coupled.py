@@ -18,12 +18,14 @@ from stimsim.physics import diffusion, heat, mechanics
 TEMPERATURE, DISPLACEMENT, STRESS, CONCENTRATION = "temperature", "displacement", "stress", "concentration"
 
 
-def static_residual(fields: dict, tests: dict, k: dict, domain, ds_exchange=None) -> dict:
+def static_residual(fields: dict, tests: dict, k: dict, domain, ds_exchange=None, stress_free_exchange=False) -> dict:
     """Residual forms per balance (keys as ``fields``) on ``domain`` (:mod:`stimsim.domain`), with the
-    surface exchange of the ions on ``ds_exchange`` (a measure, or None). ``k`` holds the scaled coefficients: conductivity,
-    lame_lambda, shear_modulus, expansion, optionally expansion_slope and conductivity_slope (alpha'
-    and k' of a temperature-dependent alpha(T) and k(T), absent: constant) and, with ions, vegard, diffusivity, stress_coupling,
-    activation, temperature_ratio, mobile (1 where ions move), equilibrium (c0(x)) and exchange."""
+    surface exchange of the ions on ``ds_exchange`` (a measure, or None) toward the stress equilibrium
+    c0 exp(Omega sigma_h/(R T)), or toward c0 with ``stress_free_exchange``. ``k`` holds the scaled
+    coefficients: conductivity, lame_lambda, shear_modulus, expansion, optionally expansion_slope and
+    conductivity_slope (alpha' and k' of a temperature-dependent alpha(T) and k(T); absent: constant)
+    and, with ions, vegard, diffusivity, stress_coupling, activation, thermotransport,
+    temperature_ratio, mobile (1 where ions move), equilibrium (c0(x)) and exchange."""
     theta, u = fields[TEMPERATURE], fields[DISPLACEMENT]
     r, dx = domain.weight, domain.dx
     expansion_slope, conductivity_slope = k.get("expansion_slope", 0), k.get("conductivity_slope", 0)
@@ -36,12 +38,13 @@ def static_residual(fields: dict, tests: dict, k: dict, domain, ds_exchange=None
         hydrostatic = mechanics.hydrostatic_stress(u, eigenstrain, k["lame_lambda"], k["shear_modulus"], domain)
         forms[STRESS] = ufl.inner(s - hydrostatic, tests[STRESS]) * r * dx
         coefficients = diffusion.DiffusionCoefficients(
-            k["diffusivity"], k["temperature_ratio"], k["stress_coupling"], k["activation"]
+            k["diffusivity"], k["temperature_ratio"], k["stress_coupling"], k["activation"], k["thermotransport"]
         )
         flux = diffusion.chemical_flux(theta, s, c, coefficients, k["equilibrium"])
         forms[CONCENTRATION] = diffusion.transport(k["mobile"] * flux, tests[CONCENTRATION], r, dx)
         if ds_exchange is not None:
-            forms[CONCENTRATION] += k["exchange"] * ufl.inner(c, tests[CONCENTRATION]) * r * ds_exchange
+            target = 0 if stress_free_exchange else diffusion.stress_equilibrium_excess(theta, s, coefficients, k["equilibrium"])
+            forms[CONCENTRATION] += diffusion.surface_exchange(c, target, k["exchange"], tests[CONCENTRATION], r, ds_exchange)
     lam, mu, v = k["lame_lambda"], k["shear_modulus"], tests[DISPLACEMENT]
     forms[DISPLACEMENT] = mechanics.stiffness(u, v, lam, mu, domain) - mechanics.eigenstrain_load(
         eigenstrain, v, lam, mu, domain

@@ -3,7 +3,8 @@
 Lengths are in units of ``length`` (the contact radius), temperatures in ``temperature`` (set by the
 heat input), displacements in ``expansion * temperature * length``, stresses in
 ``modulus * expansion * temperature`` and concentrations in ``concentration`` =
-Omega c0 sigma_s / (R T_amb), the equilibrium response of the ions to the stress scale. Heat has the
+c0 max(|Omega| sigma_s, |Q*| theta_s / T_amb) / (R T_amb), the equilibrium response of the ions to the
+stress scale or, if larger, to the temperature scale through the heat of transport Q*. Heat has the
 time scale l^2 rho c_p / k, diffusion l^2 / D. Material coefficients are divided by the reference values of
 the material under the tip. In raw SI (lengths 1e-8 m, stresses 1e9 Pa, displacements 1e-12 m) the
 direct solver loses all accuracy; in these units every entry is O(1) (docs/physics.md,
