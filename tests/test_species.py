@@ -8,14 +8,18 @@ import ufl
 from dolfinx import fem, mesh
 from mpi4py import MPI
 
+from stimsim.cli import EXIT_INPUT, main
 from stimsim.config import study_from_dict
 from stimsim.errors import InputError
-from stimsim.forward import responses
+from stimsim.forward import responses, simulate
 from stimsim.geometry import load_domain, mesh_spec
 from stimsim.harmonic import HarmonicModel
 from stimsim.materials import EV_TO_J_PER_MOL
 from stimsim.physics.coupled import CONCENTRATION
 from stimsim.physics.diffusion import DiffusionCoefficients, Partner, chemical_flux
+from stimsim.validity import validity_parameters
+
+from conftest import ROOT
 
 FREQUENCY = 2e4
 VACANCY = dict(name="vacancy", charge=2, diffusivity=1e-12, activation_energy=0.7 * EV_TO_J_PER_MOL,
@@ -148,6 +152,21 @@ def test_the_pair_chemical_strain_sets_the_direction_of_the_ions():
     assert 1e-4 < relative(turned[2, "ionic"], rows[2, "ionic"]) < 1e-2
 
 
+def test_validity_counts_the_population_that_swings_most():
+    """Few electrons (c_e = 100 against c_i = 4200 mol/m^3): |c_1|/c_0 of the expansion's validity is the
+    electrons' z |c_1|/c_e, not the vacancies' |c_1|/c_i."""
+    few = dict(VACANCY, concentration=4200.0), dict(ELECTRON, concentration=100.0)
+    model = HarmonicModel(study_from_dict(raw_study(few)), MPI.COMM_WORLD)
+    model.solve_base_state(0.0)
+    first = model.solve_first_order(FREQUENCY)
+    largest = model.domain.comm.allreduce(np.abs(first[CONCENTRATION].x.array).max(), op=MPI.MAX)
+    swing = largest * model.scales.concentration
+    found = validity_parameters(model, {1: first})["concentration"]
+    model.destroy()
+    assert found == pytest.approx(2 * swing / 100.0, rel=1e-12)
+    assert found > 80 * swing / 4200.0
+
+
 # -- (e) bad input --------------------------------------------------------------------------------------
 
 
@@ -203,6 +222,17 @@ def test_the_resolved_study_loads_again_and_names_the_pair():
     assert "not justified" in pair.summary(25.0, 1e-11)[1]
 
 
+@pytest.mark.serial
+def test_commands_log_the_debye_length_and_warn_when_it_is_not_small(capsys):
+    study = str(ROOT / "studies" / "ceria_vacancies_electrons.toml")
+    assert main(["validate", study]) == 0
+    captured = capsys.readouterr()
+    assert "Debye length 5.92e-11 m" in captured.out and "acceptor-like" in captured.out and not captured.err
+    assert main(["validate", study, "--set", "tip.contact_radius=3e-10"]) == 0
+    assert "the electroneutral limit (ions.electrostatics = 'electroneutral') is not justified" in capsys.readouterr().err
+    assert main(["validate", study, "--set", "ions.electrostatics=poisson"]) == EXIT_INPUT
+
+
 # -- (f) parallel --------------------------------------------------------------------------------------
 
 
@@ -211,3 +241,24 @@ def test_pair_response_is_the_same_on_one_and_all_ranks():
     world, alone = solve(study, MPI.COMM_WORLD)[0], solve(study, MPI.COMM_SELF)[0]
     for key in [(1, "thermal"), (2, "ionic")]:
         assert abs(world[key] - alone[key]) < 1e-9 * abs(alone[key])
+
+
+# -- the pair through harmonic balance: the residual, not a linearisation, carries it -------------------
+
+
+def test_small_amplitude_harmonic_balance_of_a_pair_reproduces_the_expansion():
+    """b = z^2 a (both carriers limit, so the series mobility and both barriers are nonlinear) at a
+    0.3 K oscillation: harmonic balance (H = 4) and the expansion agree on u_1 and the ionic u_2."""
+    balanced = dict(VACANCY, diffusivity=1e-11), dict(ELECTRON, concentration=1e3, diffusivity=4e-12)
+    found = {}
+    for periodic in ("expansion", "harmonic_balance"):
+        raw = raw_study(balanced)
+        raw["excitation"]["power_amplitude"] = 5e-8
+        raw["mesh"]["refinement"] = 0.3
+        raw["solver"] = {"periodic": periodic} | ({"harmonics": 4} if periodic == "harmonic_balance" else {})
+        rows, model = simulate(study_from_dict(raw), MPI.COMM_WORLD)
+        model.destroy()
+        found[periodic] = {(r.harmonic, r.kind): r.displacement for r in rows}
+    expansion, balance = found["expansion"], found["harmonic_balance"]
+    assert relative(balance[1, "total"], expansion[1, "thermal"]) < 1e-6  # measured 2.3e-8
+    assert relative(balance[2, "ionic"], expansion[2, "ionic"]) < 5e-4  # 3.2e-5: third order
