@@ -11,6 +11,7 @@ from mpi4py import MPI
 from stimsim.cli import EXIT_INPUT, main
 from stimsim.config import study_from_dict
 from stimsim.errors import InputError
+from stimsim.fit import fit_options
 from stimsim.forward import responses, simulate
 from stimsim.geometry import load_domain, mesh_spec
 from stimsim.harmonic import HarmonicModel
@@ -206,6 +207,15 @@ def test_species_without_a_permittivity_and_other_unsupported_combinations_are_r
     raw = raw_study()
     raw["ions"] |= {"space_charge_excess": -0.5, "space_charge_length": 2e-9}
     assert "ions.space_charge_excess is not yet supported" in error_for(raw)
+
+
+def test_fits_of_the_permittivity_and_of_properties_the_pair_sets_are_refused():
+    for name, message in (("relative_permittivity", "the relative permittivity only sets the Debye length"),
+                          ("diffusivity", "with [[sample.species]] the pair sets it")):
+        raw = raw_study() | {"fit": {"parameters": [name]}}
+        with pytest.raises(InputError) as info:
+            fit_options(study_from_dict(raw))
+        assert f"fit.parameters = {name!r}: {message}" in str(info.value)
 
 
 def test_the_resolved_study_loads_again_and_names_the_pair():
