@@ -150,7 +150,15 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args) -> Study:
-    return load_study(args.study, args.overrides)
+    study = load_study(args.study, args.overrides)
+    pair = study.sample.pair
+    if pair is not None and MPI.COMM_WORLD.rank == 0:  # the Debye length that justifies electroneutrality
+        line, warning = pair.summary(study.sample.material.relative_permittivity, study.tip.contact_radius)
+        if warning is not None:
+            print(f"stimsim: warning: {warning}", file=sys.stderr)
+        if not getattr(args, "quiet", False):
+            print(line)
+    return study
 
 
 RUN_FILES = ("response.csv", "validity.csv", "periodic.csv", "study.toml", "response.png", "fields")

@@ -63,6 +63,25 @@ def thermally_nonlinear(study: Study) -> bool:
     return any(m.is_thermally_nonlinear for m in study.sample.materials())
 
 
+def _pair_rules(pair, s: Scales) -> dict:
+    """Cell-wise rules of an electroneutral pair (uniform: its species move only in the sample's
+    material): the primary species' D_i/D_ref, E_i/(R T_amb) and c_i/c_s replace the neutral ones, and
+    the partner's weight w, D_p/D_ref, E_p/(R T_amb) and c_p/c_s join them (D_ref: the ambipolar
+    chemical diffusivity, c_s from the thermodynamic concentration c*; :func:`scales_for`)."""
+    ambient = GAS_CONSTANT * s.ambient_temperature
+    ion, partner = pair.ion, pair.partner
+    values = {
+        "diffusivity": ion.diffusivity / s.ionic_diffusivity,
+        "activation": ion.activation_energy / ambient,
+        "bulk_concentration": ion.concentration / s.concentration,
+        "partner_weight": pair.weight,
+        "partner_diffusivity": partner.diffusivity / s.ionic_diffusivity,
+        "partner_activation": partner.activation_energy / ambient,
+        "partner_concentration": partner.concentration / s.concentration,
+    }
+    return {name: (lambda m, v=value: v) for name, value in values.items()}
+
+
 class Coefficients:
     """Scaled coefficients of ``study`` on ``domain`` with ``scales``; ``concentration_space`` (the P2
     space of c0(x)) is None without mobile ions.
@@ -118,6 +137,8 @@ class Coefficients:
                 "bulk_concentration": lambda m: (m if mobile(m, study) else sample.material).concentration
                 / s.concentration,
             }
+            if sample.pair is not None:
+                rules |= _pair_rules(sample.pair, s)
         return rules
 
     def _space_charge_profile(self, study: Study):

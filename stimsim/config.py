@@ -9,6 +9,7 @@ that names the key and the accepted values.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import re
 import tomllib
@@ -19,12 +20,13 @@ from typing import Any
 from stimsim.drives import Drive, make_drive
 from stimsim.errors import InputError, checked_number, did_you_mean, suggest
 from stimsim.lengths import MIN_DOMAIN_PER_RADIUS, domain_size
-from stimsim.materials import Material, material
+from stimsim.materials import PARAMETER_SETS, Material, material
+from stimsim.species import ElectroneutralPair, Species
 
 
 @dataclass(frozen=True)
 class Key:
-    """One study-file key: kind ('number', 'integer', 'string', 'numbers', 'table'), unit, meaning,
+    """One study-file key: kind ('number', 'integer', 'string', 'numbers', 'table', 'species'), unit, meaning,
     default (``None``: optional without default, ``REQUIRED``: must be given), open interval or
     choices."""
 
@@ -50,6 +52,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "sample": {
         "material": Key("string", "", "built-in material of the sample (or of the film)", "SDC"),
         "properties": Key("table", "SI", "overrides of the material's properties (see below)", {}),
+        "species": Key("species", "SI", "charged mobile species ([[sample.species]] tables, see SPECIES_SCHEMA)"),
     },
     "geometry": {
         "kind": Key("string", "", "sample geometry", "halfspace", choices=("halfspace", "film")),
@@ -109,6 +112,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "ambient_temperature": Key("number", "K", "ambient temperature T_amb", 300.0, low=0.0, high=5000.0),
     },
     "ions": {
+        "electrostatics": Key(
+            "string", "", "charged species: Nernst-Planck-Poisson (not implemented yet), its electroneutral limit "
+            "([[sample.species]]), or the single neutral species of [sample.properties]", "none",
+            choices=("none", "electroneutral", "poisson"),
+        ),
         "surface": Key(
             "string", "", "ionic condition on the top surface", "blocking", choices=("blocking", "exchange")
         ),
@@ -156,6 +164,23 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "domain_size": Key("number", "m", "explicit domain radius and depth (overrides the rule)", **_POSITIVE),
     },
 }
+
+#: The keys of one [[sample.species]] table (docs/study-files.md, 'Charged species').
+SPECIES_SCHEMA: dict[str, Key] = {
+    "name": Key("string", "", "name of the species (unique)", REQUIRED),
+    "charge": Key("integer", "1", "charge number z (elementary charges per particle)", REQUIRED, low=-8, high=8),
+    "diffusivity": Key("number", "m^2/s", "diffusivity D at the ambient temperature", REQUIRED, low=0.0, high=1.0),
+    "activation_energy": Key(
+        "number", "J/mol", "activation energy E_a of D(T)", 0.0, low=0.0, high=1e7, low_inclusive=True
+    ),
+    "partial_molar_volume": Key(
+        "number", "m^3/mol", "partial molar volume Omega (its chemical expansion)", REQUIRED, low=-1e-3, high=1e-3
+    ),
+    "concentration": Key("number", "mol/m^3", "equilibrium concentration c", REQUIRED, low=0.0, high=1e7),
+    "heat_of_transport": Key("number", "J/mol", "heat of transport Q* (thermotransport)", 0.0, low=-1e7, high=1e7),
+}
+#: Material properties that [[sample.species]] replace (the pair's derived values, :func:`_paired`).
+SPECIES_PROPERTIES = ("diffusivity", "activation_energy", "partial_molar_volume", "concentration")
 
 #: Sections that describe what to do with the model rather than the model (a sweep, a protocol, the
 #: instrument, a fit); each is validated by the module that uses it and kept raw in
@@ -229,6 +254,8 @@ class Sample:
     kind: str = "halfspace"
     film_thickness: float | None = None
     substrate: Material | None = None
+    #: The charged species moving together (ions.electrostatics = 'electroneutral'), else None.
+    pair: ElectroneutralPair | None = None
 
     def materials(self) -> tuple[Material, ...]:
         return (self.material,) if self.substrate is None else (self.material, self.substrate)
@@ -238,6 +265,7 @@ class Sample:
 class Ions:
     """Ionic boundary conditions and equilibrium profile (see :data:`SCHEMA` ['ions']); SI units."""
 
+    electrostatics: str = "none"
     surface: str = "blocking"
     exchange_velocity: float | None = None
     exchange_equilibrium: str = "stress"
@@ -361,10 +389,12 @@ def study_from_dict(raw: dict) -> Study:
     excitation = _excitation(resolved["excitation"], given=set(raw.get("excitation", {})))
     unused = set().union(*MODE_KEYS.values()) - set(MODE_KEYS[excitation.mode])
     resolved["excitation"] = {k: v for k, v in resolved["excitation"].items() if k not in unused}
-    sample = _sample(resolved["sample"], resolved["geometry"])
+    pair = _pair(resolved["sample"]["species"], resolved["ions"]["electrostatics"], excitation.ambient_temperature)
+    sample = _sample(resolved["sample"], resolved["geometry"], pair)
     tip = _tip(resolved["tip"], excitation.mode, sample.material)
     resolved["tip"]["contact_radius"] = tip.contact_radius
-    resolved["sample"]["properties"] = sample.material.properties()
+    derived = SPECIES_PROPERTIES if pair else ()
+    resolved["sample"]["properties"] = {k: v for k, v in sample.material.properties().items() if k not in derived}
     if sample.substrate is not None:
         resolved["geometry"]["substrate_properties"] = sample.substrate.properties()
     mesh = MeshOptions(**{k: v for k, v in resolved["mesh"].items() if v is not None})
@@ -425,6 +455,10 @@ def _check_value(name: str, spec: Key, value: Any) -> Any:
         if not isinstance(value, dict):
             raise InputError(name, "must be a table of property = value")
         return dict(value)
+    if spec.kind == "species":
+        if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+            raise InputError(name, "must be an array of tables ([[sample.species]] in TOML)")
+        return [check_table(f"{name}[{i}]", SPECIES_SCHEMA, t) for i, t in enumerate(value)]
     raise AssertionError(f"unknown schema kind {spec.kind}")
 
 
@@ -489,21 +523,83 @@ def hertz_contact_radius(force: float, tip_radius: float, sample: Material) -> f
     return (3 * force * tip_radius / (4 * reduced)) ** (1 / 3)
 
 
-def _sample(sample: dict, geometry: dict) -> Sample:
+def _pair(tables: list | None, electrostatics: str, ambient: float) -> ElectroneutralPair | None:
+    """The electroneutral pair of the [[sample.species]] tables (None with electrostatics 'none')."""
+    if electrostatics == "poisson":
+        raise InputError(
+            "ions.electrostatics", "= 'poisson' (Nernst-Planck-Poisson with space-charge layers) is not implemented "
+            "yet; use 'electroneutral' (valid while the Debye length is much smaller than the contact radius) or 'none'"
+        )
+    if electrostatics == "none":
+        if tables:
+            raise InputError(
+                "sample.species", "needs ions.electrostatics = 'electroneutral' (with 'none' the single neutral "
+                "species of [sample.properties] moves)"
+            )
+        return None
+    if not tables or len(tables) != 2:
+        raise InputError(
+            "sample.species", f"needs exactly two tables under ions.electrostatics = 'electroneutral', an ionic species "
+            f"and its compensating carrier (e.g. electrons, charge -1), got {len(tables or [])}"
+        )
+    species = [Species(**table) for table in tables]
+    if species[1].name == species[0].name:
+        raise InputError("sample.species[1].name", f"= {species[1].name!r} repeats the name of sample.species[0]")
+    for i, s in enumerate(species):
+        if s.heat_of_transport != 0:
+            raise InputError(
+                f"sample.species[{i}].heat_of_transport",
+                "is not yet supported for charged species (thermotransport of the electroneutral pair is not "
+                "implemented): remove it or set it to 0",
+            )
+    ion, partner = species
+    if ion.charge == 0 or ion.charge * partner.charge >= 0:
+        blamed = 0 if ion.charge == 0 else 1
+        raise InputError(
+            f"sample.species[{blamed}].charge",
+            f"= {species[blamed].charge}: under ions.electrostatics = 'electroneutral' the two species must carry "
+            f"charges of opposite sign, the second compensating the first ({ion.name!r}, z = {ion.charge})",
+        )
+    return ElectroneutralPair(ion, partner, ambient)
+
+
+def _paired(mat: Material, pair: ElectroneutralPair, sample: dict) -> Material:
+    """The material with the pair's derived ionic properties: the ambipolar chemical diffusivity and
+    its apparent activation energy at the ambient temperature, Omega_n and the thermodynamic
+    concentration c*, so that scales and lengths treat the pair as the neutral species with the same
+    linear response (docs/physics.md, 'Charged species: the electroneutral limit')."""
+    for key in SPECIES_PROPERTIES:
+        if key in sample["properties"]:
+            raise InputError(f"sample.properties.{key}", "is set by the [[sample.species]] tables: remove it")
+    if "relative_permittivity" not in sample["properties"] | PARAMETER_SETS[mat.name].values:
+        raise InputError(
+            "sample.properties.relative_permittivity",
+            f"is required with [[sample.species]]: material {mat.name!r} has none (it sets the Debye length)",
+        )
+    return dataclasses.replace(
+        mat, diffusivity=pair.chemical_diffusivity(pair.ambient), activation_energy=pair.activation_energy,
+        partial_molar_volume=pair.partial_molar_volume, concentration=pair.thermodynamic_concentration,
+        notes={k: v for k, v in mat.notes.items() if k not in SPECIES_PROPERTIES},
+    )
+
+
+def _sample(sample: dict, geometry: dict, pair: ElectroneutralPair | None = None) -> Sample:
     film_keys = ("film_thickness", "substrate", "substrate_properties")
     mat = material(sample["material"], sample["properties"])
+    if pair is not None:
+        mat = _paired(mat, pair, sample)
     if geometry["kind"] == "halfspace":
         for key in film_keys:
             if geometry[key] is not None:
                 raise InputError(f"geometry.{key}", "is only used with geometry.kind = 'film'")
-        return Sample(material=mat)
+        return Sample(material=mat, pair=pair)
     for key in film_keys[:2]:
         if geometry[key] is None:
             raise InputError(f"geometry.{key}", "is required for geometry.kind = 'film'")
     substrate = material(
         geometry["substrate"], geometry["substrate_properties"], "geometry.substrate", "geometry.substrate_properties"
     )
-    return Sample(material=mat, kind="film", film_thickness=geometry["film_thickness"], substrate=substrate)
+    return Sample(material=mat, kind="film", film_thickness=geometry["film_thickness"], substrate=substrate, pair=pair)
 
 
 def _ions(table: dict, sample: Sample) -> Ions:
@@ -512,6 +608,13 @@ def _ions(table: dict, sample: Sample) -> Ions:
         raise InputError("ions.exchange_velocity", "is required for ions.surface = 'exchange' (m/s)")
     if ions.space_charge_excess != 0 and ions.space_charge_length is None:
         raise InputError("ions.space_charge_length", "is required when ions.space_charge_excess is not 0 (m)")
+    if sample.pair is not None and ions.space_charge_excess != 0:
+        raise InputError(
+            "ions.space_charge_excess", "is not yet supported with ions.electrostatics = 'electroneutral': a "
+            "space-charge layer is not electroneutral ('poisson' would compute it; not implemented yet)"
+        )
+    if sample.pair is not None and ions.substrate == "conducting":
+        raise InputError("ions.substrate", "= 'conducting' is not yet supported with [[sample.species]] (the substrate's ions are neutral)")
     if ions.substrate == "conducting":
         if sample.substrate is None or not sample.substrate.is_ionic:
             raise InputError(

@@ -219,13 +219,24 @@ def fit_options(study: Study, parameters=(), require: bool = True) -> dict:
 
 
 def _check_fittable(study: Study, name: str, key: str, where: str) -> None:
-    """Refuse a parameter the model does not depend on (an ionic property without mobile ions) or whose
+    """Refuse a parameter the model does not depend on (an ionic property without mobile ions, the
+    permittivity), an ionic property that [[sample.species]] set (not fittable yet), or one whose
     start value cannot be fitted (0 for a positive parameter, fitted in log space)."""
     section, _, prop = key.rpartition(".")
     if prop in IONIC_PROPERTIES and section == "sample.properties" and not study.sample.material.is_ionic:
         raise InputError(
             where, f"= {name!r}: this study has no mobile ions ({study.sample.material.name}: concentration, "
             "diffusivity and partial_molar_volume must all be non-zero), so the data do not depend on it: it cannot be fitted"
+        )
+    if prop == "relative_permittivity":
+        raise InputError(
+            where, f"= {name!r}: the relative permittivity only sets the Debye length that the log reports (no "
+            "equation depends on it), so it cannot be fitted"
+        )
+    if prop in IONIC_PROPERTIES and section == "sample.properties" and study.sample.pair is not None:
+        raise InputError(
+            where, f"= {name!r}: with [[sample.species]] the pair sets it; fitting the species' parameters is not "
+            "supported yet"
         )
     value = study_value(study, key)
     if accepted_range(key)[0] >= 0 and isinstance(value, (int, float)) and value <= 0:

@@ -32,6 +32,8 @@ class PropertySpec:
     high: float
     meaning: str
     low_inclusive: bool = False
+    #: Value of a parameter set that does not give the property.
+    default: float = 0.0
 
     def check(self, key: str, value: object) -> float:
         """Return ``value`` as float or raise :class:`InputError` naming ``key`` and the range."""
@@ -72,6 +74,9 @@ PROPERTIES: dict[str, PropertySpec] = {
         "heat of transport Q* of the mobile species (thermotransport flux -D c Q* grad T/(R T^2); "
         "Q* > 0 drives it toward the cold)",
     ),
+    "relative_permittivity": PropertySpec(
+        "1", 0.0, 1e5, "relative permittivity eps_r (Debye length of charged species)", default=1.0
+    ),
 }
 
 
@@ -93,6 +98,7 @@ class Material:
     partial_molar_volume: float = 0.0
     concentration: float = 0.0
     heat_of_transport: float = 0.0
+    relative_permittivity: float = 1.0
     citation: str = ""
     notes: dict[str, str] = field(default_factory=dict, compare=False)
     #: Highest temperature (K) the material stands as the solid the model describes (melting or
@@ -177,6 +183,7 @@ PARAMETER_SETS: dict[str, ParameterSet] = {
             activation_energy=0.7 * _EV,
             partial_molar_volume=6.5e-6,
             concentration=4.15e3,
+            relative_permittivity=25.0,
         ),
         citation=(
             "Sm-doped ceria (SDC20, nanocrystalline). Elasticity: Wachtel & Lubomirsky, Scripta Mater. "
@@ -191,6 +198,7 @@ PARAMETER_SETS: dict[str, ParameterSet] = {
             partial_molar_volume="from a chemical expansion of 0.09; sign and size uncertain",
             concentration="oxygen vacancies of SDC20",
             heat_of_transport="not known for SDC at room temperature: 0 (no thermotransport); override it",
+            relative_permittivity="24-26 for ceria; uncertain for nanocrystalline SDC",
         ),
         max_temperature=2670.0,
         max_temperature_note="melting point of CeO2, 2400 C (CRC Handbook of Chemistry and Physics, 97th ed., 2016)",
@@ -314,7 +322,7 @@ def material(
         if prop not in PROPERTIES:
             raise InputError(f"{properties_key}.{prop}", f"is not a material property{suggest(prop, PROPERTIES)}")
     base = PARAMETER_SETS[name]
-    values = {prop: base.values.get(prop, 0.0) for prop in PROPERTIES} | overrides
+    values = {prop: base.values.get(prop, spec.default) for prop, spec in PROPERTIES.items()} | overrides
     checked = {
         prop: PROPERTIES[prop].check(f"{properties_key}.{prop}", value) for prop, value in values.items()
     }

@@ -6,9 +6,11 @@ with D(T) = D_ref exp(-(E_a/R)(1/T - 1/T_amb)) is Taylor-expanded in the first-o
 c_1 and sigma_1 about the local base state (temperature T = T_amb + theta_DC, concentration c_0), so
 the expansion holds while these stay small (docs/harmonics.md, 'Validity of the expansion'):
 
-* ``activation``: E_a theta_1 / (R T^2), the change of ln D over an oscillation (ions only);
+* ``activation``: E_a theta_1 / (R T^2), the change of ln D over an oscillation (ions only; for an
+  electroneutral pair the larger barrier of its two species);
 * ``temperature``: theta_1 / T, the change of the 1/T factor; at 1 the temperature reaches 0 K;
-* ``concentration``: |c_1| / c_0, the change of the mobile population; at 1 it reaches zero (ions only);
+* ``concentration``: |c_1| / c_0, the change of the mobile population; at 1 it reaches zero (ions only;
+  for an electroneutral pair the larger of |c_1|/c_i and w |c_1|/c_p: few electrons swing most);
 * ``stress``: Omega sigma_1 / (R T), the stress drive of the ions in units of R T; ions that follow the
   stress reach |c_1|/c_0 of about this (ions only).
 
@@ -112,8 +114,14 @@ def validity_parameters(model, first_order: dict[int, dict]) -> dict[str, float]
         coupling = _node_values(space, fields["mobile"], fields["stress_coupling"]) * s.ambient_temperature
         concentration = fields["equilibrium"].x.array.real + base[CONCENTRATION].x.array.real  # c_0 / c_s
         excess = _amplitude(first_order, CONCENTRATION)  # |c_1| / c_s
+        relative = excess / np.abs(concentration)
+        if "partner_weight" in fields:  # an electroneutral pair: the partner's population and barrier too
+            weight = _node_values(space, fields["partner_weight"])
+            partner = _node_values(space, fields["partner_concentration"]) + weight * base[CONCENTRATION].x.array.real
+            relative = np.maximum(relative, weight * excess / np.abs(partner))
+            activation = np.maximum(activation, _node_values(space, fields["mobile"], fields["partner_activation"]) * s.ambient_temperature)
         local["activation"] = activation * theta / temperature**2
-        local["concentration"] = np.where(mobile > 0, excess / np.abs(concentration), 0.0)
+        local["concentration"] = np.where(mobile > 0, relative, 0.0)
         local["stress"] = coupling * _amplitude(first_order, STRESS) / temperature
     maxima = np.array([np.max(values, initial=0.0) for values in local.values()])
     model.domain.comm.Allreduce(MPI.IN_PLACE, maxima, op=MPI.MAX)

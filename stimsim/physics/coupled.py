@@ -25,7 +25,9 @@ def static_residual(fields: dict, tests: dict, k: dict, domain, ds_exchange=None
     coefficients: conductivity, lame_lambda, shear_modulus, expansion, optionally expansion_slope and
     conductivity_slope (alpha' and k' of a temperature-dependent alpha(T) and k(T); absent: constant)
     and, with ions, vegard, diffusivity, stress_coupling, activation, thermotransport,
-    temperature_ratio, mobile (1 where ions move), equilibrium (c0(x)) and exchange."""
+    temperature_ratio, mobile (1 where ions move), equilibrium (c0(x)) and exchange, and for an
+    electroneutral pair partner_weight, partner_diffusivity, partner_activation and
+    partner_concentration (:class:`stimsim.physics.diffusion.Partner`)."""
     theta, u = fields[TEMPERATURE], fields[DISPLACEMENT]
     r, dx = domain.weight, domain.dx
     expansion_slope, conductivity_slope = k.get("expansion_slope", 0), k.get("conductivity_slope", 0)
@@ -38,7 +40,8 @@ def static_residual(fields: dict, tests: dict, k: dict, domain, ds_exchange=None
         hydrostatic = mechanics.hydrostatic_stress(u, eigenstrain, k["lame_lambda"], k["shear_modulus"], domain)
         forms[STRESS] = ufl.inner(s - hydrostatic, tests[STRESS]) * r * dx
         coefficients = diffusion.DiffusionCoefficients(
-            k["diffusivity"], k["temperature_ratio"], k["stress_coupling"], k["activation"], k["thermotransport"]
+            k["diffusivity"], k["temperature_ratio"], k["stress_coupling"], k["activation"], k["thermotransport"],
+            _partner(k),
         )
         flux = diffusion.chemical_flux(theta, s, c, coefficients, k["equilibrium"])
         forms[CONCENTRATION] = diffusion.transport(k["mobile"] * flux, tests[CONCENTRATION], r, dx)
@@ -50,6 +53,13 @@ def static_residual(fields: dict, tests: dict, k: dict, domain, ds_exchange=None
         eigenstrain, v, lam, mu, domain
     )
     return forms
+
+
+def _partner(k: dict):
+    """The compensating carrier of an electroneutral pair from ``k`` (None for a neutral species)."""
+    if "partner_weight" not in k:
+        return None
+    return diffusion.Partner(k["partner_weight"], k["partner_diffusivity"], k["partner_activation"], k["partner_concentration"])
 
 
 def storage(trials: dict, tests: dict, k: dict, domain) -> dict:

@@ -1,9 +1,11 @@
-"""Larché–Cahn stress-driven diffusion of one mobile species with thermotransport, and its surface
-exchange (docs/physics.md, 'Governing equations' and 'Boundary conditions').
+"""Larché–Cahn stress-driven diffusion of one mobile species with thermotransport, neutral or the
+primary species of an electroneutral pair, and its surface exchange (docs/physics.md, 'Governing
+equations', 'Charged species: the electroneutral limit' and 'Boundary conditions').
 
-Physical flux  J = -D(T) [grad c - (Omega c / (R T)) grad sigma_h + (Q* c / (R T^2)) grad T],
+Physical flux  J = -M grad(mu)/(R T) - M (Q* / (R T^2)) grad T: for a neutral species M = D(T) c and
+J = -D(T) [grad c - (Omega c / (R T)) grad sigma_h + (Q* c / (R T^2)) grad T],
 D(T) = D_ref exp(-(E_a/R) (1/T - 1/T_amb)), Q* the heat of transport (Q* > 0 drives the species toward
-the cold).
+the cold); for a pair M = a b/(b + w^2 a) and mu = mu_i + w mu_p (:func:`chemical_flux`).
 
 Scaled form (module :mod:`stimsim.physics.scaling`): lengths in l, temperatures in theta_s, stresses in
 sigma_s, concentrations in c_s (the equilibrium response to sigma_s, or to theta_s through Q* if that
@@ -15,7 +17,10 @@ is larger), fluxes in D_ref c_s / l and time in l^2 / D_ref. With total scaled f
 where d = D/D_ref (per material), eps_T = theta_s/T_amb, eps_c = Omega sigma_s/(R T_amb),
 g = E_a/(R T_amb) and q = Q* theta_s/(R T_amb^2). The base concentration c0/c_s = 1/max(|eps_c|, |q|)
 is large, and the first-order flux about a uniform base, -d [grad c1 - eps_c c0 grad s1 + q c0 grad
-theta1], has coefficients eps_c c0 and q c0 of at most 1 in size: O(1) numbers in every term.
+theta1], has coefficients eps_c c0 and q c0 of at most 1 in size: O(1) numbers in every term. For a
+pair the same holds with c0 the thermodynamic concentration c* = 1/(1/c_i + w^2/c_p) and D_ref the
+ambipolar chemical diffusivity M0/c* (:mod:`stimsim.species`): the scaled mobility is then 1/eps_c at
+the reference and the scaled thermodynamic factor 1/c_i + w^2/c_p is eps_c, so their product is again 1.
 
 The expressions are written once for the total fields; first- and second-order operators are their
 Gateaux derivatives (``ufl.derivative``) about the base state, so no term is expanded by hand.
@@ -29,12 +34,28 @@ import ufl
 
 
 @dataclass(frozen=True)
+class Partner:
+    """The compensating carrier of an electroneutral pair (dimensionless, UFL constants or numbers).
+
+    weight: w = -z_i/z_p, its moles per mole of the primary species (its excess is w times the
+    primary's). relative_diffusivity: D_p/D_ref. activation: E_p/(R T_amb). equilibrium: c_p0/c_s
+    (uniform).
+    """
+
+    weight: object
+    relative_diffusivity: object
+    activation: object
+    equilibrium: object
+
+
+@dataclass(frozen=True)
 class DiffusionCoefficients:
     """Dimensionless coefficients of the scaled flux (UFL constants or numbers).
 
     relative_diffusivity: D/D_ref per cell. temperature_ratio: eps_T = theta_s / T_amb.
     stress_coupling: eps_c = Omega sigma_s / (R T_amb). activation: g = E_a / (R T_amb).
-    thermotransport: q = Q* theta_s / (R T_amb^2).
+    thermotransport: q = Q* theta_s / (R T_amb^2). partner: the compensating carrier of an
+    electroneutral pair, or None for a neutral species.
     """
 
     relative_diffusivity: object
@@ -42,27 +63,44 @@ class DiffusionCoefficients:
     stress_coupling: object
     activation: object
     thermotransport: object = 0.0
+    partner: Partner | None = None
 
 
 def chemical_flux(theta, sigma_h, excess, k: DiffusionCoefficients, equilibrium):
-    """Scaled Larché–Cahn flux for the total scaled temperature rise ``theta`` and hydrostatic stress
-    ``sigma_h`` and the concentration c = ``equilibrium`` + ``excess``.
+    """Scaled flux J = -M grad(mu)/(R T) of the primary species for the total scaled temperature rise
+    ``theta`` and hydrostatic stress ``sigma_h`` and the concentration c = ``equilibrium`` + ``excess``.
 
-    ``equilibrium`` is the stress-free equilibrium concentration c0(x) (uniform, or a space-charge
-    profile): the chemical potential R T ln(c / c0(x)) - Omega sigma_h keeps it stationary without
-    stress, so that grad c - c grad(ln c0) = grad(excess) - excess grad(ln c0). Working with the
-    excess avoids the cancellation of the large c0/c_s against itself.
+    One carrier (a neutral species): M = d(T) c and grad(mu)/(R T) = grad ln(c/c0(x)) - eps_c grad(s)/T,
+    i.e. J = -d(T) [grad c' - c' grad ln c0 - eps_c c grad s / T]. ``equilibrium`` is the stress-free
+    c0(x) (uniform, or a space-charge profile): grad ln(c/c0) keeps it stationary without stress, and
+    working with the excess c' avoids the cancellation of the large c0/c_s against itself.
+
+    With a partner p (an electroneutral pair): its concentration is c_p0 + w c', the mobilities a = d c
+    and b = d_p(T) c_p act in series, M = a b / (b + w^2 a), and the potential of the pair gains
+    w grad ln(c_p/c_p0) = w^2 grad(c')/c_p (docs/physics.md, 'Charged species: the electroneutral limit').
     """
     temperature = 1 + k.temperature_ratio * theta
-    mobility = k.relative_diffusivity * ufl.exp(k.activation * k.temperature_ratio * theta / temperature)
+    reduced = k.temperature_ratio * theta / temperature  # (1/T_amb - 1/T) T_amb
     concentration = equilibrium + excess
-    driving = ufl.grad(excess)
+    log_gradient = ufl.grad(excess)
     if not isinstance(equilibrium, (int, float)):
-        driving = driving - excess * ufl.grad(equilibrium) / equilibrium
-    driving = driving - k.stress_coupling * concentration * ufl.grad(sigma_h) / temperature
+        log_gradient = log_gradient - excess * ufl.grad(equilibrium) / equilibrium
+    mobility = _arrhenius(k.relative_diffusivity, k.activation, reduced) * concentration
+    potential = log_gradient / concentration - k.stress_coupling * ufl.grad(sigma_h) / temperature
     if not isinstance(k.thermotransport, (int, float)) or k.thermotransport != 0:
-        driving = driving + k.thermotransport * concentration * ufl.grad(theta) / temperature**2
-    return -mobility * driving
+        potential = potential + k.thermotransport * ufl.grad(theta) / temperature**2
+    if k.partner is not None:
+        p = k.partner
+        partner_concentration = p.equilibrium + p.weight * excess
+        partner_mobility = _arrhenius(p.relative_diffusivity, p.activation, reduced) * partner_concentration
+        mobility = mobility * partner_mobility / (partner_mobility + p.weight**2 * mobility)
+        potential = potential + p.weight**2 * ufl.grad(excess) / partner_concentration
+    return -mobility * potential
+
+
+def _arrhenius(relative_diffusivity, activation, reduced):
+    """d(T) = d exp(g (1 - T_amb/T)), ``reduced`` = 1 - T_amb/T."""
+    return relative_diffusivity * ufl.exp(activation * reduced)
 
 
 def stress_equilibrium_excess(theta, sigma_h, k: DiffusionCoefficients, equilibrium):
