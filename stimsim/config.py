@@ -20,7 +20,7 @@ from typing import Any
 from stimsim.drives import Drive, make_drive
 from stimsim.errors import InputError, checked_number, did_you_mean, suggest
 from stimsim.lengths import MIN_DOMAIN_PER_RADIUS, domain_size
-from stimsim.materials import PARAMETER_SETS, Material, material
+from stimsim.materials import HEAT_OF_TRANSPORT_BOUND, PARAMETER_SETS, Material, material
 from stimsim.species import ElectroneutralPair, Species
 
 
@@ -177,7 +177,10 @@ SPECIES_SCHEMA: dict[str, Key] = {
         "number", "m^3/mol", "partial molar volume Omega (its chemical expansion)", REQUIRED, low=-1e-3, high=1e-3
     ),
     "concentration": Key("number", "mol/m^3", "equilibrium concentration c", REQUIRED, low=0.0, high=1e7),
-    "heat_of_transport": Key("number", "J/mol", "heat of transport Q* (thermotransport)", 0.0, low=-1e7, high=1e7),
+    "heat_of_transport": Key(
+        "number", "J/mol", "heat of transport Q* (thermotransport; Q* > 0 toward the cold)", 0.0,
+        low=-HEAT_OF_TRANSPORT_BOUND, high=HEAT_OF_TRANSPORT_BOUND,
+    ),
 }
 #: Material properties that [[sample.species]] replace (the pair's derived values, :func:`_paired`).
 SPECIES_PROPERTIES = ("diffusivity", "activation_energy", "partial_molar_volume", "concentration")
@@ -545,13 +548,6 @@ def _pair(tables: list | None, electrostatics: str, ambient: float) -> Electrone
     species = [Species(**table) for table in tables]
     if species[1].name == species[0].name:
         raise InputError("sample.species[1].name", f"= {species[1].name!r} repeats the name of sample.species[0]")
-    for i, s in enumerate(species):
-        if s.heat_of_transport != 0:
-            raise InputError(
-                f"sample.species[{i}].heat_of_transport",
-                "is not yet supported for charged species (thermotransport of the electroneutral pair is not "
-                "implemented): remove it or set it to 0",
-            )
     ion, partner = species
     if ion.charge == 0 or ion.charge * partner.charge >= 0:
         blamed = 0 if ion.charge == 0 else 1
@@ -579,6 +575,7 @@ def _paired(mat: Material, pair: ElectroneutralPair, sample: dict) -> Material:
     return dataclasses.replace(
         mat, diffusivity=pair.chemical_diffusivity(pair.ambient), activation_energy=pair.activation_energy,
         partial_molar_volume=pair.partial_molar_volume, concentration=pair.thermodynamic_concentration,
+        heat_of_transport=pair.heat_of_transport,
         notes={k: v for k, v in mat.notes.items() if k not in SPECIES_PROPERTIES},
     )
 

@@ -74,6 +74,12 @@ class ElectroneutralPair:
         return self.ion.partial_molar_volume + self.weight * self.partner.partial_molar_volume
 
     @property
+    def heat_of_transport(self) -> float:
+        """Q*_n = Q*_i + w Q*_p (J/mol): the heat of transport of the pair per mole of the ion moved (the
+        thermal force on the pair's potential mu_n = mu_i + w mu_p)."""
+        return self.ion.heat_of_transport + self.weight * self.partner.heat_of_transport
+
+    @property
     def thermodynamic_concentration(self) -> float:
         """c* = 1 / (1/c_i + w^2/c_p) (mol/m^3): d(mu_n/RT)/d c_i = 1/c*, the concentration a neutral
         species with the same equilibrium response to stress would have."""
