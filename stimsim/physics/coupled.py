@@ -40,7 +40,7 @@ def static_residual(fields: dict, tests: dict, k: dict, domain, ds_exchange=None
         hydrostatic = mechanics.hydrostatic_stress(u, eigenstrain, k["lame_lambda"], k["shear_modulus"], domain)
         forms[STRESS] = ufl.inner(s - hydrostatic, tests[STRESS]) * r * dx
         coefficients = diffusion.DiffusionCoefficients(
-            k["diffusivity"], k["temperature_ratio"], k["stress_coupling"], k["activation"], k["thermotransport"],
+            k["diffusivity"], k["temperature_ratio"], k["stress_coupling"], k["activation"], k.get("thermotransport", 0),
             _partner(k),
         )
         flux = diffusion.chemical_flux(theta, s, c, coefficients, k["equilibrium"])
