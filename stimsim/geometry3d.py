@@ -13,10 +13,11 @@ top face), and each annulus between two radii has its own facet tag as in 2D
 Grading (same spirit as 2D, isotropic cells): the cell size grows linearly with the distance d from
 the heated disk, ``h(d) = h_min + (growth - 1) d`` with h_min the smallest feature over
 :data:`CELLS_PER_RADIUS`; each surface circle of radius r is resolved by cells of r /
-:data:`CELLS_PER_CIRCLE`; along a film interface at most 8 film thicknesses; with mobile ions, cells of
+:data:`CELLS_PER_CIRCLE`; with mobile ions, cells of
 chemical_length / :data:`CELLS_PER_CHEMICAL_LENGTH` on the top surface out to the ionic-layer radius
 (isotropic: gmsh has no 3D boundary-layer field, so a chemical length far below the contact radius
-is costly). ``mesh.refinement`` divides every size and ``growth - 1``.
+is costly). A film interface gets no size of its own (see :func:`_set_size_field`).
+``mesh.refinement`` divides every size and ``growth - 1``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from stimsim.domain import BOTTOM, FAR, FILM, INTERFACE, MIRRORS, SUBSTRATE, TOP_FREE, TOP_SEGMENT, Cartesian3DDomain
-from stimsim.geometry import INTERFACE_ASPECT, IONIC_LAYER_RADII, MeshSpec, grading_sizes, linear_growth, use_smallest
+from stimsim.geometry import IONIC_LAYER_RADII, MeshSpec, grading_sizes, linear_growth, use_smallest
 
 #: Bump when the 3D mesher changes, so that cached meshes are regenerated.
 MESHER_3D_VERSION = 1
@@ -83,8 +84,8 @@ def write_box_msh(spec: BoxMeshSpec, path: Path) -> None:
     try:
         gmsh.option.setNumber("General.Terminal", 0)
         gmsh.model.add("stimsim-3d")
-        annuli, interface = _build_box(spec)
-        _set_size_field(spec, annuli, interface)
+        annuli = _build_box(spec)
+        _set_size_field(spec, annuli)
         gmsh.model.mesh.generate(3)
         gmsh.write(str(path))
     finally:
@@ -93,8 +94,7 @@ def write_box_msh(spec: BoxMeshSpec, path: Path) -> None:
 
 def _build_box(spec: BoxMeshSpec):
     """The box (a film and a substrate box with a film), the surface disks fragmented into its top
-    face and the physical groups. Returns the top-surface annuli (lists of surfaces, innermost first)
-    and the interface surfaces."""
+    face and the physical groups. Returns the top-surface annuli (lists of surfaces, innermost first)."""
     import gmsh
 
     occ = gmsh.model.occ
@@ -122,7 +122,7 @@ def _build_box(spec: BoxMeshSpec):
     for tag, surfaces in groups.items():
         if surfaces:
             gmsh.model.addPhysicalGroup(2, surfaces, tag)
-    return annuli, groups[INTERFACE]
+    return annuli
 
 
 def _classify_faces(spec: BoxMeshSpec, surfaces) -> dict[int, list[int]]:
@@ -145,9 +145,11 @@ def _classify_faces(spec: BoxMeshSpec, surfaces) -> dict[int, list[int]]:
     return groups
 
 
-def _set_size_field(spec: BoxMeshSpec, annuli: list[list[int]], interface: list[int]) -> None:
-    """Linear growth of the cell size away from the heated disk, the surface circles, the film
-    interface and (with ions) the top surface inside the ionic-layer radius."""
+def _set_size_field(spec: BoxMeshSpec, annuli: list[list[int]]) -> None:
+    """Linear growth of the cell size away from the heated disk, the surface circles and (with ions)
+    the top surface inside the ionic-layer radius. A film interface has no size of its own (unlike
+    2D, where cells of 8 film thicknesses along it cost a line of cells: in 3D they would fill its
+    whole area); its cells grow with the distance from the contact and become flat far away."""
     import gmsh
 
     h_min, slope, h_max = grading_sizes(spec, CELLS_PER_RADIUS)
@@ -155,8 +157,6 @@ def _set_size_field(spec: BoxMeshSpec, annuli: list[list[int]], interface: list[
     grading = [(heated, "SurfacesList", h_min)]
     for r, surfaces in zip(spec.surface_radii, annuli):
         grading.append((_circles(surfaces), "CurvesList", spec.scaled(r) / (CELLS_PER_CIRCLE * spec.refinement)))
-    if interface:
-        grading.append((interface, "SurfacesList", INTERFACE_ASPECT * spec.scaled(spec.film_thickness) / spec.refinement))
     if spec.chemical_length:
         layer_radius = IONIC_LAYER_RADII * spec.length_scale * (1 + 1e-9)
         layer = [s for r, surfaces in zip(spec.surface_radii, annuli) if r <= layer_radius for s in surfaces]
