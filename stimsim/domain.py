@@ -143,8 +143,9 @@ class Cartesian3DDomain(_Domain):
         self.mirrors = tuple(spec.mirrors) if spec is not None else ()
         tip = spec.scaled_tip_position if spec is not None else (0.0, 0.0)
         x = ufl.SpatialCoordinate(mesh)
-        #: Distance from the vertical line through the tip and height above the top surface (UFL, mesh units).
-        self.lateral_distance = ufl.sqrt((x[0] - tip[0]) ** 2 + (x[1] - tip[1]) ** 2)
+        #: Distance from the vertical line through the tip and height above the top surface (UFL, mesh
+        #: units; real-typed, as the axisymmetric r is, so that it can be compared in complex mode).
+        self.lateral_distance = ufl.real(ufl.sqrt((x[0] - tip[0]) ** 2 + (x[1] - tip[1]) ** 2))
         self.height = x[2]
         #: Integration weight of every integrand: 1.
         self.weight = 1

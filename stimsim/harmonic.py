@@ -31,7 +31,7 @@ from mpi4py import MPI
 
 from stimsim.coefficients import IN_PLACE_KEYS, Coefficients, scales_for
 from stimsim.config import Study, flat_keys
-from stimsim.errors import SolverError, history
+from stimsim.errors import InputError, SolverError, history
 from stimsim.forms import CoupledForms, build_forms, compiled, field_spaces, functions
 from stimsim.geometry import load_domain, mesh_spec
 from stimsim.periodic import HarmonicBalance
@@ -44,6 +44,9 @@ from stimsim.staggered import StaggeredSolver
 NEWTON_ITERATIONS, NEWTON_TOLERANCE = 30, 1e-10
 #: Load increments tried in turn for the base state (DC heating and preload).
 LOAD_INCREMENTS = (1, 4, 16)
+#: Largest 3D model (all fields' DOFs) the direct solver is asked to factorise: 184k DOFs of the
+#: coupled ionic system took 8.6 GB and 7 min on one rank (docs/performance.md, '3D').
+MAX_DIRECT_3D_DOFS = 200_000
 #: Methods of the coupled ionic solve.
 METHODS = ("auto", "staggered", "monolithic")
 
@@ -71,6 +74,7 @@ class HarmonicModel:
         self.scales = scales_for(study)
         self.spaces = field_spaces(self.domain, self.ionic)
         self.names = tuple(self.spaces)
+        self._check_size()
         self.coefficients = Coefficients(study, self.domain, self.scales, self.spaces.get(CONCENTRATION))
         self.forms: CoupledForms = build_forms(study, self.domain, self.spaces, self.coefficients, self.scales)
         self.frequency = 0.0
@@ -97,6 +101,17 @@ class HarmonicModel:
     def new_fields(self, label: str) -> dict:
         """One new zero Function per field (name -> Function), named ``<field>_<label>``."""
         return functions(self.spaces, label)
+
+    def _check_size(self) -> None:
+        """Refuse a 3D model too large for the direct solver on this machine class (see
+        :data:`MAX_DIRECT_3D_DOFS`) before anything is factorised."""
+        if self.domain.mesh.topology.dim == 3 and self.num_dofs > MAX_DIRECT_3D_DOFS:
+            raise InputError(
+                "mesh.refinement", f"the 3D mesh has {self.num_dofs} DOFs, more than the direct solver handles "
+                f"({MAX_DIRECT_3D_DOFS}: 184k DOFs needed 8.6 GB and 7 min, docs/performance.md). A chemical length "
+                "far below the contact radius is the usual cause (its surface layer is isotropic in 3D): lower "
+                "mesh.refinement, or raise the lowest diffusivity or lower the highest frequency"
+            )
 
     def _build_solvers(self) -> None:
         bcs = self._boundary_conditions()
