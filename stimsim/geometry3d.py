@@ -97,12 +97,29 @@ def _build_box(spec: BoxMeshSpec):
     face and the physical groups. Returns the top-surface annuli (lists of surfaces, innermost first)."""
     import gmsh
 
-    occ = gmsh.model.occ
     size = spec.scaled(spec.domain_size)
     low = [0.0 if name in spec.mirrors else -size for name in MIRRORS]
     depths = [0.0, -size] if spec.film_thickness is None else [0.0, -spec.scaled(spec.film_thickness), -size]
-    layers = [occ.addBox(low[0], low[1], bottom, size - low[0], size - low[1], top - bottom)
+    layers = [gmsh.model.occ.addBox(low[0], low[1], bottom, size - low[0], size - low[1], top - bottom)
               for top, bottom in zip(depths[:-1], depths[1:])]
+    annuli, volumes, faces = _cut_disks(spec, layers)
+    for tag, entities in zip((FILM, SUBSTRATE), volumes):
+        gmsh.model.addPhysicalGroup(3, entities, tag)
+    for i, surfaces in enumerate(annuli):
+        gmsh.model.addPhysicalGroup(2, surfaces, TOP_SEGMENT + i)
+    for tag, surfaces in _classify_faces(spec, faces).items():
+        if surfaces:
+            gmsh.model.addPhysicalGroup(2, surfaces, tag)
+    return annuli
+
+
+def _cut_disks(spec: BoxMeshSpec, layers: list[int]):
+    """Fragment the surface disks around the tip into the top face of the ``layers`` (volumes) and
+    drop their parts outside the box. Returns the annuli (surfaces between two radii, innermost
+    first), the volumes of each layer and the other boundary surfaces."""
+    import gmsh
+
+    occ = gmsh.model.occ
     x, y = spec.scaled_tip_position
     disks = [occ.addDisk(x, y, 0.0, spec.scaled(r), spec.scaled(r)) for r in spec.surface_radii]
     _, pieces = occ.fragment([(3, v) for v in layers], [(2, d) for d in disks])
@@ -114,15 +131,7 @@ def _build_box(spec: BoxMeshSpec):
     inside = [{s for dim, s in piece if dim == 2 and s in existing} for piece in pieces[len(layers):]]
     annuli = [sorted(disk - smaller) for disk, smaller in zip(inside, [set(), *inside[:-1]])]
     volumes = [[v for dim, v in piece if dim == 3] for piece in pieces[: len(layers)]]
-    for tag, entities in zip((FILM, SUBSTRATE), volumes):
-        gmsh.model.addPhysicalGroup(3, entities, tag)
-    groups = _classify_faces(spec, existing - set().union(*inside))
-    for i, surfaces in enumerate(annuli):
-        gmsh.model.addPhysicalGroup(2, surfaces, TOP_SEGMENT + i)
-    for tag, surfaces in groups.items():
-        if surfaces:
-            gmsh.model.addPhysicalGroup(2, surfaces, tag)
-    return annuli
+    return annuli, volumes, existing - set().union(*inside)
 
 
 def _classify_faces(spec: BoxMeshSpec, surfaces) -> dict[int, list[int]]:
