@@ -55,6 +55,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "species": Key("species", "SI", "charged mobile species ([[sample.species]] tables, see SPECIES_SCHEMA)"),
     },
     "geometry": {
+        "model": Key(
+            "string", "", "geometric model: axisymmetric (r, z) with the tip on the axis, or 3d (tip anywhere)",
+            "axisymmetric", choices=("axisymmetric", "3d"),
+        ),
         "kind": Key("string", "", "sample geometry", "halfspace", choices=("halfspace", "film")),
         "film_thickness": Key("number", "m", "film thickness (kind = 'film')", **_POSITIVE),
         "substrate": Key("string", "", "built-in substrate material (kind = 'film')"),
@@ -72,6 +76,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "weighting": Key(
             "string", "", "how u_z is averaged over the contact", "uniform", choices=("uniform", "hertz")
         ),
+        "position": Key("numbers", "m", "lateral tip position [x, y] on the sample (geometry.model = '3d')"),
     },
     "excitation": {
         "mode": Key("string", "", "heat input", "power", choices=("power", "heater", "laser", "joule")),
@@ -218,6 +223,8 @@ class Tip:
     weighting: str
     force: float = 0.0
     tip_radius: float | None = None
+    #: Lateral position (x, y) in m of the tip on the sample (3D; the axis in axisymmetric studies).
+    position: tuple[float, float] = (0.0, 0.0)
 
     @property
     def hertz_pressure(self) -> float:
@@ -251,7 +258,8 @@ class Excitation:
 
 @dataclass(frozen=True)
 class Sample:
-    """The sample: a half-space of ``material``, or a film of it (``film_thickness``, m) on ``substrate``."""
+    """The sample: a half-space of ``material``, or a film of it (``film_thickness``, m) on ``substrate``;
+    ``model`` is the geometric model ('axisymmetric' or '3d')."""
 
     material: Material
     kind: str = "halfspace"
@@ -259,6 +267,7 @@ class Sample:
     substrate: Material | None = None
     #: The charged species moving together (ions.electrostatics = 'electroneutral'), else None.
     pair: ElectroneutralPair | None = None
+    model: str = "axisymmetric"
 
     def materials(self) -> tuple[Material, ...]:
         return (self.material,) if self.substrate is None else (self.material, self.substrate)
@@ -394,7 +403,7 @@ def study_from_dict(raw: dict) -> Study:
     resolved["excitation"] = {k: v for k, v in resolved["excitation"].items() if k not in unused}
     pair = _pair(resolved["sample"]["species"], resolved["ions"]["electrostatics"], excitation.ambient_temperature)
     sample = _sample(resolved["sample"], resolved["geometry"], pair)
-    tip = _tip(resolved["tip"], excitation.mode, sample.material)
+    tip = _tip(resolved["tip"], excitation.mode, sample.material, sample.model)
     resolved["tip"]["contact_radius"] = tip.contact_radius
     derived = SPECIES_PROPERTIES if pair else ()
     resolved["sample"]["properties"] = {k: v for k, v in sample.material.properties().items() if k not in derived}
@@ -496,7 +505,7 @@ def _excitation(table: dict, given: set[str]) -> Excitation:
     )
 
 
-def _tip(table: dict, mode: str, sample: Material) -> Tip:
+def _tip(table: dict, mode: str, sample: Material, model: str) -> Tip:
     if mode == "laser" and table["thermal_contact_radius"] is not None:
         raise InputError("tip.thermal_contact_radius", "is not used by excitation.mode 'laser' (the beam heats)")
     force, tip_radius, radius = table["force"], table["tip_radius"], table["contact_radius"]
@@ -516,7 +525,20 @@ def _tip(table: dict, mode: str, sample: Material) -> Tip:
         weighting=table["weighting"],
         force=force,
         tip_radius=tip_radius,
+        position=_tip_position(table["position"], model),
     )
+
+
+def _tip_position(position: list[float] | None, model: str) -> tuple[float, float]:
+    """The checked ``tip.position`` (m): two numbers, and off the axis only in 3D (its range on the
+    sample is checked with the domain size, :func:`_check_tip_position`)."""
+    if position is None:
+        return (0.0, 0.0)
+    if len(position) != 2:
+        raise InputError("tip.position", f"= {position!r} must be two numbers [x, y] in m")
+    if model != "3d" and any(position):
+        raise InputError("tip.position", "is off the axis: it needs geometry.model = '3d' (the axisymmetric tip is on the axis)")
+    return (float(position[0]), float(position[1]))
 
 
 def hertz_contact_radius(force: float, tip_radius: float, sample: Material) -> float:
@@ -589,14 +611,17 @@ def _sample(sample: dict, geometry: dict, pair: ElectroneutralPair | None = None
         for key in film_keys:
             if geometry[key] is not None:
                 raise InputError(f"geometry.{key}", "is only used with geometry.kind = 'film'")
-        return Sample(material=mat, pair=pair)
+        return Sample(material=mat, pair=pair, model=geometry["model"])
     for key in film_keys[:2]:
         if geometry[key] is None:
             raise InputError(f"geometry.{key}", "is required for geometry.kind = 'film'")
     substrate = material(
         geometry["substrate"], geometry["substrate_properties"], "geometry.substrate", "geometry.substrate_properties"
     )
-    return Sample(material=mat, kind="film", film_thickness=geometry["film_thickness"], substrate=substrate, pair=pair)
+    return Sample(
+        material=mat, kind="film", film_thickness=geometry["film_thickness"], substrate=substrate, pair=pair,
+        model=geometry["model"],
+    )
 
 
 def _ions(table: dict, sample: Sample) -> Ions:
@@ -622,6 +647,8 @@ def _ions(table: dict, sample: Sample) -> Ions:
 
 def _cross_check(study: Study) -> None:
     size = domain_size(study)
+    if study.sample.model == "3d":
+        _check_3d(study, size)
     radii = study.drive.surface_radii()
     for name, radius in radii.items():
         if radius >= size / 4:
@@ -647,6 +674,36 @@ def _cross_check(study: Study) -> None:
             raise InputError(
                 name, f"= {length:g} m is below {MIN_FEATURE_FRACTION:g} of the domain size ({size:g} m): the mesh "
                 "would not resolve it (raise it, or lower mesh.domain_thermal_lengths / the lowest frequency)"
+            )
+
+
+#: What a study cannot use yet with geometry.model = '3d': section or key -> why.
+NOT_YET_3D = {
+    "fit": "fits (the inverse model stretches axisymmetric meshes)",
+    "sweep": "sweeps",
+    "protocol": "protocols",
+}
+
+
+def _check_3d(study: Study, size: float) -> None:
+    """Refuse what 3D does not support yet, and a tip off the sample or too close to its side (the
+    sample is 2 ``size`` wide, :func:`stimsim.geometry3d.tip_range`)."""
+    from stimsim.geometry3d import tip_range
+
+    for section, what in NOT_YET_3D.items():
+        if section in study.extensions:
+            raise InputError(section, f"{what} are not yet supported with geometry.model = '3d'")
+    if study.solver.periodic not in ("auto", "expansion"):
+        raise InputError(
+            "solver.periodic", f"= {study.solver.periodic!r} is not yet supported with geometry.model = '3d' "
+            "(use 'expansion')"
+        )
+    limit = tip_range(size)
+    for axis, value in zip("xy", study.tip.position):
+        if abs(value) > limit:
+            raise InputError(
+                "tip.position", f"{axis} = {value:g} m is off the sample or too close to its side: |{axis}| must be "
+                f"at most {limit:g} m (the sample spans ±{size:g} m, the domain size)"
             )
 
 

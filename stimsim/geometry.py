@@ -1,4 +1,5 @@
-"""Axisymmetric (r, z) sample geometries, graded gmsh meshes and the on-disk mesh cache.
+"""Axisymmetric (r, z) sample geometries, graded gmsh meshes and the on-disk mesh cache (shared with
+the 3D meshes of :mod:`stimsim.geometry3d`: :func:`mesh_spec` picks the kind the study asks for).
 
 The sample occupies ``0 <= r <= R``, ``-R <= z <= 0`` with the tip on the axis at the top surface
 ``z = 0``. Mesh coordinates are in units of :attr:`MeshSpec.length_scale` (the contact radius), so
@@ -59,9 +60,20 @@ class MeshSpec:
     chemical_length: float | None = None
     thermal_length: float | None = None
 
+    #: Prefix of the cached file name, geometric dimension and the mesher's version (in the key).
+    prefix, gdim, mesher = "axisym", 2, MESHER_VERSION
+
     def key(self) -> str:
-        text = json.dumps(asdict(self) | {"mesher": MESHER_VERSION}, sort_keys=True)
+        text = json.dumps(asdict(self) | {"mesher": self.mesher}, sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+    def write_msh(self, path: Path) -> None:
+        """Generate the mesh with gmsh and write it to ``path``."""
+        write_msh(self, path)
+
+    def domain(self, mesh, cell_tags, facet_tags) -> AxisymmetricDomain:
+        """The domain of a mesh made from this spec."""
+        return AxisymmetricDomain(mesh, cell_tags, facet_tags, self)
 
     def scaled(self, length: float) -> float:
         """A length in m expressed in mesh units."""
@@ -78,7 +90,18 @@ class MeshSpec:
 
 
 def mesh_spec(study) -> MeshSpec:
-    """The :class:`MeshSpec` of a validated study."""
+    """The mesh spec of a validated study: a :class:`MeshSpec` (axisymmetric) or, with
+    ``geometry.model = '3d'``, a :class:`~stimsim.geometry3d.BoxMeshSpec`."""
+    spec = axisymmetric_spec(study)
+    if study.sample.model == "3d":
+        from stimsim.geometry3d import box_spec
+
+        return box_spec(study, spec)
+    return spec
+
+
+def axisymmetric_spec(study) -> MeshSpec:
+    """The axisymmetric :class:`MeshSpec` of a validated study (the lengths a 3D spec starts from)."""
     features = set(study.drive.surface_radii().values())
     layer = chemical_length(study)
     radii = features | ({IONIC_LAYER_RADII * study.tip.contact_radius} if layer else set())
@@ -104,7 +127,7 @@ def cache_dir() -> Path:
 
 def mesh_file(spec: MeshSpec, comm) -> Path:
     """Path of the cached ``.msh`` for ``spec``; rank 0 of ``comm`` generates it when missing."""
-    path = cache_dir() / f"axisym-{spec.key()}.msh"
+    path = cache_dir() / f"{spec.prefix}-{spec.key()}.msh"
     on_root(comm, "mesh cache (STIMSIM_CACHE_DIR)", _generate_once, spec, path)
     return path
 
@@ -115,7 +138,7 @@ def _generate_once(spec: MeshSpec, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         partial = Path(tmp) / path.name
-        write_msh(spec, partial)
+        spec.write_msh(partial)
         os.replace(partial, path)
 
 
@@ -172,17 +195,22 @@ def _build_geometry(spec: MeshSpec):
     return top[:-1], top_points[1:-1], interface
 
 
+def grading_sizes(spec: MeshSpec, cells_per_radius: float = CELLS_PER_RADIUS) -> tuple[float, float, float]:
+    """(h_min, slope, h_max) of the grading (mesh units): the smallest feature (surface radius,
+    absorption length, film thickness, thermal length) over ``cells_per_radius`` times the refinement,
+    the growth of the size with the distance, and a tenth of the domain size over the refinement."""
+    features = [min(spec.surface_radii), spec.absorption_length, spec.film_thickness, spec.thermal_length]
+    smallest = min(length for length in features if length)
+    h_min = spec.scaled(smallest) / (cells_per_radius * spec.refinement)
+    return h_min, (GROWTH - 1.0) / spec.refinement, spec.scaled(spec.domain_size) / (10.0 * spec.refinement)
+
+
 def _set_size_field(spec: MeshSpec, top, edge_points, interface) -> None:
     """Linear growth of the cell size away from the heated disk, its edges, the film interface and
     the ionic surface layer. ``top`` are the top-surface segments up to the largest surface radius."""
     import gmsh
 
-    field = gmsh.model.mesh.field
-    slope = (GROWTH - 1.0) / spec.refinement
-    features = [min(spec.surface_radii), spec.absorption_length, spec.film_thickness, spec.thermal_length]
-    smallest = min(length for length in features if length)
-    h_min = spec.scaled(smallest) / (CELLS_PER_RADIUS * spec.refinement)
-    h_max = spec.scaled(spec.domain_size) / (10.0 * spec.refinement)
+    h_min, slope, h_max = grading_sizes(spec)
     layer_radius = IONIC_LAYER_RADII * spec.length_scale if spec.chemical_length else None
     heated = [line for line, r in zip(top, spec.surface_radii) if r <= spec.length_scale * (1 + 1e-9)]
     grading = [(heated, "CurvesList", h_min), (edge_points, "PointsList", h_min / 4)]
@@ -193,19 +221,7 @@ def _set_size_field(spec: MeshSpec, top, edge_points, interface) -> None:
         grading.append((edge_points, "PointsList", min(h_layer, h_min / 4)))
         layer = [line for line, r in zip(top, spec.surface_radii) if r <= layer_radius]
         _boundary_layer(layer, h_layer / 2, h_min)
-    sizes = []
-    for entities, kind, h0 in grading:
-        distance = field.add("Distance")
-        field.setNumbers(distance, kind, entities)
-        field.setNumber(distance, "Sampling", 400)
-        size = field.add("MathEval")
-        field.setString(size, "F", f"min({h0!r} + {slope!r} * F{distance}, {h_max!r})")
-        sizes.append(size)
-    smallest = field.add("Min")
-    field.setNumbers(smallest, "FieldsList", sizes)
-    field.setAsBackgroundMesh(smallest)
-    for option in ("MeshSizeExtendFromBoundary", "MeshSizeFromPoints", "MeshSizeFromCurvature"):
-        gmsh.option.setNumber(f"Mesh.{option}", 0)
+    use_smallest([linear_growth(entities, kind, h0, slope, h_max) for entities, kind, h0 in grading])
     gmsh.option.setNumber("Mesh.Algorithm", 6)
 
 
@@ -226,8 +242,35 @@ def _boundary_layer(curves, first: float, thickness: float) -> None:
     field.setAsBoundaryLayer(layer)
 
 
-def load_domain(spec: MeshSpec, comm) -> AxisymmetricDomain:
-    """The dolfinx mesh of ``spec`` distributed on ``comm`` (generated and cached on first use)."""
+def linear_growth(entities, kind: str, h0: float, slope: float, h_max: float) -> int:
+    """A gmsh size field h0 + slope * d capped at h_max, d the distance from ``entities`` (``kind``:
+    'PointsList', 'CurvesList' or 'SurfacesList'; mesh units); returns its tag."""
+    import gmsh
+
+    field = gmsh.model.mesh.field
+    distance = field.add("Distance")
+    field.setNumbers(distance, kind, entities)
+    field.setNumber(distance, "Sampling", 400)
+    size = field.add("MathEval")
+    field.setString(size, "F", f"min({h0!r} + {slope!r} * F{distance}, {h_max!r})")
+    return size
+
+
+def use_smallest(sizes: list[int]) -> None:
+    """Make the smallest of the size fields ``sizes`` the mesh size, and nothing else."""
+    import gmsh
+
+    field = gmsh.model.mesh.field
+    smallest = field.add("Min")
+    field.setNumbers(smallest, "FieldsList", sizes)
+    field.setAsBackgroundMesh(smallest)
+    for option in ("MeshSizeExtendFromBoundary", "MeshSizeFromPoints", "MeshSizeFromCurvature"):
+        gmsh.option.setNumber(f"Mesh.{option}", 0)
+
+
+def load_domain(spec: MeshSpec, comm):
+    """The domain of ``spec`` distributed on ``comm`` (generated and cached on first use; made on
+    rank 0 and distributed)."""
     import gmsh
     from dolfinx.io.gmsh import model_to_mesh
 
@@ -237,11 +280,11 @@ def load_domain(spec: MeshSpec, comm) -> AxisymmetricDomain:
         gmsh.option.setNumber("General.Terminal", 0)
         gmsh.merge(str(path))
     try:
-        data = model_to_mesh(gmsh.model, comm, 0, gdim=2)
+        data = model_to_mesh(gmsh.model, comm, 0, gdim=spec.gdim)
     finally:
         if comm.rank == 0:
             gmsh.finalize()
-    return AxisymmetricDomain(data.mesh, data.cell_tags, data.facet_tags, spec)
+    return spec.domain(data.mesh, data.cell_tags, data.facet_tags)
 
 
 def export_mesh(spec: MeshSpec, path: str | Path, comm) -> Path:

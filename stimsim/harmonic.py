@@ -33,7 +33,7 @@ from mpi4py import MPI
 
 from stimsim.coefficients import IN_PLACE_KEYS, Coefficients, scales_for, thermally_nonlinear
 from stimsim.config import Study, derived_study, flat_keys
-from stimsim.errors import SolverError, history
+from stimsim.errors import InputError, SolverError, history
 from stimsim.forms import CoupledForms, build_forms, field_spaces, functions
 from stimsim.geometry import load_domain, mesh_spec
 from stimsim.heatmechanics import HEAT, MECHANICS, HeatMechanics
@@ -47,6 +47,9 @@ from stimsim.staggered import StaggeredSolver
 NEWTON_ITERATIONS, NEWTON_TOLERANCE = 30, 1e-10
 #: Load increments tried in turn for the base state (DC heating and preload).
 LOAD_INCREMENTS = (1, 4, 16)
+#: Largest 3D model (all fields' DOFs) the direct solver is asked to factorise: 184k DOFs of the
+#: coupled ionic system took 8.6 GB and 7 min on one rank (docs/performance.md, '3D').
+MAX_DIRECT_3D_DOFS = 200_000
 #: Methods of the coupled ionic solve.
 METHODS = ("auto", "staggered", "monolithic")
 
@@ -74,6 +77,7 @@ class HarmonicModel:
         self.scales = scales_for(study)
         self.spaces = field_spaces(self.domain, self.ionic)
         self.names = tuple(self.spaces)
+        self._check_size()
         self.coefficients = Coefficients(study, self.domain, self.scales, self.spaces.get(CONCENTRATION))
         #: Whether alpha or k depends on the temperature (the alpha' and k' terms are in the forms).
         self.thermally_nonlinear = self.coefficients.thermally_nonlinear
@@ -112,6 +116,17 @@ class HarmonicModel:
         """Whether the balance is linear (no mobile ions, constant alpha and k): the base state does not
         change the operator and the second order is zero."""
         return not self.ionic and not self.thermally_nonlinear
+
+    def _check_size(self) -> None:
+        """Refuse a 3D model too large for the direct solver on this machine class (see
+        :data:`MAX_DIRECT_3D_DOFS`) before anything is factorised."""
+        if self.domain.mesh.topology.dim == 3 and self.num_dofs > MAX_DIRECT_3D_DOFS:
+            raise InputError(
+                "mesh.refinement", f"the 3D mesh has {self.num_dofs} DOFs, more than the direct solver handles "
+                f"({MAX_DIRECT_3D_DOFS}: 184k DOFs needed 8.6 GB and 7 min, docs/performance.md). A chemical length "
+                "far below the contact radius is the usual cause (its surface layer is isotropic in 3D): lower "
+                "mesh.refinement, or raise the lowest diffusivity or lower the highest frequency"
+            )
 
     def _build_solvers(self) -> None:
         bcs = self._boundary_conditions()

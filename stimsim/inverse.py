@@ -134,7 +134,10 @@ class Prediction:
 
 def stretched_spec(spec: MeshSpec, required: MeshSpec, band: float = MESH_BAND) -> MeshSpec | None:
     """``spec`` stretched to the length scale of ``required``, if the stretched mesh serves ``required``
-    (same geometry in units of the contact radius, lengths resolved within ``band``); else None."""
+    (same geometry in units of the contact radius, lengths resolved within ``band``); else None. Only
+    axisymmetric meshes are stretched (a 3D spec gives None: its model is rebuilt)."""
+    if type(spec) is not MeshSpec or type(required) is not MeshSpec:
+        return None
     s = required.length_scale / spec.length_scale
 
     def stretch(length):

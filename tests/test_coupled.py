@@ -21,7 +21,6 @@ def constrained_layer(vegard: float, omega: float, depth: float = 30.0):
     lengths in sqrt(D / omega)-free units (D = 1). Returns the mesh and c1."""
     domain = mesh.create_rectangle(MPI.COMM_WORLD, [[0.0, -depth], [0.5, 0.0]], [2, 1200])
     geometry = AxisymmetricDomain(domain, quadrature_degree=6)
-    r, dx = geometry.weight, geometry.dx
     spaces = {
         DISPLACEMENT: fem.functionspace(domain, ("Lagrange", 2, (2,))),
         STRESS: fem.functionspace(domain, ("Lagrange", 2)),

@@ -1,0 +1,85 @@
+"""3D benchmark, one tip position: a centred tip on homogeneous ionic SDC in 3D (quarter box) against
+the axisymmetric model, with the DOFs, the wall time and the memory of each 3D refinement.
+
+    .venv/bin/python benchmarks/scan.py [--refinement 0.35 0.5 0.75] [--diffusivity 4e-10]
+    .venv/bin/mpiexec -n 2 .venv/bin/python benchmarks/scan.py
+
+The reference is the axisymmetric model at refinement 4 (exact for this geometry up to its
+discretisation, far below the 3D errors). Errors are relative, of the first harmonic (thermal) and
+the second (ionic) tip displacement and of the first-harmonic tip temperature. 'solve s' is the base
+state, first and second order at one frequency with the direct (MUMPS) solver, after a warm-up that
+compiles the forms; 'build s' makes the model (mesh from the cache or gmsh, spaces, forms). 'peak MB'
+is the peak resident set of rank 0 so far: the 3D refinements run first, from coarse to fine, so
+each 3D line's value is that refinement's peak (the axisymmetric lines repeat the largest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import stimsim  # noqa: F401
+from mpi4py import MPI
+
+from stimsim.config import study_from_dict
+from stimsim.forward import responses
+from stimsim.harmonic import HarmonicModel
+
+FREQUENCY, RADIUS = 1e5, 20e-9
+#: What is compared: (harmonic, kind) of the tip rows.
+KEYS = ((1, "thermal"), (2, "ionic"))
+
+
+def study(model: str, refinement: float, diffusivity: float):
+    return study_from_dict({
+        "sample": {"material": "SDC", "properties": {"diffusivity": diffusivity}},
+        "geometry": {"model": model},
+        "tip": {"contact_radius": RADIUS},
+        "excitation": {"mode": "power", "power_amplitude": 1e-6, "frequencies": [FREQUENCY]},
+        "mesh": {"refinement": refinement},
+    })
+
+
+def run(model: str, refinement: float, diffusivity: float, comm) -> tuple[dict, int, float, float]:
+    """(rows, DOFs, build s, solve s) of one model."""
+    start = time.perf_counter()
+    with HarmonicModel(study(model, refinement, diffusivity), comm, method="monolithic") as m:
+        built = time.perf_counter()
+        rows = {(r.harmonic, r.kind): r for r in responses(m, FREQUENCY)}
+        solved = time.perf_counter()
+        return rows, m.num_dofs, comm.allreduce(built - start, op=MPI.MAX), comm.allreduce(solved - built, op=MPI.MAX)
+
+
+def relative(value: complex, reference: complex) -> float:
+    return abs(value - reference) / abs(reference)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--refinement", type=float, nargs="+", default=[0.35, 0.5, 0.75])
+    parser.add_argument("--diffusivity", type=float, default=4e-10, help="ionic diffusivity, m^2/s")
+    args = parser.parse_args()
+    comm = MPI.COMM_WORLD
+    run("3d", min(args.refinement), args.diffusivity, comm)  # warm-up: compile the 3D forms
+    measured = []
+    for model, refinements in (("3d", sorted(args.refinement)), ("axisymmetric", [0.5, 1.0])):
+        for refinement in refinements:
+            rows, dofs, build, solve = run(model, refinement, args.diffusivity, comm)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            measured.append((model, refinement, dofs, build, solve, peak, rows))
+    reference, *_ = run("axisymmetric", 4.0, args.diffusivity, comm)  # last: its memory is the largest
+    if comm.rank != 0:
+        return
+    print(f"SDC, D = {args.diffusivity:g} m^2/s, a = {RADIUS:g} m, {FREQUENCY:g} Hz, {comm.size} rank(s); "
+          "reference: axisymmetric at refinement 4")
+    print(f"{'model':>12} {'refine':>6} {'DOFs':>8} {'build s':>8} {'solve s':>8} {'peak MB':>8} "
+          f"{'err u1':>8} {'err T1':>8} {'err u2':>8}")
+    for model, refinement, dofs, build, solve, peak, rows in measured:
+        errors = [relative(rows[k].displacement, reference[k].displacement) for k in KEYS]
+        errors.insert(1, relative(rows[KEYS[0]].temperature, reference[KEYS[0]].temperature))
+        print(f"{model:>12} {refinement:>6g} {dofs:>8d} {build:>8.1f} {solve:>8.1f} {peak:>8.0f} "
+              + " ".join(f"{100 * e:>7.2f}%" for e in errors))
+
+if __name__ == "__main__":
+    main()
