@@ -92,6 +92,7 @@ def test_pair_flux_is_nernst_planck_at_zero_current(a, b, z):
 # -- (a) fast, plentiful electrons: the neutral model ---------------------------------------------------
 
 
+@pytest.mark.serial  # physics check; the parallel path is covered by the file's 1-vs-2-rank test (suite time)
 def test_fast_plentiful_electrons_give_the_neutral_model_with_the_chemical_diffusivity():
     """b/(z^2 a) = 2.5e5 and z^2 c_i/c_e = 4e-4: the pair is the neutral species with D = D_i (1 + z^2
     c_i/c_e), Omega_n = Omega_i + z Omega_e, the thermodynamic concentration c* and E_a = E_i."""
@@ -108,6 +109,7 @@ def test_fast_plentiful_electrons_give_the_neutral_model_with_the_chemical_diffu
     assert relative(rows[2, "ionic"], reference[2, "ionic"]) < 1e-5  # 6.7e-7
 
 
+@pytest.mark.serial  # physics check; the parallel path is covered by the file's 1-vs-2-rank test (suite time)
 def test_pair_thermotransport_is_the_neutral_one_with_the_pair_heat_of_transport():
     """Fast, plentiful electrons with heats of transport Q*_V and Q*_e: the neutral species of test (a)
     with Q*_n = Q*_V + z Q*_e (the thermal force on mu_n = mu_V + z mu_e); the ionic response is 27 times
@@ -140,6 +142,7 @@ def slow_electrons(diffusivity, omega=-1e-6):
                                                            partial_molar_volume=omega))))
 
 
+@pytest.mark.serial  # physics check; the parallel path is covered by the file's 1-vs-2-rank test (suite time)
 def test_slow_electrons_limit_the_pair_to_the_ambipolar_mobility_b_over_z_squared():
     """b/(z^2 a) = 2.5e-3: the pair is the neutral species with the electron-limited diffusivity
     D_e c_e/(z^2 c*) and the electrons' activation energy; the ionic response falls with D_e."""

@@ -110,6 +110,7 @@ def _centre_value(field, component: int) -> complex:
     return mesh.comm.allreduce(value, op=MPI.SUM) / found
 
 
+@pytest.mark.serial  # suite time: a finer mesh; the file's other tests run under MPI
 def test_expansion_slope_second_harmonic_matches_the_mindlin_nucleus_integral():
     """The 2w surface displacement at the disk centre (alpha' = 1e-6 1/K^2, PTFE, theta_1 = 1.1 K) against
     the semi-analytic half-space value of the eigenstrain alpha' Theta_1^2/4 with the thermal wave

@@ -60,6 +60,7 @@ def soret_error(refinement: float) -> tuple[float, float]:
         return global_max(comm, np.abs(error)) / size, size / global_max(comm, c0)
 
 
+@pytest.mark.serial  # suite time: a convergence study on three meshes; the file's other tests run under MPI
 def test_soret_base_state_has_the_closed_form_and_converges():
     """Measured: errors 1.1e-3, 2.3e-4, 2.2e-5 of the largest excess at refinement 0.3, 0.6, 1.2
     (rates 2.3, 3.4; P2), with the hot spot under the tip depleted by 39 %."""
