@@ -149,14 +149,16 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(args) -> Study:
+def _load(args, quiet: bool = False) -> Study:
+    """The study of ``args``; with charged species, its Debye length printed (unless ``quiet``) and a
+    warning where the electroneutral limit does not hold."""
     study = load_study(args.study, args.overrides)
     pair = study.sample.pair
     if pair is not None and MPI.COMM_WORLD.rank == 0:  # the Debye length that justifies electroneutrality
         line, warning = pair.summary(study.sample.material.relative_permittivity, study.tip.contact_radius)
         if warning is not None:
             print(f"stimsim: warning: {warning}", file=sys.stderr)
-        if not getattr(args, "quiet", False):
+        if not quiet:
             print(line)
     return study
 
@@ -182,7 +184,7 @@ def _run(args, comm) -> int:
     from stimsim.validity import COLUMNS as VALIDITY_COLUMNS
     from stimsim.validity import exceeded, largest, table_rows
 
-    study = _load(args)
+    study = _load(args, args.quiet)
     check_study(study)
     outdir = _outdir(args, comm, Path("results") / args.study.stem, RUN_FILES)
     start = time.perf_counter()
@@ -229,7 +231,7 @@ def _experiment(args, comm) -> int:
     from stimsim.io import staged_output, write_netcdf, write_study, write_table_csv
     from stimsim.plots import plot_table
 
-    study = _load(args)
+    study = _load(args, args.quiet)
     check_experiments(study, args.protocol)
     outdir = _outdir(args, comm, Path("results") / args.study.stem, output_names(study, args.protocol))
     start = time.perf_counter()
@@ -297,7 +299,7 @@ def _fit(args, comm) -> int:
     from stimsim.fit import fit, fit_options, read_data, write_fit
     from stimsim.limits import check_study
 
-    study = _load(args)
+    study = _load(args, args.quiet)
     fit_options(study, args.parameters)
     check_study(study)
     outdir = _outdir(args, comm, Path("results") / f"{args.study.stem}-fit", FIT_FILES)

@@ -187,7 +187,7 @@ def _refuse_thermally_nonlinear(study: Study) -> None:
     """Fitting has no tangents of the alpha' and k' terms (the non-ionic second order): refuse them."""
     for prefix, m in (("sample.properties", study.sample.material), ("geometry.substrate_properties", study.sample.substrate)):
         for name in ("thermal_expansion_derivative", "thermal_conductivity_derivative"):
-            if m is not None and getattr(m, name):
+            if m is not None and m.properties()[name]:
                 raise InputError(
                     f"{prefix}.{name}", "is not supported by fitting (its derivatives do not include the "
                     "temperature dependence of alpha and k): set it to 0 to fit, or run the forward model"
