@@ -117,6 +117,12 @@ class HarmonicModel:
         change the operator and the second order is zero."""
         return not self.ionic and not self.thermally_nonlinear
 
+    @property
+    def conductivity_varies(self) -> bool:
+        """Whether the conductivity of any material depends on the temperature (k' != 0): the heat
+        balance is then nonlinear, unlike with alpha' alone."""
+        return any(m.thermal_conductivity_derivative != 0 for m in self.study.sample.materials())
+
     def _check_size(self) -> None:
         """Refuse a 3D model too large for the direct solver on this machine class (see
         :data:`MAX_DIRECT_3D_DOFS`) before anything is factorised."""

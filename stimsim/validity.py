@@ -12,7 +12,10 @@ the expansion holds while these stay small (docs/harmonics.md, 'Validity of the 
 * ``concentration``: |c_1| / c_0, the change of the mobile population; at 1 it reaches zero (ions only;
   for an electroneutral pair the larger of |c_1|/c_i and w |c_1|/c_p: few electrons swing most);
 * ``stress``: Omega sigma_1 / (R T), the stress drive of the ions in units of R T; ions that follow the
-  stress reach |c_1|/c_0 of about this (ions only).
+  stress reach |c_1|/c_0 of about this (ions only);
+* ``conductivity``: |k'| theta_1 / k(T), the swing of a temperature-dependent conductivity over an
+  oscillation (only with k' != 0: the heat balance is then nonlinear; a temperature-dependent
+  expansion alone keeps the expansion exact, its thermal strain being quadratic in theta).
 
 :func:`validity_parameters` evaluates each as its largest value over the domain (all ranks) at the
 nodes of the P2 fields: the nodal values, not the maxima between nodes. theta_1, c_1 and sigma_1 are
@@ -44,14 +47,15 @@ class Parameter:
     second-order tip displacement u_2 against the periodic state as ``error`` = (C, p): the threshold
     is where it reaches 1 %. ``error`` is None where no 1 % point was found below the physical limit:
     the threshold is then the end of the measured range (docs/verification.md, 'Validity of the
-    expansion'). ``ionic``: defined only with mobile ions."""
+    expansion'). ``nonlinear``: defined only for a model whose expansion is not exact (mobile ions,
+    k' != 0); without any such parameter the first and second orders are exact."""
 
     name: str
     definition: str
     threshold: float
     means: str
     error: tuple[float, float] | None = None
-    ionic: bool = True
+    nonlinear: bool = True
 
     def sentence(self, value: float) -> str:
         """What ``value`` above the threshold means, in one sentence."""
@@ -62,7 +66,7 @@ class Parameter:
         coefficient, power = self.error
         error = coefficient * value**power
         expected = "50 % or more" if error >= 0.5 else f"about {100 * error:.2g} %"
-        return (f"{self.definition} = {value:.3g} is above {self.threshold:g}, where the second-order (ionic) "
+        return (f"{self.definition} = {value:.3g} is above {self.threshold:g}, where the second-order "
                 f"harmonics are 1 % off the periodic state: {meaning}; expect them off by {expected}")
 
 
@@ -73,7 +77,7 @@ PARAMETERS = {
         Parameter(
             "temperature", "theta_1/T", 0.24,
             "the temperature swings by {percent:.2g} % of itself over a period, and the 1/T of the ionic flux with it",
-            (0.18, 2.0), ionic=False,
+            (0.18, 2.0), nonlinear=False,
         ),
         Parameter(
             "activation", "E_a theta_1/(R T^2)", 0.58,
@@ -87,6 +91,10 @@ PARAMETERS = {
             "stress", "Omega sigma_1/(R T)", 0.75,
             "ions that follow the stress swing their population by up to {percent:.3g} % of itself over a period",
         ),
+        Parameter(
+            "conductivity", "|k'| theta_1/k", 0.14,
+            "the thermal conductivity swings by {percent:.2g} % of itself over a period", (0.63, 2.1),
+        ),
     )
 }
 
@@ -97,7 +105,7 @@ THRESHOLDS: dict[str, float] = {name: p.threshold for name, p in PARAMETERS.item
 
 def validity_parameters(model, first_order: dict[int, dict]) -> dict[str, float]:
     """The largest value over the domain of each small parameter (dimensionless; keys of
-    :data:`PARAMETERS`, the ionic ones only with mobile ions) of the solved first order ``first_order``
+    :data:`PARAMETERS`, the ionic ones only with mobile ions, ``conductivity`` only with k' != 0) of the solved first order ``first_order``
     (heating harmonic -> field name -> scaled Function, the drive's amplitudes applied, as
     :func:`stimsim.forward.first_order_fields` returns them) about the model's base state. Evaluated
     at the P2 nodes; collective (every rank gets the global maxima)."""
@@ -123,6 +131,8 @@ def validity_parameters(model, first_order: dict[int, dict]) -> dict[str, float]
         local["activation"] = activation * theta / temperature**2
         local["concentration"] = np.where(mobile > 0, relative, 0.0)
         local["stress"] = coupling * _amplitude(first_order, STRESS) / temperature
+    if model.conductivity_varies:
+        local["conductivity"] = _conductivity_swing(model, first_order)
     maxima = np.array([np.max(values, initial=0.0) for values in local.values()])
     model.domain.comm.Allreduce(MPI.IN_PLACE, maxima, op=MPI.MAX)
     return dict(zip(local, maxima.tolist()))
@@ -133,22 +143,40 @@ def _amplitude(first_order: dict[int, dict], name: str) -> np.ndarray:
     return sum(np.abs(fields[name].x.array) for fields in first_order.values())
 
 
-def _node_values(space, *cellwise) -> np.ndarray:
-    """Nodal values on the scalar P2 ``space`` of |the product of the DG0 ``cellwise`` fields|: each
-    node takes the largest value of the cells around it on this rank (material interfaces: the larger;
-    the maximum over the ranks covers the cells of the other ranks)."""
+def _conductivity_swing(model, first_order: dict[int, dict]) -> np.ndarray:
+    """|k'| theta_1 / k(T_0) at the nodes, with k(T_0) = k + k' theta_0 bounded below by k (1 - |k'/k|
+    theta_0) (scaled fields: k'/k per scaled temperature times the scaled theta is dimensionless)."""
+    fields, space = model.coefficients.fields, model.spaces[TEMPERATURE]
+    slope = _node_values(space, fields["conductivity_slope"], reciprocal=fields["conductivity"])  # |k'/k|
+    rise = model.base[TEMPERATURE].x.array.real
+    return slope * _amplitude(first_order, TEMPERATURE) / np.maximum(1 - slope * rise, np.finfo(float).tiny)
+
+
+def _node_values(space, *cellwise, reciprocal=None) -> np.ndarray:
+    """Nodal values on the scalar P2 ``space`` of |the product of the DG0 ``cellwise`` fields| (divided by
+    the DG0 field ``reciprocal`` if given): each node takes the largest value of the cells around it on
+    this rank (material interfaces: the larger; the maximum over the ranks covers the cells of the other
+    ranks)."""
     dofs = space.dofmap.list  # P2 nodes of each local cell (owned and ghost cells)
-    cells = [f.x.array.real[f.function_space.dofmap.list[: dofs.shape[0], 0]] for f in cellwise]
+    cells = np.abs(np.prod([_cell_values(f, dofs.shape[0]) for f in cellwise], axis=0))
+    if reciprocal is not None:
+        cells = cells / np.abs(_cell_values(reciprocal, dofs.shape[0]))
     nodes = np.zeros(space.dofmap.index_map.size_local + space.dofmap.index_map.num_ghosts)
-    np.maximum.at(nodes, dofs, np.abs(np.prod(cells, axis=0))[:, None])
+    np.maximum.at(nodes, dofs, cells[:, None])
     return nodes
+
+
+def _cell_values(field, count: int) -> np.ndarray:
+    """The real values of the DG0 ``field`` on the first ``count`` local cells."""
+    return field.x.array.real[field.function_space.dofmap.list[:count, 0]]
 
 
 def exceeded(parameters: dict[str, float]) -> list[str]:
     """One sentence per parameter of ``parameters`` (as :func:`validity_parameters` returns them)
     above its threshold: the parameter, its value, the threshold and what it means for the error.
-    None without the ionic parameters: a model without mobile ions is linear, its first order exact."""
-    if not any(PARAMETERS[name].ionic for name in parameters):
+    None without the parameters of a nonlinear model (:attr:`Parameter.nonlinear`): the expansion is
+    then exact."""
+    if not any(PARAMETERS[name].nonlinear for name in parameters):
         return []
     return [PARAMETERS[name].sentence(value) for name, value in parameters.items() if value > PARAMETERS[name].threshold]
 
@@ -162,8 +190,9 @@ AUTO_SWITCH_ERROR = 0.05
 def expected_error(parameters: dict[str, float]) -> float:
     """The largest expected relative error of the second-order harmonics from the measured error models
     C x^p of ``parameters``; a parameter without a model counts as infinite above its threshold (beyond
-    the measured range) and zero below. Zero without mobile ions (linear model)."""
-    if not any(PARAMETERS[name].ionic for name in parameters):
+    the measured range) and zero below. Zero where the expansion is exact (no :attr:`Parameter.nonlinear`
+    parameter)."""
+    if not any(PARAMETERS[name].nonlinear for name in parameters):
         return 0.0
     errors = [0.0]
     for name, value in parameters.items():

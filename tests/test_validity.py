@@ -115,13 +115,50 @@ def test_exceeded_names_parameter_value_threshold_and_error():
     assert sentence.startswith(f"E_a theta_1/(R T^2) = {2 * threshold:.3g} is above {threshold:g}")
     coefficient, power = validity.PARAMETERS["activation"].error
     assert sentence.endswith(f"expect them off by about {100 * coefficient * (2 * threshold) ** power:.2g} %")
-    for name in ("activation", "temperature"):  # the thresholds are the measured 1 % points
+    for name in ("activation", "temperature", "conductivity"):  # the thresholds are the measured 1 % points
         coefficient, power = validity.PARAMETERS[name].error
         assert coefficient * validity.THRESHOLDS[name] ** power == pytest.approx(0.01, rel=0.1)
     (sentence,) = validity.exceeded({"concentration": 0.8})
     assert "|c_1|/c_0 = 0.8 is above 0.75, the end of the measured range" in sentence
-    assert len(validity.exceeded({name: 1.1 * t for name, t in validity.THRESHOLDS.items()})) == 4
+    assert len(validity.exceeded({name: 1.1 * t for name, t in validity.THRESHOLDS.items()})) == 5
     assert validity.exceeded({"temperature": 0.9}) == []  # without ions the model is linear: nothing to warn of
+
+
+@pytest.mark.serial  # a harmonic-balance solve (about 10 s)
+def test_conductivity_slope_error_follows_its_measured_model():
+    """k' = -1e-3 W/(m K^2) on PTFE at 1 uW (theta_1 = 53 K at the tip): the only nonlinearity is k(T).
+    The validity parameter |k'| theta_1/k is the nodal maximum (1.18 times the tip value, as for
+    theta_1/T), the expansion's non-ionic u_2 is off harmonic balance by about the measured error model
+    (docs/verification.md, 'Validity of the expansion'), and 'auto' keeps the expansion with that
+    expected error; alpha' alone adds no parameter (its expansion is exact)."""
+    slope, conductivity = -1e-3, 0.25
+    raw = {"sample": {"material": "PTFE", "properties": {"thermal_conductivity_derivative": slope}},
+           "excitation": {"mode": "power", "power_amplitude": 1e-6}, "mesh": {"refinement": 0.3},
+           "solver": {"periodic": "harmonic_balance", "harmonics": 8}}
+    model, first, rows = solved(raw)
+    found = validity.validity_parameters(model, first)
+    model.destroy()
+    by_kind = {(r.harmonic, r.kind, r.method): r for r in rows}
+    tip = abs(by_kind[1, "thermal", "harmonic_balance"].temperature)
+    assert found["conductivity"] == pytest.approx(abs(slope) / conductivity * 300 * found["temperature"], rel=1e-6)
+    assert found["conductivity"] / (abs(slope) * tip / conductivity) == pytest.approx(1.18, abs=0.02)
+    balance = by_kind[2, "nonionic", "harmonic_balance"].displacement
+    error = abs(_expansion_u2(raw) - balance) / abs(balance)
+    expected = validity.expected_error(found)
+    assert 0.01 < error < expected < 1.5 * error
+    assert validity.exceeded(found)[0].startswith("|k'| theta_1/k")
+    model, first, _ = solved({**raw, "sample": {"material": "PTFE", "properties": {"thermal_expansion_derivative": 1e-6}},
+                              "solver": {"periodic": "expansion"}})
+    without_k = validity.validity_parameters(model, first)
+    model.destroy()
+    assert set(without_k) == {"temperature"} and validity.expected_error(without_k) == 0
+
+
+def _expansion_u2(raw: dict) -> complex:
+    """The expansion's second-order (non-ionic) tip displacement (m) of the study ``raw``."""
+    model, _, rows = solved({**raw, "solver": {"periodic": "expansion"}})
+    model.destroy()
+    return next(r.displacement for r in rows if (r.harmonic, r.kind) == (2, "nonionic"))
 
 
 def test_large_heating_warns_once_per_parameter_and_writes_validity_csv(shared_tmp, capsys):
@@ -139,7 +176,7 @@ def test_large_heating_warns_once_per_parameter_and_writes_validity_csv(shared_t
         assert [(float(r["drive_frequency_hz"]), r["parameter"]) for r in rows] == [
             (f, name) for f in (2e4, 4e4) for name in ("temperature", "activation", "concentration", "stress")
         ]
-        largest = {name: max(float(r["value"]) for r in rows if r["parameter"] == name) for name in validity.THRESHOLDS}
+        largest = {name: max(float(r["value"]) for r in rows if r["parameter"] == name) for name in set(validity.THRESHOLDS) - {"conductivity"}}
         assert largest["activation"] > 2.0
         over = [name for name, value in largest.items() if value > validity.THRESHOLDS[name]]
         assert "activation" in over and len(warnings) == len(over)
