@@ -119,6 +119,7 @@ def layered(potential=None, **ions):
     return study_from_dict(raw)
 
 
+@pytest.mark.serial  # physics; the parallel path: test_the_layer_is_the_same_on_one_and_all_ranks
 def test_the_coupled_model_sees_the_layer():
     """Dilute species (lambda_D = 3.1 nm beside a 20 nm contact): a 1e-8 V core is the layer-free pair
     within 1e-6 on u_2 (the wiring), a 0.05 V core changes the ionic response by tens of per cent
@@ -133,6 +134,19 @@ def test_the_coupled_model_sees_the_layer():
     assert abs(ionic[1e-8] - ionic[None]) < 1e-6 * abs(ionic[None])  # measured 6.5e-8 (linear in phi0)
     assert abs(ionic[0.05] - ionic[None]) > 0.1 * abs(ionic[None])
     assert abs(found[0.05][1, "thermal"] - found[None][1, "thermal"]) < 1e-3 * abs(found[None][1, "thermal"])
+
+
+def test_the_layer_is_the_same_on_one_and_all_ranks():
+    """The 0.05 V layer's u_1 and ionic u_2 on COMM_WORLD against COMM_SELF (measured 1e-11 on 2 ranks)."""
+    if MPI.COMM_WORLD.size == 1:
+        pytest.skip("compares a distributed run with a serial one")
+    found = []
+    for comm in (MPI.COMM_WORLD, MPI.COMM_SELF):
+        model = HarmonicModel(layered(0.05), comm)
+        found.append({(r.harmonic, r.kind): r.displacement for r in responses(model, FREQUENCY)})
+        model.destroy()
+    for key in [(1, "thermal"), (2, "ionic")]:
+        assert abs(found[0][key] - found[1][key]) < 1e-9 * abs(found[1][key])
 
 
 @pytest.mark.parametrize("ions, expected", [
