@@ -184,3 +184,12 @@ def test_a_core_potential_beyond_the_double_range_of_the_boltzmann_factors_is_re
     raw["ions"] |= {"space_charge_potential": 0.5}
     raw["excitation"]["ambient_temperature"] = 20.0
     assert "ions.space_charge_potential = 0.5 needs |z F phi0/(R T)| <= 300 for every species" in error_for(raw)
+
+
+def test_a_core_charge_sets_the_core_potential_by_grahame():
+    """ions.space_charge_charge = Q(0.03 V) of the pair's layer resolves to 0.03 V (1e-12)."""
+    layer, _ = layered(0.03).space_charge()
+    charge = layer.core_charge(0.03)
+    _, potential = study_from_dict(raw_study(DILUTE) | {"ions": {"electrostatics": "electroneutral",
+                                                                 "space_charge_charge": charge}}).space_charge()
+    assert potential == pytest.approx(0.03, rel=1e-12)
