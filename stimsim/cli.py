@@ -160,7 +160,22 @@ def _load(args, quiet: bool = False) -> Study:
             print(f"stimsim: warning: {warning}", file=sys.stderr)
         if not quiet:
             print(line)
+            if study.space_charge() is not None:
+                print(_space_charge_line(study))
     return study
+
+
+def _space_charge_line(study: Study) -> str:
+    """One log line on the equilibrium space-charge layer: core potential and charge, its width and the
+    species' concentrations at the surface (dilute, Boltzmann: no site limit)."""
+    layer, potential = study.space_charge()
+    pair = study.sample.pair
+    surface = layer.concentrations_at([0.0], potential)
+    names = ", ".join(f"{s.name} {c[0]:.3g}" for s, c in zip((pair.ion, pair.partner), surface))
+    return (
+        f"space-charge layer: core potential {potential:.4g} V, core charge {layer.core_charge(potential):.3g} C/m^2, "
+        f"e-folding length at the surface {layer.width(potential):.3g} m; at the surface (mol/m^3): {names}"
+    )
 
 
 RUN_FILES = ("response.csv", "validity.csv", "periodic.csv", "study.toml", "response.png", "fields")

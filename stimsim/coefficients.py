@@ -104,11 +104,39 @@ class Coefficients:
         if self.ionic:
             self.fields["temperature_ratio"] = fem.Constant(mesh, np.complex128(scales.temperature / scales.ambient_temperature))
             self.fields["exchange"] = fem.Constant(mesh, 0j)
-            self.equilibrium_ufl = self.fields["bulk_concentration"] * self._space_charge_profile(study)
             points = concentration_space.element.interpolation_points
+            self._add_space_charge(study, concentration_space)
+            self.equilibrium_ufl = self.fields["bulk_concentration"] * self._space_charge_profile(study)
             self.equilibrium_expression = fem.Expression(self.equilibrium_ufl, points)
             self.fields["equilibrium"] = fem.Function(concentration_space, name="equilibrium_concentration")
+            if study.sample.pair is not None:
+                self.fields["partner_equilibrium"] = fem.Function(concentration_space, name="partner_equilibrium")
+                partner = self.fields["partner_concentration"] * self._boltzmann("partner_charge")
+                self.partner_expression = fem.Expression(partner, points)
         self.update(study)
+
+    def _add_space_charge(self, study: Study, space) -> None:
+        """With an equilibrium space-charge layer (:meth:`stimsim.config.Study.space_charge`): the scaled
+        potential u = F phi/(R T_amb) on ``space`` (``space_charge_potential``, set by :meth:`update`)
+        and the two species' charges (``ion_charge``, ``partner_charge``), and the mesh's depths (m)
+        at the nodes of ``space``."""
+        if study.space_charge() is None:
+            return
+        pair = study.sample.pair
+        self.fields["space_charge_potential"] = fem.Function(space, name="space_charge_potential")
+        self.fields["ion_charge"] = fem.Constant(self.domain.mesh, np.complex128(pair.ion.charge))
+        self.fields["partner_charge"] = fem.Constant(self.domain.mesh, np.complex128(pair.partner.charge))
+        height = fem.Function(space)
+        height.interpolate(fem.Expression(self.domain.height, space.element.interpolation_points))
+        height.x.scatter_forward()
+        self._depths = np.maximum(-height.x.array.real, 0.0) * self.scales.length
+
+    def _boltzmann(self, charge: str):
+        """exp(-z u) of the species whose charge is the field ``charge`` in the space-charge potential u
+        (1 without a layer)."""
+        if "space_charge_potential" not in self.fields:
+            return 1.0
+        return ufl.exp(-self.fields[charge] * self.fields["space_charge_potential"])
 
     def _cellwise_rules(self, study: Study) -> dict:
         """name -> function of a material giving the scaled cell-wise coefficient."""
@@ -142,8 +170,11 @@ class Coefficients:
         return rules
 
     def _space_charge_profile(self, study: Study):
-        """1 + A exp(-depth/length) of a space-charge layer at the surface (1 without one)."""
+        """c0(x)/c0 of the primary species: 1 + A exp(-depth/length) of a prescribed space-charge layer,
+        its Boltzmann factor in an equilibrium layer, 1 without one."""
         ions = study.ions
+        if "space_charge_potential" in self.fields:
+            return self._boltzmann("ion_charge")
         if not ions.space_charge_excess:
             return 1.0
         return 1 + ions.space_charge_excess * ufl.exp(self.domain.height / self.domain.spec.scaled(ions.space_charge_length))
@@ -177,4 +208,16 @@ class Coefficients:
             else:
                 target.value = value
         if self.ionic:
+            self._update_space_charge(study)
             self.fields["equilibrium"].interpolate(self.equilibrium_expression)
+            if "partner_equilibrium" in self.fields:
+                self.fields["partner_equilibrium"].interpolate(self.partner_expression)
+
+    def _update_space_charge(self, study: Study) -> None:
+        """Solve the layer's Poisson-Boltzmann profile of ``study`` at the mesh depths (with a layer)."""
+        if "space_charge_potential" not in self.fields:
+            return
+        layer, potential = study.space_charge()
+        scaled = self.fields["space_charge_potential"]
+        scaled.x.array[:] = layer.potential(self._depths, potential) / layer.thermal_voltage
+        scaled.x.scatter_forward()

@@ -21,6 +21,7 @@ from stimsim.drives import Drive, make_drive
 from stimsim.errors import InputError, checked_number, did_you_mean, suggest
 from stimsim.lengths import MIN_DOMAIN_PER_RADIUS, domain_size
 from stimsim.materials import HEAT_OF_TRANSPORT_BOUND, PARAMETER_SETS, Material, material
+from stimsim.spacecharge import LARGEST_SCALED_POTENTIAL, SpaceChargeLayer
 from stimsim.species import ElectroneutralPair, Species
 
 
@@ -45,6 +46,9 @@ REQUIRED = object()
 #: Smallest geometric length accepted, as a fraction of the domain size (mesh grading range).
 MIN_FEATURE_FRACTION = 1e-6
 _POSITIVE = dict(low=0.0)
+#: Largest magnitude of a surface-core potential accepted (V): space-charge potentials of oxides are
+#: tenths of a volt (about 0.3 V at ceria grain boundaries).
+MAX_CORE_POTENTIAL = 2.0
 
 #: The study-file schema: section -> key -> :class:`Key`. The key table of
 #: docs/study-files.md is written from it by hand: keep the two in step.
@@ -142,6 +146,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
             low=-1.0, high=1e3,
         ),
         "space_charge_length": Key("number", "m", "decay length of the space-charge layer", **_POSITIVE),
+        "space_charge_potential": Key(
+            "number", "V", "potential phi0 of the surface core relative to the bulk: equilibrium (Poisson-Boltzmann) "
+            "space-charge layer of the [[sample.species]]", low=-MAX_CORE_POTENTIAL, high=MAX_CORE_POTENTIAL,
+            low_inclusive=True, high_inclusive=True,
+        ),
+        "space_charge_charge": Key(
+            "number", "C/m^2", "charge Q of the surface core per area: equilibrium space-charge layer screening it "
+            "(instead of space_charge_potential)", low=-10.0, high=10.0, low_inclusive=True, high_inclusive=True,
+        ),
     },
     "solver": {
         "periodic": Key(
@@ -284,6 +297,8 @@ class Ions:
     substrate: str = "blocking"
     space_charge_excess: float = 0.0
     space_charge_length: float | None = None
+    space_charge_potential: float | None = None
+    space_charge_charge: float | None = None
 
 
 @dataclass(frozen=True)
@@ -323,6 +338,18 @@ class Study:
     def drive(self) -> Drive:
         """The heating mode of the study (:mod:`stimsim.drives`)."""
         return make_drive(self.excitation, self.tip)
+
+    def space_charge(self) -> tuple[SpaceChargeLayer, float] | None:
+        """The equilibrium space-charge layer of the charged species under the top surface and its core
+        potential phi0 (V; from ``ions.space_charge_charge`` by Grahame's relation if that is given), or
+        None without ``ions.space_charge_potential`` / ``space_charge_charge``."""
+        ions, pair = self.ions, self.sample.pair
+        if pair is None or (ions.space_charge_potential is None and ions.space_charge_charge is None):
+            return None
+        layer = pair.layer(self.sample.material.relative_permittivity)
+        if ions.space_charge_potential is not None:
+            return layer, ions.space_charge_potential
+        return layer, layer.core_potential(ions.space_charge_charge)
 
 
 def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Study:
@@ -630,10 +657,11 @@ def _ions(table: dict, sample: Sample) -> Ions:
         raise InputError("ions.exchange_velocity", "is required for ions.surface = 'exchange' (m/s)")
     if ions.space_charge_excess != 0 and ions.space_charge_length is None:
         raise InputError("ions.space_charge_length", "is required when ions.space_charge_excess is not 0 (m)")
+    _check_space_charge(ions, sample)
     if sample.pair is not None and ions.space_charge_excess != 0:
         raise InputError(
-            "ions.space_charge_excess", "is not yet supported with ions.electrostatics = 'electroneutral': a "
-            "space-charge layer is not electroneutral ('poisson' would compute it; not implemented yet)"
+            "ions.space_charge_excess", "is not supported with ions.electrostatics = 'electroneutral': with charged "
+            "species give the core of an equilibrium layer, ions.space_charge_potential or ions.space_charge_charge"
         )
     if sample.pair is not None and ions.substrate == "conducting":
         raise InputError("ions.substrate", "= 'conducting' is not yet supported with [[sample.species]] (the substrate's ions are neutral)")
@@ -643,6 +671,41 @@ def _ions(table: dict, sample: Sample) -> Ions:
                 "ions.substrate", "= 'conducting' needs geometry.kind = 'film' and an ionic substrate material"
             )
     return ions
+
+
+def _check_space_charge(ions: Ions, sample: Sample) -> None:
+    """Refuse an equilibrium space-charge layer without charged species, given twice, beside the
+    prescribed exponential, or with a core charge whose potential exceeds :data:`MAX_CORE_POTENTIAL`."""
+    values = {"space_charge_potential": ions.space_charge_potential, "space_charge_charge": ions.space_charge_charge}
+    given = [name for name, value in values.items() if value is not None]
+    if not given:
+        return
+    if len(given) == 2:
+        raise InputError("ions.space_charge_charge", "and ions.space_charge_potential both set the core: give one of them")
+    if ions.space_charge_excess != 0:
+        raise InputError(
+            f"ions.{given[0]}", "and ions.space_charge_excess both set the space-charge layer: give the equilibrium "
+            "layer (with [[sample.species]]) or the prescribed exponential (neutral species), not both"
+        )
+    if sample.pair is None:
+        raise InputError(
+            f"ions.{given[0]}", "needs charged species: an equilibrium space-charge layer is Boltzmann in the potential, "
+            "so it needs [[sample.species]] with ions.electrostatics = 'electroneutral' (a neutral species: "
+            "ions.space_charge_excess and ions.space_charge_length prescribe a layer)"
+        )
+    layer = sample.pair.layer(sample.material.relative_permittivity)
+    largest = LARGEST_SCALED_POTENTIAL * layer.thermal_voltage / max(abs(layer.charges[0]), abs(layer.charges[1]))
+    bound = min(MAX_CORE_POTENTIAL, largest)
+    try:
+        potential = ions.space_charge_potential if given == ["space_charge_potential"] else layer.core_potential(ions.space_charge_charge)
+    except ValueError:
+        potential = math.inf
+    if abs(potential) > bound:
+        raise InputError(
+            f"ions.{given[0]}", f"= {values[given[0]]:g} needs |z F phi0/(R T)| <= {LARGEST_SCALED_POTENTIAL:g} for every "
+            f"species and |phi0| <= {MAX_CORE_POTENTIAL:g} V: accepted here |phi0| <= {bound:.3g} V, "
+            f"|Q| <= {layer.core_charge(bound):.3g} C/m^2"
+        )
 
 
 def _cross_check(study: Study) -> None:
@@ -660,6 +723,7 @@ def _cross_check(study: Study) -> None:
         "geometry.film_thickness": thickness,
         "excitation.absorption_length": study.excitation.absorption_length,
     }
+    _check_layer_width(study, size)
     radii = study.drive.surface_radii()
     largest = max(radii, key=radii.get)
     grown = study.mesh.domain_size is None and size == MIN_DOMAIN_PER_RADIUS * radii[largest]
@@ -675,6 +739,24 @@ def _cross_check(study: Study) -> None:
                 name, f"= {length:g} m is below {MIN_FEATURE_FRACTION:g} of the domain size ({size:g} m): the mesh "
                 "would not resolve it (raise it, or lower mesh.domain_thermal_lengths / the lowest frequency)"
             )
+
+
+def _check_layer_width(study: Study, size: float) -> None:
+    """Refuse an equilibrium space-charge layer thinner than the mesh can resolve beside the domain
+    ``size`` (m): its e-folding length at the surface below :data:`MIN_FEATURE_FRACTION` of it."""
+    space_charge = study.space_charge()
+    if space_charge is None:
+        return
+    layer, potential = space_charge
+    width = layer.width(potential)
+    if width < MIN_FEATURE_FRACTION * size:
+        key = "ions.space_charge_potential" if study.ions.space_charge_potential is not None else "ions.space_charge_charge"
+        raise InputError(
+            key, f"makes a space-charge layer whose concentrations change e-fold over {width:.3g} m at the surface "
+            f"(Debye length {layer.debye_length:.3g} m, core potential {potential:.3g} V), below "
+            f"{MIN_FEATURE_FRACTION:g} of the domain size ({size:g} m): the mesh would not resolve it (lower the core "
+            "potential, or the domain: mesh.domain_size or a higher lowest frequency)"
+        )
 
 
 #: What a study cannot use yet with geometry.model = '3d': section or key -> why.

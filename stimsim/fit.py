@@ -230,8 +230,8 @@ def _check_fittable(study: Study, name: str, key: str, where: str) -> None:
         )
     if prop == "relative_permittivity":
         raise InputError(
-            where, f"= {name!r}: the relative permittivity only sets the Debye length that the log reports (no "
-            "equation depends on it), so it cannot be fitted"
+            where, f"= {name!r}: the relative permittivity sets the Debye length that the log reports and the shape "
+            "of an equilibrium space-charge layer, which the fit's derivatives do not follow, so it cannot be fitted"
         )
     if prop in IONIC_PROPERTIES and section == "sample.properties" and study.sample.pair is not None:
         raise InputError(

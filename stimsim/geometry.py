@@ -15,7 +15,8 @@ most 8 film thicknesses along a film-substrate interface (bounded aspect ratio),
 an anisotropic boundary layer on the top surface out to 10 contact radii (first cell height
 chemical_length / 8, growing by 1.2 up to h_min; chemical_length / 4 around the contact edge), where
 the concentration has a boundary layer of the chemical length sqrt(2 D / omega) at the highest solved
-frequency.
+frequency (or, if thinner, an equilibrium space-charge layer: its e-folding length takes the chemical
+length's place, :func:`stimsim.lengths.surface_layer_length`).
 ``mesh.refinement`` divides every size and ``growth - 1`` (so it halves every cell at 2). The domain extends
 ``mesh.domain_thermal_lengths`` thermal lengths sqrt(2 kappa / omega) at the lowest frequency.
 """
@@ -31,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from stimsim.domain import AXIS, BOTTOM, FAR, FILM, INTERFACE, SUBSTRATE, TOP_FREE, TOP_SEGMENT, AxisymmetricDomain
-from stimsim.lengths import chemical_length, domain_size, highest_frequency_thermal_length
+from stimsim.lengths import domain_size, highest_frequency_thermal_length, surface_layer_length
 from stimsim.parallel import on_root
 
 #: Bump when the mesher changes, so that cached meshes are regenerated.
@@ -103,7 +104,7 @@ def mesh_spec(study) -> MeshSpec:
 def axisymmetric_spec(study) -> MeshSpec:
     """The axisymmetric :class:`MeshSpec` of a validated study (the lengths a 3D spec starts from)."""
     features = set(study.drive.surface_radii().values())
-    layer = chemical_length(study)
+    layer = surface_layer_length(study)
     radii = features | ({IONIC_LAYER_RADII * study.tip.contact_radius} if layer else set())
     return MeshSpec(
         length_scale=study.tip.contact_radius,

@@ -33,6 +33,18 @@ def chemical_length(study) -> float | None:
     return math.sqrt(2 * min(m.diffusivity for m in materials) / omega)
 
 
+def surface_layer_length(study) -> float | None:
+    """The thinnest layer under the top surface that the mesh must resolve (m): the chemical length or,
+    if shorter, the e-folding length of an equilibrium space-charge layer at the surface
+    (:meth:`stimsim.spacecharge.SpaceChargeLayer.width`); None without ions."""
+    chemical = chemical_length(study)
+    space_charge = study.space_charge()
+    if chemical is None or space_charge is None:
+        return chemical
+    layer, potential = space_charge
+    return min(chemical, layer.width(potential))
+
+
 def domain_size(study) -> float:
     """Domain radius (= depth) in m: explicit ``mesh.domain_size`` or the thermal-length rule (and at
     least :data:`MIN_DOMAIN_PER_RADIUS` times the largest surface radius)."""

@@ -16,11 +16,7 @@ import math
 from dataclasses import dataclass
 
 from stimsim.materials import GAS_CONSTANT
-
-#: Faraday constant F in C/mol (CODATA 2018, exact).
-FARADAY = 96485.33212
-#: Vacuum permittivity epsilon_0 in F/m (CODATA 2018).
-VACUUM_PERMITTIVITY = 8.8541878128e-12
+from stimsim.spacecharge import SpaceChargeLayer
 #: The electroneutral limit is justified while the Debye length stays below this fraction of the
 #: contact radius; above it a run warns.
 DEBYE_FRACTION = 0.1
@@ -106,10 +102,17 @@ class ElectroneutralPair:
         ion, partner = 1 / a, self.weight**2 / b
         return (ion * self.ion.activation_energy + partner * self.partner.activation_energy) / (ion + partner)
 
+    def layer(self, relative_permittivity: float) -> SpaceChargeLayer:
+        """The space-charge layer of the two species (ion first) at the ambient temperature in a medium
+        of ``relative_permittivity``."""
+        species = (self.ion, self.partner)
+        return SpaceChargeLayer(
+            tuple(s.charge for s in species), tuple(s.concentration for s in species), relative_permittivity, self.ambient
+        )
+
     def debye_length(self, relative_permittivity: float) -> float:
         """lambda_D = sqrt(eps_0 eps_r R T / (F^2 sum z^2 c)) at the ambient temperature (m)."""
-        strength = sum(s.charge**2 * s.concentration for s in (self.ion, self.partner))
-        return math.sqrt(VACUUM_PERMITTIVITY * relative_permittivity * GAS_CONSTANT * self.ambient / (FARADAY**2 * strength))
+        return self.layer(relative_permittivity).debye_length
 
     def summary(self, relative_permittivity: float, contact_radius: float) -> tuple[str, str | None]:
         """One log line on the pair (Debye length, background, ambipolar diffusivity, Omega_n) and a

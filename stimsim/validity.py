@@ -125,7 +125,7 @@ def validity_parameters(model, first_order: dict[int, dict]) -> dict[str, float]
         relative = excess / np.abs(concentration)
         if "partner_weight" in fields:  # an electroneutral pair: the partner's population and barrier too
             weight = _node_values(space, fields["partner_weight"])
-            partner = _node_values(space, fields["partner_concentration"]) + weight * base[CONCENTRATION].x.array.real
+            partner = fields["partner_equilibrium"].x.array.real + weight * base[CONCENTRATION].x.array.real
             relative = np.maximum(relative, weight * excess / np.abs(partner))
             activation = np.maximum(activation, _node_values(space, fields["mobile"], fields["partner_activation"]) * s.ambient_temperature)
         local["activation"] = activation * theta / temperature**2

@@ -231,11 +231,11 @@ def test_species_without_a_permittivity_and_other_unsupported_combinations_are_r
     assert "sample.properties.relative_permittivity is required with [[sample.species]]" in error_for(raw)
     raw = raw_study()
     raw["ions"] |= {"space_charge_excess": -0.5, "space_charge_length": 2e-9}
-    assert "ions.space_charge_excess is not yet supported" in error_for(raw)
+    assert "ions.space_charge_excess is not supported with ions.electrostatics = 'electroneutral'" in error_for(raw)
 
 
 def test_fits_of_the_permittivity_and_of_properties_the_pair_sets_are_refused():
-    for name, message in (("relative_permittivity", "the relative permittivity only sets the Debye length"),
+    for name, message in (("relative_permittivity", "the relative permittivity sets the Debye length"),
                           ("diffusivity", "with [[sample.species]] the pair sets it")):
         raw = raw_study() | {"fit": {"parameters": [name]}}
         with pytest.raises(InputError) as info:

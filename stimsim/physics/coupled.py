@@ -27,7 +27,8 @@ def static_residual(fields: dict, tests: dict, k: dict, domain, ds_exchange=None
     and, with ions, vegard, diffusivity, stress_coupling, activation, thermotransport,
     temperature_ratio, mobile (1 where ions move), equilibrium (c0(x)) and exchange, and for an
     electroneutral pair partner_weight, partner_diffusivity, partner_activation and
-    partner_concentration (:class:`stimsim.physics.diffusion.Partner`)."""
+    partner_concentration (:class:`stimsim.physics.diffusion.Partner`), and with an equilibrium
+    space-charge layer space_charge_potential, ion_charge and partner_charge (:func:`_equilibrium`)."""
     theta, u = fields[TEMPERATURE], fields[DISPLACEMENT]
     r, dx = domain.weight, domain.dx
     expansion_slope, conductivity_slope = k.get("expansion_slope", 0), k.get("conductivity_slope", 0)
@@ -43,10 +44,11 @@ def static_residual(fields: dict, tests: dict, k: dict, domain, ds_exchange=None
             k["diffusivity"], k["temperature_ratio"], k["stress_coupling"], k["activation"], k.get("thermotransport", 0),
             _partner(k),
         )
-        flux = diffusion.chemical_flux(theta, s, c, coefficients, k["equilibrium"])
+        equilibrium = _equilibrium(k, "bulk_concentration", "ion_charge", k["equilibrium"])
+        flux = diffusion.chemical_flux(theta, s, c, coefficients, equilibrium)
         forms[CONCENTRATION] = diffusion.transport(k["mobile"] * flux, tests[CONCENTRATION], r, dx)
         if ds_exchange is not None:
-            target = 0 if stress_free_exchange else diffusion.stress_equilibrium_excess(theta, s, coefficients, k["equilibrium"])
+            target = 0 if stress_free_exchange else diffusion.stress_equilibrium_excess(theta, s, coefficients, equilibrium)
             forms[CONCENTRATION] += diffusion.surface_exchange(c, target, k["exchange"], tests[CONCENTRATION], r, ds_exchange)
     lam, mu, v = k["lame_lambda"], k["shear_modulus"], tests[DISPLACEMENT]
     forms[DISPLACEMENT] = mechanics.stiffness(u, v, lam, mu, domain) - mechanics.eigenstrain_load(
@@ -59,7 +61,18 @@ def _partner(k: dict):
     """The compensating carrier of an electroneutral pair from ``k`` (None for a neutral species)."""
     if "partner_weight" not in k:
         return None
-    return diffusion.Partner(k["partner_weight"], k["partner_diffusivity"], k["partner_activation"], k["partner_concentration"])
+    equilibrium = _equilibrium(k, "partner_concentration", "partner_charge", k["partner_concentration"])
+    return diffusion.Partner(k["partner_weight"], k["partner_diffusivity"], k["partner_activation"], equilibrium)
+
+
+def _equilibrium(k: dict, bulk: str, charge: str, otherwise):
+    """The stress-free equilibrium concentration of a species: with an equilibrium space-charge layer
+    (``k['space_charge_potential']``, the scaled potential u = F phi/(R T_amb)) its Boltzmann profile
+    k[bulk] exp(-k[charge] u), evaluated at the quadrature points (positive everywhere, however thin the
+    layer beside the cells), else ``otherwise``."""
+    if "space_charge_potential" not in k:
+        return otherwise
+    return k[bulk] * ufl.exp(-k[charge] * k["space_charge_potential"])
 
 
 def storage(trials: dict, tests: dict, k: dict, domain) -> dict:

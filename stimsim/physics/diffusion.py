@@ -39,7 +39,7 @@ class Partner:
 
     weight: w = -z_i/z_p, its moles per mole of the primary species (its excess is w times the
     primary's). relative_diffusivity: D_p/D_ref. activation: E_p/(R T_amb). equilibrium: c_p0/c_s
-    (uniform).
+    (uniform, or the profile of a space-charge layer).
     """
 
     weight: object
@@ -75,16 +75,16 @@ def chemical_flux(theta, sigma_h, excess, k: DiffusionCoefficients, equilibrium)
     c0(x) (uniform, or a space-charge profile): grad ln(c/c0) keeps it stationary without stress, and
     working with the excess c' avoids the cancellation of the large c0/c_s against itself.
 
-    With a partner p (an electroneutral pair): its concentration is c_p0 + w c', the mobilities a = d c
+    With a partner p (an electroneutral pair): its concentration is c_p0(x) + w c', the mobilities a = d c
     and b = d_p(T) c_p act in series, M = a b / (b + w^2 a), and the potential of the pair gains
-    w grad ln(c_p/c_p0) = w^2 grad(c')/c_p (docs/physics.md, 'Charged species: the electroneutral limit').
+    w grad ln(c_p/c_p0) = w^2 (grad(c') - c' grad ln c_p0)/c_p (docs/physics.md, 'Charged species: the
+    electroneutral limit'). Both c0(x) may be the Boltzmann profiles of an equilibrium space-charge
+    layer: c_i0 c_p0^w is then uniform, so the reference stays stationary.
     """
     temperature = 1 + k.temperature_ratio * theta
     reduced = k.temperature_ratio * theta / temperature  # (1/T_amb - 1/T) T_amb
     concentration = equilibrium + excess
-    log_gradient = ufl.grad(excess)
-    if not isinstance(equilibrium, (int, float)):
-        log_gradient = log_gradient - excess * ufl.grad(equilibrium) / equilibrium
+    log_gradient = _relative_gradient(excess, equilibrium)
     mobility = _arrhenius(k.relative_diffusivity, k.activation, reduced) * concentration
     potential = log_gradient / concentration - k.stress_coupling * ufl.grad(sigma_h) / temperature
     if not isinstance(k.thermotransport, (int, float)) or k.thermotransport != 0:
@@ -94,8 +94,16 @@ def chemical_flux(theta, sigma_h, excess, k: DiffusionCoefficients, equilibrium)
         partner_concentration = p.equilibrium + p.weight * excess
         partner_mobility = _arrhenius(p.relative_diffusivity, p.activation, reduced) * partner_concentration
         mobility = mobility * partner_mobility / (partner_mobility + p.weight**2 * mobility)
-        potential = potential + p.weight**2 * ufl.grad(excess) / partner_concentration
+        potential = potential + p.weight**2 * _relative_gradient(excess, p.equilibrium) / partner_concentration
     return -mobility * potential
+
+
+def _relative_gradient(excess, equilibrium):
+    """c grad ln(c/c0) for c = c0 + ``excess`` and c0 = ``equilibrium``: grad(c') - c' grad(c0)/c0, which
+    vanishes at c' = 0 whatever the profile c0(x)."""
+    if isinstance(equilibrium, (int, float)):
+        return ufl.grad(excess)
+    return ufl.grad(excess) - excess * ufl.grad(equilibrium) / equilibrium
 
 
 def _arrhenius(relative_diffusivity, activation, reduced):
