@@ -348,14 +348,14 @@ def _report(model, names, transforms, start, solution, r, jac, data: Data, bound
     dof = max(m - n, 1)
     chi2 = float(r @ r)
     reduced = chi2 / dof
-    _, s, vt = np.linalg.svd(jac, full_matrices=False)
-    keep = s > s[0] * 1e-12 if s.size and s[0] > 0 else np.zeros(n, dtype=bool)
-    covariance = (vt[keep].T / s[keep] ** 2) @ vt[keep]
+    covariance, undetermined = covariance_of(jac)
     if not data.sigma_given:
         covariance *= reduced
     stderr_x = np.sqrt(np.clip(np.diag(covariance), 0, None))
+    stderr_x[undetermined] = np.inf
     with np.errstate(invalid="ignore", divide="ignore"):
         correlation = np.clip(covariance / np.outer(stderr_x, stderr_x), -1, 1)
+    correlation[undetermined, :] = correlation[:, undetermined] = np.nan  # undefined where a variance is infinite
     warnings = []
     if not solution.success:
         warnings.append(f"the optimiser stopped without converging: {solution.message}")
@@ -370,8 +370,14 @@ def _report(model, names, transforms, start, solution, r, jac, data: Data, bound
                     "separates them (phases, other harmonics, frequencies around the ionic corner D/(2 pi a^2))"
                 )
     column = np.linalg.norm(jac, axis=0)
+    if m < n:
+        warnings.append(
+            f"{m} data values cannot determine {n} parameters: the uncertainties of the parameters in the undetermined "
+            "combination are infinite (stderr null); fix some, or add data"
+        )
     if n > 1 and np.all(column > 0):
-        _, sn, vtn = np.linalg.svd(jac / column, full_matrices=False)
+        _, sn, vtn = np.linalg.svd(jac / column, full_matrices=True)
+        sn = np.concatenate([sn, np.zeros(n - sn.size)])  # fewer data than parameters: the missing ones are 0
         if sn[-1] < SINGULAR_LIMIT * sn[0]:
             combination = " + ".join(f"{c:+.2f} {'ln ' if t.log else ''}{name}" for c, t, name in zip(vtn[-1], transforms, names))
             warnings.append(f"the data do not determine the combination {combination} (normalised singular value {sn[-1] / sn[0]:.1e})")
@@ -382,6 +388,8 @@ def _report(model, names, transforms, start, solution, r, jac, data: Data, bound
         if column[i] == 0:
             warnings.append(f"{name} does not change the fitted data at all: it cannot be determined")
             stderr = None
+        elif undetermined[i]:
+            stderr = None
         elif t.log and stderr_x[i] > 1:
             warnings.append(f"{name} is not determined by these data (relative uncertainty {stderr_x[i]:.1f} in ln {name})")
         if solution.active_mask[i] != 0:
@@ -389,7 +397,7 @@ def _report(model, names, transforms, start, solution, r, jac, data: Data, bound
         spread = [t.to_p(solution.x[i] - stderr_x[i]), t.to_p(solution.x[i] + stderr_x[i])]
         parameters[name] = {
             "key": key, "value": value, "stderr": stderr, "start": float(start[i]),
-            "interval_68": [float(v) for v in spread], "scale": "log" if t.log else "linear",
+            "interval_68": [_finite(v) for v in spread], "scale": "log" if t.log else "linear",
             "bounds": [_finite(b) for b in bounds[i]],
             "derivative": model.methods[key],
         }
@@ -402,6 +410,19 @@ def _report(model, names, transforms, start, solution, r, jac, data: Data, bound
         "sigma": "given" if data.sigma_given else f"default {DEFAULT_RELATIVE_SIGMA:g} relative; errors scaled by the reduced chi-square",
         "nfev": int(solution.nfev), "njev": int(solution.njev or 0),
     }
+
+
+def covariance_of(jac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The covariance (J^T J)^-1 of the fit variables from the weighted Jacobian ``jac`` (data x
+    parameters) on the subspace the data determine, and a mask of the parameters with a component in
+    its complement (a rank-deficient J, e.g. fewer data than parameters): their variance is infinite,
+    which the pseudo-inverse alone would hide behind a finite number."""
+    n = jac.shape[1]
+    _, s, vt = np.linalg.svd(jac, full_matrices=True)
+    rank = int(np.sum(s > s[0] * 1e-12)) if s.size and s[0] > 0 else 0
+    covariance = (vt[:rank].T / s[:rank] ** 2) @ vt[:rank]
+    undetermined = np.any(np.abs(vt[rank:]) > 1e-8, axis=0) if rank < n else np.zeros(n, dtype=bool)
+    return covariance, undetermined
 
 
 def _finite(value) -> float | None:

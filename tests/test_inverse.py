@@ -330,3 +330,31 @@ def test_posterior_brackets_the_fit_and_is_the_same_on_every_rank(comm):
     assert sampled["p16"] < found["value"] < sampled["p84"]
     assert 0.5 < (sampled["p84"] - sampled["p16"]) / (2 * found["stderr"]) < 2
     assert comm.allreduce(float(samples.sum()), op=MPI.MAX) == comm.allreduce(float(samples.sum()), op=MPI.MIN)
+
+
+def test_covariance_is_infinite_along_what_the_data_do_not_determine():
+    """The pseudo-inverse alone gives finite variances for parameters the data cannot fix (fewer data
+    than parameters, or dependent columns): covariance_of marks them and keeps the determined part."""
+    from stimsim.fit import covariance_of
+
+    full = np.array([[2.0, 1.0], [1.0, 3.0]])
+    covariance, undetermined = covariance_of(full)
+    assert np.allclose(covariance, np.linalg.inv(full.T @ full)) and not undetermined.any()
+    assert covariance_of(np.array([[1.0, 1.0]]))[1].tolist() == [True, True]  # one datum, two parameters
+    covariance, undetermined = covariance_of(np.array([[1.0, 0.0, 1.0], [2.0, 0.0, 2.0], [0.0, 1.0, 0.0]]))
+    assert undetermined.tolist() == [True, False, True] and math.isclose(covariance[1, 1], 1.0)
+
+
+def test_fit_with_fewer_data_than_parameters_reports_them_undetermined(comm):
+    """One amplitude, two parameters (the thermal conductivity and the expansion coefficient of PTFE):
+    the fit reproduces the datum but must not claim a finite uncertainty for either."""
+    study = ptfe((1e4,), refinement=0.3)
+    rows, model = simulate(study, comm)
+    model.destroy()
+    thermal = next(r for r in rows if r.harmonic == 1)
+    data = Data(np.array([1e4]), np.array([1]), np.array([thermal.amplitude * 1.05]), None,
+                np.array([0.05 * thermal.amplitude]), None, True, np.array([2]))
+    result = fit(study, data, ["thermal_conductivity", "thermal_expansion"], comm)
+    assert all(p["stderr"] is None for p in result["parameters"].values())
+    assert any("cannot determine 2 parameters" in w for w in result["warnings"])
+    json.dumps(result, allow_nan=False)  # no Infinity or NaN in fit.json
