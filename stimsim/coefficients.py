@@ -14,6 +14,7 @@ import ufl
 from dolfinx import fem
 
 from stimsim.config import Study
+from stimsim.grains import cell_lattice, region_index
 from stimsim.materials import GAS_CONSTANT
 from stimsim.physics.scaling import Scales
 
@@ -51,8 +52,9 @@ def scales_for(study: Study) -> Scales:
 
 
 def mobile(material, study: Study) -> bool:
-    """Whether ions move in ``material``'s region of ``study`` (the substrate only if 'conducting')."""
-    if material is study.sample.material:
+    """Whether ions move in ``material``'s region of ``study`` (the sample's regions: always; the
+    substrate only if 'conducting')."""
+    if any(material is region for region in study.sample.regions()):
         return True
     return study.ions.substrate == "conducting" and material.is_ionic
 
@@ -97,6 +99,9 @@ class Coefficients:
         mesh = domain.mesh
         dg0 = fem.functionspace(mesh, ("DG", 0))
         self.fields = {name: fem.Function(dg0, name=name) for name in self._cellwise_rules(study)}
+        #: Region (:func:`stimsim.grains.region_index`) of each lattice point of each cell (local and
+        #: ghost), or None without grain boundaries.
+        self.cell_regions = self._cell_regions(study) if study.sample.grain_boundaries else None
         self.contact = None
         if study.drive.contact_conductance is not None:
             self.heated_area = domain.integral(domain.weight * domain.disk(study.drive.heated_radius))
@@ -141,20 +146,37 @@ class Coefficients:
                 rules |= _pair_rules(sample.pair, s)
         return rules
 
+    def _cell_regions(self, study: Study) -> np.ndarray:
+        """(cells, lattice points) array of the region of each point (:mod:`stimsim.grains`)."""
+        geometry = self.domain.mesh.geometry
+        points = cell_lattice(geometry.x[geometry.dofmaps[0]]) * self.domain.spec.length_scale
+        return region_index(study.sample.grain_boundaries, points[..., 0], points[..., 1])
+
     def _space_charge_profile(self, study: Study):
-        """1 + A exp(-depth/length) of a space-charge layer at the surface (1 without one)."""
-        ions = study.ions
-        if not ions.space_charge_excess:
-            return 1.0
-        return 1 + ions.space_charge_excess * ufl.exp(self.domain.height / self.domain.spec.scaled(ions.space_charge_length))
+        """1 + the excesses A exp(-distance/length) of the space-charge layers at the top surface and on
+        both sides of the grain-boundary cores (1 without any)."""
+        ions, spec = study.ions, self.domain.spec
+        profile = 1.0
+        if ions.space_charge_excess:
+            profile = profile + ions.space_charge_excess * ufl.exp(self.domain.height / spec.scaled(ions.space_charge_length))
+        x = ufl.SpatialCoordinate(self.domain.mesh)
+        for b in study.sample.grain_boundaries:
+            if b.space_charge_excess:
+                distance = abs(ufl.real(b.signed_distance(x[0] * spec.length_scale, x[1] * spec.length_scale)))
+                outside = ufl.max_value(distance - b.width / 2, 0.0)
+                profile = profile + b.space_charge_excess * ufl.exp(-outside / b.space_charge_length)
+        return profile
 
     def values(self, study: Study) -> dict:
         """The scaled in-place coefficients of ``study`` (same mesh and scales): name -> array of the
         cell values (local cells and ghosts) for the cell-wise fields, complex number for the constants."""
         substrate_cells = self.domain.substrate_cells()
         found = {}
+        regions = study.sample.regions()
         for name, rule in self._cellwise_rules(study).items():
             values = np.full(self.fields[name].x.array.shape, rule(study.sample.material), dtype=np.complex128)
+            if self.cell_regions is not None:  # the mean over each cell's lattice of its regions' values
+                values[:] = np.array([rule(m) for m in regions])[self.cell_regions].mean(axis=1)
             if study.sample.substrate is not None:
                 values[substrate_cells] = rule(study.sample.substrate)
             found[name] = values
