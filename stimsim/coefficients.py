@@ -14,7 +14,7 @@ import ufl
 from dolfinx import fem
 
 from stimsim.config import Study
-from stimsim.grains import cell_lattice, region_index
+from stimsim.grains import region_weights
 from stimsim.materials import GAS_CONSTANT
 from stimsim.physics.scaling import Scales
 
@@ -99,9 +99,9 @@ class Coefficients:
         mesh = domain.mesh
         dg0 = fem.functionspace(mesh, ("DG", 0))
         self.fields = {name: fem.Function(dg0, name=name) for name in self._cellwise_rules(study)}
-        #: Region (:func:`stimsim.grains.region_index`) of each lattice point of each cell (local and
-        #: ghost), or None without grain boundaries.
-        self.cell_regions = self._cell_regions(study) if study.sample.grain_boundaries else None
+        #: Volume fraction of each region (:func:`stimsim.grains.region_weights`) in each cell (local
+        #: and ghost), or None without grain boundaries.
+        self.region_weights = self._region_weights(study) if study.sample.grain_boundaries else None
         self.contact = None
         if study.drive.contact_conductance is not None:
             self.heated_area = domain.integral(domain.weight * domain.disk(study.drive.heated_radius))
@@ -146,11 +146,11 @@ class Coefficients:
                 rules |= _pair_rules(sample.pair, s)
         return rules
 
-    def _cell_regions(self, study: Study) -> np.ndarray:
-        """(cells, lattice points) array of the region of each point (:mod:`stimsim.grains`)."""
+    def _region_weights(self, study: Study) -> np.ndarray:
+        """(cells, regions) array of the volume fraction of each region in each cell (:mod:`stimsim.grains`)."""
         geometry = self.domain.mesh.geometry
-        points = cell_lattice(geometry.x[geometry.dofmaps[0]]) * self.domain.spec.length_scale
-        return region_index(study.sample.grain_boundaries, points[..., 0], points[..., 1])
+        vertices = geometry.x[geometry.dofmaps[0]] * self.domain.spec.length_scale
+        return region_weights(study.sample.grain_boundaries, vertices)
 
     def _space_charge_profile(self, study: Study):
         """1 + the excesses A exp(-distance/length) of the space-charge layers at the top surface and on
@@ -175,8 +175,8 @@ class Coefficients:
         regions = study.sample.regions()
         for name, rule in self._cellwise_rules(study).items():
             values = np.full(self.fields[name].x.array.shape, rule(study.sample.material), dtype=np.complex128)
-            if self.cell_regions is not None:  # the mean over each cell's lattice of its regions' values
-                values[:] = np.array([rule(m) for m in regions])[self.cell_regions].mean(axis=1)
+            if self.region_weights is not None:  # the regions' values weighted by their volume fractions
+                values[:] = self.region_weights @ np.array([rule(m) for m in regions])
             if study.sample.substrate is not None:
                 values[substrate_cells] = rule(study.sample.substrate)
             found[name] = values

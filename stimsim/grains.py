@@ -4,9 +4,9 @@ beyond them.
 Boundary i is the vertical plane through the top-surface point p_i (m) with the unit lateral normal
 n_i; s_i(x) = n_i . (x - p_i) is the signed distance (m) from it. Its *core* is the slab
 |s_i| < w_i / 2, where the sample's material takes the core's property overrides. The *grain beyond*
-it, s_i >= w_i / 2, may take overrides of its own. Regions are assigned in order: the sample's
-material, then each boundary's grain beyond (a later one wins where they overlap), then each core
-(cores win over grains). Substrate cells are never part of a region.
+it, s_i >= w_i / 2, may take overrides of its own. Each boundary in turn claims its core and grain
+from the sample's material or the earlier boundaries' regions (a later table wins where regions
+overlap). Substrate cells are never part of a region.
 
 A space-charge layer of a boundary multiplies the stress-free equilibrium concentration c0 of every
 region by 1 + A_i exp(-max(|s_i| - w_i / 2, 0) / lambda_i), the way ``[ions] space_charge_excess``
@@ -14,23 +14,21 @@ and ``space_charge_length`` do at the top surface (the factors add their excesse
 1 + sum of the excesses).
 
 The regions do not follow the mesh (planes at any angle, no gmsh volume per core): each DG0
-coefficient holds, in a cell the plane cuts, the mean of the regions' values over a lattice of
-:data:`LATTICE_ORDER` points of the cell (the arithmetic mean of the volume fractions, exact for
-transport along the core). The mesh is refined through the cores and layers near the tip
+coefficient holds, in a cell a plane cuts, the mean of the regions' values weighted by their exact
+volume fractions (:func:`region_weights`; the arithmetic mean is exact for transport along the core). The mesh is refined through the cores and layers near the tip
 (:mod:`stimsim.geometry3d`).
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
 from stimsim.materials import Material
 
-#: Points per cell edge of the barycentric lattice that averages a region's values over a cell.
-LATTICE_ORDER = 4
+#: Relative shift that makes the vertex values of a cut cell distinct in :func:`fraction_below`.
+KNOT_SHIFT = 1e-4
 
 
 @dataclass(frozen=True)
@@ -62,27 +60,47 @@ class GrainBoundary:
 
 
 def region_materials(material: Material, boundaries) -> tuple[Material, ...]:
-    """The materials of the regions in the order of :func:`region_index`: the sample's ``material``,
+    """The materials of the regions in the order of :func:`region_weights`: the sample's ``material``,
     the grains beyond, the cores."""
     beyond = tuple(b.beyond for b in boundaries if b.beyond is not None)
     return (material, *beyond, *(b.core for b in boundaries))
 
 
-def region_index(boundaries, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The region (index into :func:`region_materials`) of the points (x, y) in m."""
-    index = np.zeros(np.shape(x), dtype=np.int16)
+def region_weights(boundaries, vertices: np.ndarray) -> np.ndarray:
+    """The volume fraction of each region (index into :func:`region_materials`) in each simplex:
+    ``vertices`` (cells, d + 1, >= 2) in m -> (cells, regions). Each boundary in turn claims its core
+    and its grain beyond from what the earlier ones left (a later table wins where regions overlap);
+    exact where one plane cuts a cell, and with the part claimed taken evenly from the earlier regions
+    where several do."""
     grains = [b for b in boundaries if b.beyond is not None]
-    for k, b in enumerate(grains, start=1):
-        index[b.signed_distance(x, y) >= b.width / 2] = k
-    for k, b in enumerate(boundaries, start=1 + len(grains)):
-        index[np.abs(b.signed_distance(x, y)) < b.width / 2] = k
-    return index
+    weights = np.zeros((len(vertices), 1 + len(grains) + len(boundaries)))
+    weights[:, 0] = 1.0
+    grain = iter(range(1, 1 + len(grains)))
+    for core, b in enumerate(boundaries, start=1 + len(grains)):
+        distance = b.signed_distance(vertices[..., 0], vertices[..., 1])
+        below, inside = (fraction_below(distance, t) for t in (-b.width / 2, b.width / 2))
+        kept = below if b.beyond is not None else 1 - (inside - below)
+        weights *= kept[:, None]
+        weights[:, core] += inside - below
+        if b.beyond is not None:
+            weights[:, next(grain)] += 1 - inside
+    return weights
 
 
-def cell_lattice(vertices: np.ndarray, order: int = LATTICE_ORDER) -> np.ndarray:
-    """Interior lattice points of simplices: ``vertices`` (cells, d + 1, 3) -> points (cells, n, 3),
-    the barycentric points (i_0 + 1/(d+1), ..., i_d + 1/(d+1)) / (order + 1) with sum(i) = order."""
-    corners = vertices.shape[1]
-    combos = [c for c in itertools.product(range(order + 1), repeat=corners) if sum(c) == order]
-    weights = (np.array(combos, dtype=float) + 1.0 / corners) / (order + 1)
-    return np.einsum("pv,cvx->cpx", weights, vertices)
+def fraction_below(values: np.ndarray, level: float) -> np.ndarray:
+    """The fraction of each simplex's volume where a linear function is below ``level``, from its
+    ``values`` (cells, d + 1) at the vertices: the cumulative distribution of the function, the
+    B-spline sum_i (level - v_i)_+^d / prod_(j != i) (v_j - v_i) (Curry and Schoenberg 1966), with the
+    vertex values made distinct by a shift of :data:`KNOT_SHIFT` of their spread (the fraction moves by
+    about as much)."""
+    low, high = values.min(axis=1), values.max(axis=1)
+    fraction = (high <= level).astype(float)
+    cut = (low < level) & (level < high)
+    knots = values[cut] + KNOT_SHIFT * (high - low)[cut, None] * np.sqrt(np.arange(values.shape[1]) + 1.0)
+    degree = values.shape[1] - 1
+    total = np.zeros(len(knots))
+    for i in range(degree + 1):
+        others = np.delete(knots, i, axis=1) - knots[:, i : i + 1]
+        total += np.maximum(level - knots[:, i], 0.0) ** degree / others.prod(axis=1)
+    fraction[cut] = np.clip(total, 0.0, 1.0)
+    return fraction
