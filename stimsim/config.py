@@ -303,6 +303,12 @@ class Sample:
         """Every material of the sample: :meth:`regions` and the substrate."""
         return self.regions() if self.substrate is None else (*self.regions(), self.substrate)
 
+    def bulk_materials(self) -> tuple[Material, ...]:
+        """The materials of :meth:`materials` but the grain-boundary cores: those whose thermal and
+        chemical lengths the mesh grading follows (a core is resolved by its width instead)."""
+        cores = [b.core for b in self.grain_boundaries]
+        return tuple(m for m in self.materials() if not any(m is core for core in cores))
+
 
 @dataclass(frozen=True)
 class Ions:

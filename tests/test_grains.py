@@ -98,6 +98,19 @@ def test_a_mirror_plane_is_used_only_where_the_boundaries_are_symmetric_about_it
     assert all(np.isclose(np.hypot(*b.normal), 1.0) for b in study.sample.grain_boundaries)
 
 
+def test_a_slow_core_does_not_refine_the_whole_surface():
+    """The mesh's chemical and thermal lengths are the grains' (a core is resolved by its width): a
+    blocking core, D / 100 and k / 10, leaves them alone; a slower grain beyond shortens them."""
+    def lengths(boundaries):
+        spec = mesh_spec(study_from_dict(raw_study(boundaries)))
+        return spec.chemical_length, spec.thermal_length
+
+    slow = {"diffusivity": DIFFUSIVITY / 100, "thermal_conductivity": 0.2}
+    assert lengths([boundary(properties=slow)]) == lengths([])
+    shorter = lengths([boundary(beyond_properties=slow)])
+    assert all(a < b for a, b in zip(shorter, lengths([])))
+
+
 def test_regions_and_their_volume_fractions_in_a_cell():
     """A later boundary claims its core and grain from the earlier regions; the volume fractions of a
     tetrahedron cut by a core are exact (to the knot shift, 1e-4)."""
