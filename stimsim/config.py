@@ -685,6 +685,8 @@ def _grain_boundaries(geometry: dict, mat: Material, pair) -> tuple[GrainBoundar
 
 
 def _grain_boundary(name: str, table: dict, mat: Material) -> GrainBoundary:
+    """The :class:`GrainBoundary` of the checked table ``name``: its core and grain are ``mat`` with
+    the table's overrides."""
     for key in ("point", "normal"):
         if len(table[key]) != 2:
             raise InputError(f"{name}.{key}", f"= {table[key]!r} must be two numbers [x, y]")

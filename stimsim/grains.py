@@ -15,8 +15,8 @@ and ``space_charge_length`` do at the top surface (the factors add their excesse
 
 The regions do not follow the mesh (planes at any angle, no gmsh volume per core): each DG0
 coefficient holds, in a cell a plane cuts, the mean of the regions' values weighted by their exact
-volume fractions (:func:`region_weights`; the arithmetic mean is exact for transport along the core). The mesh is refined through the cores and layers near the tip
-(:mod:`stimsim.geometry3d`).
+volume fractions (:func:`region_weights`; the arithmetic mean is exact for transport along the
+core). The mesh is refined through the cores and layers near the tip (:mod:`stimsim.geometry3d`).
 """
 
 from __future__ import annotations
