@@ -130,6 +130,26 @@ def test_regions_and_their_volume_fractions_in_a_cell():
     assert np.isclose(weights.sum(), 1.0) and np.isclose(weights[2], 19 / 27, atol=1e-3)
 
 
+def test_in_a_film_the_boundary_runs_through_the_film_only():
+    """A core with its own conductivity in a film on Si: film cells it cuts take it (by their volume
+    fraction), the substrate keeps Si's."""
+    from stimsim.coefficients import Coefficients, scales_for
+
+    film = {"kind": "film", "film_thickness": 4 * RADIUS, "substrate": "Si"}
+    raw = raw_study([boundary(properties={"thermal_conductivity": 20.0})], refinement=0.25, **film)
+    raw["sample"]["properties"] = {"partial_molar_volume": 0.0}
+    study = study_from_dict(raw)
+    domain = load_domain(mesh_spec(study), MPI.COMM_WORLD)
+    scales = scales_for(study)
+    conductivity = Coefficients(study, domain, scales).fields["conductivity"].x.array.real * scales.conductivity
+    substrate = domain.substrate_cells()
+    assert np.allclose(conductivity[substrate], study.sample.substrate.thermal_conductivity)
+    in_film = np.delete(conductivity, substrate)
+    sdc = study.sample.material.thermal_conductivity
+    assert in_film.min() >= sdc - 1e-12 and in_film.max() <= 20.0 + 1e-12
+    assert MPI.COMM_WORLD.allreduce(np.count_nonzero(in_film > sdc + 1e-9)) > 0
+
+
 # -- the physics ----------------------------------------------------------------------------------
 
 
