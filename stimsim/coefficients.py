@@ -14,6 +14,7 @@ import ufl
 from dolfinx import fem
 
 from stimsim.config import Study
+from stimsim.grains import region_weights
 from stimsim.materials import GAS_CONSTANT
 from stimsim.physics.scaling import Scales
 
@@ -51,8 +52,9 @@ def scales_for(study: Study) -> Scales:
 
 
 def mobile(material, study: Study) -> bool:
-    """Whether ions move in ``material``'s region of ``study`` (the substrate only if 'conducting')."""
-    if material is study.sample.material:
+    """Whether ions move in ``material``'s region of ``study`` (the sample's regions: always; the
+    substrate only if 'conducting')."""
+    if any(material is region for region in study.sample.regions()):
         return True
     return study.ions.substrate == "conducting" and material.is_ionic
 
@@ -97,6 +99,9 @@ class Coefficients:
         mesh = domain.mesh
         dg0 = fem.functionspace(mesh, ("DG", 0))
         self.fields = {name: fem.Function(dg0, name=name) for name in self._cellwise_rules(study)}
+        #: Volume fraction of each region (:func:`stimsim.grains.region_weights`) in each cell (local
+        #: and ghost), or None without grain boundaries.
+        self.region_weights = self._region_weights(study) if study.sample.grain_boundaries else None
         self.contact = None
         if study.drive.contact_conductance is not None:
             self.heated_area = domain.integral(domain.weight * domain.disk(study.drive.heated_radius))
@@ -169,23 +174,40 @@ class Coefficients:
                 rules |= _pair_rules(sample.pair, s)
         return rules
 
+    def _region_weights(self, study: Study) -> np.ndarray:
+        """(cells, regions) array of the volume fraction of each region in each cell (:mod:`stimsim.grains`)."""
+        geometry = self.domain.mesh.geometry
+        vertices = geometry.x[geometry.dofmaps[0]] * self.domain.spec.length_scale
+        return region_weights(study.sample.grain_boundaries, vertices)
+
     def _space_charge_profile(self, study: Study):
-        """c0(x)/c0 of the primary species: 1 + A exp(-depth/length) of a prescribed space-charge layer,
-        its Boltzmann factor in an equilibrium layer, 1 without one."""
-        ions = study.ions
+        """c0(x)/c0 of the primary species: its Boltzmann factor in an equilibrium surface layer (species
+        only, which grain boundaries refuse), else 1 + the excesses A exp(-distance/length) of the
+        prescribed layers at the top surface and on both sides of the grain-boundary cores (1 without any)."""
         if "space_charge_potential" in self.fields:
             return self._boltzmann("ion_charge")
-        if not ions.space_charge_excess:
-            return 1.0
-        return 1 + ions.space_charge_excess * ufl.exp(self.domain.height / self.domain.spec.scaled(ions.space_charge_length))
+        ions, spec = study.ions, self.domain.spec
+        profile = 1.0
+        if ions.space_charge_excess:
+            profile = profile + ions.space_charge_excess * ufl.exp(self.domain.height / spec.scaled(ions.space_charge_length))
+        x = ufl.SpatialCoordinate(self.domain.mesh)
+        for b in study.sample.grain_boundaries:
+            if b.space_charge_excess:
+                distance = abs(ufl.real(b.signed_distance(x[0] * spec.length_scale, x[1] * spec.length_scale)))
+                outside = ufl.max_value(distance - b.width / 2, 0.0)
+                profile = profile + b.space_charge_excess * ufl.exp(-outside / b.space_charge_length)
+        return profile
 
     def values(self, study: Study) -> dict:
         """The scaled in-place coefficients of ``study`` (same mesh and scales): name -> array of the
         cell values (local cells and ghosts) for the cell-wise fields, complex number for the constants."""
         substrate_cells = self.domain.substrate_cells()
         found = {}
+        regions = study.sample.regions()
         for name, rule in self._cellwise_rules(study).items():
             values = np.full(self.fields[name].x.array.shape, rule(study.sample.material), dtype=np.complex128)
+            if self.region_weights is not None:  # the regions' values weighted by their volume fractions
+                values[:] = self.region_weights @ np.array([rule(m) for m in regions])
             if study.sample.substrate is not None:
                 values[substrate_cells] = rule(study.sample.substrate)
             found[name] = values

@@ -19,6 +19,7 @@ from typing import Any
 
 from stimsim.drives import Drive, make_drive
 from stimsim.errors import InputError, checked_number, did_you_mean, suggest
+from stimsim.grains import GrainBoundary, region_materials
 from stimsim.lengths import MIN_DOMAIN_PER_RADIUS, domain_size
 from stimsim.materials import HEAT_OF_TRANSPORT_BOUND, PARAMETER_SETS, Material, material
 from stimsim.spacecharge import LARGEST_SCALED_POTENTIAL, SpaceChargeLayer
@@ -27,7 +28,8 @@ from stimsim.species import ElectroneutralPair, Species
 
 @dataclass(frozen=True)
 class Key:
-    """One study-file key: kind ('number', 'integer', 'string', 'numbers', 'table', 'species'), unit, meaning,
+    """One study-file key: kind ('number', 'integer', 'string', 'numbers', 'table', 'species',
+    'boundaries'), unit, meaning,
     default (``None``: optional without default, ``REQUIRED``: must be given), open interval or
     choices."""
 
@@ -67,6 +69,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "film_thickness": Key("number", "m", "film thickness (kind = 'film')", **_POSITIVE),
         "substrate": Key("string", "", "built-in substrate material (kind = 'film')"),
         "substrate_properties": Key("table", "SI", "overrides of the substrate's properties"),
+        "grain_boundaries": Key(
+            "boundaries", "SI", "planar vertical grain boundaries ([[geometry.grain_boundaries]] tables, "
+            "see BOUNDARY_SCHEMA; geometry.model = '3d')",
+        ),
     },
     "tip": {
         "contact_radius": Key(
@@ -200,6 +206,23 @@ SPECIES_SCHEMA: dict[str, Key] = {
         low=-HEAT_OF_TRANSPORT_BOUND, high=HEAT_OF_TRANSPORT_BOUND,
     ),
 }
+#: The keys of one [[geometry.grain_boundaries]] table (docs/study-files.md, 'Grain boundaries').
+BOUNDARY_SCHEMA: dict[str, Key] = {
+    "point": Key("numbers", "m", "a point [x, y] of the boundary's plane on the top surface", REQUIRED),
+    "normal": Key("numbers", "1", "lateral normal [nx, ny] of the plane (any length but zero)", REQUIRED),
+    "width": Key("number", "m", "width of the core", REQUIRED, **_POSITIVE),
+    "properties": Key("table", "SI", "overrides of the sample material's properties inside the core", {}),
+    "beyond_properties": Key(
+        "table", "SI", "overrides of the sample material's properties in the grain beyond the core, on the "
+        "normal's side (absent: the sample's material)",
+    ),
+    "space_charge_excess": Key(
+        "number", "1", "relative excess A of c0 on both sides of the core: c0 (1 + A exp(-distance/length))", 0.0,
+        low=-1.0, high=1e3,
+    ),
+    "space_charge_length": Key("number", "m", "decay length of the boundary's space-charge layers", **_POSITIVE),
+}
+
 #: Material properties that [[sample.species]] replace (the pair's derived values, :func:`_paired`).
 SPECIES_PROPERTIES = ("diffusivity", "activation_energy", "partial_molar_volume", "concentration")
 
@@ -281,9 +304,23 @@ class Sample:
     #: The charged species moving together (ions.electrostatics = 'electroneutral'), else None.
     pair: ElectroneutralPair | None = None
     model: str = "axisymmetric"
+    #: Planar grain boundaries (3D; :mod:`stimsim.grains`).
+    grain_boundaries: tuple[GrainBoundary, ...] = ()
+
+    def regions(self) -> tuple[Material, ...]:
+        """The materials of the sample (or film) region: its material, then those of the grains beyond
+        the boundaries and of the boundary cores (:func:`stimsim.grains.region_materials`)."""
+        return region_materials(self.material, self.grain_boundaries)
 
     def materials(self) -> tuple[Material, ...]:
-        return (self.material,) if self.substrate is None else (self.material, self.substrate)
+        """Every material of the sample: :meth:`regions` and the substrate."""
+        return self.regions() if self.substrate is None else (*self.regions(), self.substrate)
+
+    def bulk_materials(self) -> tuple[Material, ...]:
+        """The materials of :meth:`materials` but the grain-boundary cores: those whose thermal and
+        chemical lengths the mesh grading follows (a core is resolved by its width instead)."""
+        cores = [b.core for b in self.grain_boundaries]
+        return tuple(m for m in self.materials() if not any(m is core for core in cores))
 
 
 @dataclass(frozen=True)
@@ -430,6 +467,10 @@ def study_from_dict(raw: dict) -> Study:
     resolved["excitation"] = {k: v for k, v in resolved["excitation"].items() if k not in unused}
     pair = _pair(resolved["sample"]["species"], resolved["ions"]["electrostatics"], excitation.ambient_temperature)
     sample = _sample(resolved["sample"], resolved["geometry"], pair)
+    if resolved["geometry"]["grain_boundaries"]:
+        resolved["geometry"]["grain_boundaries"] = [
+            {k: v for k, v in t.items() if v is not None} for t in resolved["geometry"]["grain_boundaries"]
+        ]
     tip = _tip(resolved["tip"], excitation.mode, sample.material, sample.model)
     resolved["tip"]["contact_radius"] = tip.contact_radius
     derived = SPECIES_PROPERTIES if pair else ()
@@ -494,6 +535,10 @@ def _check_value(name: str, spec: Key, value: Any) -> Any:
         if not isinstance(value, dict):
             raise InputError(name, "must be a table of property = value")
         return dict(value)
+    if spec.kind == "boundaries":
+        if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+            raise InputError(name, "must be an array of tables ([[geometry.grain_boundaries]] in TOML)")
+        return [check_table(f"{name}[{i}]", BOUNDARY_SCHEMA, t) for i, t in enumerate(value)]
     if spec.kind == "species":
         if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
             raise InputError(name, "must be an array of tables ([[sample.species]] in TOML)")
@@ -634,11 +679,12 @@ def _sample(sample: dict, geometry: dict, pair: ElectroneutralPair | None = None
     mat = material(sample["material"], sample["properties"])
     if pair is not None:
         mat = _paired(mat, pair, sample)
+    boundaries = _grain_boundaries(geometry, mat, pair)
     if geometry["kind"] == "halfspace":
         for key in film_keys:
             if geometry[key] is not None:
                 raise InputError(f"geometry.{key}", "is only used with geometry.kind = 'film'")
-        return Sample(material=mat, pair=pair, model=geometry["model"])
+        return Sample(material=mat, pair=pair, model=geometry["model"], grain_boundaries=boundaries)
     for key in film_keys[:2]:
         if geometry[key] is None:
             raise InputError(f"geometry.{key}", "is required for geometry.kind = 'film'")
@@ -647,7 +693,50 @@ def _sample(sample: dict, geometry: dict, pair: ElectroneutralPair | None = None
     )
     return Sample(
         material=mat, kind="film", film_thickness=geometry["film_thickness"], substrate=substrate, pair=pair,
-        model=geometry["model"],
+        model=geometry["model"], grain_boundaries=boundaries,
+    )
+
+
+def _grain_boundaries(geometry: dict, mat: Material, pair) -> tuple[GrainBoundary, ...]:
+    """The checked [[geometry.grain_boundaries]] (their position on the sample is checked with the domain
+    size, :func:`_check_3d`): 3D only, a non-zero normal (normalised), the overrides of ``mat``'s
+    properties checked as [sample.properties] are, with mobile ions in every region or in none."""
+    tables = geometry["grain_boundaries"] or []
+    if tables and geometry["model"] != "3d":
+        raise InputError(
+            "geometry.grain_boundaries", "need geometry.model = '3d' (an axisymmetric sample is laterally uniform)"
+        )
+    if tables and pair is not None:
+        raise InputError("geometry.grain_boundaries", "are not yet supported with [[sample.species]] (electroneutral pairs)")
+    return tuple(_grain_boundary(f"geometry.grain_boundaries[{i}]", t, mat) for i, t in enumerate(tables))
+
+
+def _grain_boundary(name: str, table: dict, mat: Material) -> GrainBoundary:
+    """The :class:`GrainBoundary` of the checked table ``name``: its core and grain are ``mat`` with
+    the table's overrides."""
+    for key in ("point", "normal"):
+        if len(table[key]) != 2:
+            raise InputError(f"{name}.{key}", f"= {table[key]!r} must be two numbers [x, y]")
+    length = math.hypot(*table["normal"])
+    if length == 0:
+        raise InputError(f"{name}.normal", "= [0, 0] must not be zero (the plane's lateral normal [nx, ny])")
+    if table["space_charge_excess"] != 0 and table["space_charge_length"] is None:
+        raise InputError(f"{name}.space_charge_length", "is required when space_charge_excess is not 0 (m)")
+    regions = {}
+    for key in ("properties", "beyond_properties"):
+        if table[key] is None:
+            continue
+        region = material(mat.name, mat.properties() | table[key], f"{name}.{key}", f"{name}.{key}")
+        if region.is_ionic != mat.is_ionic:
+            raise InputError(
+                f"{name}.{key}", f"must leave the ions {'mobile' if mat.is_ionic else 'immobile'} as in the sample: "
+                "ions move where diffusivity, concentration and partial_molar_volume are all non-zero"
+            )
+        regions[key] = region
+    return GrainBoundary(
+        point=tuple(table["point"]), normal=tuple(v / length for v in table["normal"]), width=table["width"],
+        core=regions["properties"], beyond=regions.get("beyond_properties"),
+        space_charge_excess=table["space_charge_excess"], space_charge_length=table["space_charge_length"],
     )
 
 
@@ -780,6 +869,8 @@ def _check_3d(study: Study, size: float) -> None:
             "solver.periodic", f"= {study.solver.periodic!r} is not yet supported with geometry.model = '3d' "
             "(use 'expansion')"
         )
+    for i, boundary in enumerate(study.sample.grain_boundaries):
+        _check_boundary_on_sample(f"geometry.grain_boundaries[{i}]", boundary, size)
     limit = tip_range(size)
     for axis, value in zip("xy", study.tip.position):
         if abs(value) > limit:
@@ -787,6 +878,21 @@ def _check_3d(study: Study, size: float) -> None:
                 "tip.position", f"{axis} = {value:g} m is off the sample or too close to its side: |{axis}| must be "
                 f"at most {limit:g} m (the sample spans ±{size:g} m, the domain size)"
             )
+
+
+def _check_boundary_on_sample(name: str, boundary: GrainBoundary, size: float) -> None:
+    """Refuse a boundary whose point is off the sample (it spans ±``size``, m) or whose core or layers
+    are as wide as a quarter of it."""
+    for axis, value in zip("xy", boundary.point):
+        if abs(value) >= size:
+            raise InputError(
+                f"{name}.point", f"{axis} = {value:g} m is off the sample: |{axis}| must be below {size:g} m (the "
+                "sample spans ±L, L the domain size)"
+            )
+    for key in ("width", "space_charge_length"):
+        length = getattr(boundary, key)
+        if length is not None and length >= size / 4:
+            raise InputError(f"{name}.{key}", f"= {length:g} m must be below a quarter of the domain size ({size:g} m)")
 
 
 def flat_keys(table: dict, prefix: str = "") -> dict:

@@ -17,6 +17,12 @@ the heated disk, ``h(d) = h_min + (growth - 1) d`` with h_min the smallest featu
 chemical_length / :data:`CELLS_PER_CHEMICAL_LENGTH` on the top surface out to the ionic-layer radius
 (isotropic: gmsh has no 3D boundary-layer field, so a chemical length far below the contact radius
 is costly). A film interface gets no size of its own (see :func:`_set_size_field`).
+Grain boundaries (:mod:`stimsim.grains`; they do not cut the mesh) refine it through their cores and
+space-charge layers near the tip: cells of min(width / :data:`CELLS_PER_CORE`, layer length /
+:data:`CELLS_PER_LAYER`) at the core where it passes through the heated disk, growing at the same rate
+with the distance from the core plus the distance from the heated disk (logarithmic cost in the
+distance from the tip). A mirror plane through the tip is used only if every boundary is its own mirror
+image in it (:meth:`stimsim.grains.GrainBoundary.symmetric_about`).
 ``mesh.refinement`` divides every size and ``growth - 1``.
 """
 
@@ -29,13 +35,15 @@ from stimsim.domain import BOTTOM, FAR, FILM, INTERFACE, MIRRORS, SUBSTRATE, TOP
 from stimsim.geometry import IONIC_LAYER_RADII, MeshSpec, grading_sizes, linear_growth, use_smallest
 
 #: Bump when the 3D mesher changes, so that cached meshes are regenerated.
-MESHER_3D_VERSION = 1
+MESHER_3D_VERSION = 2
 #: Cells per smallest feature at the contact, at refinement 1 (coarser than 2D: cells are volumes).
 CELLS_PER_RADIUS = 4.0
 #: Cells per radius along each surface circle (contact and heated-disk edges, where the load jumps).
 CELLS_PER_CIRCLE = 8.0
 #: Cells per chemical length on the top surface inside the ionic-layer radius.
 CELLS_PER_CHEMICAL_LENGTH = 2.0
+#: Cells across a grain-boundary core, and per length of its space-charge layer, at refinement 1.
+CELLS_PER_CORE, CELLS_PER_LAYER = 1.0, 2.0
 #: Closest approach of the tip to a side of the sample, in domain sizes L (the sample is 2 L wide).
 SIDE_MARGIN = 0.5
 
@@ -47,6 +55,9 @@ class BoxMeshSpec(MeshSpec):
 
     tip_position: tuple[float, float] = (0.0, 0.0)
     mirrors: tuple[str, ...] = ()
+    #: Grain-boundary planes that refine the mesh: (x, y, nx, ny, half width, layer length), in m
+    #: (layer length 0 without a space-charge layer).
+    refined_planes: tuple[tuple[float, ...], ...] = ()
 
     prefix, gdim, mesher = "box", 3, MESHER_3D_VERSION
 
@@ -66,9 +77,13 @@ class BoxMeshSpec(MeshSpec):
 
 def box_spec(study, axisymmetric: MeshSpec) -> BoxMeshSpec:
     """The :class:`BoxMeshSpec` of a validated 3D study, from its axisymmetric spec."""
-    position = tuple(study.tip.position)
-    mirrors = tuple(name for name, (_, component) in MIRRORS.items() if position[component] == 0)
-    return BoxMeshSpec(**asdict(axisymmetric), tip_position=position, mirrors=mirrors)
+    position, boundaries = tuple(study.tip.position), study.sample.grain_boundaries
+    mirrors = tuple(
+        name for name, (_, axis) in MIRRORS.items()
+        if position[axis] == 0 and all(b.symmetric_about(axis) for b in boundaries)
+    )
+    planes = tuple((*b.point, *b.normal, b.width / 2, b.space_charge_length or 0.0) for b in boundaries)
+    return BoxMeshSpec(**asdict(axisymmetric), tip_position=position, mirrors=mirrors, refined_planes=planes)
 
 
 def tip_range(size: float) -> float:
@@ -171,8 +186,30 @@ def _set_size_field(spec: BoxMeshSpec, annuli: list[list[int]]) -> None:
         layer = [s for r, surfaces in zip(spec.surface_radii, annuli) if r <= layer_radius for s in surfaces]
         h_layer = spec.scaled(spec.chemical_length) / (CELLS_PER_CHEMICAL_LENGTH * spec.refinement)
         grading.append((layer, "SurfacesList", h_layer))
-    use_smallest([linear_growth(entities, kind, h0, slope, h_max) for entities, kind, h0 in grading])
+    sizes = [linear_growth(entities, kind, h0, slope, h_max) for entities, kind, h0 in grading]
+    sizes += [_plane_refinement(spec, plane, heated, slope, h_max) for plane in spec.refined_planes]
+    use_smallest(sizes)
     gmsh.option.setNumber("Mesh.Algorithm", 6)
+
+
+def _plane_refinement(spec: BoxMeshSpec, plane: tuple[float, ...], heated: list[int], slope: float, h_max: float) -> int:
+    """The size field of a grain-boundary ``plane`` (see :data:`BoxMeshSpec.refined_planes`): h0 +
+    slope (distance from the core + distance from the ``heated`` surfaces), capped at ``h_max``, h0 the
+    core's or the layer's size (mesh units); returns its tag."""
+    import gmsh
+
+    x, y, nx, ny, half_width, layer = plane
+    lengths = [2 * half_width / CELLS_PER_CORE] + ([layer / CELLS_PER_LAYER] if layer else [])
+    h0 = spec.scaled(min(lengths)) / spec.refinement
+    field = gmsh.model.mesh.field
+    distance = field.add("Distance")
+    field.setNumbers(distance, "SurfacesList", heated)
+    field.setNumber(distance, "Sampling", 400)
+    cx, cy, hw = spec.scaled(x), spec.scaled(y), spec.scaled(half_width)
+    from_core = f"max(abs((x - ({cx!r})) * ({nx!r}) + (y - ({cy!r})) * ({ny!r})) - {hw!r}, 0)"
+    size = field.add("MathEval")
+    field.setString(size, "F", f"min({h0!r} + {slope!r} * ({from_core} + F{distance}), {h_max!r})")
+    return size
 
 
 def _circles(surfaces: list[int]) -> list[int]:

@@ -1,5 +1,6 @@
 """The length scales of a study that size and grade its mesh (m): thermal and chemical lengths and the
-domain size. Pure functions of a validated study (and its drive)."""
+domain size, of the sample's bulk materials (grain-boundary cores are resolved by their width). Pure
+functions of a validated study (and its drive)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ MIN_DOMAIN_PER_RADIUS = 200.0
 def lowest_frequency_thermal_length(study) -> float:
     """Largest thermal length sqrt(2 kappa / omega) (m) of the study's materials and frequencies."""
     omega = 2 * math.pi * min(study.excitation.frequencies)
-    kappa = max(m.thermal_diffusivity for m in study.sample.materials())
+    kappa = max(m.thermal_diffusivity for m in study.sample.bulk_materials())
     return math.sqrt(2 * kappa / omega)
 
 
 def highest_frequency_thermal_length(study) -> float:
     """Smallest thermal length sqrt(2 kappa / omega) (m) at the highest solved frequency."""
     omega = 2 * math.pi * max(study.excitation.frequencies) * study.drive.highest_harmonic
-    kappa = min(m.thermal_diffusivity for m in study.sample.materials())
+    kappa = min(m.thermal_diffusivity for m in study.sample.bulk_materials())
     return math.sqrt(2 * kappa / omega)
 
 
@@ -28,7 +29,7 @@ def chemical_length(study) -> float | None:
     frequency (the second order of the highest drive frequency); None without ions."""
     if not study.sample.material.is_ionic:
         return None
-    materials = [m for m in study.sample.materials() if m.is_ionic]
+    materials = [m for m in study.sample.bulk_materials() if m.is_ionic]
     omega = 2 * math.pi * max(study.excitation.frequencies) * study.drive.highest_harmonic
     return math.sqrt(2 * min(m.diffusivity for m in materials) / omega)
 
