@@ -26,7 +26,7 @@ from stimsim.species import ElectroneutralPair, Species
 
 @dataclass(frozen=True)
 class Key:
-    """One study-file key: kind ('number', 'integer', 'string', 'numbers', 'table', 'species'), unit, meaning,
+    """One study-file key: kind ('number', 'integer', 'string', 'numbers', 'integers', 'table', 'species'), unit, meaning,
     default (``None``: optional without default, ``REQUIRED``: must be given), open interval or
     choices."""
 
@@ -453,6 +453,11 @@ def _check_value(name: str, spec: Key, value: Any) -> Any:
         if not isinstance(value, list) or not value:
             raise InputError(name, f"must be a non-empty list of numbers in {spec.unit}")
         return [_check_number(f"{name}[{i}]", spec, v) for i, v in enumerate(value)]
+    if spec.kind == "integers":
+        if not isinstance(value, list) or not value:
+            raise InputError(name, f"must be a non-empty list of integers in [{spec.low:g}, {spec.high:g}]")
+        single = dataclasses.replace(spec, kind="integer")
+        return [_check_value(f"{name}[{i}]", single, v) for i, v in enumerate(value)]
     if spec.kind == "string":
         if not isinstance(value, str) or (spec.choices and value not in spec.choices):
             accepted = " or ".join(repr(c) for c in spec.choices) if spec.choices else "a string"
@@ -648,7 +653,7 @@ def _ions(table: dict, sample: Sample) -> Ions:
 def _cross_check(study: Study) -> None:
     size = domain_size(study)
     if study.sample.model == "3d":
-        _check_3d(study, size)
+        _check_3d(study)
     radii = study.drive.surface_radii()
     for name, radius in radii.items():
         if radius >= size / 4:
@@ -681,15 +686,12 @@ def _cross_check(study: Study) -> None:
 NOT_YET_3D = {
     "fit": "fits (the inverse model stretches axisymmetric meshes)",
     "sweep": "sweeps",
-    "protocol": "protocols",
 }
 
 
-def _check_3d(study: Study, size: float) -> None:
-    """Refuse what 3D does not support yet, and a tip off the sample or too close to its side (the
-    sample is 2 ``size`` wide, :func:`stimsim.geometry3d.tip_range`)."""
-    from stimsim.geometry3d import tip_range
-
+def _check_3d(study: Study) -> None:
+    """Refuse what 3D does not support yet, and a tip off the sample or too close to its side
+    (:func:`check_tip_position`)."""
     for section, what in NOT_YET_3D.items():
         if section in study.extensions:
             raise InputError(section, f"{what} are not yet supported with geometry.model = '3d'")
@@ -698,11 +700,20 @@ def _check_3d(study: Study, size: float) -> None:
             "solver.periodic", f"= {study.solver.periodic!r} is not yet supported with geometry.model = '3d' "
             "(use 'expansion')"
         )
+    check_tip_position(study, study.tip.position)
+
+
+def check_tip_position(study: Study, position, key: str = "tip.position") -> None:
+    """Refuse a tip ``position`` (x, y) in m off the 3D sample of ``study`` or too close to its side
+    (the sample is 2 L wide, L the domain size; :func:`stimsim.geometry3d.tip_range`), naming ``key``."""
+    from stimsim.geometry3d import tip_range
+
+    size = domain_size(study)
     limit = tip_range(size)
-    for axis, value in zip("xy", study.tip.position):
+    for axis, value in zip("xy", position):
         if abs(value) > limit:
             raise InputError(
-                "tip.position", f"{axis} = {value:g} m is off the sample or too close to its side: |{axis}| must be "
+                key, f"{axis} = {value:g} m is off the sample or too close to its side: |{axis}| must be "
                 f"at most {limit:g} m (the sample spans ±{size:g} m, the domain size)"
             )
 
