@@ -147,10 +147,10 @@ class Cartesian3DDomain(_Domain):
     def __init__(self, mesh, cell_tags=None, facet_tags=None, spec=None, quadrature_degree: int | None = None):
         super().__init__(mesh, cell_tags, facet_tags, spec, quadrature_degree)
         self.mirrors = tuple(spec.mirrors) if spec is not None else ()
-        #: The tip position (x, y), mesh units, a Constant: the compiled forms do not depend on it.
-        self.tip = fem.Constant(mesh, np.array(spec.scaled_tip_position if spec is not None else (0.0, 0.0), dtype=np.complex128))
-        tip = self.tip
-        x = ufl.SpatialCoordinate(mesh)
+        position = spec.scaled_tip_position if spec is not None else (0.0, 0.0)
+        #: The tip position (x, y) in mesh units, a Constant: the compiled forms do not depend on it.
+        self.tip = fem.Constant(mesh, np.array(position, dtype=np.complex128))
+        x, tip = ufl.SpatialCoordinate(mesh), self.tip
         #: Distance from the vertical line through the tip and height above the top surface (UFL, mesh
         #: units; real-typed, as the axisymmetric r is, so that it can be compared in complex mode).
         self.lateral_distance = ufl.real(ufl.sqrt((x[0] - tip[0]) ** 2 + (x[1] - tip[1]) ** 2))
