@@ -49,6 +49,8 @@ RESONANCE_COLUMNS = (
     ("resonance_frequency_hz", "Hz", "contact resonance at this stiffness"),
     ("resonance_shift_hz", "Hz", "its shift from the resonance at the study's own contact"),
 )
+#: The sweep's run-setting keys and the scan keys that set them.
+SWEEP_KEYS = {"sweep.ranks_per_sample": "ranks_per_position", "sweep.dispatcher": "dispatcher"}
 #: Response columns whose values are integers or text (the others are floats).
 INTEGER_COLUMNS, TEXT_COLUMNS = ("harmonic", "order"), ("kind", "method")
 
@@ -124,7 +126,12 @@ def run_scan(study: Study, name: str, options: dict, store: Path, comm, resume: 
     reported and has no rows; ``resume`` tries it again. Raises :class:`ScanStopped` when a stop
     signal ended the run first."""
     sweep = scan_sweep(study, name, options)
-    summary = run_sweep(sweep, store, comm, resume=resume, retry_failed=resume, quiet=quiet)
+    try:
+        summary = run_sweep(sweep, store, comm, resume=resume, retry_failed=resume, quiet=quiet)
+    except InputError as err:  # the run settings are the scan's keys here
+        if err.key not in SWEEP_KEYS:
+            raise
+        raise InputError(f"protocol.{name}.{SWEEP_KEYS[err.key]}", str(err).removeprefix(f"{err.key} ")) from None
     if not summary.complete:
         raise ScanStopped(f"protocol.{name} stopped with {summary.stored} of {summary.total} positions stored in "
                           f"{str(store)!r}; continue with --resume")

@@ -121,6 +121,11 @@ def test_the_command_refuses_a_position_off_the_sample(shared_tmp, capsys):
     if MPI.COMM_WORLD.rank == 0:
         assert "protocol.line_scan.end x = 0.0004 m is off the sample" in capsys.readouterr().err
     assert not (shared_tmp / "off" / "line_scan.store").exists()
+    ranks = raw_study(protocol={"line_scan": LINE | {"ranks_per_position": 3}})
+    write(path, ranks)
+    assert main(["experiment", str(path), "-o", str(shared_tmp / "off")]) == EXIT_INPUT
+    if MPI.COMM_WORLD.rank == 0:
+        assert "protocol.line_scan.ranks_per_position = 3 must divide" in capsys.readouterr().err
     series = raw_study(geometry={"model": "axisymmetric"}, protocol={"dc_series": {"dc_powers": [1e-6]}})
     write(path, series)
     assert main(["experiment", str(path), "-o", str(shared_tmp / "off"), "--resume"]) == EXIT_INPUT
