@@ -12,6 +12,8 @@ tables (:data:`PROTOCOLS`):
 - ``dc_series``: steady responses against the DC heating power.
 - ``force_series``: responses against the static contact force (Hertz preload and contact radius), with
   the contact resonance following the contact stiffness.
+- ``line_scan`` and ``map`` (3D samples only): the tip moved over the sample, one solve per position,
+  run as a sweep over the tip position into a resumable store (:mod:`stimsim.scans`).
 
 With ``[instrument] contact_nonlinearity = "hertz"`` the lock-in also reads the Hertz contact's
 second harmonics (:func:`stimsim.instrument.contact_harmonics`): the sweeps add them to the intrinsic
