@@ -3,6 +3,12 @@ the axisymmetric model, with the DOFs, the wall time and the memory of each 3D r
 
     .venv/bin/python benchmarks/scan.py [--refinement 0.35 0.5 0.75] [--diffusivity 4e-10]
     .venv/bin/mpiexec -n 2 .venv/bin/python benchmarks/scan.py
+    .venv/bin/mpiexec -n 2 .venv/bin/python benchmarks/scan.py --scan studies/line_scan_3d.toml
+
+With ``--scan STUDY`` it runs the study's line scan or map instead (stimsim.scans: positions shared
+among groups of ranks_per_position ranks) into a temporary folder and prints each position's DOFs and
+wall time (from the store's samples.csv) and the scan's total: run it on 1 and on 2 ranks for the
+parallel efficiency of a scan.
 
 The reference is the axisymmetric model at refinement 4 (exact for this geometry up to its
 discretisation, far below the 3D errors). Errors are relative, of the first harmonic (thermal) and
@@ -16,6 +22,7 @@ each 3D line's value is that refinement's peak (the axisymmetric lines repeat th
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import time
 
@@ -55,12 +62,44 @@ def relative(value: complex, reference: complex) -> float:
     return abs(value - reference) / abs(reference)
 
 
+def scan(path: str, comm) -> None:
+    """Run the scan of the study ``path`` and print the cost of each position and of the whole."""
+    import tempfile
+    from pathlib import Path
+
+    from stimsim.config import load_study
+    from stimsim.experiments import run_experiments
+    from stimsim.store import read_store
+
+    folder = Path(comm.bcast(tempfile.mkdtemp(prefix="stimsim-scan-") if comm.rank == 0 else None, root=0))
+    start = time.perf_counter()
+    run_experiments(load_study(path), comm, folder=folder, quiet=True)
+    total = time.perf_counter() - start
+    if comm.rank != 0:
+        return
+    print(f"{path} on {comm.size} rank(s)")
+    print(f"{'position':>8} {'x m':>10} {'y m':>10} {'DOFs':>8} {'wall s':>8} {'group':>5}")
+    for store in sorted(folder.glob("*.store")):
+        axes, samples, _ = read_store(store)
+        for row in samples:
+            x, y = json.loads(row[axes[0]])
+            print(f"{row['sample_id']:>8} {x:>10.3g} {y:>10.3g} {row['num_dofs']:>8} {float(row['wall_time_s']):>8.1f} "
+                  f"{row['group']:>5}")
+        walls = [float(row["wall_time_s"]) for row in samples]
+        print(f"{store.stem}: {len(samples)} positions, {sum(walls) / len(walls):.1f} s per position, "
+              f"{total:.1f} s in all (CPU {resource.getrusage(resource.RUSAGE_SELF).ru_utime:.1f} s on rank 0)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--refinement", type=float, nargs="+", default=[0.35, 0.5, 0.75])
     parser.add_argument("--diffusivity", type=float, default=4e-10, help="ionic diffusivity, m^2/s")
+    parser.add_argument("--scan", metavar="STUDY", help="run this study's line scan or map instead")
     args = parser.parse_args()
     comm = MPI.COMM_WORLD
+    if args.scan:
+        scan(args.scan, comm)
+        return
     run("3d", min(args.refinement), args.diffusivity, comm)  # warm-up: compile the 3D forms
     measured = []
     for model, refinements in (("3d", sorted(args.refinement)), ("axisymmetric", [0.5, 1.0])):

@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     experiment.add_argument(
         "--protocol", action="append", default=[], metavar="NAME", help="run only this protocol (repeatable)"
     )
+    experiment.add_argument(
+        "--resume", action="store_true",
+        help="complete the position stores of line_scan and map protocols (OUTDIR/<name>.store) left by an earlier run",
+    )
     experiment.add_argument("-q", "--quiet", action="store_true", help="do not print progress lines and summaries (warnings still)")
     experiment.set_defaults(handler=_experiment)
 
@@ -242,15 +246,23 @@ def _run(args, comm) -> int:
 
 
 def _experiment(args, comm) -> int:
-    from stimsim.experiments import check_experiments, output_names, run_experiments
+    from stimsim.experiments import SCANS, check_experiments, output_names, run_experiments
     from stimsim.io import staged_output, write_netcdf, write_study, write_table_csv
-    from stimsim.plots import plot_table
+    from stimsim.plots import plot_scan, plot_table
+    from stimsim.scans import ScanStopped
 
     study = _load(args, args.quiet)
-    check_experiments(study, args.protocol)
+    chosen = check_experiments(study, args.protocol)
+    if args.resume and not any(name in SCANS for name in chosen):
+        raise InputError("--resume", f"only continues the positions of {' and '.join(SCANS)} protocols")
     outdir = _outdir(args, comm, Path("results") / args.study.stem, output_names(study, args.protocol))
     start = time.perf_counter()
-    tables = run_experiments(study, comm, args.protocol, quiet=args.quiet)
+    try:
+        tables = run_experiments(study, comm, args.protocol, quiet=args.quiet, folder=outdir, resume=args.resume)
+    except ScanStopped as err:
+        if comm.rank == 0:
+            print(f"stimsim: {err}", file=sys.stderr)
+        return EXIT_INCOMPLETE
     elapsed = time.perf_counter() - start
 
     def write() -> None:
@@ -259,7 +271,11 @@ def _experiment(args, comm) -> int:
         with staged_output(outdir, replace=args.overwrite) as staging:
             for table in tables:
                 write_table_csv(table, staging / f"{table.name}.csv")
-                plot_table(table, staging / f"{table.name}.png", title=f"{args.study.stem}: {table.name}")
+                title = f"{args.study.stem}: {table.name}"
+                if table.name in SCANS:
+                    plot_scan(table, staging / f"{table.name}.png", study.drive.channels, title=title)
+                else:
+                    plot_table(table, staging / f"{table.name}.png", title=title)
             attributes = {"title": f"stimsim virtual experiment {args.study.stem}", "source": f"stimsim {stimsim.__version__}",
                           "study": tomli_w.dumps(study.resolved)}
             write_netcdf(tables, staging / "experiment.nc", attributes)

@@ -56,6 +56,12 @@ class _Domain:
         """The same mesh described by another (e.g. stretched) spec."""
         return type(self)(self.mesh, self.cell_tags, self.facet_tags, spec, self.quadrature_degree)
 
+    def constant(self, value: complex) -> fem.Constant:
+        """A Constant on the mesh holding ``value``: a number that the mesh decides (an area, a
+        normalisation) goes into a form as a Constant, not as a literal, so that the form's signature
+        and its compiled code do not depend on the mesh (another tip position reuses them)."""
+        return fem.Constant(self.mesh, np.complex128(value))
+
     def disk(self, radius: float, degree: int | None = None):
         """Facet measure of the top-surface disk (around the tip) of ``radius`` (m), whose edge must be
         a mesh edge."""
@@ -141,8 +147,10 @@ class Cartesian3DDomain(_Domain):
     def __init__(self, mesh, cell_tags=None, facet_tags=None, spec=None, quadrature_degree: int | None = None):
         super().__init__(mesh, cell_tags, facet_tags, spec, quadrature_degree)
         self.mirrors = tuple(spec.mirrors) if spec is not None else ()
-        tip = spec.scaled_tip_position if spec is not None else (0.0, 0.0)
-        x = ufl.SpatialCoordinate(mesh)
+        position = spec.scaled_tip_position if spec is not None else (0.0, 0.0)
+        #: The tip position (x, y) in mesh units, a Constant: the compiled forms do not depend on it.
+        self.tip = fem.Constant(mesh, np.array(position, dtype=np.complex128))
+        x, tip = ufl.SpatialCoordinate(mesh), self.tip
         #: Distance from the vertical line through the tip and height above the top surface (UFL, mesh
         #: units; real-typed, as the axisymmetric r is, so that it can be compared in complex mode).
         self.lateral_distance = ufl.real(ufl.sqrt((x[0] - tip[0]) ** 2 + (x[1] - tip[1]) ** 2))

@@ -233,8 +233,8 @@ class PowerDrive(Drive):
 
     def heat_input(self, domain, theta, v, heating, contact, power_scale: float) -> HeatInput:
         disk = domain.disk(self.heated_radius)
-        flux = self.scale / power_scale / domain.integral(domain.weight * disk)
-        return HeatInput(heat.surface_heating(heating * flux, v, domain.weight, disk))
+        flux = domain.constant(self.scale / power_scale / domain.integral(domain.weight * disk))
+        return HeatInput(flux * heat.surface_heating(heating, v, domain.weight, disk))
 
 
 class LaserDrive(Drive):
@@ -278,11 +278,11 @@ class LaserDrive(Drive):
         domain is lost, as it physically is); the film and the substrate absorb alike."""
         exc, spec, top = self.excitation, domain.spec, domain.top_surface()
         shape = heat.gaussian_profile(domain.lateral_distance, spec.scaled(exc.beam_radius))
-        density = heating * self.scale / power_scale / domain.integral(shape * domain.weight * top)
+        density = domain.constant(self.scale / power_scale / domain.integral(shape * domain.weight * top))
         if exc.absorption_length is None:
-            return HeatInput(heat.surface_heating(density * shape, v, domain.weight, top))
+            return HeatInput(density * heat.surface_heating(heating * shape, v, domain.weight, top))
         depth = heat.absorption_profile(domain.height, spec.scaled(exc.absorption_length))
-        return HeatInput(heat.volume_heating(density * shape * depth, v, domain.weight, domain.dx))
+        return HeatInput(density * heat.volume_heating(heating * shape * depth, v, domain.weight, domain.dx))
 
 
 class HeaterDrive(Drive):
@@ -317,7 +317,7 @@ class HeaterDrive(Drive):
     def heat_input(self, domain, theta, v, heating, contact, power_scale: float) -> HeatInput:
         disk = domain.disk(self.heated_radius)
         return HeatInput(
-            source=heat.surface_heating(contact * heating, v, domain.weight, disk),
+            source=contact * heat.surface_heating(heating, v, domain.weight, disk),
             exchange=heat.contact_exchange(theta, v, contact, domain.weight, disk),
         )
 

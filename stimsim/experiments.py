@@ -12,6 +12,8 @@ tables (:data:`PROTOCOLS`):
 - ``dc_series``: steady responses against the DC heating power.
 - ``force_series``: responses against the static contact force (Hertz preload and contact radius), with
   the contact resonance following the contact stiffness.
+- ``line_scan`` and ``map`` (3D samples only): the tip moved over the sample, one solve per position,
+  run as a sweep over the tip position into a resumable store (:mod:`stimsim.scans`).
 
 With ``[instrument] contact_nonlinearity = "hertz"`` the lock-in also reads the Hertz contact's
 second harmonics (:func:`stimsim.instrument.contact_harmonics`): the sweeps add them to the intrinsic
@@ -26,6 +28,7 @@ Powers in W, forces in N, frequencies in Hz, displacements in m, phases in degre
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -56,6 +59,16 @@ INSTRUMENT: dict[str, Key] = {
     ),
 }
 
+#: How a line scan or map is run (not what it computes): ranks per position and the dispatcher of
+#: :func:`stimsim.sweep.run_sweep` (its ``ranks_per_sample`` and ``dispatcher``).
+SCAN_RUN_KEYS: dict[str, Key] = {
+    "ranks_per_position": Key("integer", "1", "MPI ranks that solve one position together", 1, low=1, high=100000),
+    "dispatcher": Key(
+        "string", "", "where the dispatcher of the positions runs: beside rank 0's group, or alone on rank 0",
+        "shared", choices=("shared", "dedicated"),
+    ),
+}
+
 PROTOCOLS: dict[str, dict[str, Key]] = {
     "resonance_sweep": {
         "channel": Key("string", "", "channels swept", "both", choices=("both", "thermal", "ionic")),
@@ -76,6 +89,19 @@ PROTOCOLS: dict[str, dict[str, Key]] = {
     "dc_series": {
         "dc_powers": Key("numbers", "W", "total DC heating powers", REQUIRED, low=0.0, high=10.0, low_inclusive=True),
         "drive_frequency": Key("number", "Hz", "drive frequency (default: the first study frequency)", **_HZ),
+    },
+    "line_scan": {
+        "start": Key("numbers", "m", "first tip position [x, y] of the scan (geometry.model = '3d')", REQUIRED, low=-1.0, high=1.0),
+        "end": Key("numbers", "m", "last tip position [x, y] of the scan", REQUIRED, low=-1.0, high=1.0),
+        "points": Key("integer", "1", "tip positions along the line, start and end included", REQUIRED, low=2, high=10000),
+        **SCAN_RUN_KEYS,
+    },
+    "map": {
+        "origin": Key("numbers", "m", "corner [x, y] of the mapped rectangle with the smallest x and y (geometry.model = '3d')",
+                      REQUIRED, low=-1.0, high=1.0),
+        "size": Key("numbers", "m", "width [wx, wy] of the rectangle along x and y", REQUIRED, low=0.0, high=2.0),
+        "points": Key("integers", "1", "tip positions [nx, ny] along x and y, edges included", REQUIRED, low=2, high=1000),
+        **SCAN_RUN_KEYS,
     },
     "force_series": {
         "forces": Key("numbers", "N", "static contact forces (Hertz preload and contact radius)", REQUIRED, low=0.0, high=1e-3),
@@ -103,7 +129,7 @@ def instrument(study: Study) -> tuple[Resonance, LockIn]:
     if "instrument" not in study.extensions:
         raise InputError("instrument", "is required by the protocols: give resonance_frequency and quality_factor")
     table = check_table("instrument", INSTRUMENT, study.extensions["instrument"])
-    stiffness = _contact_stiffness(study)
+    stiffness = contact_stiffness_of(study)
     resonance = Resonance(
         table["resonance_frequency"], table["quality_factor"], table["cantilever_stiffness"],
         stiffness if table["cantilever_stiffness"] is not None else None,
@@ -339,7 +365,7 @@ def force_series(study: Study, comm, options: dict, progress: Progress) -> Table
             base_state(model)
             found = _checked(model, options["drive_frequency"])
         progress.advance(f"{force:g} N")
-        stiffness = _contact_stiffness(variant)
+        stiffness = contact_stiffness_of(variant)
         here = resonance.at_contact_stiffness(stiffness)
         signals = contact_signals(found, options["drive_frequency"], here, hertz_contact(variant))
         rows += _response_rows(
@@ -360,7 +386,8 @@ def _resonance_if_needed(study: Study) -> Resonance | None:
     return instrument(study)[0] if hertz_contact(study) is not None else None
 
 
-def _contact_stiffness(study: Study) -> float:
+def contact_stiffness_of(study: Study) -> float:
+    """Contact stiffness 2 a E* (N/m) of the study's tip on its sample's (top) material."""
     top = study.sample.material
     return contact_stiffness(study.tip.contact_radius, top.youngs_modulus, top.poisson_ratio)
 
@@ -437,9 +464,13 @@ TABLES = {
     "modulation": ("modulation", "modulation_loops"),
     "dc_series": ("dc_series",),
     "force_series": ("force_series",),
+    "line_scan": ("line_scan",),
+    "map": ("map",),
 }
 #: Protocols that read through the instrument's resonance.
 NEEDS_INSTRUMENT = ("resonance_sweep", "force_series")
+#: Protocols that move the tip over a 3D sample (:mod:`stimsim.scans`), each a table of its name.
+SCANS = ("line_scan", "map")
 
 
 def check_experiments(study: Study, only: list[str] | None = None) -> dict[str, dict]:
@@ -452,6 +483,7 @@ def check_experiments(study: Study, only: list[str] | None = None) -> dict[str, 
         if name not in chosen:
             raise InputError("--protocol", f"= {name!r} is not in the study{suggest(name, chosen)}")
     chosen = {name: options for name, options in chosen.items() if not only or name in only}
+    _check_model(study, chosen)
     if "instrument" in study.extensions or any(name in NEEDS_INSTRUMENT for name in chosen):
         instrument(study)
         hertz_contact(study)
@@ -483,6 +515,24 @@ def check_experiments(study: Study, only: list[str] | None = None) -> dict[str, 
     return chosen
 
 
+def _check_model(study: Study, chosen: dict[str, dict]) -> None:
+    """Scans need a 3D sample (and check every position on it); the other protocols are axisymmetric."""
+    from stimsim.scans import check_scan
+
+    threed = study.sample.model == "3d"
+    for name, options in chosen.items():
+        if name in SCANS and not threed:
+            raise InputError(
+                f"protocol.{name}", "needs geometry.model = '3d' (the axisymmetric tip stays on the axis of the sample)"
+            )
+        if name not in SCANS and threed:
+            raise InputError(
+                f"protocol.{name}", f"is not yet supported with geometry.model = '3d' (there: {' and '.join(SCANS)})"
+            )
+        if name in SCANS:
+            check_scan(study, name, options)
+
+
 def _check_heating(study: Study, name: str, options: dict) -> None:
     """The temperature limits (:func:`stimsim.limits.check_study`) of every heating a protocol applies."""
     single = derived_study(study, {"excitation.frequencies": [options.get("drive_frequency") or study.excitation.frequencies[0]]})
@@ -510,15 +560,35 @@ def output_names(study: Study, only: list[str] | None = None) -> list[str]:
     """The files ``stimsim experiment`` writes into OUTDIR for these protocols."""
     chosen = [name for name in study.extensions.get("protocol", {}) if not only or name in only]
     tables = [t for name in chosen for t in TABLES.get(name, ())]
-    return [f"{t}.{ext}" for t in tables for ext in ("csv", "png")] + ["experiment.nc", "study.toml"]
+    stores = [store_name(name) for name in chosen if name in SCANS]
+    return [f"{t}.{ext}" for t in tables for ext in ("csv", "png")] + ["experiment.nc", "study.toml"] + stores
 
 
-def run_experiments(study: Study, comm, only: list[str] | None = None, quiet: bool = True) -> list[Table]:
+def store_name(name: str) -> str:
+    """The folder in OUTDIR that holds the positions of the scan ``name`` (a sweep store)."""
+    return f"{name}.store"
+
+
+def run_experiments(
+    study: Study, comm, only: list[str] | None = None, quiet: bool = True, folder=None, resume: bool = False
+) -> list[Table]:
     """Run the study's protocols (or the named ones among them) in order; collective. Progress lines
-    go to stderr of rank 0 unless ``quiet`` (:class:`~stimsim.progress.Progress`)."""
+    go to stderr of rank 0 unless ``quiet`` (:class:`~stimsim.progress.Progress`). Line scans and maps
+    solve their positions into the store :func:`store_name` in ``folder`` (required for them), which
+    ``resume`` completes (:func:`stimsim.scans.run_scan`)."""
+    from stimsim.scans import check_store, run_scan
+
     chosen = check_experiments(study, only)
+    scans = [name for name in chosen if name in SCANS]
+    if scans and folder is None:
+        raise InputError("OUTDIR", f"is required by protocol.{scans[0]}: its positions are stored there")
+    for name in scans:
+        check_store(Path(folder) / store_name(name), resume, comm)
     tables = []
     for name, options in chosen.items():
+        if name in SCANS:
+            tables.append(run_scan(study, name, options, Path(folder) / store_name(name), comm, resume, quiet))
+            continue
         total = {"dc_series": len(options.get("dc_powers", ())), "force_series": len(options.get("forces", ())),
                  "modulation": len(options.get("modulation_frequencies", ()))}.get(name)
         progress = Progress(f"experiment {name}", total, quiet, comm.rank)

@@ -18,24 +18,26 @@ import tomli_w
 
 from stimsim.errors import InputError, did_you_mean
 
-#: Columns of response.csv, in order (SI units in the names).
-RESPONSE_COLUMNS = (
-    "drive_frequency_hz",
-    "harmonic",
-    "kind",
-    "order",
-    "amplitude_m",
-    "phase_deg",
-    "u_real_m",
-    "u_imag_m",
-    "temperature_amplitude_k",
-    "temperature_phase_deg",
-    "temperature_real_k",
-    "temperature_imag_k",
-    "heating_power_real_w",
-    "heating_power_imag_w",
-    "method",
+#: Columns of response.csv, in order: (name with its SI unit, unit, meaning).
+RESPONSE_COLUMN_INFO = (
+    ("drive_frequency_hz", "Hz", "drive frequency f"),
+    ("harmonic", "", "harmonic n of the drive"),
+    ("kind", "", "thermal (first order), ionic (second order), nonionic or total"),
+    ("order", "", "perturbation order of the signal (0: all orders)"),
+    ("amplitude_m", "m", "tip displacement amplitude"),
+    ("phase_deg", "deg", "its phase relative to the heating"),
+    ("u_real_m", "m", "real part of the complex tip displacement"),
+    ("u_imag_m", "m", "imaginary part of the complex tip displacement"),
+    ("temperature_amplitude_k", "K", "tip temperature amplitude"),
+    ("temperature_phase_deg", "deg", "its phase relative to the heating"),
+    ("temperature_real_k", "K", "real part of the complex tip temperature"),
+    ("temperature_imag_k", "K", "imaginary part of the complex tip temperature"),
+    ("heating_power_real_w", "W", "real part of the heat flow into the sample"),
+    ("heating_power_imag_w", "W", "imaginary part of the heat flow into the sample"),
+    ("method", "", "who solved the row: expansion, harmonic_balance or time_domain"),
 )
+#: Columns of response.csv, in order (SI units in the names).
+RESPONSE_COLUMNS = tuple(name for name, _, _ in RESPONSE_COLUMN_INFO)
 
 
 def check_writable(path: str | Path, key: str = "OUTDIR", folder: bool = False) -> Path:

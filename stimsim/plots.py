@@ -159,3 +159,67 @@ PLOTTERS = {
     "dc_series": _series("dc_power_w", 1e6, "DC heating power (uW)"),
     "force_series": _series("force_n", 1e9, "contact force (nN)"),
 }
+
+
+def plot_scan(table, path: Path, channels, title: str = "") -> None:
+    """The picture of a line scan or map (:mod:`stimsim.scans`): for a line scan, the amplitude and
+    phase of the thermal and ionic channels (harmonics ``channels.thermal`` and ``channels.ionic``)
+    against the distance along it, a curve per drive frequency; for a map, their images at the first
+    drive frequency, and the contact-resonance shift where the table has it. A channel without signal
+    (no mobile ions) is left empty with a note."""
+    picked = {name: [r for r in table.rows if r["kind"] == name and r["harmonic"] == n]
+              for name, n in (("thermal", channels.thermal), ("ionic", channels.ionic))}
+    shift = any("resonance_shift_hz" in r for r in table.rows)
+    columns = 3 if table.name == "map" and shift else 2
+    fig, axes = plt.subplots(2, columns, figsize=(5.2 * columns, 7.5), squeeze=False)
+    for column, (name, rows) in enumerate(picked.items()):
+        label = f"{name}, n={rows[0]['harmonic']}" if rows else name
+        if not any(r["amplitude_m"] > 0 for r in rows):
+            for ax in axes[:, column]:
+                ax.text(0.5, 0.5, f"no {name} signal", ha="center", va="center", transform=ax.transAxes)
+            continue
+        if table.name == "line_scan":
+            _profiles(rows, axes[:, column], label)
+        else:
+            _images(fig, rows, axes[:, column], label)
+    if columns == 3:
+        thermal = picked["thermal"]
+        first = [r for r in thermal if r["drive_frequency_hz"] == thermal[0]["drive_frequency_hz"]]
+        _image(fig, axes[0, 2], first, [r["resonance_shift_hz"] / 1e3 for r in first], "contact resonance shift (kHz)")
+        axes[1, 2].axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _profiles(rows, axes, label: str) -> None:
+    """Amplitude (pm) and phase (deg) against the distance (nm), a curve per drive frequency."""
+    for frequency, group in _by(rows, "drive_frequency_hz").items():
+        d = [r["distance_m"] * 1e9 for r in group]
+        axes[0].plot(d, [r["amplitude_m"] * 1e12 for r in group], "o-", ms=3, label=f"{frequency:g} Hz")
+        axes[1].plot(d, [r["phase_deg"] for r in group], "o-", ms=3, label=f"{frequency:g} Hz")
+    axes[0].set(ylabel=f"{label} amplitude (pm)")
+    axes[1].set(xlabel="distance along the scan (nm)", ylabel=f"{label} phase (deg)")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+
+
+def _images(fig, rows, axes, label: str) -> None:
+    """Amplitude (pm) and phase (deg) images at the first drive frequency."""
+    first = [r for r in rows if r["drive_frequency_hz"] == rows[0]["drive_frequency_hz"]]
+    at = f"{first[0]['drive_frequency_hz']:g} Hz"
+    _image(fig, axes[0], first, [r["amplitude_m"] * 1e12 for r in first], f"{label} amplitude (pm), {at}")
+    _image(fig, axes[1], first, [r["phase_deg"] for r in first], f"{label} phase (deg), {at}")
+
+
+def _image(fig, ax, rows, values, label: str) -> None:
+    """``values`` of the map ``rows`` as an image over (x, y) in nm (a missing position left blank)."""
+    xs, ys = sorted({r["x_m"] for r in rows}), sorted({r["y_m"] for r in rows})
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for r, value in zip(rows, values):
+        grid[ys.index(r["y_m"]), xs.index(r["x_m"])] = value
+    mesh = ax.pcolormesh(np.array(xs) * 1e9, np.array(ys) * 1e9, grid, shading="nearest")
+    fig.colorbar(mesh, ax=ax)
+    ax.set(xlabel="x (nm)", ylabel="y (nm)", title=label, aspect="equal")

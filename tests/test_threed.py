@@ -76,7 +76,6 @@ def test_a_tip_on_a_mirror_plane_keeps_the_half_of_the_sample(position, mirrors)
         ({"tip": {"position": [0.0, -1.0]}}, ["tip.position", "|y| must be"]),
         ({"solver": {"periodic": "harmonic_balance"}}, ["solver.periodic", "not yet supported", "'3d'"]),
         ({"fit": {"parameters": ["sample.properties.diffusivity"]}}, ["fit", "not yet supported"]),
-        ({"protocol": {"resonance": {}}}, ["protocol", "not yet supported"]),
     ],
 )
 def test_what_3d_cannot_do_is_refused_by_name(changes, words):

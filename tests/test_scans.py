@@ -1,0 +1,259 @@
+"""Line scans and maps over a 3D sample (stimsim.scans): their checks, positions and tables, a
+homogeneous sample scanned (position-independent and symmetric responses, against the axisymmetric
+model), resuming a store, the compiled forms reused from one position to the next, and the same
+table on one and two ranks. Measured numbers are in docs/experiments.md ('Line scans and maps')."""
+
+import csv
+import json
+import math
+import shutil
+
+import ffcx.codegeneration.jit
+import pytest
+import tomli_w
+from mpi4py import MPI
+
+from stimsim.cli import EXIT_INPUT, main
+from stimsim.config import derived_study, study_from_dict
+from stimsim.errors import InputError
+from stimsim.experiments import check_experiments, run_experiments
+from stimsim.forward import responses
+from stimsim.harmonic import HarmonicModel
+from stimsim.io import RESPONSE_COLUMNS, read_rows
+from stimsim.scans import scan_positions
+from stimsim.sweep import ModelCache, evaluate
+
+RADIUS, FREQUENCY = 20e-9, 1e5
+#: Scan half-width: 5 contact radii, far (tens of domain sizes L/200) from the sides at +-L.
+STEP = 1e-7
+#: Tolerances at refinement 0.25, the coarsest mesh (a cell across the contact: cheap, not accurate;
+#: at refinement 0.5 tests/test_threed.py finds off-centre tips within 0.8 % of the axisymmetric
+#: model): u1 of every position against the axisymmetric model (measured up to 12.5 %: the quarter
+#: box of the centred tip 2.7 %, half boxes 11 %, whole boxes 12.5 %), between positions meshed alike
+#: (whole or half boxes; measured 0.6 % and 1.2 %) and so between the mirror positions (1.2 %).
+HOMOGENEOUS, ALIKE = 0.15, 0.02
+#: The instrument of the map: the resonance follows the contact stiffness.
+INSTRUMENT = {"resonance_frequency": 3e5, "quality_factor": 50.0, "cantilever_stiffness": 40.0}
+RESONANCE = ["contact_stiffness_n_per_m", "resonance_frequency_hz", "resonance_shift_hz"]
+
+
+def raw_study(**sections) -> dict:
+    """Thermoelastic SDC (no mobile ions: cheap) in 3D under a Hertz-weighted tip, coarse mesh."""
+    raw = {
+        "sample": {"material": "SDC", "properties": {"partial_molar_volume": 0.0}},
+        "geometry": {"model": "3d"},
+        "tip": {"contact_radius": RADIUS, "weighting": "hertz"},
+        "excitation": {"mode": "power", "power_amplitude": 1e-6, "frequencies": [FREQUENCY]},
+        "mesh": {"refinement": 0.25},
+    }
+    for section, table in sections.items():
+        raw.setdefault(section, {}).update(table)
+    return raw
+
+
+LINE = {"start": [-STEP, 0.0], "end": [STEP, 0.0], "points": 3}
+MAP = {"origin": [-STEP, 0.0], "size": [2 * STEP, STEP], "points": [2, 2]}
+
+
+def write(path, raw) -> None:
+    if MPI.COMM_WORLD.rank == 0:
+        path.write_text(tomli_w.dumps(raw))
+    MPI.COMM_WORLD.barrier()
+
+
+def by_position(rows) -> dict:
+    """(x, y) -> {(harmonic, kind): complex displacement} of scan table rows (strings or numbers)."""
+    found: dict = {}
+    for r in rows:
+        key = (float(r["x_m"]), float(r["y_m"]))
+        found.setdefault(key, {})[(int(r["harmonic"]), r["kind"])] = complex(float(r["u_real_m"]), float(r["u_imag_m"]))
+    return found
+
+
+# -- checks and positions (no solves) -----------------------------------------------------------
+
+
+def test_line_and_map_positions():
+    line = scan_positions("line_scan", {"start": [-3e-8, 1e-8], "end": [3e-8, 1e-8], "points": 7})
+    assert len(line) == 7 and line[0] == (-3e-8, 1e-8) and line[-1] == (3e-8, 1e-8)
+    assert line[3] == (0.0, 1e-8)  # on the mirror plane x = 0 exactly (round-off snapped)
+    grid = scan_positions("map", {"origin": [0.0, -2e-8], "size": [4e-8, 2e-8], "points": [3, 2]})
+    assert grid == [(0.0, -2e-8), (2e-8, -2e-8), (4e-8, -2e-8), (0.0, 0.0), (2e-8, 0.0), (4e-8, 0.0)]  # x fastest
+
+
+@pytest.mark.parametrize(
+    "protocol, changes, words",
+    [
+        ("line_scan", {"points": 1}, ["protocol.line_scan.points", "[2, 10000]"]),
+        ("line_scan", {"points": 2.5}, ["protocol.line_scan.points", "integer"]),
+        ("line_scan", {"end": [2e-4, 0.0]}, ["protocol.line_scan.end", "off the sample", "at most"]),
+        ("line_scan", {"start": [0.0, -5e-4]}, ["protocol.line_scan.start", "|y| must be at most"]),
+        ("line_scan", {"end": [-STEP, 0.0]}, ["protocol.line_scan.end", "must differ from start"]),
+        ("line_scan", {"start": [0.0, 0.0, 0.0]}, ["protocol.line_scan.start", "two values"]),
+        ("map", {"points": [1, 3]}, ["protocol.map.points[0]", "[2, 1000]"]),
+        ("map", {"points": [2.0, 3]}, ["protocol.map.points[0]", "integer"]),
+        ("map", {"size": [-1e-8, 1e-8]}, ["protocol.map.size[0]", "(0, 2) m"]),
+        ("map", {"size": [1e-3, 1e-8]}, ["protocol.map.size", "off the sample"]),
+        ("map", {"origin": [1e-3, 0.0]}, ["protocol.map.origin", "off the sample"]),
+        ("map", {"ranks_per_position": 0}, ["protocol.map.ranks_per_position", "[1, "]),
+    ],
+)
+def test_bad_scans_are_refused_by_name_before_any_solve(protocol, changes, words):
+    options = (LINE if protocol == "line_scan" else MAP) | changes
+    with pytest.raises(InputError) as info:
+        check_experiments(study_from_dict(raw_study(protocol={protocol: options})))
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_scans_need_3d_and_3d_takes_only_scans():
+    with pytest.raises(InputError, match="protocol.line_scan needs geometry.model = '3d'"):
+        check_experiments(study_from_dict(raw_study(geometry={"model": "axisymmetric"}, protocol={"line_scan": LINE})))
+    sweep = {"dc_series": {"dc_powers": [1e-6]}}
+    with pytest.raises(InputError, match="protocol.dc_series is not yet supported with geometry.model = '3d'"):
+        check_experiments(study_from_dict(raw_study(protocol=sweep)))
+
+
+def test_the_command_refuses_a_position_off_the_sample(shared_tmp, capsys):
+    path = shared_tmp / "off.toml"
+    write(path, raw_study(protocol={"line_scan": LINE | {"end": [4e-4, 0.0]}}))
+    assert main(["experiment", str(path), "-o", str(shared_tmp / "off")]) == EXIT_INPUT
+    if MPI.COMM_WORLD.rank == 0:
+        assert "protocol.line_scan.end x = 0.0004 m is off the sample" in capsys.readouterr().err
+    assert not (shared_tmp / "off" / "line_scan.store").exists()
+    ranks = raw_study(protocol={"line_scan": LINE | {"ranks_per_position": 3}})
+    write(path, ranks)
+    assert main(["experiment", str(path), "-o", str(shared_tmp / "off")]) == EXIT_INPUT
+    if MPI.COMM_WORLD.rank == 0:
+        assert "protocol.line_scan.ranks_per_position = 3 must divide" in capsys.readouterr().err
+    series = raw_study(geometry={"model": "axisymmetric"}, protocol={"dc_series": {"dc_powers": [1e-6]}})
+    write(path, series)
+    assert main(["experiment", str(path), "-o", str(shared_tmp / "off"), "--resume"]) == EXIT_INPUT
+    if MPI.COMM_WORLD.rank == 0:
+        assert "--resume only continues the positions of line_scan and map protocols" in capsys.readouterr().err
+
+
+# -- a homogeneous sample scanned ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory):
+    """A symmetric line scan (-d, 0), (0, 0), (d, 0) and a 2 x 2 map from (-d, 0) to (d, d) run by
+    ``stimsim experiment`` (under mpiexec -n 2: two groups of one rank)."""
+    folder = tmp_path_factory.mktemp("scans") if MPI.COMM_WORLD.rank == 0 else None
+    folder = MPI.COMM_WORLD.bcast(folder, root=0)
+    path = folder / "scan.toml"
+    write(path, raw_study(protocol={"line_scan": LINE, "map": MAP}, instrument=INSTRUMENT))
+    assert main(["experiment", str(path), "-o", str(folder / "out"), "-q"]) == 0
+    return path, folder / "out"
+
+
+@pytest.fixture(scope="module")
+def axisymmetric():
+    raw = raw_study(geometry={"model": "axisymmetric"})
+    with HarmonicModel(study_from_dict(raw), MPI.COMM_WORLD) as model:
+        return {(r.harmonic, r.kind): r.displacement for r in responses(model, FREQUENCY)}
+
+
+def test_scan_tables_have_the_position_and_the_response_columns(scanned):
+    _, out = scanned
+    for name in ("line_scan", "map"):
+        assert (out / f"{name}.png").stat().st_size > 0
+    assert (out / "experiment.nc").stat().st_size > 0
+    with open(out / "line_scan.csv") as stream:
+        header = next(csv.reader(stream))
+    assert header == ["x_m", "y_m", "distance_m", *RESPONSE_COLUMNS, *RESONANCE]
+    rows = read_rows(out / "line_scan.csv")
+    assert [(float(r["x_m"]), float(r["distance_m"])) for r in rows[::2]] == [(-STEP, 0.0), (0.0, STEP), (STEP, 2 * STEP)]
+    assert [(r["harmonic"], r["kind"]) for r in rows] == [("1", "thermal"), ("2", "ionic")] * 3  # as response.csv
+    grid = read_rows(out / "map.csv")
+    with open(out / "map.csv") as stream:
+        header = next(csv.reader(stream))
+    assert header == ["x_m", "y_m", *RESPONSE_COLUMNS, *RESONANCE]
+    assert [(float(r["x_m"]), float(r["y_m"])) for r in grid[::2]] == [(-STEP, 0.0), (STEP, 0.0), (-STEP, STEP), (STEP, STEP)]
+    # a homogeneous sample: the contact stiffness and so the resonance are the same everywhere
+    assert {float(r["resonance_shift_hz"]) for r in grid} == {0.0}
+    assert {float(r["resonance_frequency_hz"]) for r in grid} == {INSTRUMENT["resonance_frequency"]}
+
+
+def test_a_homogeneous_sample_gives_position_independent_symmetric_responses(scanned, axisymmetric):
+    """Every position of both scans within HOMOGENEOUS of the axisymmetric model (u1; the ionic row
+    zero), positions meshed alike (the same mirror planes) and the mirror positions (-d, y) and (d, y)
+    within ALIKE of each other."""
+    _, out = scanned
+    reference = axisymmetric[(1, "thermal")]
+    found = by_position(read_rows(out / "line_scan.csv")) | by_position(read_rows(out / "map.csv"))
+    assert len(found) == 5
+    for position, rows in found.items():
+        assert abs(rows[(1, "thermal")] - reference) < HOMOGENEOUS * abs(reference), position
+        assert rows[(2, "ionic")] == 0
+    for mirrored in ([(-STEP, 0.0), (STEP, 0.0)], [(-STEP, STEP), (STEP, STEP)]):  # half boxes, whole boxes
+        first, second = (found[p][(1, "thermal")] for p in mirrored)
+        assert abs(first - second) < ALIKE * abs(reference), mirrored
+
+
+def test_resume_solves_only_the_positions_not_stored(scanned):
+    """A scan killed after two of its three positions (the store's last samples.csv row gone) is
+    completed by --resume, solving one position, with the same table; without --resume it is refused."""
+    path, out = scanned
+    before = read_rows(out / "line_scan.csv")
+    again = out.parent / "again"
+    store = again / "line_scan.store"
+    if MPI.COMM_WORLD.rank == 0:
+        shutil.copytree(out / "line_scan.store", store)
+        lines = (store / "samples.csv").read_text().splitlines(keepends=True)
+        (store / "samples.csv").write_text("".join(lines[:-1]))
+    MPI.COMM_WORLD.barrier()
+    command = ["experiment", str(path), "-o", str(again), "-q", "--protocol", "line_scan"]
+    assert main(command) == EXIT_INPUT
+    assert main([*command, "--resume"]) == 0
+    runs = json.loads((store / "provenance.json").read_text())["runs"]
+    assert [run["new_samples"] for run in runs] == [3, 1]
+    after = read_rows(again / "line_scan.csv")
+    assert [r["x_m"] for r in after] == [r["x_m"] for r in before]
+    for old, new in zip(before, after):
+        assert math.isclose(float(new["amplitude_m"]), float(old["amplitude_m"]), rel_tol=1e-9, abs_tol=1e-30)
+
+
+def test_the_compiled_forms_serve_every_position(monkeypatch, scanned):
+    """The forms of a second tip position (another mesh, another mirror plane) are those of the first:
+    every compiled module it asks for was asked for by the first (none compiled for it). And the scan's
+    rows are those of these solves at the same positions."""
+    requested = []
+    compile_forms = ffcx.codegeneration.jit.compile_forms
+
+    def recording(forms, *args, **kwargs):
+        found = compile_forms(forms, *args, **kwargs)
+        requested[-1].add(found[1].__name__)
+        return found
+
+    monkeypatch.setattr(ffcx.codegeneration.jit, "compile_forms", recording)
+    cache = ModelCache(MPI.COMM_WORLD)
+    study = study_from_dict(raw_study())
+    scanned_rows = by_position(read_rows(scanned[1] / "map.csv"))
+    try:
+        for position in ([STEP, 0.0], [-STEP, STEP]):
+            requested.append(set())
+            rows, _, _ = evaluate(derived_study(study, {"tip.position": position}), MPI.COMM_WORLD, cache)
+            for r in rows:
+                expected = scanned_rows[tuple(position)][(r.harmonic, r.kind)]
+                assert abs(r.displacement - expected) <= 1e-9 * abs(r.displacement), (position, r.kind)
+    finally:
+        cache.drop_model()
+    assert requested[0] and requested[1] <= requested[0]
+
+
+def test_one_and_two_ranks_give_the_same_scan(scanned, shared_tmp):
+    """Under mpiexec -n 2: the line scan's mirror positions solved by one group of two ranks equal
+    those of the fixture, solved by two groups of one rank."""
+    if MPI.COMM_WORLD.size == 1:
+        pytest.skip("needs mpiexec -n 2")
+    _, out = scanned
+    serial = by_position(read_rows(out / "line_scan.csv"))
+    study = study_from_dict(raw_study(protocol={"line_scan": LINE | {"points": 2, "ranks_per_position": 2}}))
+    table = run_experiments(study, MPI.COMM_WORLD, folder=shared_tmp / "pair", quiet=True)[0]
+    together = by_position(table.rows)
+    assert set(together) == {(-STEP, 0.0), (STEP, 0.0)}
+    for position, rows in together.items():
+        for key, value in rows.items():
+            assert abs(value - serial[position][key]) <= 1e-8 * abs(serial[position][(1, "thermal")]), (position, key)
