@@ -35,6 +35,7 @@ import numpy as np
 from stimsim.config import REQUIRED, Key, Study, check_table, derived_study
 from stimsim.forward import base_state, dc_heating_per_watt, responses
 from stimsim.errors import InputError, suggest
+from stimsim.grains import disk_fractions
 from stimsim.harmonic import HarmonicModel
 from stimsim.instrument import HertzContact, LockIn, Resonance, contact_harmonics, contact_stiffness, dart, fit_sho
 from stimsim.limits import check_model, check_study
@@ -387,9 +388,14 @@ def _resonance_if_needed(study: Study) -> Resonance | None:
 
 
 def contact_stiffness_of(study: Study) -> float:
-    """Contact stiffness 2 a E* (N/m) of the study's tip on its sample's (top) material."""
-    top = study.sample.material
-    return contact_stiffness(study.tip.contact_radius, top.youngs_modulus, top.poisson_ratio)
+    """Contact stiffness 2 a E* (N/m) of the study's tip on its sample's (top) material; on grains and
+    grain-boundary cores (3D), E* averaged over the contact disk by the regions' area fractions (the
+    regions under the tip act as parallel springs)."""
+    sample, radius = study.sample, study.tip.contact_radius
+    fractions = disk_fractions(sample.grain_boundaries, study.tip.position, radius)
+    return sum(
+        share * contact_stiffness(radius, m.youngs_modulus, m.poisson_ratio) for share, m in zip(fractions, sample.regions())
+    )
 
 
 LOOP_COLUMNS = (

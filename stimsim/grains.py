@@ -87,6 +87,31 @@ def region_weights(boundaries, vertices: np.ndarray) -> np.ndarray:
     return weights
 
 
+#: Points per radius of the polar grid over which :func:`disk_fractions` averages.
+DISK_SAMPLES = 64
+
+
+def disk_fractions(boundaries, centre: tuple[float, float], radius: float) -> np.ndarray:
+    """The area fraction of each region (index into :func:`region_materials`) in the disk of
+    ``radius`` (m) about ``centre`` (x, y) in m on the top surface, by the midpoint rule on a polar grid
+    of :data:`DISK_SAMPLES` rings (the regions' order and precedence as :func:`region_weights`)."""
+    rings = (np.arange(DISK_SAMPLES) + 0.5) / DISK_SAMPLES
+    angles = 2 * np.pi * (np.arange(4 * DISK_SAMPLES) + 0.5) / (4 * DISK_SAMPLES)
+    r, t = np.meshgrid(rings * radius, angles)
+    x, y = centre[0] + r * np.cos(t), centre[1] + r * np.sin(t)
+    area = r.ravel() / r.sum()  # the ring's circumference weights each point
+    region = np.zeros(x.size, dtype=int)
+    grain = 1
+    cores = 1 + sum(b.beyond is not None for b in boundaries)
+    for core, b in enumerate(boundaries, start=cores):
+        distance = b.signed_distance(x.ravel(), y.ravel())
+        if b.beyond is not None:
+            region[distance >= b.width / 2] = grain
+            grain += 1
+        region[np.abs(distance) < b.width / 2] = core
+    return np.bincount(region, weights=area, minlength=cores + len(boundaries))
+
+
 def fraction_below(values: np.ndarray, level: float) -> np.ndarray:
     """The fraction of each simplex's volume where a linear function is below ``level``, from its
     ``values`` (cells, d + 1) at the vertices: the cumulative distribution of the function, the

@@ -12,8 +12,10 @@ from stimsim.config import study_from_dict
 from stimsim.errors import InputError
 from stimsim.forward import responses
 from stimsim.geometry import load_domain, mesh_spec
-from stimsim.grains import region_weights
+from stimsim.experiments import contact_stiffness_of
+from stimsim.grains import disk_fractions, region_weights
 from stimsim.harmonic import HarmonicModel
+from stimsim.instrument import contact_stiffness
 
 RADIUS, FREQUENCY = 20e-9, 1e5
 #: Diffusivity (m^2/s): chemical length about the contact radius at 2 f (as tests/test_threed.py).
@@ -214,3 +216,24 @@ def test_a_symmetric_boundary_gives_equal_responses_at_mirrored_tip_positions():
     assert relative(rows[1][(1, "thermal")], rows[0][(1, "thermal")]) < 5e-3
     assert relative(rows[1][(2, "ionic")], rows[0][(2, "ionic")]) < 1.5e-2
     assert relative(rows[0][(2, "ionic")], homogeneous[(2, "ionic")]) > 0.05
+
+
+def test_contact_stiffness_averages_the_regions_under_the_tip():
+    """The contact stiffness 2 a E* on grains is the area average over the contact disk: a core strip
+    of width w through the centre covers 2[(w/2) sqrt(a^2 - w^2/4) + a^2 asin(w/2a)]/(pi a^2) of it, a
+    grain beyond a boundary through the centre half of it."""
+    half = RADIUS / 2  # a 20 nm core, wide enough for the strip formula to be tested at a percent of it
+    strip = 2 * (half * np.sqrt(RADIUS**2 - half**2) + RADIUS**2 * np.arcsin(half / RADIUS)) / (np.pi * RADIUS**2)
+    raw = raw_study([boundary(width=2 * half, properties={"youngs_modulus": 400e9})])
+    study = study_from_dict(raw)
+    core = disk_fractions(study.sample.grain_boundaries, (0.0, 0.0), RADIUS)[1]
+    assert core == pytest.approx(strip, rel=2e-3)
+    stiffness = {m: contact_stiffness(RADIUS, m.youngs_modulus, m.poisson_ratio) for m in study.sample.regions()}
+    sample, core_material = study.sample.regions()
+    assert contact_stiffness_of(study) == pytest.approx((1 - strip) * stiffness[sample] + strip * stiffness[core_material], rel=2e-3)
+    grain = study_from_dict(raw_study([boundary(width=1e-9, properties={}, beyond_properties={"youngs_modulus": 400e9})]))
+    fractions = disk_fractions(grain.sample.grain_boundaries, (0.0, 0.0), RADIUS)
+    assert fractions.sum() == pytest.approx(1.0, rel=1e-12)
+    assert fractions[1] == pytest.approx(0.5 - 0.5 * 1e-9 / RADIUS * 2 / np.pi, rel=2e-3)  # beyond the core's half
+    away = study_from_dict(raw_study([boundary(x=3 * RADIUS, properties={"youngs_modulus": 400e9})], position=(0.0, 0.0)))
+    assert contact_stiffness_of(away) == pytest.approx(contact_stiffness_of(study_from_dict(raw_study())), rel=1e-12)
