@@ -233,8 +233,7 @@ def _run(args, comm) -> int:
             write_fields(outdir / "fields", model, solutions)
     expansion = {f: p for f, p in parameters.items() if model.periodic_reports[f].method == "expansion"}
     if comm.rank == 0 and expansion:
-        remedy = ("harmonic balance is not yet supported in 3D" if study.sample.model == "3d"
-                  else "[solver] periodic = 'auto' or 'harmonic_balance' solves the periodic state instead")
+        remedy = "[solver] periodic = 'auto' or 'harmonic_balance' solves the periodic state instead"
         for warning in exceeded(largest(expansion)):  # shown even with -q, once per parameter
             print(f"stimsim: warning: {warning} (validity.csv; {remedy})", file=sys.stderr)
     if comm.rank == 0 and not args.quiet:

@@ -866,11 +866,6 @@ def _check_3d(study: Study, size: float) -> None:
     for section, what in NOT_YET_3D.items():
         if section in study.extensions:
             raise InputError(section, f"{what} are not yet supported with geometry.model = '3d'")
-    if study.solver.periodic not in ("auto", "expansion"):
-        raise InputError(
-            "solver.periodic", f"= {study.solver.periodic!r} is not yet supported with geometry.model = '3d' "
-            "(use 'expansion')"
-        )
     for i, boundary in enumerate(study.sample.grain_boundaries):
         _check_boundary_on_sample(f"geometry.grain_boundaries[{i}]", boundary, size)
     check_tip_position(study, study.tip.position)

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from stimsim.drives import MAX_HARMONIC, second_order_pairs
-from stimsim.errors import InputError
 from stimsim.harmonic import HarmonicModel
 from stimsim.limits import check_first_order
 from stimsim.periodic import heating_signal
@@ -216,12 +215,6 @@ def periodic_method(model: HarmonicModel, parameters: dict[str, float]) -> Perio
     if requested != "auto":
         return PeriodicReport(requested, "requested by [solver] periodic")
     error = expected_error(parameters)
-    if error > AUTO_SWITCH_ERROR and model.study.sample.model == "3d":
-        raise InputError(
-            "solver.periodic", f"'auto' would solve the periodic state by harmonic balance (the expansion's second "
-            f"order would be off by about {_percent(error)}), which is not yet supported with geometry.model = '3d': "
-            "lower the heating amplitude or use the axisymmetric model",
-        )
     if error > AUTO_SWITCH_ERROR:
         return PeriodicReport(
             "harmonic_balance", f"the expansion's second order would be off by about {_percent(error)}: "

@@ -40,16 +40,13 @@ from stimsim.heatmechanics import HEAT, MECHANICS, HeatMechanics
 from stimsim.periodic import HarmonicBalance
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE
 from stimsim.response import DiskAverage
-from stimsim.solvers import AffineParts, DirectSolver, ReferenceFactorSolver
+from stimsim.solvers import MAX_DIRECT_3D_DOFS, AffineParts, DirectSolver, ReferenceFactorSolver
 from stimsim.staggered import StaggeredSolver
 
 #: Newton iterations of the base state, and the update size (see :func:`relative_update`) that ends them.
 NEWTON_ITERATIONS, NEWTON_TOLERANCE = 30, 1e-10
 #: Load increments tried in turn for the base state (DC heating and preload).
 LOAD_INCREMENTS = (1, 4, 16)
-#: Largest 3D model (all fields' DOFs) the direct solver is asked to factorise: 184k DOFs of the
-#: coupled ionic system took 8.6 GB and 7 min on one rank (docs/performance.md, '3D').
-MAX_DIRECT_3D_DOFS = 200_000
 #: Methods of the coupled ionic solve.
 METHODS = ("auto", "staggered", "monolithic")
 

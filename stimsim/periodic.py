@@ -45,9 +45,10 @@ from dolfinx.fem.petsc import assemble_matrix, assemble_vector, assign, create_m
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from stimsim.errors import SolverError, history
+from stimsim.errors import InputError, SolverError, history
 from stimsim.forms import compiled, functions
 from stimsim.physics.coupled import TEMPERATURE, storage
+from stimsim.solvers import MAX_DIRECT_3D_DOFS
 
 #: Newton iterations, the residual (relative to the heat input) and the relative update that end them.
 NEWTON_ITERATIONS, RESIDUAL_TOLERANCE, NEWTON_TOLERANCE = 12, 1e-7, 1e-9
@@ -381,6 +382,20 @@ class HarmonicBalance:
 
     # -- the periodic state ----------------------------------------------------------------------
 
+    def _check_memory(self, grid: TimeGrid) -> None:
+        """Refuse a 3D harmonic balance whose kept LU factorisations (one per preconditioner step over
+        the period and the cycle average's) hold more factorised DOFs than the largest single direct
+        3D solve, :data:`~stimsim.solvers.MAX_DIRECT_3D_DOFS` (7.6k DOFs at H = 4: 19 factorisations,
+        2.1 GB peak)."""
+        model, count = self.model, grid.steps + 1
+        if model.domain.mesh.topology.dim == 3 and model.num_dofs * count > MAX_DIRECT_3D_DOFS:
+            raise InputError(
+                "solver.harmonics", f"harmonic balance with H = {grid.harmonics} keeps {count} LU factorisations of the "
+                f"{model.num_dofs}-DOF 3D model, more than the {MAX_DIRECT_3D_DOFS} factorised DOFs of the largest direct "
+                f"3D solve (docs/performance.md): at this H the mesh may have {MAX_DIRECT_3D_DOFS // count} DOFs; lower "
+                "mesh.refinement or solver.harmonics, or the heating amplitude so that the expansion holds",
+            )
+
     def solve(self, frequency: float, spectrum: dict[int, complex], dc: float, harmonics: int,
               start: np.ndarray | None = None) -> PeriodicState:
         """The periodic state at the drive ``frequency`` (Hz) under the scaled total heating
@@ -388,9 +403,10 @@ class HarmonicBalance:
         (any count, local arrays) to begin Newton from, e.g. the expansion's; without it, zero."""
         self.statistics = PeriodicStatistics()
         began = time.perf_counter()
+        grid = TimeGrid.build(harmonics)
+        self._check_memory(grid)
         self.model.set_frequency(frequency)
         self._assemble_storage()
-        grid = TimeGrid.build(harmonics)
         forcing = self._forcing(dc)
         initial = np.zeros((grid.collocation, self.size))
         if start is not None:

@@ -41,6 +41,9 @@ MUMPS_ERRORS = {
     -13: "memory allocation failed (out of memory)",
     -19: "the memory limit was exceeded",
 }
+#: Largest 3D model (all fields' DOFs) the direct solver is asked to factorise: 184k DOFs of the
+#: coupled ionic system took 8.6 GB and 7 min on one rank (docs/performance.md, '3D').
+MAX_DIRECT_3D_DOFS = 200_000
 #: Largest accepted normwise backward error of a solve (LU with pivoting gives ~1e-15).
 MAX_BACKWARD_ERROR = 1e-9
 #: Largest accepted solution entry. stimsim's unknowns are scaled to O(1); a parallel factorisation
