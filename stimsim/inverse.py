@@ -26,7 +26,11 @@ with T the derivative along the coefficient directions dk/dp (central difference
 coefficient formulas, exact for the linear ones), B the derivative along dX0 and S = -w R''[a, b]. A
 heater balance (Joule drive) adds the chain through the heating amplitudes (:meth:`ForwardModel._solve`). The other parameters (contact
 radius, any numeric study key outside the in-place ones) get central differences of two forward
-evaluations on the same (stretched) mesh; :attr:`ForwardModel.methods` says which.
+evaluations on the same (stretched) mesh; :attr:`ForwardModel.methods` says which. Without ions the
+operator is heat then mechanics: every tangent's mechanics rows read the temperature tangent just
+solved, and a temperature-dependent alpha or k (alpha', k') adds the second order and, with DC
+heating, a moving base state. A Joule heater with a temperature coefficient couples its heating
+harmonics (a fixed point, no tangent): every parameter is then differenced.
 
 Large amplitudes. Each frequency is solved by the study's ``[solver] periodic`` method
 (:meth:`ForwardModel._method`; 'auto' switches a frequency to harmonic balance for good once its
@@ -53,6 +57,7 @@ from stimsim.forms import compiled
 from stimsim.forward import (
     HarmonicSolution,
     PeriodicReport,
+    ambient_state,
     base_state,
     conjugated,
     harmonic_balance_tips,
@@ -80,6 +85,8 @@ MESH_BAND = 1.5
 COEFFICIENT_STEP = 1e-6
 #: Relative step of the central-difference derivatives (differences of forward solves).
 DIFFERENCE_STEP = 1e-4
+#: Material properties that are temperature slopes (alpha', k'): the forms carry them only when some is nonzero.
+SLOPES = ("thermal_expansion_derivative", "thermal_conductivity_derivative")
 #: Study keys with elastic constants that set the contact radius (the mesh) under a Hertz preload.
 HERTZ_KEYS = ("sample.properties.youngs_modulus", "sample.properties.poisson_ratio")
 
@@ -183,17 +190,6 @@ def _perturbed(study: Study, key: str, value: float) -> Study:
     return dataclasses.replace(study, sample=sample)
 
 
-def _refuse_thermally_nonlinear(study: Study) -> None:
-    """Fitting has no tangents of the alpha' and k' terms (the non-ionic second order): refuse them."""
-    for prefix, m in (("sample.properties", study.sample.material), ("geometry.substrate_properties", study.sample.substrate)):
-        for name in ("thermal_expansion_derivative", "thermal_conductivity_derivative"):
-            if m is not None and m.properties()[name]:
-                raise InputError(
-                    f"{prefix}.{name}", "is not supported by fitting (its derivatives do not include the "
-                    "temperature dependence of alpha and k): set it to 0 to fit, or run the forward model"
-                )
-
-
 class ForwardModel:
     """The forward model of ``study`` for fitting ``parameters`` (names, see :func:`parameter_key`) at
     ``frequencies`` (Hz; default the study's), on ``comm``. Collective: every rank calls every method
@@ -208,7 +204,6 @@ class ForwardModel:
                 raise InputError(key, "is given twice as a fit parameter")
         frequencies = [float(f) for f in (frequencies if frequencies is not None else study.excitation.frequencies)]
         study = with_values(study, {"excitation.frequencies": frequencies})
-        _refuse_thermally_nonlinear(study)
         for key in self.keys:
             study_value(study, key)
         self.evaluations = self.rebuilds = 0
@@ -221,10 +216,12 @@ class ForwardModel:
 
     def _has_tangent(self, study: Study, key: str) -> bool:
         # with a Hertz preload the sample's elasticity sets the contact radius (the mesh); the time
-        # domain has no tangent
+        # domain has no tangent; a slope of alpha or k has a coefficient only where the forms carry the
+        # slopes; a heater with a temperature coefficient couples its harmonics (no tangent of its spectrum)
         return (
             key.startswith(self.model.in_place_keys) and not (study.tip.force and key in HERTZ_KEYS)
-            and study.solver.periodic != "time_domain"
+            and study.solver.periodic != "time_domain" and not study.excitation.heater_temperature_coefficient
+            and (self.model.thermally_nonlinear or key.rpartition(".")[2] not in SLOPES)
         )
 
     @property
@@ -234,11 +231,12 @@ class ForwardModel:
 
     @property
     def harmonics(self) -> tuple[int, ...]:
-        """Harmonics of the drive frequency with a nonzero response: the heating harmonics (thermal)
-        and, with mobile ions, their sums and differences (ionic)."""
+        """Harmonics of the drive frequency with a nonzero response: the heating harmonics (thermal),
+        a heater's background harmonics and, with mobile ions or a temperature-dependent alpha or k,
+        the sums and differences of the heating harmonics (second order)."""
         heating = self.model.drive.harmonics
-        found = set(heating)
-        if self.model.ionic:
+        found = set(heating) | set(self.model.drive.background_harmonics)
+        if not self.model.linear:
             found |= {pair.harmonic for pair in second_order_pairs(heating)}
         return tuple(sorted(found))
 
@@ -306,35 +304,44 @@ class ForwardModel:
         out = _Outputs(points, len(self.keys), m, tangent)
         keys = [self.keys[k] for k in tangent]
         d_contact = [m.drive.contact_conductance if key == "excitation.contact_conductance" else 0.0 for key in keys]
-        dc = base_state(m)
         expansion_possible = m.study.solver.periodic in ("auto", "expansion")
-        work = self._tangent_work(keys, dc) if expansion_possible else None
+        work = self._tangent_work(keys) if expansion_possible else None
         out.units = {key: work.unit[key] for key in keys} if work else {key: 1.0 for key in keys}
+        ambient = None
+        if m.drive.balance is not None:  # Z_0 and its tangents without DC heating (zero base-state tangents)
+            ambient_state(m)
+            ambient, d_ambient = self._first_order(work, 0.0)
+        dc = base_state(m, ambient)
+        if work:
+            work.solve_base(dc)
         if work and m.drive.balance is not None:  # the DC heating moves with Z_0 and G_c
-            unit, d_unit = self._first_order(work, 0.0)
-            z = m.tip_per_heater(unit)
-            for key, d, dg in zip(keys, d_unit, d_contact):
-                work.add_base_direction(key, unit, m.drive.base_heating_tangent(z, m.tip_per_heater(d), dg))
+            z = m.tip_per_heater(ambient)
+            for key, d, dg in zip(keys, d_ambient, d_contact):
+                work.add_base_direction(key, ambient, m.drive.base_heating_tangent(z, m.tip_per_heater(d), dg))
         for f in frequencies:
             method = self.periodic.get(f, "expansion" if expansion_possible else m.study.solver.periodic)
             expansion_work = work if method == "expansion" else None
-            first, d_first, amplitudes = {}, {}, {}
-            for n in m.drive.harmonics:
-                unit, d_unit = self._first_order(expansion_work, n * f)
-                z = m.tip_per_heater(unit) if m.drive.balance is not None else None
-                amplitudes[n] = amplitude = m.drive.heating(n, f, z)
-                first[n] = scaled(unit, amplitude)
-                d_first[n] = [
-                    _combined(unit, m.drive.heating_tangent(n, f, z, m.tip_per_heater(d) if z is not None else 0, dg), d, amplitude)
-                    for d, dg in zip(d_unit, d_contact)
-                ]
+            units, d_units, ratios = {}, {}, {}
+            for n in (*m.drive.harmonics, *m.drive.background_harmonics):
+                units[n], d_units[n] = self._first_order(expansion_work, n * f)
+                ratios[n] = m.tip_per_heater(units[n]) if m.drive.balance is not None else None
+            amplitudes = m.drive.heating_spectrum(f, ratios, m.base_heating)
+            first = {n: scaled(units[n], amplitudes[n]) for n in m.drive.harmonics}
+            background = {n: scaled(units[n], amplitudes[n]) for n in m.drive.background_harmonics}
+            d_first = {
+                n: [_combined(units[n], m.drive.heating_tangent(n, f, z, m.tip_per_heater(d) if z is not None else 0, dg),
+                              d, amplitudes[n]) for d, dg in zip(d_units[n], d_contact)]
+                for n, z in ratios.items() if n in first
+            }
             method = self.periodic[f] = self._method(f, method, first)
             if method != "expansion":
-                self._record_periodic(out, f, method, first, amplitudes, dc, keys)
+                self._record_periodic(out, f, method, first, background, amplitudes, dc, keys)
                 continue
             for n in m.drive.harmonics:
                 out.record((f, n), first[n], d_first[n])
-            if m.ionic:
+            for n, fields in background.items():  # a heater's own nonlinearity: no tangents (see __init__)
+                out.record((f, n), fields, [])
+            if not m.linear:
                 for pair in second_order_pairs(first):
                     a, d_a = first[pair.first], d_first[pair.first]
                     b, d_b = first[pair.second], d_first[pair.second]
@@ -353,14 +360,17 @@ class ForwardModel:
             return method
         return periodic_method(self.model, validity_parameters(self.model, first)).method
 
-    def _record_periodic(self, out, frequency: float, method: str, first: dict, amplitudes: dict, dc: float, keys: list) -> None:
+    def _record_periodic(self, out, frequency: float, method: str, first: dict, background: dict, amplitudes: dict,
+                         dc: float, keys: list) -> None:
         """The tip harmonics of the periodic state at ``frequency`` (what a lock-in reads: total), and
         for harmonic balance the tangents of the ``keys``: J dX = -dG/dp at the solved state, with J the
         state's Jacobian preconditioned by its last Newton step's factorisations and dG/dp the central
         difference of the residual (coefficients, base state, heating) at that state (no new solve of
         the periodic state). The time domain has no tangent (its keys are differenced, see __init__)."""
         m = self.model
-        solution = HarmonicSolution(frequency, first, amplitudes, second_order_fields(m, frequency, first))
+        own = {n: a for n, a in amplitudes.items() if n in first}
+        solution = HarmonicSolution(frequency, first, own, second_order_fields(m, frequency, first), background=background,
+                                    background_spectrum={n: a for n, a in amplitudes.items() if n in background})
         report = PeriodicReport(method, "fit")
         tips = (harmonic_balance_tips if method == "harmonic_balance" else time_domain_tips)(m, frequency, solution, report)
         harmonics = [n for f, n in out.points if f == frequency]
@@ -409,18 +419,17 @@ class ForwardModel:
         unit = self.model.solve_first_order(frequency)
         return unit, work.solve_first(unit) if work else []
 
-    def _tangent_work(self, keys: list[str], dc_heating: float):
-        """The tangent-linear solver of the current model for the parameters ``keys``, with the
-        base-state tangents at fixed DC heating solved (None without tangents)."""
+    def _tangent_work(self, keys: list[str]):
+        """The tangent-linear solver of the current model for the parameters ``keys``, its base-state
+        tangents zero until :meth:`TangentLinear.solve_base` (None without tangents)."""
         m = self.model
         if not keys:
             return None
         if self.tangent is None or self.tangent.model is not m:
             # the base state is zero for every parameter value without DC heating and preload
-            base_moves = dc_heating != 0 or bool(m.study.tip.force)
+            base_moves = m.drive.balance is not None or m.drive.dc_heating != 0 or bool(m.study.tip.force)
             self.tangent = TangentLinear(m, keys, base_moves)
         self.tangent.set_study(m.study, keys)
-        self.tangent.solve_base(dc_heating)
         return self.tangent
 
     def destroy(self) -> None:
@@ -443,7 +452,7 @@ class TangentLinear:
 
     def __init__(self, model: HarmonicModel, keys: list[str], base_moves: bool):
         self.model = m = model
-        self.base_moves = base_moves and m.ionic
+        self.base_moves = base_moves and not m.linear
         self.study = m.study
         self.unit = {}  # parameter units of the directions: |value| (1 for a zero value)
         coefficients = m.coefficients.fields
@@ -467,7 +476,7 @@ class TangentLinear:
             self.equilibrium_direction = fem.Expression(bulk, V.element.interpolation_points)
         self.x, self.dx0, self.out = m.new_fields("tangent_x"), m.new_fields("tangent_base"), m.new_fields("tangent_out")
         self.da, self.db = m.new_fields("tangent_a"), m.new_fields("tangent_b")
-        self.base_tangents = None
+        self.base_tangents = {}
         self._compile()
 
     def _coefficient_directions(self, study: Study, key: str) -> dict:
@@ -486,7 +495,7 @@ class TangentLinear:
         """Directions at the current parameter values (the model's coefficients must be those of ``study``)."""
         self.study = study
         self.directions = {key: self._coefficient_directions(study, key) for key in keys}
-        self.base_tangents = None
+        self.base_tangents = {}
 
     def _use(self, key: str) -> None:
         """Load the coefficient directions of ``key`` (and the constants' current values)."""
@@ -530,22 +539,27 @@ class TangentLinear:
         heating = {i: forms.heat_input if i == TEMPERATURE else 0 for i in names}
         applied = {i: action(i, self.x, names) for i in names}
         source = forms.sources["second"]
-        self.common = {}
-        if m.ionic:
-            def moved(i):
-                return sum((ufl.derivative(source[i], forms.direction_a[n], self.da[n])
-                            + ufl.derivative(source[i], forms.direction_b[n], self.db[n]) for n in names), 0)
 
-            if self.base_moves:
-                self.common["first"] = rows(lambda i: -self._B(applied[i]))
-            self.common["second"] = rows(lambda i: self._B(source[i] - applied[i]) + moved(i))
-        else:  # heat, then mechanics with the temperature tangent just solved (in self.out)
-            self.common["first"] = rows(lambda i: -action(i, self.out, [TEMPERATURE]) if i == DISPLACEMENT else 0)
+        def solved(i):  # without ions the mechanics row reads the temperature tangent just solved
+            return -action(i, self.out, [TEMPERATURE]) if i == DISPLACEMENT and not m.ionic else 0
+
+        def moved(i):
+            return sum((ufl.derivative(source[i], forms.direction_a[n], self.da[n])
+                        + ufl.derivative(source[i], forms.direction_b[n], self.db[n]) for n in names), 0)
+
+        self.common = {}
+        if self.base_moves or not m.ionic:
+            self.common["first"] = rows(lambda i: solved(i) - self._B(applied[i]))
+        if self.base_moves and not m.ionic:
+            self.common["base"] = rows(solved)
+        if not m.linear:
+            self.common["second"] = rows(lambda i: solved(i) + self._B(source[i] - applied[i]) + moved(i))
         self.parts = {}
         for n in self.direction:
             self.parts[n] = {"first": rows(lambda i: self._T(heating[i] - applied[i], n))}
-            if m.ionic:
+            if not m.linear:
                 self.parts[n]["second"] = rows(lambda i: self._T(source[i] - applied[i], n))
+            if self.base_moves:
                 self.parts[n]["base"] = rows(lambda i: self._T(heating[i] - forms.balance[i], n))
         self.moved = {
             key: [n for n in self.direction if n in d or (n == "equilibrium" and "bulk_concentration" in d)]
