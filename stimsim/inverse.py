@@ -314,10 +314,11 @@ class ForwardModel:
         dc = base_state(m, ambient)
         if work:
             work.solve_base(dc)
-        if work and m.drive.balance is not None:  # the DC heating moves with Z_0 and G_c
+        if work and m.drive.balance is not None:  # the DC heating moves with Z_0 and G_c: its response about the base state
+            response = ambient if m.linear else m.solve_first_order(0.0)
             z = m.tip_per_heater(ambient)
             for key, d, dg in zip(keys, d_ambient, d_contact):
-                work.add_base_direction(key, ambient, m.drive.base_heating_tangent(z, m.tip_per_heater(d), dg))
+                work.add_base_direction(key, response, m.drive.base_heating_tangent(z, m.tip_per_heater(d), dg))
         for f in frequencies:
             method = self.periodic.get(f, "expansion" if expansion_possible else m.study.solver.periodic)
             expansion_work = work if method == "expansion" else None
