@@ -30,7 +30,8 @@ evaluations on the same (stretched) mesh; :attr:`ForwardModel.methods` says whic
 operator is heat then mechanics: every tangent's mechanics rows read the temperature tangent just
 solved, and a temperature-dependent alpha or k (alpha', k') adds the second order and, with DC
 heating, a moving base state. A Joule heater with a temperature coefficient couples its heating
-harmonics (a fixed point, no tangent): every parameter is then differenced.
+harmonics (a fixed point): the amplitudes' tangents are then central differences of that scalar fixed
+point in Z_n, the DC heating and the drive's own keys (:meth:`ForwardModel._coupled_tangents`).
 
 Large amplitudes. Each frequency is solved by the study's ``[solver] periodic`` method
 (:meth:`ForwardModel._method`; 'auto' switches a frequency to harmonic balance for good once its
@@ -51,7 +52,7 @@ from mpi4py import MPI
 from ufl.algorithms import expand_derivatives
 
 from stimsim.config import SCHEMA, Study, derived_study
-from stimsim.drives import second_order_pairs
+from stimsim.drives import TCR_KEY, second_order_pairs
 from stimsim.errors import InputError
 from stimsim.forms import compiled
 from stimsim.forward import (
@@ -87,6 +88,11 @@ COEFFICIENT_STEP = 1e-6
 DIFFERENCE_STEP = 1e-4
 #: Material properties that are temperature slopes (alpha', k'): the forms carry them only when some is nonzero.
 SLOPES = ("thermal_expansion_derivative", "thermal_conductivity_derivative")
+#: Relative step of the difference quotients of a heater spectrum with a temperature coefficient
+#: (scalar fixed points, solved to 1e-12: the quotients are good to about 1e-8).
+SPECTRUM_STEP = 1e-4
+#: Study keys that change the drive's heating for a fixed sample (besides through its forms).
+DRIVE_KEYS = ("excitation.contact_conductance", TCR_KEY)
 #: Study keys with elastic constants that set the contact radius (the mesh) under a Hertz preload.
 HERTZ_KEYS = ("sample.properties.youngs_modulus", "sample.properties.poisson_ratio")
 
@@ -216,11 +222,10 @@ class ForwardModel:
 
     def _has_tangent(self, study: Study, key: str) -> bool:
         # with a Hertz preload the sample's elasticity sets the contact radius (the mesh); the time
-        # domain has no tangent; a slope of alpha or k has a coefficient only where the forms carry the
-        # slopes; a heater with a temperature coefficient couples its harmonics (no tangent of its spectrum)
+        # domain has no tangent; a slope of alpha or k has a coefficient only where the forms carry the slopes
         return (
             key.startswith(self.model.in_place_keys) and not (study.tip.force and key in HERTZ_KEYS)
-            and study.solver.periodic != "time_domain" and not study.excitation.heater_temperature_coefficient
+            and study.solver.periodic != "time_domain"
             and (self.model.thermally_nonlinear or key.rpartition(".")[2] not in SLOPES)
         )
 
@@ -296,7 +301,8 @@ class ForwardModel:
 
         Expansion: the first-order fields are X_n = a_n U_n (U_n: the unit fields, a_n: the drive's
         heating amplitude), with dX_n = da_n U_n + a_n dU_n: da_n is zero unless a heater balance makes
-        a_n depend on the sample (then through Z_n, the tip value of U_n, and G_c). The second orders
+        a_n depend on the sample (then through Z_n, the tip value of U_n, and G_c;
+        :meth:`_amplitude_tangents`). The second orders
         take the tangents of both factors of every product. Periodic methods: :meth:`_record_periodic`."""
         m = self.model
         frequencies = m.study.excitation.frequencies
@@ -314,11 +320,18 @@ class ForwardModel:
         dc = base_state(m, ambient)
         if work:
             work.solve_base(dc)
+        coupled = bool(m.study.excitation.heater_temperature_coefficient)
+        d_dc = [0.0] * len(keys)
         if work and m.drive.balance is not None:  # the DC heating moves with Z_0 and G_c: its response about the base state
             response = ambient if m.linear else m.solve_first_order(0.0)
-            z = m.tip_per_heater(ambient)
-            for key, d, dg in zip(keys, d_ambient, d_contact):
-                work.add_base_direction(key, response, m.drive.base_heating_tangent(z, m.tip_per_heater(d), dg))
+            z, d_z = m.tip_per_heater(ambient), [m.tip_per_heater(d) for d in d_ambient]
+            if coupled:  # in K, then scaled
+                d_dc = [d[0] / m.drive.scale for d in self._coupled_tangents(
+                    lambda drive, p: {0: drive.base_heating(p[0]) * drive.scale}, {0: z}, [{0: dz} for dz in d_z], keys)]
+            else:
+                d_dc = [m.drive.base_heating_tangent(z, dz, dg) for dz, dg in zip(d_z, d_contact)]
+            for key, factor in zip(keys, d_dc):
+                work.add_base_direction(key, response, factor)
         for f in frequencies:
             method = self.periodic.get(f, "expansion" if expansion_possible else m.study.solver.periodic)
             expansion_work = work if method == "expansion" else None
@@ -329,19 +342,17 @@ class ForwardModel:
             amplitudes = m.drive.heating_spectrum(f, ratios, m.base_heating)
             first = {n: scaled(units[n], amplitudes[n]) for n in m.drive.harmonics}
             background = {n: scaled(units[n], amplitudes[n]) for n in m.drive.background_harmonics}
-            d_first = {
-                n: [_combined(units[n], m.drive.heating_tangent(n, f, z, m.tip_per_heater(d) if z is not None else 0, dg),
-                              d, amplitudes[n]) for d, dg in zip(d_units[n], d_contact)]
-                for n, z in ratios.items() if n in first
-            }
+            d_amplitudes = self._amplitude_tangents(f, ratios, d_units, d_dc, d_contact, keys) if expansion_work else []
+            d_first = {n: [_combined(units[n], da[n], d, amplitudes[n]) for d, da in zip(d_units[n], d_amplitudes)]
+                       for n in units}
             method = self.periodic[f] = self._method(f, method, first)
             if method != "expansion":
                 self._record_periodic(out, f, method, first, background, amplitudes, dc, keys)
                 continue
             for n in m.drive.harmonics:
                 out.record((f, n), first[n], d_first[n])
-            for n, fields in background.items():  # a heater's own nonlinearity: no tangents (see __init__)
-                out.record((f, n), fields, [])
+            for n, fields in background.items():
+                out.record((f, n), fields, d_first[n])
             if not m.linear:
                 for pair in second_order_pairs(first):
                     a, d_a = first[pair.first], d_first[pair.first]
@@ -351,6 +362,61 @@ class ForwardModel:
                     second = m.solve_second_order(pair.harmonic * f, a, b, pair.weight)
                     out.record((f, pair.harmonic), second, work.solve_second(second, d_a, pair.weight, d_b) if work else [])
         return points, out.displacement, out.jacobian
+
+    def _amplitude_tangents(self, frequency: float, ratios: dict, d_units: dict, d_dc: list, d_contact: list,
+                            keys: list[str]) -> list[dict]:
+        """Per key, the change (per unit direction, see :class:`TangentLinear`) of the scaled heating
+        amplitude of every heated harmonic at ``frequency`` (Hz), given the sample's tip temperature
+        per heater temperature ``ratios`` and the tangents ``d_units`` of the unit fields (by harmonic),
+        of the scaled DC heating ``d_dc`` and of G_c ``d_contact`` (per key): zero without a balance,
+        through Z_n and G_c with one (:meth:`~stimsim.drives.Drive.heating_tangent`), and for a heater
+        with a temperature coefficient by :meth:`_coupled_tangents` of its whole spectrum."""
+        m = self.model
+        if m.drive.balance is None:
+            return [dict.fromkeys(ratios, 0.0) for _ in keys]
+        d_ratios = [{n: m.tip_per_heater(d_units[n][k]) for n in ratios} for k in range(len(keys))]
+        if not m.study.excitation.heater_temperature_coefficient:
+            return [{n: m.drive.heating_tangent(n, frequency, z, d[n], dg) for n, z in ratios.items()}
+                    for d, dg in zip(d_ratios, d_contact)]
+        scale = m.drive.scale
+
+        def kelvin(drive, p):  # heater temperatures (K) with the DC heater temperature p["dc"] (K)
+            spectrum = drive.heating_spectrum(frequency, {n: p[n] for n in ratios}, p["dc"] / drive.scale)
+            return {n: a * drive.scale for n, a in spectrum.items()}
+
+        found = self._coupled_tangents(kelvin, ratios | {"dc": m.base_heating * scale},
+                                       [d | {"dc": dc * scale} for d, dc in zip(d_ratios, d_dc)], keys)
+        return [{n: a / scale for n, a in d.items()} for d in found]
+
+    def _coupled_tangents(self, evaluate, point: dict, d_point: list[dict], keys: list[str]) -> list[dict]:
+        """Per key, the change of ``evaluate(drive, point)`` (a dict of heater temperatures, K) for a
+        heater with a temperature coefficient, whose harmonics are a fixed point without a closed-form tangent:
+        central differences (step :data:`SPECTRUM_STEP`) in the real and imaginary part of every entry
+        of ``point`` (Z_n: complex; the DC heating: real) along its change ``d_point`` per key, plus the
+        drive's own change with its keys (G_c, beta) at fixed ``point``."""
+        m, h = self.model, SPECTRUM_STEP
+        partials = []
+        for name, value in point.items():
+            size = h * max(abs(value), 1.0)
+            for part in ((1.0, 1j) if isinstance(value, complex) else (1.0,)):
+                plus = evaluate(m.drive, point | {name: value + size * part})
+                minus = evaluate(m.drive, point | {name: value - size * part})
+                partials.append((name, part, {n: (plus[n] - minus[n]) / (2 * size) for n in plus}))
+        found = []
+        for key, d in zip(keys, d_point):
+            change = dict.fromkeys(evaluate(m.drive, point), 0j)
+            for name, part, partial in partials:
+                along = d[name].real if part == 1.0 else d[name].imag
+                for n in change:
+                    change[n] += partial[n] * along
+            if key in DRIVE_KEYS:  # the drive itself moves: per unit direction, the step relative to |p| (or 1)
+                value = study_value(m.study, key)
+                step = h * (abs(value) or 1.0)
+                plus, minus = (evaluate(with_values(m.study, {key: value + s}).drive, point) for s in (step, -step))
+                for n in change:
+                    change[n] += (plus[n] - minus[n]) / (2 * h)
+            found.append(change)
+        return found
 
     def _method(self, frequency: float, method: str, first: dict) -> str:
         """The periodic method at ``frequency``: the study's, or for 'auto' the one
@@ -405,14 +471,15 @@ class ForwardModel:
         return (residuals[0] - residuals[1]) / (2 * step)
 
     def _heating_spectrum(self, frequency: float) -> dict[int, complex]:
-        """The drive's scaled heating amplitudes by heating harmonic at ``frequency`` (Hz) for the model's
-        current parameters (a heater balance needs the unit first order for Z_n)."""
+        """The drive's scaled heating amplitudes by heated harmonic (background included) at
+        ``frequency`` (Hz) for the model's current parameters (a heater balance needs the unit first
+        order for Z_n)."""
         m = self.model
-        spectrum = {}
-        for n in m.drive.harmonics:
-            z = m.tip_per_heater(m.solve_first_order(n * frequency)) if m.drive.balance is not None else None
-            spectrum[n] = m.drive.heating(n, frequency, z)
-        return spectrum
+        ratios = {
+            n: m.tip_per_heater(m.solve_first_order(n * frequency)) if m.drive.balance is not None else None
+            for n in (*m.drive.harmonics, *m.drive.background_harmonics)
+        }
+        return m.drive.heating_spectrum(frequency, ratios, m.base_heating)
 
     def _first_order(self, work, frequency: float) -> tuple[dict, list[dict]]:
         """Unit first-order fields at ``frequency`` (Hz) and their tangents per parameter (none

@@ -1,6 +1,7 @@
 """Fitting the non-ionic second-harmonic parameters: the temperature slopes alpha' and k' of alpha(T)
-and k(T) (tangent-linear) and a Joule heater's resistance temperature coefficient beta (central
-differences): Taylor tests against the forward model and fits of synthetic PTFE-like data (docs/fitting.md)."""
+and k(T) and a Joule heater's resistance temperature coefficient beta, all tangent-linear (beta's
+heater spectrum by difference quotients of its scalar fixed point): Taylor tests against the forward
+model and fits of synthetic PTFE-like data (docs/fitting.md)."""
 
 import pytest
 
@@ -72,12 +73,13 @@ def test_slopes_with_power_heating_and_a_heated_base_state(comm):
     forward.destroy()
 
 
-def test_heater_coefficient_values_and_central_differences(comm):
+def test_heater_coefficient_values_and_taylor(comm):
     """A heater with beta = 2e-3 1/K: the predicted harmonics equal simulate()'s (its background
-    harmonic 4 included), and beta and alpha' are differenced (rate 2 for beta, alpha' linear)."""
-    study = ptfe_joule({"thermal_expansion_derivative": 1e-6}, 0.5, (1e4,), tcr=2e-3)
-    forward = ForwardModel(study, [TCR, "thermal_expansion_derivative"], comm)
-    assert set(forward.methods.values()) == {"central difference"}
+    harmonics 3 and 4 included), and the tangents through its coupled spectrum (beta itself, G_c and k
+    through Z_n and the DC heating; alpha' linear) pass the Taylor test."""
+    study = ptfe_joule({"thermal_expansion_derivative": 1e-6, "thermal_conductivity_derivative": -1e-3}, 0.5, (1e4,), tcr=2e-3)
+    forward = ForwardModel(study, [TCR, "thermal_expansion_derivative", "contact_conductance", "thermal_conductivity"], comm)
+    assert set(forward.methods.values()) == {"tangent-linear"}
     prediction = forward.evaluate()
     rows, model = simulate(study, comm)
     model.destroy()
@@ -86,7 +88,9 @@ def test_heater_coefficient_values_and_central_differences(comm):
     for point, value in zip(prediction.points, prediction.displacement):
         assert value == pytest.approx(expected[point], rel=1e-9)
     rates = taylor_rates(forward)
-    assert rates[TCR] > 1.8 and rates["thermal_expansion_derivative"] is None, rates
+    assert rates["thermal_expansion_derivative"] is None, rates
+    for name in (TCR, "contact_conductance", "thermal_conductivity"):
+        assert rates[name] is not None and rates[name] > 1.8, (name, rates)
     forward.destroy()
 
 
@@ -117,5 +121,5 @@ def test_heater_coefficient_is_recovered_from_the_4w_background(comm):
     data = synthetic(truth, [TCR], comm)
     result = fit(with_values(truth, {TCR: 5e-3}), data, [TCR], comm)
     found = result["parameters"][TCR]
-    assert result["converged"] and found["derivative"] == "central difference"
+    assert result["converged"] and found["derivative"] == "tangent-linear"
     assert abs(found["value"] / 2e-3 - 1) < 0.01 and abs(found["value"] - 2e-3) < 2 * found["stderr"], found
