@@ -51,6 +51,7 @@ from dolfinx import fem
 from mpi4py import MPI
 from ufl.algorithms import expand_derivatives
 
+from stimsim.coefficients import thermally_nonlinear
 from stimsim.config import SCHEMA, Study, derived_study
 from stimsim.drives import TCR_KEY, second_order_pairs
 from stimsim.errors import InputError
@@ -86,7 +87,7 @@ MESH_BAND = 1.5
 COEFFICIENT_STEP = 1e-6
 #: Relative step of the central-difference derivatives (differences of forward solves).
 DIFFERENCE_STEP = 1e-4
-#: Material properties that are temperature slopes (alpha', k'): the forms carry them only when some is nonzero.
+#: Material properties that are temperature slopes (alpha', k'): the forms carry them only when one is nonzero.
 SLOPES = ("thermal_expansion_derivative", "thermal_conductivity_derivative")
 #: Relative step of the difference quotients of a heater spectrum with a temperature coefficient
 #: (scalar fixed points, solved to 1e-12: the quotients are good to about 1e-8).
@@ -196,6 +197,17 @@ def _perturbed(study: Study, key: str, value: float) -> Study:
     return dataclasses.replace(study, sample=sample)
 
 
+def _check_slope_start(study: Study, key: str) -> None:
+    """Refuse to fit a temperature slope (alpha', k') of a study in which both are 0: its forms would
+    not carry the slopes (no coefficient to move, :func:`stimsim.coefficients.thermally_nonlinear`)."""
+    if key.rpartition(".")[2] in SLOPES and not thermally_nonlinear(study):
+        raise InputError(
+            key, "= 0 cannot start a fit while alpha and k are both independent of the temperature: start it at a "
+            "small non-zero value (e.g. 1e-8 1/K^2 for thermal_expansion_derivative, 1e-6 W/(m K^2) for "
+            "thermal_conductivity_derivative; accepted ranges (-1e-4, 1e-4) and (-1e2, 1e2))"
+        )
+
+
 class ForwardModel:
     """The forward model of ``study`` for fitting ``parameters`` (names, see :func:`parameter_key`) at
     ``frequencies`` (Hz; default the study's), on ``comm``. Collective: every rank calls every method
@@ -212,6 +224,7 @@ class ForwardModel:
         study = with_values(study, {"excitation.frequencies": frequencies})
         for key in self.keys:
             study_value(study, key)
+            _check_slope_start(study, key)
         self.evaluations = self.rebuilds = 0
         self.model = self.tangent = None
         #: The periodic method each frequency (Hz) was last solved by (see :meth:`_method`).
@@ -222,11 +235,10 @@ class ForwardModel:
 
     def _has_tangent(self, study: Study, key: str) -> bool:
         # with a Hertz preload the sample's elasticity sets the contact radius (the mesh); the time
-        # domain has no tangent; a slope of alpha or k has a coefficient only where the forms carry the slopes
+        # domain has no tangent
         return (
             key.startswith(self.model.in_place_keys) and not (study.tip.force and key in HERTZ_KEYS)
             and study.solver.periodic != "time_domain"
-            and (self.model.thermally_nonlinear or key.rpartition(".")[2] not in SLOPES)
         )
 
     @property

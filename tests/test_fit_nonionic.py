@@ -6,6 +6,7 @@ model and fits of synthetic PTFE-like data (docs/fitting.md)."""
 import pytest
 
 from stimsim.config import study_from_dict
+from stimsim.errors import InputError
 from stimsim.fit import fit
 from stimsim.forward import simulate
 from stimsim.inverse import ForwardModel, with_values
@@ -32,7 +33,10 @@ def ptfe_joule(properties: dict, dc_voltage: float = 0.0, frequencies=(1e3, 1e4)
     })
 
 
-def _summed(rows) -> dict:
+def _simulated(study, comm) -> dict:
+    """simulate()'s tip displacement (m) by (frequency, harmonic): the sum of its rows of each kind."""
+    rows, model = simulate(study, comm)
+    model.destroy()
     found = {}
     for row in rows:
         if row.kind != "total":
@@ -73,20 +77,26 @@ def test_slopes_with_power_heating_and_a_heated_base_state(comm):
     forward.destroy()
 
 
+def test_a_slope_cannot_start_at_zero_in_a_thermally_linear_study(comm):
+    with pytest.raises(InputError) as err:
+        ForwardModel(ptfe_joule({}), ["thermal_expansion_derivative"], comm)
+    assert err.value.key == "sample.properties.thermal_expansion_derivative" and "non-zero" in str(err.value)
+
+
 def test_heater_coefficient_values_and_taylor(comm):
     """A heater with beta = 2e-3 1/K: the predicted harmonics equal simulate()'s (its background
-    harmonics 3 and 4 included), and the tangents through its coupled spectrum (beta itself, G_c and k
+    harmonics 3 and 4 included), also after beta changed in place, and the tangents through its coupled spectrum (beta itself, G_c and k
     through Z_n and the DC heating; alpha' linear) pass the Taylor test."""
     study = ptfe_joule({"thermal_expansion_derivative": 1e-6, "thermal_conductivity_derivative": -1e-3}, 0.5, (1e4,), tcr=2e-3)
     forward = ForwardModel(study, [TCR, "thermal_expansion_derivative", "contact_conductance", "thermal_conductivity"], comm)
     assert set(forward.methods.values()) == {"tangent-linear"}
-    prediction = forward.evaluate()
-    rows, model = simulate(study, comm)
-    model.destroy()
-    expected = _summed(rows)
-    assert prediction.points == ((1e4, 1), (1e4, 2), (1e4, 3), (1e4, 4))
-    for point, value in zip(prediction.points, prediction.displacement):
-        assert value == pytest.approx(expected[point], rel=1e-9)
+    for beta in (2e-3, 3e-3):
+        prediction = forward.evaluate({TCR: beta})
+        expected = _simulated(with_values(study, {TCR: beta}), comm)
+        assert prediction.points == ((1e4, 1), (1e4, 2), (1e4, 3), (1e4, 4))
+        for point, value in zip(prediction.points, prediction.displacement):
+            assert value == pytest.approx(expected[point], rel=1e-9)
+    assert forward.rebuilds == 1  # beta changes in place
     rates = taylor_rates(forward)
     assert rates["thermal_expansion_derivative"] is None, rates
     for name in (TCR, "contact_conductance", "thermal_conductivity"):
