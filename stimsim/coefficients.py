@@ -21,7 +21,7 @@ from stimsim.physics.scaling import Scales
 #: Study keys (prefixes) whose changes :meth:`Coefficients.update` applies in place.
 IN_PLACE_KEYS = (
     "sample.properties.", "geometry.substrate_properties.", "ions.exchange_velocity",
-    "excitation.contact_conductance", "excitation.frequencies", "solver.",
+    "excitation.contact_conductance", "excitation.frequencies", "solver.", "excitation.heater_temperature_coefficient",
 )
 
 

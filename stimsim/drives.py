@@ -353,7 +353,7 @@ class JouleDrive(HeaterDrive):
 
     def heating(self, harmonic: int, frequency: float, tip_per_heater: complex | None = None) -> complex:
         if self.coefficient:  # the harmonics depend on each other: only heating_spectrum has them
-            raise InputError(TCR_KEY, "is not supported by fits and their derivatives yet (set it to 0)")
+            raise InputError(TCR_KEY, "couples the heater's harmonics: they are defined only together (heating_spectrum)")
         omega = 2 * math.pi * harmonic * frequency
         return self.balance.temperature(self.powers[harmonic], omega, tip_per_heater) / self.scale
 

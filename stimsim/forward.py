@@ -38,11 +38,24 @@ from stimsim.validity import AUTO_SWITCH_ERROR, exceeded, expected_error, validi
 FIRST_HARMONICS, MAX_HARMONICS, HARMONIC_TAIL = 2, 32, 1e-2
 
 
-def base_state(model: HarmonicModel) -> float:
-    """Solve the model's base state under the drive's DC heating; returns that DC heating (scaled)."""
-    dc = model.drive.base_heating(_tip_per_heater(model, 0.0))
+def base_state(model: HarmonicModel, ambient_unit: dict | None = None) -> float:
+    """Solve the model's base state under the drive's DC heating; returns that DC heating (scaled). A
+    heater balance takes the sample's Z_0 without DC heating (:func:`ambient_state`), from
+    ``ambient_unit`` (the unit first order at zero frequency there) if given."""
+    if ambient_unit is None:
+        ambient_state(model)
+    dc = model.drive.base_heating(_tip_per_heater(model, 0.0, ambient_unit))
     model.solve_base_state(dc)
     return dc
+
+
+def ambient_state(model: HarmonicModel) -> None:
+    """Return a model with a heater balance and a temperature-dependent k to the base state without
+    DC heating, where its DC balance takes Z_0 (the heat operator of any other base state differs, so
+    the DC heating would depend on the state solved before; with constant k every base state has the
+    same Z_0)."""
+    if model.drive.balance is not None and model.conductivity_varies and model.base_heating:
+        model.solve_base_state(0.0)
 
 
 def dc_heating_per_watt(model: HarmonicModel) -> float:

@@ -26,7 +26,12 @@ with T the derivative along the coefficient directions dk/dp (central difference
 coefficient formulas, exact for the linear ones), B the derivative along dX0 and S = -w R''[a, b]. A
 heater balance (Joule drive) adds the chain through the heating amplitudes (:meth:`ForwardModel._solve`). The other parameters (contact
 radius, any numeric study key outside the in-place ones) get central differences of two forward
-evaluations on the same (stretched) mesh; :attr:`ForwardModel.methods` says which.
+evaluations on the same (stretched) mesh; :attr:`ForwardModel.methods` says which. Without ions the
+operator is heat then mechanics: every tangent's mechanics rows read the temperature tangent just
+solved, and a temperature-dependent alpha or k (alpha', k') adds the second order and, with DC
+heating, a moving base state. A Joule heater with a temperature coefficient couples its heating
+harmonics (a fixed point): the amplitudes' tangents are then central differences of that scalar fixed
+point in Z_n, the DC heating and the drive's own keys (:meth:`ForwardModel._coupled_tangents`).
 
 Large amplitudes. Each frequency is solved by the study's ``[solver] periodic`` method
 (:meth:`ForwardModel._method`; 'auto' switches a frequency to harmonic balance for good once its
@@ -46,13 +51,15 @@ from dolfinx import fem
 from mpi4py import MPI
 from ufl.algorithms import expand_derivatives
 
+from stimsim.coefficients import thermally_nonlinear
 from stimsim.config import SCHEMA, Study, derived_study
-from stimsim.drives import second_order_pairs
+from stimsim.drives import TCR_KEY, second_order_pairs
 from stimsim.errors import InputError
 from stimsim.forms import compiled
 from stimsim.forward import (
     HarmonicSolution,
     PeriodicReport,
+    ambient_state,
     base_state,
     conjugated,
     harmonic_balance_tips,
@@ -80,6 +87,13 @@ MESH_BAND = 1.5
 COEFFICIENT_STEP = 1e-6
 #: Relative step of the central-difference derivatives (differences of forward solves).
 DIFFERENCE_STEP = 1e-4
+#: Material properties that are temperature slopes (alpha', k'): the forms carry them only when one is nonzero.
+SLOPES = ("thermal_expansion_derivative", "thermal_conductivity_derivative")
+#: Relative step of the difference quotients of a heater spectrum with a temperature coefficient
+#: (scalar fixed points, solved to 1e-12: the quotients are good to about 1e-8).
+SPECTRUM_STEP = 1e-4
+#: Study keys that change the drive's heating for a fixed sample (besides through its forms).
+DRIVE_KEYS = ("excitation.contact_conductance", TCR_KEY)
 #: Study keys with elastic constants that set the contact radius (the mesh) under a Hertz preload.
 HERTZ_KEYS = ("sample.properties.youngs_modulus", "sample.properties.poisson_ratio")
 
@@ -183,15 +197,15 @@ def _perturbed(study: Study, key: str, value: float) -> Study:
     return dataclasses.replace(study, sample=sample)
 
 
-def _refuse_thermally_nonlinear(study: Study) -> None:
-    """Fitting has no tangents of the alpha' and k' terms (the non-ionic second order): refuse them."""
-    for prefix, m in (("sample.properties", study.sample.material), ("geometry.substrate_properties", study.sample.substrate)):
-        for name in ("thermal_expansion_derivative", "thermal_conductivity_derivative"):
-            if m is not None and m.properties()[name]:
-                raise InputError(
-                    f"{prefix}.{name}", "is not supported by fitting (its derivatives do not include the "
-                    "temperature dependence of alpha and k): set it to 0 to fit, or run the forward model"
-                )
+def _check_slope_start(study: Study, key: str) -> None:
+    """Refuse to fit a temperature slope (alpha', k') of a study in which both are 0: its forms would
+    not carry the slopes (no coefficient to move, :func:`stimsim.coefficients.thermally_nonlinear`)."""
+    if key.rpartition(".")[2] in SLOPES and not thermally_nonlinear(study):
+        raise InputError(
+            key, "= 0 cannot start a fit while alpha and k are both independent of the temperature: start it at a "
+            "small non-zero value (e.g. 1e-8 1/K^2 for thermal_expansion_derivative, 1e-6 W/(m K^2) for "
+            "thermal_conductivity_derivative; accepted ranges (-1e-4, 1e-4) and (-1e2, 1e2))"
+        )
 
 
 class ForwardModel:
@@ -208,9 +222,9 @@ class ForwardModel:
                 raise InputError(key, "is given twice as a fit parameter")
         frequencies = [float(f) for f in (frequencies if frequencies is not None else study.excitation.frequencies)]
         study = with_values(study, {"excitation.frequencies": frequencies})
-        _refuse_thermally_nonlinear(study)
         for key in self.keys:
             study_value(study, key)
+            _check_slope_start(study, key)
         self.evaluations = self.rebuilds = 0
         self.model = self.tangent = None
         #: The periodic method each frequency (Hz) was last solved by (see :meth:`_method`).
@@ -234,11 +248,12 @@ class ForwardModel:
 
     @property
     def harmonics(self) -> tuple[int, ...]:
-        """Harmonics of the drive frequency with a nonzero response: the heating harmonics (thermal)
-        and, with mobile ions, their sums and differences (ionic)."""
+        """Harmonics of the drive frequency with a nonzero response: the heating harmonics (thermal),
+        a heater's background harmonics and, with mobile ions or a temperature-dependent alpha or k,
+        the sums and differences of the heating harmonics (second order)."""
         heating = self.model.drive.harmonics
-        found = set(heating)
-        if self.model.ionic:
+        found = set(heating) | set(self.model.drive.background_harmonics)
+        if not self.model.linear:
             found |= {pair.harmonic for pair in second_order_pairs(heating)}
         return tuple(sorted(found))
 
@@ -298,7 +313,8 @@ class ForwardModel:
 
         Expansion: the first-order fields are X_n = a_n U_n (U_n: the unit fields, a_n: the drive's
         heating amplitude), with dX_n = da_n U_n + a_n dU_n: da_n is zero unless a heater balance makes
-        a_n depend on the sample (then through Z_n, the tip value of U_n, and G_c). The second orders
+        a_n depend on the sample (then through Z_n, the tip value of U_n, and G_c;
+        :meth:`_amplitude_tangents`). The second orders
         take the tangents of both factors of every product. Periodic methods: :meth:`_record_periodic`."""
         m = self.model
         frequencies = m.study.excitation.frequencies
@@ -306,35 +322,50 @@ class ForwardModel:
         out = _Outputs(points, len(self.keys), m, tangent)
         keys = [self.keys[k] for k in tangent]
         d_contact = [m.drive.contact_conductance if key == "excitation.contact_conductance" else 0.0 for key in keys]
-        dc = base_state(m)
         expansion_possible = m.study.solver.periodic in ("auto", "expansion")
-        work = self._tangent_work(keys, dc) if expansion_possible else None
+        work = self._tangent_work(keys) if expansion_possible else None
         out.units = {key: work.unit[key] for key in keys} if work else {key: 1.0 for key in keys}
-        if work and m.drive.balance is not None:  # the DC heating moves with Z_0 and G_c
-            unit, d_unit = self._first_order(work, 0.0)
-            z = m.tip_per_heater(unit)
-            for key, d, dg in zip(keys, d_unit, d_contact):
-                work.add_base_direction(key, unit, m.drive.base_heating_tangent(z, m.tip_per_heater(d), dg))
+        ambient = None
+        if m.drive.balance is not None:  # Z_0 and its tangents without DC heating (zero base-state tangents)
+            ambient_state(m)
+            ambient, d_ambient = self._first_order(work, 0.0)
+        dc = base_state(m, ambient)
+        if work:
+            work.solve_base(dc)
+        coupled = bool(m.study.excitation.heater_temperature_coefficient)
+        d_dc = [0.0] * len(keys)
+        if work and m.drive.balance is not None:  # the DC heating moves with Z_0 and G_c: its response about the base state
+            response = ambient if m.linear else m.solve_first_order(0.0)
+            z, d_z = m.tip_per_heater(ambient), [m.tip_per_heater(d) for d in d_ambient]
+            if coupled:  # in K, then scaled
+                d_dc = [d[0] / m.drive.scale for d in self._coupled_tangents(
+                    lambda drive, p: {0: drive.base_heating(p[0]) * drive.scale}, {0: z}, [{0: dz} for dz in d_z], keys)]
+            else:
+                d_dc = [m.drive.base_heating_tangent(z, dz, dg) for dz, dg in zip(d_z, d_contact)]
+            for key, factor in zip(keys, d_dc):
+                work.add_base_direction(key, response, factor)
         for f in frequencies:
             method = self.periodic.get(f, "expansion" if expansion_possible else m.study.solver.periodic)
             expansion_work = work if method == "expansion" else None
-            first, d_first, amplitudes = {}, {}, {}
-            for n in m.drive.harmonics:
-                unit, d_unit = self._first_order(expansion_work, n * f)
-                z = m.tip_per_heater(unit) if m.drive.balance is not None else None
-                amplitudes[n] = amplitude = m.drive.heating(n, f, z)
-                first[n] = scaled(unit, amplitude)
-                d_first[n] = [
-                    _combined(unit, m.drive.heating_tangent(n, f, z, m.tip_per_heater(d) if z is not None else 0, dg), d, amplitude)
-                    for d, dg in zip(d_unit, d_contact)
-                ]
+            units, d_units, ratios = {}, {}, {}
+            for n in (*m.drive.harmonics, *m.drive.background_harmonics):
+                units[n], d_units[n] = self._first_order(expansion_work, n * f)
+                ratios[n] = m.tip_per_heater(units[n]) if m.drive.balance is not None else None
+            amplitudes = m.drive.heating_spectrum(f, ratios, m.base_heating)
+            first = {n: scaled(units[n], amplitudes[n]) for n in m.drive.harmonics}
+            background = {n: scaled(units[n], amplitudes[n]) for n in m.drive.background_harmonics}
+            d_amplitudes = self._amplitude_tangents(f, ratios, d_units, d_dc, d_contact, keys) if expansion_work else []
+            d_first = {n: [_combined(units[n], da[n], d, amplitudes[n]) for d, da in zip(d_units[n], d_amplitudes)]
+                       for n in units}
             method = self.periodic[f] = self._method(f, method, first)
             if method != "expansion":
-                self._record_periodic(out, f, method, first, amplitudes, dc, keys)
+                self._record_periodic(out, f, method, first, background, amplitudes, dc, keys)
                 continue
             for n in m.drive.harmonics:
                 out.record((f, n), first[n], d_first[n])
-            if m.ionic:
+            for n, fields in background.items():
+                out.record((f, n), fields, d_first[n])
+            if not m.linear:
                 for pair in second_order_pairs(first):
                     a, d_a = first[pair.first], d_first[pair.first]
                     b, d_b = first[pair.second], d_first[pair.second]
@@ -343,6 +374,61 @@ class ForwardModel:
                     second = m.solve_second_order(pair.harmonic * f, a, b, pair.weight)
                     out.record((f, pair.harmonic), second, work.solve_second(second, d_a, pair.weight, d_b) if work else [])
         return points, out.displacement, out.jacobian
+
+    def _amplitude_tangents(self, frequency: float, ratios: dict, d_units: dict, d_dc: list, d_contact: list,
+                            keys: list[str]) -> list[dict]:
+        """Per key, the change (per unit direction, see :class:`TangentLinear`) of the scaled heating
+        amplitude of every heated harmonic at ``frequency`` (Hz), given the sample's tip temperature
+        per heater temperature ``ratios`` and the tangents ``d_units`` of the unit fields (by harmonic),
+        of the scaled DC heating ``d_dc`` and of G_c ``d_contact`` (per key): zero without a balance,
+        through Z_n and G_c with one (:meth:`~stimsim.drives.Drive.heating_tangent`), and for a heater
+        with a temperature coefficient by :meth:`_coupled_tangents` of its whole spectrum."""
+        m = self.model
+        if m.drive.balance is None:
+            return [dict.fromkeys(ratios, 0.0) for _ in keys]
+        d_ratios = [{n: m.tip_per_heater(d_units[n][k]) for n in ratios} for k in range(len(keys))]
+        if not m.study.excitation.heater_temperature_coefficient:
+            return [{n: m.drive.heating_tangent(n, frequency, z, d[n], dg) for n, z in ratios.items()}
+                    for d, dg in zip(d_ratios, d_contact)]
+        scale = m.drive.scale
+
+        def kelvin(drive, p):  # heater temperatures (K) with the DC heater temperature p["dc"] (K)
+            spectrum = drive.heating_spectrum(frequency, {n: p[n] for n in ratios}, p["dc"] / drive.scale)
+            return {n: a * drive.scale for n, a in spectrum.items()}
+
+        found = self._coupled_tangents(kelvin, ratios | {"dc": m.base_heating * scale},
+                                       [d | {"dc": dc * scale} for d, dc in zip(d_ratios, d_dc)], keys)
+        return [{n: a / scale for n, a in d.items()} for d in found]
+
+    def _coupled_tangents(self, evaluate, point: dict, d_point: list[dict], keys: list[str]) -> list[dict]:
+        """Per key, the change of ``evaluate(drive, point)`` (a dict of heater temperatures, K) for a
+        heater with a temperature coefficient, whose harmonics are a fixed point without a closed-form tangent:
+        central differences (step :data:`SPECTRUM_STEP`) in the real and imaginary part of every entry
+        of ``point`` (Z_n: complex; the DC heating: real) along its change ``d_point`` per key, plus the
+        drive's own change with its keys (G_c, beta) at fixed ``point``."""
+        m, h = self.model, SPECTRUM_STEP
+        partials = []
+        for name, value in point.items():
+            size = h * max(abs(value), 1.0)
+            for part in ((1.0, 1j) if isinstance(value, complex) else (1.0,)):
+                plus = evaluate(m.drive, point | {name: value + size * part})
+                minus = evaluate(m.drive, point | {name: value - size * part})
+                partials.append((name, part, {n: (plus[n] - minus[n]) / (2 * size) for n in plus}))
+        found = []
+        for key, d in zip(keys, d_point):
+            change = dict.fromkeys(evaluate(m.drive, point), 0j)
+            for name, part, partial in partials:
+                along = d[name].real if part == 1.0 else d[name].imag
+                for n in change:
+                    change[n] += partial[n] * along
+            if key in DRIVE_KEYS:  # the drive itself moves: per unit direction, the step relative to |p| (or 1)
+                value = study_value(m.study, key)
+                step = h * (abs(value) or 1.0)
+                plus, minus = (evaluate(with_values(m.study, {key: value + s}).drive, point) for s in (step, -step))
+                for n in change:
+                    change[n] += (plus[n] - minus[n]) / (2 * h)
+            found.append(change)
+        return found
 
     def _method(self, frequency: float, method: str, first: dict) -> str:
         """The periodic method at ``frequency``: the study's, or for 'auto' the one
@@ -353,14 +439,17 @@ class ForwardModel:
             return method
         return periodic_method(self.model, validity_parameters(self.model, first)).method
 
-    def _record_periodic(self, out, frequency: float, method: str, first: dict, amplitudes: dict, dc: float, keys: list) -> None:
+    def _record_periodic(self, out, frequency: float, method: str, first: dict, background: dict, amplitudes: dict,
+                         dc: float, keys: list) -> None:
         """The tip harmonics of the periodic state at ``frequency`` (what a lock-in reads: total), and
         for harmonic balance the tangents of the ``keys``: J dX = -dG/dp at the solved state, with J the
         state's Jacobian preconditioned by its last Newton step's factorisations and dG/dp the central
         difference of the residual (coefficients, base state, heating) at that state (no new solve of
         the periodic state). The time domain has no tangent (its keys are differenced, see __init__)."""
         m = self.model
-        solution = HarmonicSolution(frequency, first, amplitudes, second_order_fields(m, frequency, first))
+        own = {n: a for n, a in amplitudes.items() if n in first}
+        solution = HarmonicSolution(frequency, first, own, second_order_fields(m, frequency, first), background=background,
+                                    background_spectrum={n: a for n, a in amplitudes.items() if n in background})
         report = PeriodicReport(method, "fit")
         tips = (harmonic_balance_tips if method == "harmonic_balance" else time_domain_tips)(m, frequency, solution, report)
         harmonics = [n for f, n in out.points if f == frequency]
@@ -394,14 +483,15 @@ class ForwardModel:
         return (residuals[0] - residuals[1]) / (2 * step)
 
     def _heating_spectrum(self, frequency: float) -> dict[int, complex]:
-        """The drive's scaled heating amplitudes by heating harmonic at ``frequency`` (Hz) for the model's
-        current parameters (a heater balance needs the unit first order for Z_n)."""
+        """The drive's scaled heating amplitudes by heated harmonic (background included) at
+        ``frequency`` (Hz) for the model's current parameters (a heater balance needs the unit first
+        order for Z_n)."""
         m = self.model
-        spectrum = {}
-        for n in m.drive.harmonics:
-            z = m.tip_per_heater(m.solve_first_order(n * frequency)) if m.drive.balance is not None else None
-            spectrum[n] = m.drive.heating(n, frequency, z)
-        return spectrum
+        ratios = {
+            n: m.tip_per_heater(m.solve_first_order(n * frequency)) if m.drive.balance is not None else None
+            for n in (*m.drive.harmonics, *m.drive.background_harmonics)
+        }
+        return m.drive.heating_spectrum(frequency, ratios, m.base_heating)
 
     def _first_order(self, work, frequency: float) -> tuple[dict, list[dict]]:
         """Unit first-order fields at ``frequency`` (Hz) and their tangents per parameter (none
@@ -409,18 +499,17 @@ class ForwardModel:
         unit = self.model.solve_first_order(frequency)
         return unit, work.solve_first(unit) if work else []
 
-    def _tangent_work(self, keys: list[str], dc_heating: float):
-        """The tangent-linear solver of the current model for the parameters ``keys``, with the
-        base-state tangents at fixed DC heating solved (None without tangents)."""
+    def _tangent_work(self, keys: list[str]):
+        """The tangent-linear solver of the current model for the parameters ``keys``, its base-state
+        tangents zero until :meth:`TangentLinear.solve_base` (None without tangents)."""
         m = self.model
         if not keys:
             return None
         if self.tangent is None or self.tangent.model is not m:
             # the base state is zero for every parameter value without DC heating and preload
-            base_moves = dc_heating != 0 or bool(m.study.tip.force)
+            base_moves = m.drive.balance is not None or m.drive.dc_heating != 0 or bool(m.study.tip.force)
             self.tangent = TangentLinear(m, keys, base_moves)
         self.tangent.set_study(m.study, keys)
-        self.tangent.solve_base(dc_heating)
         return self.tangent
 
     def destroy(self) -> None:
@@ -443,7 +532,7 @@ class TangentLinear:
 
     def __init__(self, model: HarmonicModel, keys: list[str], base_moves: bool):
         self.model = m = model
-        self.base_moves = base_moves and m.ionic
+        self.base_moves = base_moves and not m.linear
         self.study = m.study
         self.unit = {}  # parameter units of the directions: |value| (1 for a zero value)
         coefficients = m.coefficients.fields
@@ -467,7 +556,7 @@ class TangentLinear:
             self.equilibrium_direction = fem.Expression(bulk, V.element.interpolation_points)
         self.x, self.dx0, self.out = m.new_fields("tangent_x"), m.new_fields("tangent_base"), m.new_fields("tangent_out")
         self.da, self.db = m.new_fields("tangent_a"), m.new_fields("tangent_b")
-        self.base_tangents = None
+        self.base_tangents = {}
         self._compile()
 
     def _coefficient_directions(self, study: Study, key: str) -> dict:
@@ -486,7 +575,7 @@ class TangentLinear:
         """Directions at the current parameter values (the model's coefficients must be those of ``study``)."""
         self.study = study
         self.directions = {key: self._coefficient_directions(study, key) for key in keys}
-        self.base_tangents = None
+        self.base_tangents = {}
 
     def _use(self, key: str) -> None:
         """Load the coefficient directions of ``key`` (and the constants' current values)."""
@@ -530,22 +619,27 @@ class TangentLinear:
         heating = {i: forms.heat_input if i == TEMPERATURE else 0 for i in names}
         applied = {i: action(i, self.x, names) for i in names}
         source = forms.sources["second"]
-        self.common = {}
-        if m.ionic:
-            def moved(i):
-                return sum((ufl.derivative(source[i], forms.direction_a[n], self.da[n])
-                            + ufl.derivative(source[i], forms.direction_b[n], self.db[n]) for n in names), 0)
 
-            if self.base_moves:
-                self.common["first"] = rows(lambda i: -self._B(applied[i]))
-            self.common["second"] = rows(lambda i: self._B(source[i] - applied[i]) + moved(i))
-        else:  # heat, then mechanics with the temperature tangent just solved (in self.out)
-            self.common["first"] = rows(lambda i: -action(i, self.out, [TEMPERATURE]) if i == DISPLACEMENT else 0)
+        def solved(i):  # without ions the mechanics row reads the temperature tangent just solved
+            return -action(i, self.out, [TEMPERATURE]) if i == DISPLACEMENT and not m.ionic else 0
+
+        def moved(i):
+            return sum((ufl.derivative(source[i], forms.direction_a[n], self.da[n])
+                        + ufl.derivative(source[i], forms.direction_b[n], self.db[n]) for n in names), 0)
+
+        self.common = {}
+        if self.base_moves or not m.ionic:
+            self.common["first"] = rows(lambda i: solved(i) - self._B(applied[i]))
+        if self.base_moves and not m.ionic:
+            self.common["base"] = rows(solved)
+        if not m.linear:
+            self.common["second"] = rows(lambda i: solved(i) + self._B(source[i] - applied[i]) + moved(i))
         self.parts = {}
         for n in self.direction:
             self.parts[n] = {"first": rows(lambda i: self._T(heating[i] - applied[i], n))}
-            if m.ionic:
+            if not m.linear:
                 self.parts[n]["second"] = rows(lambda i: self._T(source[i] - applied[i], n))
+            if self.base_moves:
                 self.parts[n]["base"] = rows(lambda i: self._T(heating[i] - forms.balance[i], n))
         self.moved = {
             key: [n for n in self.direction if n in d or (n == "equilibrium" and "bulk_concentration" in d)]

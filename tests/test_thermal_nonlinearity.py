@@ -16,7 +16,6 @@ from stimsim.config import derived_study, study_from_dict
 from stimsim.errors import InputError
 from stimsim.forward import base_state, expansion_responses, responses, solve_harmonics
 from stimsim.harmonic import HarmonicModel
-from stimsim.inverse import ForwardModel
 from stimsim.limits import check_study
 from stimsim.physics.coupled import DISPLACEMENT, TEMPERATURE
 
@@ -222,9 +221,3 @@ def test_conductivity_reaching_zero_at_the_peak_temperature_is_refused():
     assert "sample.properties.thermal_conductivity_derivative" in str(err.value)
     check_study(_study("PTFE", {"thermal_conductivity_derivative": -5e-3}, 1e-8))
 
-
-def test_fitting_refuses_a_temperature_dependent_expansion():
-    study = _study("PTFE", {"thermal_expansion_derivative": EXPANSION_SLOPE}, 1e-8)
-    with pytest.raises(InputError) as err:
-        ForwardModel(study, ["youngs_modulus"], MPI.COMM_WORLD)
-    assert "sample.properties.thermal_expansion_derivative" in str(err.value)
