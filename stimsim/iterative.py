@@ -115,10 +115,9 @@ class FieldSplitSolver(DirectSolver):
         self.iterations: list[int] = []
         super().__init__(forms.operator, bcs, name, homogeneous=True, affine=affine)
 
-    def _configure(self) -> None:
-        """GMRES and the field split: one index set per field (its owned rows are contiguous in the
-        block matrix), the displacement's with block size 3 and the rigid-body modes."""
-        ksp = self.ksp
+    def _configure(self, ksp) -> None:
+        """Make ``ksp`` GMRES with the field split: one index set per field (its owned rows are
+        contiguous in the block matrix), the displacement's with block size 3 and the rigid-body modes."""
         ksp.setType(PETSc.KSP.Type.GMRES)
         ksp.setPCSide(PETSc.PC.Side.RIGHT)
         ksp.setTolerances(rtol=RTOL, atol=0.0, max_it=MAX_ITERATIONS)
@@ -146,9 +145,8 @@ class FieldSplitSolver(DirectSolver):
         """Combine the operator and the preconditioning matrix at the current frequency and base state
         and set the preconditioner up (the multigrid hierarchies once, see the module docstring)."""
         if self.preconditioner_affine.terms_stale and self.factorizations:
-            self.ksp.reset()  # new coefficients: new hierarchies
-            self._configure()
-            self.ksp.setFromOptions()
+            self.ksp.destroy()  # new coefficients: new hierarchies
+            self.ksp = self._create_ksp()
         self.matrix_norm = self.affine.combine(self.matrix, self.bcs)
         self.preconditioner_affine.combine(self.preconditioner, self.bcs)
         self.ksp.setOperators(self.matrix, self.preconditioner)

@@ -174,18 +174,24 @@ class DirectSolver:
         self.offsets = np.cumsum([0] + [V.dofmap.index_map.size_local * V.dofmap.index_map_bs for V in self.spaces])
         #: Local indices of the Dirichlet rows (zeroed in a homogeneous right-hand side).
         self.constrained_rows = _constrained_rows(self.rhs, self.row_bcs)
-        self.ksp = PETSc.KSP().create(self.comm)
-        self.ksp.setOptionsPrefix(f"stimsim_{name}_")
-        self._configure()
-        self.ksp.setFromOptions()
+        self.ksp = self._create_ksp()
         self.factorizations = 0
         #: Whether a solve on the current factorisation has had its backward error checked.
         self.backward_error_checked = False
 
-    def _configure(self) -> None:
-        """Make the KSP a MUMPS LU solve (before the PETSc options database is read)."""
-        self.ksp.setType(PETSc.KSP.Type.PREONLY)
-        pc = self.ksp.getPC()
+    def _create_ksp(self):
+        """A new KSP under the options prefix ``stimsim_<name>_``, set up by :meth:`_configure` and then
+        by the PETSc options database."""
+        ksp = PETSc.KSP().create(self.comm)
+        ksp.setOptionsPrefix(f"stimsim_{self.name}_")
+        self._configure(ksp)
+        ksp.setFromOptions()
+        return ksp
+
+    def _configure(self, ksp) -> None:
+        """Make ``ksp`` a MUMPS LU solve."""
+        ksp.setType(PETSc.KSP.Type.PREONLY)
+        pc = ksp.getPC()
         pc.setType(PETSc.PC.Type.LU)
         pc.setFactorSolverType("mumps")
 
