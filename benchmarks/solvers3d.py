@@ -98,8 +98,9 @@ def main() -> None:
                     diffs = ["", ""]
                 else:
                     diffs = [f"{d:.1e}" for d in differences(iterative["u"], result["u"])]
-                print(f"{ranks:>5} {refinement:>6g} {result['dofs']:>8d} {linear:>9} {result['seconds']:>8.1f} {result['cpu']:>7.1f} "
-                      f"{result['peak']:>12.0f} {'/'.join(map(str, result['iterations'])):>10} {diffs[0]:>8} {diffs[1]:>8}",
+                iterations = "/".join(map(str, result["iterations"]))
+                print(f"{ranks:>5} {refinement:>6g} {result['dofs']:>8d} {linear:>9} {result['seconds']:>8.1f} "
+                      f"{result['cpu']:>7.1f} {result['peak']:>12.0f} {iterations:>10} {diffs[0]:>8} {diffs[1]:>8}",
                       flush=True)
 
 

@@ -169,7 +169,8 @@ def local_vegard_coupling(forms: CoupledForms, k: dict):
     stress-enhanced diffusion of a constrained layer: the Schur complement of the stress projection,
     the projection taken as local (the non-local part goes through the displacement)."""
     trial = ufl.TrialFunction(forms.spaces[CONCENTRATION])
-    local = -mechanics.bulk_modulus(k["lame_lambda"], k["shear_modulus"]) * ufl.tr(mechanics.vegard_eigenstrain(trial, 0, k["vegard"]))
+    vegard = mechanics.vegard_eigenstrain(trial, 0, k["vegard"])
+    local = -mechanics.bulk_modulus(k["lame_lambda"], k["shear_modulus"]) * ufl.tr(vegard)
     row, column = forms.names.index(CONCENTRATION), forms.names.index(STRESS)
     coupling = expand_derivatives(forms.operator_blocks[row][column])
     return ufl.replace(coupling, {coupling.arguments()[1]: local})
