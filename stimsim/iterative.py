@@ -5,8 +5,9 @@ field-split preconditioner: one block Gauss-Seidel sweep over the fields in the 
 temperature -> displacement -> hydrostatic stress -> concentration, each block approximately inverted:
 
 * temperature: k grad.grad + i w C, a complex-shifted Laplacian (real symmetric parts, positive
-  imaginary shift): algebraic multigrid (PETSc GAMG) with Gauss-Seidel smoothing (the Chebyshev
-  default estimates a real spectrum);
+  imaginary shift): algebraic multigrid (PETSc GAMG, which runs in complex arithmetic) with
+  Gauss-Seidel smoothing, which needs no spectrum estimate (GAMG's default Chebyshev smoother assumes
+  a real one; measured, it did as well here);
 * displacement: linear elasticity, real symmetric positive definite: GAMG with the six rigid-body
   modes as its near-null space and three smoothing steps;
 * hydrostatic stress: an L2 projection (a P2 mass matrix): two incomplete-LU sweeps;
@@ -21,8 +22,10 @@ Heat feeds the other fields and nothing feeds back into it, so only the non-loca
 only; it is affine in the frequency as the operator is (:class:`~stimsim.solvers.AffineParts`). Plain
 GAMG on the whole coupled block does not converge. The multigrid hierarchies (aggregates and
 interpolation) are built on the first factorisation and kept across frequencies and base states
-(``pc_gamg_reuse_interpolation``; only the coarse operators are recomputed): they depend on the
-sparsity and the near-null space, not on the values. New coefficients (:meth:`refresh_all`) rebuild them.
+(``pc_gamg_reuse_interpolation``; only the coarse operators are recomputed): with GAMG's default
+threshold every coupling counts in the aggregation, so the aggregates follow the sparsity and the
+near-null space, which no frequency or base state changes. New coefficients (:meth:`refresh_all`)
+rebuild them.
 
 Every solve is checked: the KSP converged reason (else a :class:`~stimsim.errors.SolverError` with the
 residual history), finite values, the size of the scaled solution and the backward error. Any PETSc
