@@ -176,6 +176,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "steps_per_period": Key(
             "integer", "1", "time steps per drive period of periodic = 'time_domain'", 64, low=8, high=100000
         ),
+        "linear": Key(
+            "string", "", "linear solver of the coupled ionic system: MUMPS LU ('direct'), or GMRES with a "
+            "field-split algebraic-multigrid preconditioner ('iterative', geometry.model = '3d' only)", "direct",
+            choices=("direct", "iterative"),
+        ),
     },
     "mesh": {
         "refinement": Key(
@@ -355,6 +360,7 @@ class SolverOptions:
     harmonics: int | None = None
     periods: int = 40
     steps_per_period: int = 64
+    linear: str = "direct"
 
 
 @dataclass(frozen=True)
@@ -806,6 +812,11 @@ def _cross_check(study: Study) -> None:
     size = domain_size(study)
     if study.sample.model == "3d":
         _check_3d(study, size)
+    elif study.solver.linear == "iterative":
+        raise InputError(
+            "solver.linear", "= 'iterative' needs geometry.model = '3d' (accepted here: 'direct'; an axisymmetric "
+            "model is small enough for the direct solver)"
+        )
     radii = study.drive.surface_radii()
     for name, radius in radii.items():
         if radius >= size / 4:

@@ -23,6 +23,7 @@ from dolfinx import fem
 from ufl.algorithms import expand_derivatives
 from ufl.algorithms.estimate_degrees import estimate_total_polynomial_degree
 
+from stimsim.physics import mechanics
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE, static_residual, storage
 from stimsim.response import hertz_weight
 
@@ -84,7 +85,8 @@ def functions(spaces: dict, label: str) -> dict:
 class CoupledForms:
     """The forms of one model. UFL: ``tests`` (per field), ``balance`` (static residual per field at
     the total fields ``base``), ``heat_input`` (the heating linear form, times ``heating``),
-    ``operator_blocks`` (L(i w) per pair of fields, with ``rates`` = w t per stored field) and
+    ``static_blocks`` (R' at the base state per pair of fields), ``operator_blocks`` (L(i w) per pair
+    of fields, with ``rates`` = w t per stored field) and
     ``sources`` ('first': the heating; 'second': -R''[``direction_a``, ``direction_b``]). Compiled:
     ``operator`` (the block operator), its affine parts ``operator_static`` (R' at the base state, per
     block) and ``operator_terms`` ((rate Constant, blocks of i times the storage) per stored field),
@@ -103,6 +105,7 @@ class CoupledForms:
     rates: dict
     balance: dict
     heat_input: object
+    static_blocks: list
     operator_blocks: list
     sources: dict
     operator: object
@@ -149,13 +152,28 @@ def build_forms(study, domain, spaces: dict, coefficients, scales) -> CoupledFor
     return CoupledForms(
         names=names, spaces=spaces, tests=tests, base=base, solution=solution, direction_a=direction_a,
         direction_b=direction_b, heating=heating, preload_fraction=preload_fraction, rates=rates,
-        balance=residual, heat_input=heat.source, operator_blocks=blocks, sources={"first": first, "second": second},
+        balance=residual, heat_input=heat.source, static_blocks=static,
+        operator_blocks=blocks, sources={"first": first, "second": second},
         operator=compiled(blocks) if ionic else None,
         operator_static=compiled(static), operator_terms=terms,
         first_order=[compiled(first[name]) for name in names],
         second_order=[compiled(second[name]) for name in names],
         newton=[compiled(first[name] - residual[name]) for name in names] if nonlinear else None,
     )
+
+
+def local_vegard_coupling(forms: CoupledForms, k: dict):
+    """The concentration row's coupling to the hydrostatic stress with the stress replaced by its local
+    dependence on the concentration, -K tr(e*_Vegard) = -3 K (Omega/3) c (UFL, a concentration-concentration
+    block; ``k``: the scaled coefficient fields). Added to the diffusion block it gives the
+    stress-enhanced diffusion of a constrained layer: the Schur complement of the stress projection,
+    the projection taken as local (the non-local part goes through the displacement)."""
+    trial = ufl.TrialFunction(forms.spaces[CONCENTRATION])
+    vegard = mechanics.vegard_eigenstrain(trial, 0, k["vegard"])
+    local = -mechanics.bulk_modulus(k["lame_lambda"], k["shear_modulus"]) * ufl.tr(vegard)
+    row, column = forms.names.index(CONCENTRATION), forms.names.index(STRESS)
+    coupling = expand_derivatives(forms.operator_blocks[row][column])
+    return ufl.replace(coupling, {coupling.arguments()[1]: local})
 
 
 def _storage_block(field: str, row: str, column: str, stored: dict, tests: dict, trials: dict):

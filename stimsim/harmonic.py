@@ -8,7 +8,8 @@ factorised once). Such a model is linear unless alpha or k depends on the temper
 (:attr:`HarmonicModel.linear`); then its base state is solved by Newton's method and its second order
 is not zero.
 With ions the hydrostatic stress and the concentration join them and the coupled block system is
-solved monolithically with MUMPS (or by the staggered scheme where that is faster).
+solved monolithically with MUMPS (or by the staggered scheme where that is faster), or in 3D with
+``[solver] linear = "iterative"`` by GMRES with a field-split preconditioner (:mod:`stimsim.iterative`).
 
 All solves are in scaled units (:mod:`stimsim.physics.scaling`); the heating amplitude 1 is what the
 study's drive says (:attr:`stimsim.drives.Drive.scale`). Public interface: the solves
@@ -37,6 +38,7 @@ from stimsim.errors import InputError, SolverError, history
 from stimsim.forms import CoupledForms, build_forms, field_spaces, functions
 from stimsim.geometry import load_domain, mesh_spec
 from stimsim.heatmechanics import HEAT, MECHANICS, HeatMechanics
+from stimsim.iterative import FieldSplitSolver
 from stimsim.periodic import HarmonicBalance
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE
 from stimsim.response import DiskAverage
@@ -68,8 +70,13 @@ class HarmonicModel:
     def __init__(self, study: Study, comm: MPI.Comm = MPI.COMM_WORLD, domain=None, method: str = "auto"):
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-        self.study, self.drive, self.method = study, study.drive, method
         self.ionic = study.sample.material.is_ionic
+        #: Whether the coupled ionic system is solved iteratively (``[solver] linear``); then monolithically.
+        self.iterative = self.ionic and study.solver.linear == "iterative"
+        if self.iterative and method == "staggered":
+            raise ValueError("method 'staggered' needs solver.linear = 'direct'")
+        self.study, self.drive = study, study.drive
+        self.method = "monolithic" if self.iterative else method
         self.domain = domain or load_domain(mesh_spec(study), comm)
         self.scales = scales_for(study)
         self.spaces = field_spaces(self.domain, self.ionic)
@@ -122,14 +129,29 @@ class HarmonicModel:
 
     def _check_size(self) -> None:
         """Refuse a 3D model too large for the direct solver on this machine class (see
-        :data:`MAX_DIRECT_3D_DOFS`) before anything is factorised."""
-        if self.domain.mesh.topology.dim == 3 and self.num_dofs > MAX_DIRECT_3D_DOFS:
-            raise InputError(
-                "mesh.refinement", f"the 3D mesh has {self.num_dofs} DOFs, more than the direct solver handles "
-                f"({MAX_DIRECT_3D_DOFS}: 184k DOFs needed 8.6 GB and 7 min, docs/performance.md). A chemical length "
-                "far below the contact radius is the usual cause (its surface layer is isotropic in 3D): lower "
-                "mesh.refinement, or raise the lowest diffusivity or lower the highest frequency"
+        :data:`MAX_DIRECT_3D_DOFS`) before anything is factorised. With ``[solver] linear = 'iterative'``
+        the coupled ionic system is not factorised; heat and mechanics (without ions, or for alpha(T)
+        and k(T)) still are, and their DOFs count."""
+        if self.domain.mesh.topology.dim != 3:
+            return
+        direct = self.num_dofs
+        if self.iterative:  # only with ions: the coupled system is not factorised
+            direct = 0 if not self.thermally_nonlinear else sum(
+                self._field_dofs(name) for name in (TEMPERATURE, DISPLACEMENT)
             )
+        if direct > MAX_DIRECT_3D_DOFS:
+            advice = "" if self.iterative else " or set solver.linear = 'iterative' (with mobile ions),"
+            raise InputError(
+                "mesh.refinement", f"the 3D mesh has {direct} DOFs to factorise, more than the direct solver handles "
+                f"({MAX_DIRECT_3D_DOFS}: 184k DOFs needed 8.6 GB and 7 min, docs/performance.md). A chemical length "
+                f"far below the contact radius is the usual cause (its surface layer is isotropic in 3D): lower "
+                f"mesh.refinement,{advice} or raise the lowest diffusivity or lower the highest frequency"
+            )
+
+    def _field_dofs(self, name: str) -> int:
+        """Global number of degrees of freedom of the field ``name``."""
+        V = self.spaces[name]
+        return V.dofmap.index_map.size_global * V.dofmap.index_map_bs
 
     def _build_solvers(self) -> None:
         bcs = self._boundary_conditions()
@@ -140,7 +162,10 @@ class HarmonicModel:
             self.heat_mechanics.prepare()
         if self.ionic:
             affine = AffineParts(forms.operator_static, forms.operator_terms)
-            self.coupled_solver = DirectSolver(forms.operator, self.bcs, "coupled", homogeneous=True, affine=affine)
+            if self.iterative:
+                self.coupled_solver = FieldSplitSolver(forms, self.bcs, affine, self.coefficients.fields)
+            else:
+                self.coupled_solver = DirectSolver(forms.operator, self.bcs, "coupled", homogeneous=True, affine=affine)
             if self.method != "monolithic":
                 self.staggered = StaggeredSolver(self, bcs)
 
@@ -220,7 +245,7 @@ class HarmonicModel:
         if self.heat_mechanics is not None:
             self.heat_mechanics.prepare()
         if self.ionic:
-            self.coupled_solver.affine.refresh_all()
+            self.coupled_solver.refresh_all()
         if self.staggered is not None:
             self.staggered.refactorize_static()
         self.base_state_solved = False
@@ -271,7 +296,7 @@ class HarmonicModel:
         """The operators are the Jacobian at the base state, to be assembled again (none depends on it
         in a linear model)."""
         if self.ionic:
-            self.coupled_solver.affine.refresh()
+            self.coupled_solver.refresh()
         if self.thermally_nonlinear:
             self.heat_mechanics.refresh_base()
         self.base_state_solved = True
@@ -313,7 +338,7 @@ class HarmonicModel:
         heat then mechanics (the Jacobian is block lower-triangular)."""
         newton = self.forms.newton
         if self.ionic:
-            self.coupled_solver.affine.refresh()
+            self.coupled_solver.refresh()
             self.coupled_solver.factorize()
             self.coupled_solver.solve(newton, [update[n] for n in self.names])
             return
@@ -419,8 +444,9 @@ class HarmonicModel:
         """From now on solve the coupled first and second orders at each frequency by GMRES
         preconditioned with the LU factors of that frequency's operator at the base state of its first
         solve (:class:`~stimsim.solvers.ReferenceFactorSolver`): for a base state that moves slowly
-        (slow modulation), a solve then costs a few back-substitutions. :meth:`thaw_operators` ends it."""
-        if self.ionic and self._reference_solvers is None:
+        (slow modulation), a solve then costs a few back-substitutions. :meth:`thaw_operators` ends it.
+        The iterative solver (``[solver] linear``) factorises nothing and is kept as it is."""
+        if self.ionic and not self.iterative and self._reference_solvers is None:
             self._reference_solvers = {}
 
     def thaw_operators(self) -> None:
@@ -502,7 +528,7 @@ class HarmonicModel:
     @property
     def num_dofs(self) -> int:
         """Global number of degrees of freedom of all fields."""
-        return sum(V.dofmap.index_map.size_global * V.dofmap.index_map_bs for V in self.spaces.values())
+        return sum(self._field_dofs(name) for name in self.names)
 
     def destroy(self) -> None:
         """Free the PETSc objects (collective)."""

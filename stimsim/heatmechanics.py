@@ -43,7 +43,7 @@ class HeatMechanics:
         heat operator's parts and the coupling at the current base state, and the unit heat input."""
         forms = self.forms
         self.mechanics.factorize()
-        self.heat.affine.refresh_all()
+        self.heat.refresh_all()
         self.refresh_base()
         forms.heating.value = 1.0
         self.heat.assemble_rhs(forms.first_order[HEAT], self.heat_source)
@@ -52,7 +52,7 @@ class HeatMechanics:
     def refresh_base(self) -> None:
         """Assemble again what depends on the base state: the static heat operator and the coupling."""
         assemble_into(self.coupling, self.forms.operator_static[MECHANICS][HEAT], [])
-        self.heat.affine.refresh()
+        self.heat.refresh()
         self.heat.assemble_parts()
 
     def solve_heating(self, heating: complex, out: dict) -> None:

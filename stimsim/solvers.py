@@ -11,8 +11,8 @@ bounded through the parts of an :class:`AffineParts` operator). Later solves on 
 it: the backward error of LU with pivoting is bounded by a multiple of |L||U|, a property of the
 factorisation and not of the right-hand side (Higham, Accuracy and Stability of Numerical Algorithms,
 2nd ed., Thm. 9.4); it costs a mat-vec per solve, a quarter of a small model's overhead. An iterative
-solve (:class:`ReusedFactorization`) checks it every time. A failure raises
-:class:`~stimsim.errors.SolverError`.
+solve (:class:`ReferenceFactorSolver`, and :class:`~stimsim.iterative.FieldSplitSolver` for large 3D
+models) checks it every time. A failure raises :class:`~stimsim.errors.SolverError`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ MUMPS_ERRORS = {
     -19: "the memory limit was exceeded",
 }
 #: Largest 3D model (all fields' DOFs) the direct solver is asked to factorise: 184k DOFs of the
-#: coupled ionic system took 8.6 GB and 7 min on one rank (docs/performance.md, '3D').
+#: coupled ionic system took 8.6 GB and 7 min on one rank (docs/performance.md, '3D'). The iterative
+#: coupled solve (``[solver] linear = "iterative"``) is not bound by it.
 MAX_DIRECT_3D_DOFS = 200_000
 #: Largest accepted normwise backward error of a solve (LU with pivoting gives ~1e-15).
 MAX_BACKWARD_ERROR = 1e-9
@@ -177,16 +178,34 @@ class DirectSolver:
         self.offsets = np.cumsum([0] + [V.dofmap.index_map.size_local * V.dofmap.index_map_bs for V in self.spaces])
         #: Local indices of the Dirichlet rows (zeroed in a homogeneous right-hand side).
         self.constrained_rows = _constrained_rows(self.rhs, self.row_bcs)
-        self.ksp = PETSc.KSP().create(self.comm)
-        self.ksp.setOptionsPrefix(f"stimsim_{name}_")
-        self.ksp.setType(PETSc.KSP.Type.PREONLY)
-        pc = self.ksp.getPC()
-        pc.setType(PETSc.PC.Type.LU)
-        pc.setFactorSolverType("mumps")
-        self.ksp.setFromOptions()
+        self.ksp = self._create_ksp()
         self.factorizations = 0
         #: Whether a solve on the current factorisation has had its backward error checked.
         self.backward_error_checked = False
+
+    def _create_ksp(self):
+        """A new KSP under the options prefix ``stimsim_<name>_``, set up by :meth:`_configure` and then
+        by the PETSc options database."""
+        ksp = PETSc.KSP().create(self.comm)
+        ksp.setOptionsPrefix(f"stimsim_{self.name}_")
+        self._configure(ksp)
+        ksp.setFromOptions()
+        return ksp
+
+    def _configure(self, ksp) -> None:
+        """Make ``ksp`` a MUMPS LU solve."""
+        ksp.setType(PETSc.KSP.Type.PREONLY)
+        pc = ksp.getPC()
+        pc.setType(PETSc.PC.Type.LU)
+        pc.setFactorSolverType("mumps")
+
+    def refresh(self) -> None:
+        """The base state changed: the operator's static part is assembled again (see :class:`AffineParts`)."""
+        self.affine.refresh()
+
+    def refresh_all(self) -> None:
+        """The coefficients changed: every part of the operator is assembled again."""
+        self.affine.refresh_all()
 
     def assemble_parts(self) -> None:
         """Assemble the stale affine parts of the operator now (else the next :meth:`factorize` does)."""
@@ -235,16 +254,20 @@ class DirectSolver:
         else:
             set_bc(self.rhs, self.row_bcs)
         self.ksp.solve(self.rhs, self.solution)
-        reason = self.ksp.getConvergedReason()
-        if reason <= 0:
-            raise SolverError(f"{self.name}: linear solve did not converge (KSP reason {reason})")
-        self._check_mumps("solve")
+        self._check_convergence()
         self._check_solution()
         functions = [solution] if isinstance(solution, fem.Function) else solution
         values = self.solution.array_r
         for function, start, stop in zip(functions, self.offsets, self.offsets[1:]):
             function.x.array[: stop - start] = values[start:stop]
             function.x.scatter_forward()
+
+    def _check_convergence(self) -> None:
+        """The KSP's converged reason and MUMPS's status of the last solve."""
+        reason = self.ksp.getConvergedReason()
+        if reason <= 0:
+            raise SolverError(f"{self.name}: linear solve did not converge (KSP reason {reason})")
+        self._check_mumps("solve")
 
     def _check_solution(self) -> None:
         if self.backward_error_checked and not self.checks_every_solve:

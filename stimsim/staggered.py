@@ -23,8 +23,7 @@ from dolfinx import fem
 from mpi4py import MPI
 from ufl.algorithms import expand_derivatives
 
-from stimsim.forms import compiled
-from stimsim.physics import mechanics
+from stimsim.forms import compiled, local_vegard_coupling
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE
 from stimsim.solvers import DirectSolver
 
@@ -43,14 +42,7 @@ class StaggeredSolver:
         forms = model.forms
         self.x = forms.solution
         blocks = {i: dict(zip(forms.names, row)) for i, row in zip(forms.names, forms.operator_blocks)}
-        trial_c = ufl.TrialFunction(forms.spaces[CONCENTRATION])
-        k = model.coefficients.fields
-        # sigma_h's own dependence on c: -K tr(e*_Vegard), the local term of mechanics.hydrostatic_stress
-        vegard = mechanics.vegard_eigenstrain(trial_c, 0, k["vegard"])
-        local = -mechanics.bulk_modulus(k["lame_lambda"], k["shear_modulus"]) * ufl.tr(vegard)
-        coupling = expand_derivatives(blocks[CONCENTRATION][STRESS])
-        trial_s = coupling.arguments()[1]
-        diffusion = blocks[CONCENTRATION][CONCENTRATION] + ufl.replace(coupling, {trial_s: local})
+        diffusion = blocks[CONCENTRATION][CONCENTRATION] + local_vegard_coupling(forms, model.coefficients.fields)
         self.nonlocal_stress = fem.Function(forms.spaces[STRESS], name="nonlocal_stress")
         self.heat = DirectSolver(compiled(blocks[TEMPERATURE][TEMPERATURE]), bcs[TEMPERATURE], "staggered_heat", homogeneous=True)
         self.mechanics = DirectSolver(compiled(blocks[DISPLACEMENT][DISPLACEMENT]), bcs[DISPLACEMENT], "staggered_mechanics", homogeneous=True)
