@@ -136,7 +136,7 @@ class HarmonicModel:
             return
         direct = self.num_dofs
         if self.iterative:  # only with ions: the coupled system is not factorised
-            direct = 0 if not self.thermally_nonlinear else sum(
+            direct = 0 if not thermally_nonlinear(self.study) else sum(
                 self._field_dofs(name) for name in (TEMPERATURE, DISPLACEMENT)
             )
         if direct > MAX_DIRECT_3D_DOFS:
