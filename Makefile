@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stimsim-installed
 MPI_RANKS ?= 2
+# Worker processes of the single-rank test pass (pytest-xdist; each test still runs on one rank, the
+# tests of one file on one worker so that their module fixtures are built once): 0 runs them in-process.
+TEST_WORKERS ?= 2
 
 # First Python >= 3.12 among: $PYTHON, the pyenv-selected python3 (.python-version), python3.13,
 # python3.12 on PATH, any pyenv 3.12+ installation.
@@ -22,7 +25,7 @@ demo: $(STAMP)
 test: test-serial test-mpi
 
 test-serial: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-mpi: $(STAMP)
 	$(BIN)/mpiexec -n $(MPI_RANKS) $(BIN)/python -m pytest -q -m "not serial"

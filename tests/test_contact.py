@@ -190,6 +190,7 @@ def test_joule_heater_coefficient_adds_a_nonionic_row_at_4w_that_the_total_inclu
     assert 1e-4 < abs(background.displacement / rows[2, "thermal"].displacement) < 1e-1
 
 
+@pytest.mark.serial  # suite time: harmonic balance under MPI is tests/test_periodic.py's
 def test_harmonic_balance_carries_the_heater_background_like_the_expansion():
     """At a small amplitude (theta ~ 0.1 K, beta = 1e-3 1/K: the background about 2.5 times the ionic
     part at 4) the nonlinear periodic state with the heater's 4 w heating gives the expansion's thermal

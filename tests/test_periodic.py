@@ -101,7 +101,7 @@ SDC_FAST = {"material": "SDC", "properties": {"diffusivity": 1e-11}}
 @pytest.mark.parametrize(
     "sample",
     [
-        pytest.param({"geometry": {"kind": "film", "film_thickness": 100e-9, "substrate": "Si"}}, marks=pytest.mark.serial),
+        {"geometry": {"kind": "film", "film_thickness": 100e-9, "substrate": "Si"}},
         {"ions": {"space_charge_excess": 0.5, "space_charge_length": 5e-9}},
         {"tip": {"force": 50e-9, "tip_radius": 30e-9},
          "sample": {"material": "SDC", "properties": {"diffusivity": 1e-11, "partial_molar_volume": 5e-7}}},
@@ -112,6 +112,7 @@ SDC_FAST = {"material": "SDC", "properties": {"diffusivity": 1e-11}}
     ],
     ids=["film", "space_charge", "preload", "dc_heating", "soret_exchange"],
 )
+@pytest.mark.serial  # suite time: harmonic balance under MPI is test_small_amplitude_reproduces_the_expansion's
 def test_harmonic_balance_covers_films_space_charge_preload_and_dc_heating(sample):
     """At 10 nW (theta_1 ~ 0.07 K) the periodic state of a film on Si, a surface space-charge layer, a
     Hertz preload (50 nN on a 30 nm tip; Omega lowered so the preload does not empty the contact of

@@ -8,6 +8,9 @@ from mpi4py import MPI
 from stimsim.config import study_from_dict
 from stimsim.forward import simulate
 
+#: Serial only (suite time): a convergence study; harmonic balance under MPI is tests/test_periodic.py's
+pytestmark = pytest.mark.serial
+
 FREQUENCY = 2e4
 
 

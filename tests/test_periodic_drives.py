@@ -22,6 +22,9 @@ from mpi4py import MPI
 from stimsim.config import study_from_dict
 from stimsim.forward import simulate
 
+#: Serial only (suite time): harmonic balance under MPI is tests/test_periodic.py's; the drives' parallel paths are the expansion's tests
+pytestmark = pytest.mark.serial
+
 FREQUENCY = 2e4
 #: Complex relative difference allowed between the two methods (amplitude and phase together), and on
 #: the ionic part at a heated harmonic.

@@ -281,6 +281,7 @@ def test_pair_response_is_the_same_on_one_and_all_ranks():
 # -- the pair through harmonic balance: the residual, not a linearisation, carries it -------------------
 
 
+@pytest.mark.serial  # physics check; the parallel path is covered by the file's 1-vs-2-rank test (suite time)
 def test_small_amplitude_harmonic_balance_of_a_pair_reproduces_the_expansion():
     """b = z^2 a (both carriers limit, so the series mobility and both barriers are nonlinear) at a
     0.3 K oscillation: harmonic balance (H = 4) and the expansion agree on u_1 and the ionic u_2."""

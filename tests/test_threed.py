@@ -250,7 +250,7 @@ def test_harmonic_balance_in_3d_reproduces_the_expansion_at_small_amplitude(monk
     import stimsim.periodic
     from stimsim.forward import base_state, expansion_responses, solve_harmonics
 
-    raw = raw_study(ionic=True, excitation={"power_amplitude": 1e-7}, mesh={"refinement": 0.25},
+    raw = raw_study(ionic=True, excitation={"power_amplitude": 1e-7}, mesh={"refinement": 0.2},
                     solver={"periodic": "harmonic_balance", "harmonics": 4})
     with HarmonicModel(study_from_dict(raw), MPI.COMM_WORLD) as model:
         base_state(model)
