@@ -47,3 +47,17 @@ def shared_tmp(tmp_path_factory):
     """A temporary folder that is the same on every rank (rank 0 makes it)."""
     path = tmp_path_factory.mktemp("shared") if MPI.COMM_WORLD.rank == 0 else None
     return Path(MPI.COMM_WORLD.bcast(path, root=0))
+
+
+def simulated_displacements(study, comm) -> dict:
+    """stimsim.forward.simulate's tip displacement (m) of ``study`` by (drive frequency, harmonic): the
+    sum of its rows of each kind (all but 'total')."""
+    from stimsim.forward import simulate
+
+    rows, model = simulate(study, comm)
+    model.destroy()
+    found = {}
+    for row in rows:
+        if row.kind != "total":
+            found[row.drive_frequency, row.harmonic] = found.get((row.drive_frequency, row.harmonic), 0) + row.displacement
+    return found

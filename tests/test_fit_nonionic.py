@@ -8,8 +8,9 @@ import pytest
 from stimsim.config import study_from_dict
 from stimsim.errors import InputError
 from stimsim.fit import fit
-from stimsim.forward import simulate
 from stimsim.inverse import ForwardModel, with_values
+
+from conftest import simulated_displacements
 
 from test_inverse import synthetic, taylor_rates
 
@@ -31,17 +32,6 @@ def ptfe_joule(properties: dict, dc_voltage: float = 0.0, frequencies=(1e3, 1e4)
         "mesh": {"refinement": 0.3},
         "solver": {"periodic": "expansion"},
     })
-
-
-def _simulated(study, comm) -> dict:
-    """simulate()'s tip displacement (m) by (frequency, harmonic): the sum of its rows of each kind."""
-    rows, model = simulate(study, comm)
-    model.destroy()
-    found = {}
-    for row in rows:
-        if row.kind != "total":
-            found[row.drive_frequency, row.harmonic] = found.get((row.drive_frequency, row.harmonic), 0) + row.displacement
-    return found
 
 
 def test_taylor_of_the_slopes_through_a_heater_balance(comm):
@@ -92,7 +82,7 @@ def test_heater_coefficient_values_and_taylor(comm):
     assert set(forward.methods.values()) == {"tangent-linear"}
     for beta in (2e-3, 3e-3):
         prediction = forward.evaluate({TCR: beta})
-        expected = _simulated(with_values(study, {TCR: beta}), comm)
+        expected = simulated_displacements(with_values(study, {TCR: beta}), comm)
         assert prediction.points == ((1e4, 1), (1e4, 2), (1e4, 3), (1e4, 4))
         for point, value in zip(prediction.points, prediction.displacement):
             assert value == pytest.approx(expected[point], rel=1e-9)

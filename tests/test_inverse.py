@@ -19,6 +19,8 @@ from stimsim.fit import Data, fit, fit_options, read_data
 from stimsim.harmonic import HarmonicModel
 from stimsim.inverse import ForwardModel, parameter_key, with_values
 
+from conftest import simulated_displacements
+
 ROOT_KEYS = ("parameters", "correlation", "warnings", "converged", "cost", "nfev", "njev", "chi2")
 
 
@@ -155,12 +157,7 @@ def test_joule_drive_values_and_taylor(comm):
     forward = ForwardModel(study, names, comm)
     assert set(forward.methods.values()) == {"tangent-linear"}
     prediction = forward.evaluate()
-    rows, model = simulate(study, comm)
-    model.destroy()
-    expected = {}
-    for row in rows:
-        if row.kind != "total":
-            expected[row.drive_frequency, row.harmonic] = expected.get((row.drive_frequency, row.harmonic), 0) + row.displacement
+    expected = simulated_displacements(study, comm)
     assert prediction.points == ((1e4, 1), (1e4, 2), (1e4, 3), (1e4, 4))
     for point, value in zip(prediction.points, prediction.displacement):
         assert value == pytest.approx(expected[point], rel=1e-9)
