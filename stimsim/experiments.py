@@ -388,9 +388,16 @@ def _resonance_if_needed(study: Study) -> Resonance | None:
 
 
 def contact_stiffness_of(study: Study) -> float:
-    """Contact stiffness 2 a E* (N/m) of the study's tip on its sample's (top) material; on grains and
-    grain-boundary cores (3D), E* averaged over the contact disk by the regions' area fractions (the
-    regions under the tip act as parallel springs)."""
+    """Contact stiffness 2 a E* (N/m) of the study's tip on its sample's own (top) material: the contact
+    at which the instrument's resonance frequency is given (on grains: the grain interior's)."""
+    top = study.sample.material
+    return contact_stiffness(study.tip.contact_radius, top.youngs_modulus, top.poisson_ratio)
+
+
+def contact_stiffness_under_tip(study: Study) -> float:
+    """Contact stiffness 2 a E* (N/m) at the study's tip position (3D): E* averaged over the contact disk
+    by the area fractions of the grains and grain-boundary cores under it (parallel springs); equal to
+    :func:`contact_stiffness_of` away from them."""
     sample, radius = study.sample, study.tip.contact_radius
     fractions = disk_fractions(sample.grain_boundaries, study.tip.position, radius)
     return sum(

@@ -15,7 +15,8 @@ positions after the first take them from the JIT cache without compiling.
 The table (``line_scan`` / ``map``) has a row per position and response row: ``x_m``, ``y_m``
 (``distance_m`` from the start along a line scan) and the response.csv columns in their order; where
 the instrument follows the contact stiffness (``instrument.cantilever_stiffness``), also the contact
-stiffness under the tip and the contact resonance there with its shift from the study's own
+stiffness under the tip (grains and cores by area) and the contact resonance there with its shift from
+the instrument's own, given on the sample's own material (the grain interior)
 (:meth:`stimsim.instrument.Resonance.at_contact_stiffness`).
 """
 
@@ -29,7 +30,7 @@ import numpy as np
 
 from stimsim.config import Study, check_tip_position, check_table
 from stimsim.errors import InputError, StimsimError
-from stimsim.experiments import INSTRUMENT, SCAN_RUN_KEYS, Table, contact_stiffness_of, instrument
+from stimsim.experiments import INSTRUMENT, SCAN_RUN_KEYS, Table, contact_stiffness_under_tip, instrument
 from stimsim.io import RESPONSE_COLUMN_INFO
 from stimsim.parallel import on_root
 from stimsim.sampling import Sweep
@@ -47,7 +48,7 @@ DISTANCE_COLUMN = ("distance_m", "m", "distance of the tip from the scan's start
 RESONANCE_COLUMNS = (
     ("contact_stiffness_n_per_m", "N/m", "contact stiffness 2 a E* under the tip"),
     ("resonance_frequency_hz", "Hz", "contact resonance at this stiffness"),
-    ("resonance_shift_hz", "Hz", "its shift from the resonance at the study's own contact"),
+    ("resonance_shift_hz", "Hz", "its shift from instrument.resonance_frequency (the contact on the sample.s own material)"),
 )
 #: The sweep's run-setting keys and the scan keys that set them.
 SWEEP_KEYS = {"sweep.ranks_per_sample": "ranks_per_position", "sweep.dispatcher": "dispatcher"}
@@ -187,7 +188,7 @@ def _following_resonance(study: Study):
 
 def _resonance_columns(here: Study, resonance) -> dict:
     """Contact stiffness (N/m) under the tip of the position's study ``here`` and the resonance there (Hz)."""
-    stiffness = contact_stiffness_of(here)
+    stiffness = contact_stiffness_under_tip(here)
     frequency = resonance.at_contact_stiffness(stiffness).frequency
     return {"contact_stiffness_n_per_m": stiffness, "resonance_frequency_hz": frequency,
             "resonance_shift_hz": frequency - resonance.frequency}
