@@ -205,9 +205,10 @@ class Coefficients:
         found = {}
         regions = study.sample.regions()
         for name, rule in self._cellwise_rules(study).items():
-            values = np.full(self.fields[name].x.array.shape, rule(study.sample.material), dtype=np.complex128)
-            if self.region_weights is not None:  # the regions' values weighted by their volume fractions
-                values[:] = self.region_weights @ np.array([rule(m) for m in regions])
+            if self.region_weights is None:
+                values = np.full(self.fields[name].x.array.shape, rule(study.sample.material), dtype=np.complex128)
+            else:  # the regions' values weighted by their volume fractions
+                values = (self.region_weights @ np.array([rule(m) for m in regions])).astype(np.complex128)
             if study.sample.substrate is not None:
                 values[substrate_cells] = rule(study.sample.substrate)
             found[name] = values
