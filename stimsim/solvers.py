@@ -41,6 +41,10 @@ MUMPS_ERRORS = {
     -13: "memory allocation failed (out of memory)",
     -19: "the memory limit was exceeded",
 }
+#: MUMPS errors that more working space cures (INFOG(1) = -8, -9: the numerical pivoting of the
+#: factorisation needed more than the analysis estimated), how many times a factorisation is then
+#: retried with the margin over the estimate (ICNTL(14), %) doubled.
+WORKSPACE_ERRORS, WORKSPACE_RETRIES = (-8, -9), 4
 #: Largest 3D model (all fields' DOFs) the direct solver is asked to factorise: 184k DOFs of the
 #: coupled ionic system took 8.6 GB and 7 min on one rank (docs/performance.md, '3D'). The iterative
 #: coupled solve (``[solver] linear = "iterative"``) is not bound by it.
@@ -147,6 +151,46 @@ def assemble_into(matrix, blocks, bcs: list, diagonal: float = 1.0) -> None:
     matrix.assemble()
 
 
+def factorize_lu(ksp, operator, preconditioner, name: str) -> None:
+    """Set up ``ksp`` (whose preconditioner is a MUMPS LU) on ``operator``, factorising
+    ``preconditioner``; checked. When MUMPS runs out of the working space its analysis estimated
+    (:data:`WORKSPACE_ERRORS`) the factorisation is redone with the margin ICNTL(14) doubled, up to
+    :data:`WORKSPACE_RETRIES` times; the larger margin stays
+    for the solver's later factorisations. ``name`` labels the error. INFOG(1) is global, so every rank
+    of the communicator takes the same branch."""
+    for attempt in range(WORKSPACE_RETRIES + 1):
+        ksp.setOperators(operator, preconditioner)
+        try:
+            ksp.setUp()
+        except PETSc.Error as err:
+            raise SolverError(f"{name}: LU factorisation failed ({_mumps_status(ksp)}): {err}") from None
+        factor = ksp.getPC().getFactorMatrix()
+        if attempt == WORKSPACE_RETRIES or factor.getMumpsInfog(1) not in WORKSPACE_ERRORS:
+            break
+        margin = 2 * max(factor.getMumpsIcntl(14), 10)
+        ksp.reset()  # a failed factorisation is not redone for an unchanged operator
+        ksp.setOperators(operator, preconditioner)
+        ksp.getPC().setFactorSetUpSolverType()
+        ksp.getPC().getFactorMatrix().setMumpsIcntl(14, margin)
+    check_mumps(ksp, name, "factorisation")
+
+
+def check_mumps(ksp, name: str, stage: str) -> None:
+    """Raise SolverError naming ``name`` and ``stage`` if MUMPS's INFOG(1) in ``ksp`` reports an error."""
+    infog1 = ksp.getPC().getFactorMatrix().getMumpsInfog(1)
+    if infog1 < 0:
+        meaning = MUMPS_ERRORS.get(infog1, "see the MUMPS users' guide")
+        raise SolverError(f"{name}: MUMPS {stage} failed with INFOG(1) = {infog1}: {meaning}")
+
+
+def _mumps_status(ksp) -> str:
+    """MUMPS's INFOG(1) in ``ksp`` as text, for error messages."""
+    try:
+        return f"MUMPS INFOG(1) = {ksp.getPC().getFactorMatrix().getMumpsInfog(1)}"
+    except PETSc.Error:
+        return "MUMPS status unavailable"
+
+
 class DirectSolver:
     """MUMPS LU solver for a bilinear form, or a block (list of lists) of bilinear forms over several
     fields, with Dirichlet ``bcs`` (any of the fields' spaces).
@@ -218,12 +262,7 @@ class DirectSolver:
             self.matrix_norm = self.matrix.norm(PETSc.NormType.INFINITY)
         else:
             self.matrix_norm = self.affine.combine(self.matrix, self.bcs)
-        self.ksp.setOperators(self.matrix)
-        try:
-            self.ksp.setUp()
-        except PETSc.Error as err:
-            raise SolverError(f"{self.name}: LU factorisation failed ({self._mumps_status()}): {err}") from None
-        self._check_mumps("factorisation")
+        factorize_lu(self.ksp, self.matrix, self.matrix, self.name)
         self.factorizations += 1
         self.backward_error_checked = False
 
@@ -267,7 +306,7 @@ class DirectSolver:
         reason = self.ksp.getConvergedReason()
         if reason <= 0:
             raise SolverError(f"{self.name}: linear solve did not converge (KSP reason {reason})")
-        self._check_mumps("solve")
+        check_mumps(self.ksp, self.name, "solve")
 
     def _check_solution(self) -> None:
         if self.backward_error_checked and not self.checks_every_solve:
@@ -300,18 +339,6 @@ class DirectSolver:
         residual, magnitude, load = norms
         scale = self.matrix_norm * magnitude + load
         return (residual / scale if scale > 0 else 0.0), magnitude
-
-    def _mumps_status(self) -> str:
-        try:
-            return f"MUMPS INFOG(1) = {self.ksp.getPC().getFactorMatrix().getMumpsInfog(1)}"
-        except PETSc.Error:
-            return "MUMPS status unavailable"
-
-    def _check_mumps(self, stage: str) -> None:
-        infog1 = self.ksp.getPC().getFactorMatrix().getMumpsInfog(1)
-        if infog1 < 0:
-            meaning = MUMPS_ERRORS.get(infog1, "see the MUMPS users' guide")
-            raise SolverError(f"{self.name}: MUMPS {stage} failed with INFOG(1) = {infog1}: {meaning}")
 
     def destroy(self) -> None:
         """Free the PETSc objects (collective on the solver's communicator)."""
@@ -365,12 +392,7 @@ class ReferenceFactorSolver(DirectSolver):
         """LU of the reference operator (set to the current one beforehand)."""
         pc = self.ksp.getPC()
         pc.setReusePreconditioner(False)
-        self.ksp.setOperators(self.matrix, self.reference)
-        try:
-            self.ksp.setUp()
-        except PETSc.Error as err:
-            raise SolverError(f"{self.name}: LU factorisation failed ({self._mumps_status()}): {err}") from None
-        self._check_mumps("factorisation")
+        factorize_lu(self.ksp, self.matrix, self.reference, self.name)
         pc.setReusePreconditioner(True)
         self.factorizations += 1
 
