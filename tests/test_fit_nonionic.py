@@ -3,6 +3,7 @@ and k(T) and a Joule heater's resistance temperature coefficient beta, all tange
 heater spectrum by difference quotients of its scalar fixed point): Taylor tests against the forward
 model and fits of synthetic PTFE-like data (docs/fitting.md)."""
 
+import numpy as np
 import pytest
 
 from stimsim.config import study_from_dict
@@ -123,3 +124,33 @@ def test_heater_coefficient_is_recovered_from_the_4w_background(comm):
     found = result["parameters"][TCR]
     assert result["converged"] and found["derivative"] == "tangent-linear"
     assert abs(found["value"] / 2e-3 - 1) < 0.01 and abs(found["value"] - 2e-3) < 2 * found["stderr"], found
+
+
+@pytest.mark.serial  # 12 s; harmonic balance's tangents under MPI: tests/test_periodic.py
+def test_harmonic_balance_tangents_through_a_heater_with_a_temperature_coefficient(comm):
+    """Joule heater with beta = 1e-3 1/K in harmonic balance (SDC, D = 1e-11 m^2/s, 0.3 V: the heating
+    at 2w and the heater's own 4w): the tangents of harmonics 2 and 4 in beta and D agree with central
+    differences of whole harmonic-balance solves (step 0.3 %, whose own error is O(h^2) ~ 1e-5)."""
+    study = study_from_dict({
+        "sample": {"material": "SDC", "properties": {"diffusivity": 1e-11}},
+        "tip": {"contact_radius": 20e-9},
+        "excitation": {
+            "mode": "joule", "ac_voltage": 0.3, "heater_resistance": 5e3, "contact_conductance": 1e-7,
+            "heater_conductance": 1e-5, "heater_heat_capacity": 1e-11, "heater_temperature_coefficient": 1e-3,
+            "frequencies": [5e3],
+        },
+        "mesh": {"domain_size": 40e-6, "refinement": 0.2},
+        "solver": {"periodic": "harmonic_balance", "harmonics": 4},
+    })
+    names = [TCR, "diffusivity"]
+    with ForwardModel(study, names, comm) as forward:
+        prediction = forward.evaluate(derivatives=True)
+        assert forward.periodic == {5e3: "harmonic_balance"} and set(forward.methods.values()) == {"tangent-linear"}
+        assert prediction.points == ((5e3, 2), (5e3, 4))
+        values = forward.values
+        for column, (name, value) in enumerate(zip(names, values)):
+            step = 3e-3 * value
+            shifted = [forward.evaluate({name: value + sign * step}).displacement for sign in (1, -1)]
+            difference = (shifted[0] - shifted[1]) / (2 * step)
+            assert np.all(np.abs(prediction.jacobian[:, column] / difference - 1) < 2e-5), (name, prediction.jacobian[:, column], difference)
+            forward.evaluate(values)
