@@ -19,6 +19,8 @@ from mpi4py import MPI
 
 from stimsim.config import Study, load_study
 from stimsim.errors import InputError, SolverError, StimsimError
+from stimsim.grains import overlapping_layers
+from stimsim.lengths import domain_size
 from stimsim.parallel import on_root
 
 EXIT_INPUT, EXIT_SOLVER, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 2, 3, 4, 130
@@ -154,31 +156,39 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args, quiet: bool = False) -> Study:
-    """The study of ``args``; with charged species, its Debye length printed (unless ``quiet``) and a
-    warning where the electroneutral limit does not hold."""
+    """The study of ``args``; with charged species, its Debye length and space-charge layers printed
+    (unless ``quiet``) and a warning where the electroneutral limit does not hold or where grain
+    boundaries' layers overlap."""
     study = load_study(args.study, args.overrides)
     pair = study.sample.pair
     if pair is not None and MPI.COMM_WORLD.rank == 0:  # the Debye length that justifies electroneutrality
         line, warning = pair.summary(study.sample.material.relative_permittivity, study.tip.contact_radius)
-        if warning is not None:
+        layer = study.space_charge_layer()
+        warnings = [warning] if warning is not None else []
+        warnings += overlapping_layers(study.sample.grain_boundaries, layer, domain_size(study))
+        for warning in warnings:
             print(f"stimsim: warning: {warning}", file=sys.stderr)
         if not quiet:
             print(line)
             if study.space_charge() is not None:
-                print(_space_charge_line(study))
+                print(_space_charge_line(study, "space-charge layer", study.space_charge()[1], 1))
+            for i, b in enumerate(study.sample.grain_boundaries):
+                if b.core_potential is not None:
+                    print(_space_charge_line(study, f"grain boundary {i} space-charge layers", b.core_potential, 2))
     return study
 
 
-def _space_charge_line(study: Study) -> str:
-    """One log line on the equilibrium space-charge layer: core potential and charge, its width and the
-    species' concentrations at the surface (dilute, Boltzmann: no site limit)."""
-    layer, potential = study.space_charge()
+def _space_charge_line(study: Study, what: str, potential: float, sides: int) -> str:
+    """One log line on equilibrium space-charge layers (``sides`` of them about a core at ``potential``, V):
+    core potential and charge, their width and the species' concentrations at the core (dilute,
+    Boltzmann: no site limit)."""
+    layer = study.space_charge_layer()
     pair = study.sample.pair
     surface = layer.concentrations_at([0.0], potential)
     names = ", ".join(f"{s.name} {c[0]:.3g}" for s, c in zip((pair.ion, pair.partner), surface))
     return (
-        f"space-charge layer: core potential {potential:.4g} V, core charge {layer.core_charge(potential):.3g} C/m^2, "
-        f"e-folding length at the surface {layer.width(potential):.3g} m; at the surface (mol/m^3): {names}"
+        f"{what}: core potential {potential:.4g} V, core charge {sides * layer.core_charge(potential):.3g} C/m^2, "
+        f"e-folding length at the core {layer.width(potential):.3g} m; at the core (mol/m^3): {names}"
     )
 
 

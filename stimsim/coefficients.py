@@ -14,7 +14,7 @@ import ufl
 from dolfinx import fem
 
 from stimsim.config import Study
-from stimsim.grains import region_weights
+from stimsim.grains import layer_distances, region_weights
 from stimsim.materials import GAS_CONSTANT
 from stimsim.physics.scaling import Scales
 
@@ -121,11 +121,11 @@ class Coefficients:
         self.update(study)
 
     def _add_space_charge(self, study: Study, space) -> None:
-        """With an equilibrium space-charge layer (:meth:`stimsim.config.Study.space_charge`): the scaled
-        potential u = F phi/(R T_amb) on ``space`` (``space_charge_potential``, set by :meth:`update`)
-        and the two species' charges (``ion_charge``, ``partner_charge``), and the mesh's depths (m)
-        at the nodes of ``space``."""
-        if study.space_charge() is None:
+        """With equilibrium space-charge layers (under the top surface, :meth:`stimsim.config.Study.space_charge`,
+        or beside grain-boundary cores): the scaled potential u = F phi/(R T_amb) on ``space``
+        (``space_charge_potential``, set by :meth:`update`), the two species' charges (``ion_charge``,
+        ``partner_charge``) and the coordinates (m) of the nodes of ``space``: lateral, and the depth."""
+        if study.space_charge() is None and not study.charged_boundaries():
             return
         pair = study.sample.pair
         self.fields["space_charge_potential"] = fem.Function(space, name="space_charge_potential")
@@ -135,6 +135,7 @@ class Coefficients:
         height.interpolate(fem.Expression(self.domain.height, space.element.interpolation_points))
         height.x.scatter_forward()
         self._depths = np.maximum(-height.x.array.real, 0.0) * self.scales.length
+        self._lateral = space.tabulate_dof_coordinates()[:, :2].T * self.domain.spec.length_scale
 
     def _boltzmann(self, charge: str):
         """exp(-z u) of the species whose charge is the field ``charge`` in the space-charge potential u
@@ -181,8 +182,8 @@ class Coefficients:
         return region_weights(study.sample.grain_boundaries, vertices)
 
     def _space_charge_profile(self, study: Study):
-        """c0(x)/c0 of the primary species: its Boltzmann factor in an equilibrium surface layer (species
-        only, which grain boundaries refuse), else 1 + the excesses A exp(-distance/length) of the
+        """c0(x)/c0 of the primary species: its Boltzmann factor in the equilibrium layers (charged
+        species, under the top surface and beside grain-boundary cores), else 1 + the excesses A exp(-distance/length) of the
         prescribed layers at the top surface and on both sides of the grain-boundary cores (1 without any)."""
         if "space_charge_potential" in self.fields:
             return self._boltzmann("ion_charge")
@@ -237,10 +238,19 @@ class Coefficients:
                 self.fields["partner_equilibrium"].interpolate(self.partner_expression)
 
     def _update_space_charge(self, study: Study) -> None:
-        """Solve the layer's Poisson-Boltzmann profile of ``study`` at the mesh depths (with a layer)."""
+        """The equilibrium layers' potential of ``study`` at the mesh nodes (with layers): the sum of the
+        top surface's Poisson-Boltzmann profile in the depth and each charged grain boundary's in the
+        distance from its core faces (phi0 inside the core; exact where the layers do not overlap,
+        docs/physics.md 'Space-charge layers at grain boundaries')."""
         if "space_charge_potential" not in self.fields:
             return
-        layer, potential = study.space_charge()
+        layer = study.space_charge_layer()
+        potential = np.zeros_like(self._depths)
+        if study.space_charge() is not None:
+            potential += layer.potential(self._depths, study.space_charge()[1])
+        boundaries = study.charged_boundaries()
+        for b, distance in zip(boundaries, layer_distances(boundaries, *self._lateral)):
+            potential += layer.potential(distance, b.core_potential)
         scaled = self.fields["space_charge_potential"]
-        scaled.x.array[:] = layer.potential(self._depths, potential) / layer.thermal_voltage
+        scaled.x.array[:] = potential / layer.thermal_voltage
         scaled.x.scatter_forward()

@@ -226,6 +226,14 @@ BOUNDARY_SCHEMA: dict[str, Key] = {
         low=-1.0, high=1e3,
     ),
     "space_charge_length": Key("number", "m", "decay length of the boundary's space-charge layers", **_POSITIVE),
+    "space_charge_potential": dataclasses.replace(
+        SCHEMA["ions"]["space_charge_potential"], meaning="potential phi0 of the core relative to the bulk: "
+        "equilibrium (Poisson-Boltzmann) space-charge layers of the [[sample.species]] on both sides of the core",
+    ),
+    "space_charge_charge": dataclasses.replace(
+        SCHEMA["ions"]["space_charge_charge"], meaning="charge Q of the core per area: equilibrium space-charge "
+        "layers on both sides of it, -Q/2 each (instead of space_charge_potential)",
+    ),
 }
 
 #: Material properties that [[sample.species]] replace (the pair's derived values, :func:`_paired`).
@@ -382,14 +390,24 @@ class Study:
         """The heating mode of the study (:mod:`stimsim.drives`)."""
         return make_drive(self.excitation, self.tip)
 
+    def space_charge_layer(self) -> SpaceChargeLayer | None:
+        """The equilibrium space-charge layer of the [[sample.species]] in the sample's permittivity (of
+        the top surface and of every grain-boundary core), None without charged species."""
+        pair = self.sample.pair
+        return None if pair is None else pair.layer(self.sample.material.relative_permittivity)
+
+    def charged_boundaries(self) -> tuple[GrainBoundary, ...]:
+        """The grain boundaries with equilibrium space-charge layers (a core potential)."""
+        return tuple(b for b in self.sample.grain_boundaries if b.core_potential is not None)
+
     def space_charge(self) -> tuple[SpaceChargeLayer, float] | None:
         """The equilibrium space-charge layer of the charged species under the top surface and its core
         potential phi0 (V; from ``ions.space_charge_charge`` by Grahame's relation if that is given), or
         None without ``ions.space_charge_potential`` / ``space_charge_charge``."""
-        ions, pair = self.ions, self.sample.pair
-        if pair is None or (ions.space_charge_potential is None and ions.space_charge_charge is None):
+        ions = self.ions
+        if ions.space_charge_potential is None and ions.space_charge_charge is None:
             return None
-        layer = pair.layer(self.sample.material.relative_permittivity)
+        layer = self.space_charge_layer()
         if ions.space_charge_potential is not None:
             return layer, ions.space_charge_potential
         return layer, layer.core_potential(ions.space_charge_charge)
@@ -717,14 +735,18 @@ def _grain_boundaries(geometry: dict, mat: Material, pair) -> tuple[GrainBoundar
         raise InputError(
             "geometry.grain_boundaries", "need geometry.model = '3d' (an axisymmetric sample is laterally uniform)"
         )
-    if tables and pair is not None:
-        raise InputError("geometry.grain_boundaries", "are not yet supported with [[sample.species]] (electroneutral pairs)")
-    return tuple(_grain_boundary(f"geometry.grain_boundaries[{i}]", t, mat) for i, t in enumerate(tables))
+    return tuple(_grain_boundary(f"geometry.grain_boundaries[{i}]", t, mat, pair) for i, t in enumerate(tables))
 
 
-def _grain_boundary(name: str, table: dict, mat: Material) -> GrainBoundary:
+#: Properties a grain-boundary table must not override with [[sample.species]]: the pair sets them
+#: uniformly (:func:`_paired`), and its space-charge layers take the sample's permittivity.
+PAIR_UNIFORM_PROPERTIES = (*SPECIES_PROPERTIES, "heat_of_transport", "relative_permittivity")
+
+
+def _grain_boundary(name: str, table: dict, mat: Material, pair=None) -> GrainBoundary:
     """The :class:`GrainBoundary` of the checked table ``name``: its core and grain are ``mat`` with
-    the table's overrides."""
+    the table's overrides; with the charged species ``pair``, the core potential of its equilibrium
+    space-charge layers (:func:`_core_potential`, -Q/2 on each side)."""
     for key in ("point", "normal"):
         if len(table[key]) != 2:
             raise InputError(f"{name}.{key}", f"= {table[key]!r} must be two numbers [x, y]")
@@ -733,10 +755,23 @@ def _grain_boundary(name: str, table: dict, mat: Material) -> GrainBoundary:
         raise InputError(f"{name}.normal", "= [0, 0] must not be zero (the plane's lateral normal [nx, ny])")
     if table["space_charge_excess"] != 0 and table["space_charge_length"] is None:
         raise InputError(f"{name}.space_charge_length", "is required when space_charge_excess is not 0 (m)")
+    keys = ("space_charge_potential", "space_charge_charge")
+    potential = _core_potential(name, {k: table[k] for k in keys}, table["space_charge_excess"], pair, mat, sides=2)
+    if pair is not None and table["space_charge_excess"] != 0:
+        raise InputError(
+            f"{name}.space_charge_excess", "is not supported with ions.electrostatics = 'electroneutral': with charged "
+            "species give the core of equilibrium layers, space_charge_potential or space_charge_charge"
+        )
     regions = {}
     for key in ("properties", "beyond_properties"):
         if table[key] is None:
             continue
+        uniform = [p for p in PAIR_UNIFORM_PROPERTIES if p in table[key]] if pair is not None else []
+        if uniform:
+            raise InputError(
+                f"{name}.{key}.{uniform[0]}", "is set by the [[sample.species]] tables and the sample's properties "
+                "uniformly over the grains and cores: remove it"
+            )
         region = material(mat.name, mat.properties() | table[key], f"{name}.{key}", f"{name}.{key}")
         if region.is_ionic != mat.is_ionic:
             raise InputError(
@@ -748,6 +783,7 @@ def _grain_boundary(name: str, table: dict, mat: Material) -> GrainBoundary:
         point=tuple(table["point"]), normal=tuple(v / length for v in table["normal"]), width=table["width"],
         core=regions["properties"], beyond=regions.get("beyond_properties"),
         space_charge_excess=table["space_charge_excess"], space_charge_length=table["space_charge_length"],
+        core_potential=potential, core_charge=table["space_charge_charge"],
     )
 
 
@@ -774,38 +810,53 @@ def _ions(table: dict, sample: Sample) -> Ions:
 
 
 def _check_space_charge(ions: Ions, sample: Sample) -> None:
-    """Refuse an equilibrium space-charge layer without charged species, given twice, beside the
-    prescribed exponential, or with a core charge whose potential exceeds :data:`MAX_CORE_POTENTIAL`."""
+    """Refuse an equilibrium space-charge layer under the top surface that :func:`_core_potential` refuses."""
     values = {"space_charge_potential": ions.space_charge_potential, "space_charge_charge": ions.space_charge_charge}
+    _core_potential("ions", values, ions.space_charge_excess, sample.pair, sample.material, sides=1)
+
+
+def _core_potential(prefix: str, values: dict, excess: float, pair, mat: Material, sides: int) -> float | None:
+    """The core potential phi0 (V) of the equilibrium space-charge layers that the keys ``values``
+    (``space_charge_potential``, ``space_charge_charge`` under ``prefix``) give, None without them: the
+    potential, or the one at which ``sides`` layers (1 under a surface, 2 beside a grain-boundary core)
+    screen the core charge together by Grahame's relation, each -Q/sides. Refuses a layer without the
+    charged species ``pair``, given twice, beside the prescribed ``excess``, or with
+    |phi0| > :data:`MAX_CORE_POTENTIAL` or |z F phi0/(R T)| > :data:`LARGEST_SCALED_POTENTIAL`."""
     given = [name for name, value in values.items() if value is not None]
     if not given:
-        return
+        return None
+    key = f"{prefix}.{given[0]}"
     if len(given) == 2:
-        raise InputError("ions.space_charge_charge", "and ions.space_charge_potential both set the core: give one of them")
-    if ions.space_charge_excess != 0:
         raise InputError(
-            f"ions.{given[0]}", "and ions.space_charge_excess both set the space-charge layer: give the equilibrium "
+            f"{prefix}.space_charge_charge", f"and {prefix}.space_charge_potential both set the core: give one of them"
+        )
+    if excess != 0:
+        raise InputError(
+            key, f"and {prefix}.space_charge_excess both set the space-charge layer: give the equilibrium "
             "layer (with [[sample.species]]) or the prescribed exponential (neutral species), not both"
         )
-    if sample.pair is None:
+    if pair is None:
         raise InputError(
-            f"ions.{given[0]}", "needs charged species: an equilibrium space-charge layer is Boltzmann in the potential, "
+            key, "needs charged species: an equilibrium space-charge layer is Boltzmann in the potential, "
             "so it needs [[sample.species]] with ions.electrostatics = 'electroneutral' (a neutral species: "
-            "ions.space_charge_excess and ions.space_charge_length prescribe a layer)"
+            f"{prefix}.space_charge_excess and {prefix}.space_charge_length prescribe a layer)"
         )
-    layer = sample.pair.layer(sample.material.relative_permittivity)
+    layer = pair.layer(mat.relative_permittivity)
     largest = LARGEST_SCALED_POTENTIAL * layer.thermal_voltage / max(abs(layer.charges[0]), abs(layer.charges[1]))
     bound = min(MAX_CORE_POTENTIAL, largest)
     try:
-        potential = ions.space_charge_potential if given == ["space_charge_potential"] else layer.core_potential(ions.space_charge_charge)
+        potential = values["space_charge_potential"]
+        if potential is None:
+            potential = layer.core_potential(values["space_charge_charge"] / sides)
     except ValueError:
         potential = math.inf
     if abs(potential) > bound:
         raise InputError(
-            f"ions.{given[0]}", f"= {values[given[0]]:g} needs |z F phi0/(R T)| <= {LARGEST_SCALED_POTENTIAL:g} for every "
+            key, f"= {values[given[0]]:g} needs |z F phi0/(R T)| <= {LARGEST_SCALED_POTENTIAL:g} for every "
             f"species and |phi0| <= {MAX_CORE_POTENTIAL:g} V: accepted here |phi0| <= {bound:.3g} V, "
-            f"|Q| <= {layer.core_charge(bound):.3g} C/m^2"
+            f"|Q| <= {sides * layer.core_charge(bound):.3g} C/m^2"
         )
+    return potential
 
 
 def _cross_check(study: Study) -> None:
@@ -847,21 +898,26 @@ def _cross_check(study: Study) -> None:
 
 
 def _check_layer_width(study: Study, size: float) -> None:
-    """Refuse an equilibrium space-charge layer thinner than the mesh can resolve beside the domain
-    ``size`` (m): its e-folding length at the surface below :data:`MIN_FEATURE_FRACTION` of it."""
-    space_charge = study.space_charge()
-    if space_charge is None:
-        return
-    layer, potential = space_charge
-    width = layer.width(potential)
-    if width < MIN_FEATURE_FRACTION * size:
+    """Refuse an equilibrium space-charge layer (under the top surface or beside a grain-boundary core)
+    thinner than the mesh can resolve beside the domain ``size`` (m): its e-folding length at the core
+    below :data:`MIN_FEATURE_FRACTION` of it."""
+    layer = study.space_charge_layer()
+    cores = []
+    if study.space_charge() is not None:
         key = "ions.space_charge_potential" if study.ions.space_charge_potential is not None else "ions.space_charge_charge"
-        raise InputError(
-            key, f"makes a space-charge layer whose concentrations change e-fold over {width:.3g} m at the surface "
-            f"(Debye length {layer.debye_length:.3g} m, core potential {potential:.3g} V), below "
-            f"{MIN_FEATURE_FRACTION:g} of the domain size ({size:g} m): the mesh would not resolve it (lower the core "
-            "potential, or the domain: mesh.domain_size or a higher lowest frequency)"
-        )
+        cores.append((key, "surface", study.space_charge()[1]))
+    for i, b in enumerate(study.sample.grain_boundaries):
+        if b.core_potential is not None:
+            cores.append((f"geometry.grain_boundaries[{i}].{b.core_key}", "core", b.core_potential))
+    for key, where, potential in cores:
+        width = layer.width(potential)
+        if width < MIN_FEATURE_FRACTION * size:
+            raise InputError(
+                key, f"makes a space-charge layer whose concentrations change e-fold over {width:.3g} m at the {where} "
+                f"(Debye length {layer.debye_length:.3g} m, core potential {potential:.3g} V), below "
+                f"{MIN_FEATURE_FRACTION:g} of the domain size ({size:g} m): the mesh would not resolve it (lower the core "
+                "potential, or the domain: mesh.domain_size or a higher lowest frequency)"
+            )
 
 
 #: What a study cannot use yet with geometry.model = '3d': section or key -> why.

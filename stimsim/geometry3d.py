@@ -19,7 +19,9 @@ chemical_length / :data:`CELLS_PER_CHEMICAL_LENGTH` on the top surface out to th
 is costly). A film interface gets no size of its own (see :func:`_set_size_field`).
 Grain boundaries (:mod:`stimsim.grains`; they do not cut the mesh) refine it through their cores and
 space-charge layers near the tip: cells of min(width / :data:`CELLS_PER_CORE`, layer length /
-:data:`CELLS_PER_LAYER`) at the core where it passes through the heated disk, growing at the same rate
+:data:`CELLS_PER_LAYER`) at the core where it passes through the heated disk (the layer length: the
+prescribed decay length, or an equilibrium layer's e-folding length at the core,
+:func:`stimsim.lengths.boundary_layer_length`), growing at the same rate
 with the distance from the core plus the distance from the heated disk (logarithmic cost in the
 distance from the tip). A mirror plane through the tip is used only if every boundary is its own mirror
 image in it (:meth:`stimsim.grains.GrainBoundary.symmetric_about`).
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from stimsim.domain import BOTTOM, FAR, FILM, INTERFACE, MIRRORS, SUBSTRATE, TOP_FREE, TOP_SEGMENT, Cartesian3DDomain
 from stimsim.geometry import IONIC_LAYER_RADII, MeshSpec, grading_sizes, linear_growth, use_smallest
+from stimsim.lengths import boundary_layer_length
 
 #: Bump when the 3D mesher changes, so that cached meshes are regenerated.
 MESHER_3D_VERSION = 2
@@ -56,7 +59,7 @@ class BoxMeshSpec(MeshSpec):
     tip_position: tuple[float, float] = (0.0, 0.0)
     mirrors: tuple[str, ...] = ()
     #: Grain-boundary planes that refine the mesh: (x, y, nx, ny, half width, layer length), in m
-    #: (layer length 0 without a space-charge layer).
+    #: (layer length 0 without a space-charge layer; :func:`stimsim.lengths.boundary_layer_length`).
     refined_planes: tuple[tuple[float, ...], ...] = ()
 
     prefix, gdim, mesher = "box", 3, MESHER_3D_VERSION
@@ -82,7 +85,7 @@ def box_spec(study, axisymmetric: MeshSpec) -> BoxMeshSpec:
         name for name, (_, axis) in MIRRORS.items()
         if position[axis] == 0 and all(b.symmetric_about(axis) for b in boundaries)
     )
-    planes = tuple((*b.point, *b.normal, b.width / 2, b.space_charge_length or 0.0) for b in boundaries)
+    planes = tuple((*b.point, *b.normal, b.width / 2, boundary_layer_length(study, b) or 0.0) for b in boundaries)
     return BoxMeshSpec(**asdict(axisymmetric), tip_position=position, mirrors=mirrors, refined_planes=planes)
 
 

@@ -8,10 +8,14 @@ it, s_i >= w_i / 2, may take overrides of its own. Each boundary in turn claims 
 from the sample's material or the earlier boundaries' regions (a later table wins where regions
 overlap). Substrate cells are never part of a region.
 
-A space-charge layer of a boundary multiplies the stress-free equilibrium concentration c0 of every
-region by 1 + A_i exp(-max(|s_i| - w_i / 2, 0) / lambda_i), the way ``[ions] space_charge_excess``
-and ``space_charge_length`` do at the top surface (the factors add their excesses:
-1 + sum of the excesses).
+A prescribed space-charge layer of a boundary (a neutral species) multiplies the stress-free
+equilibrium concentration c0 of every region by 1 + A_i exp(-max(|s_i| - w_i / 2, 0) / lambda_i), the
+way ``[ions] space_charge_excess`` and ``space_charge_length`` do at the top surface (the factors add
+their excesses: 1 + sum of the excesses). With charged species a boundary's core may instead sit at
+the potential phi0_i: on both sides the equilibrium (Poisson-Boltzmann) layer of
+:class:`stimsim.spacecharge.SpaceChargeLayer` in the distance max(|s_i| - w_i / 2, 0) from the core's
+faces, phi0_i inside the core; the layers' potentials add (:func:`layer_distances`,
+:func:`overlapping_layers`).
 
 The regions do not follow the mesh (planes at any angle, no gmsh volume per core): each DG0
 coefficient holds, in a cell a plane cuts, the mean of the regions' values weighted by their exact
@@ -36,7 +40,8 @@ class GrainBoundary:
     """One planar vertical grain boundary: ``point`` (x, y) in m on its plane, unit lateral
     ``normal``, core ``width`` (m), the ``core`` material (the sample's with the core's overrides), the
     grain ``beyond`` it on the normal's side (None: the sample's material), and the space-charge
-    excess A (1) and decay length (m) on both sides of the core."""
+    excess A (1) and decay length (m) on both sides of the core (prescribed), or the ``core_potential``
+    phi0 (V) of equilibrium layers and the ``core_charge`` Q (C/m^2) it was found from (None: phi0 given)."""
 
     point: tuple[float, float]
     normal: tuple[float, float]
@@ -45,6 +50,13 @@ class GrainBoundary:
     beyond: Material | None = None
     space_charge_excess: float = 0.0
     space_charge_length: float | None = None
+    core_potential: float | None = None
+    core_charge: float | None = None
+
+    @property
+    def core_key(self) -> str:
+        """The table key that set :attr:`core_potential` (``space_charge_potential`` or ``space_charge_charge``)."""
+        return "space_charge_potential" if self.core_charge is None else "space_charge_charge"
 
     def signed_distance(self, x, y):
         """n . ((x, y) - point) (m) of coordinates in m (numpy arrays or UFL expressions)."""
@@ -57,6 +69,45 @@ class GrainBoundary:
         if self.normal[axis] == 0:
             return True
         return self.normal[1 - axis] == 0 and self.point[axis] == 0 and self.beyond is None
+
+
+def layer_distances(boundaries, x, y) -> np.ndarray:
+    """The distance (m) of the points (x, y) in m (arrays) from the core faces of each boundary,
+    max(|s_i| - w_i / 2, 0) (0 inside the core): (boundaries, points)."""
+    return np.array([np.maximum(np.abs(b.signed_distance(x, y)) - b.width / 2, 0.0) for b in boundaries])
+
+
+#: Two boundaries' layers overlap strongly where one's potential at the other's core face is above
+#: this fraction of that core's potential (the summed potentials then miss the cores' own).
+OVERLAP_FRACTION = 0.05
+
+
+def overlapping_layers(boundaries, layer, size: float) -> list[str]:
+    """Warnings on the equilibrium layers (of ``layer``, :class:`stimsim.spacecharge.SpaceChargeLayer`)
+    of ``boundaries`` that overlap strongly on the sample of domain size ``size`` (m, it spans
+    +-size): planes that meet on it, or parallel ones whose potential at the other's core face is above
+    :data:`OVERLAP_FRACTION` of its core potential."""
+    charged = [(i, b) for i, b in enumerate(boundaries) if b.core_potential]  # a layer of phi0 = 0 is none
+    warnings = []
+    for k, (i, a) in enumerate(charged):
+        for j, b in charged[k + 1:]:
+            where = f"the space-charge layers of geometry.grain_boundaries[{i}] and [{j}]"
+            cross = a.normal[0] * b.normal[1] - a.normal[1] * b.normal[0]
+            if abs(cross) > 1e-9:
+                # the planes meet on the vertical line n_a . x = n_a . p_a, n_b . x = n_b . p_b
+                ca, cb = np.dot(a.normal, a.point), np.dot(b.normal, b.point)
+                x, y = (ca * b.normal[1] - cb * a.normal[1]) / cross, (a.normal[0] * cb - b.normal[0] * ca) / cross
+                if max(abs(x), abs(y)) < size:
+                    warnings.append(f"{where} meet at (x, y) = ({x:.3g}, {y:.3g}) m: their summed potentials are "
+                                    "approximate there (not the Poisson-Boltzmann solution of the corner)")
+                continue
+            gap = max(float(layer_distances([a], *b.point)[0]) - b.width / 2, 0.0)  # between the core faces
+            tails = [abs(float(layer.potential(gap, c.core_potential)[()])) for c in (a, b)]
+            reach = max(tails[0] / abs(b.core_potential), tails[1] / abs(a.core_potential))
+            if reach > OVERLAP_FRACTION:
+                warnings.append(f"{where} overlap: one's potential at the other's core is {reach:.2g} of that core's "
+                                "potential (their summed potentials are approximate between them)")
+    return warnings
 
 
 def region_materials(material: Material, boundaries) -> tuple[Material, ...]:

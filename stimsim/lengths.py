@@ -46,6 +46,15 @@ def surface_layer_length(study) -> float | None:
     return min(chemical, layer.width(potential))
 
 
+def boundary_layer_length(study, boundary) -> float | None:
+    """The length (m) a grain ``boundary``'s space-charge layers set for the mesh beside its core: the
+    prescribed decay length, or the e-folding length of its equilibrium layers at the core
+    (:meth:`stimsim.spacecharge.SpaceChargeLayer.width`); None without layers."""
+    if boundary.core_potential is None:
+        return boundary.space_charge_length
+    return study.space_charge_layer().width(boundary.core_potential)
+
+
 def domain_size(study) -> float:
     """Domain radius (= depth) in m: explicit ``mesh.domain_size`` or the thermal-length rule (and at
     least :data:`MIN_DOMAIN_PER_RADIUS` times the largest surface radius)."""
