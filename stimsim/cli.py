@@ -157,25 +157,35 @@ def _load(args, quiet: bool = False) -> Study:
     """The study of ``args``; with charged species, its Debye length printed (unless ``quiet``) and a
     warning where the electroneutral limit does not hold."""
     study = load_study(args.study, args.overrides)
-    pair = study.sample.pair
-    if pair is not None and MPI.COMM_WORLD.rank == 0:  # the Debye length that justifies electroneutrality
-        line, warning = pair.summary(study.sample.material.relative_permittivity, study.tip.contact_radius)
-        if warning is not None:
-            print(f"stimsim: warning: {warning}", file=sys.stderr)
-        if not quiet:
-            print(line)
-            if study.space_charge() is not None:
-                print(_space_charge_line(study))
+    if not study.sample.species or MPI.COMM_WORLD.rank != 0:
+        return study
+    line, warning = _species_line(study)
+    if warning is not None:
+        print(f"stimsim: warning: {warning}", file=sys.stderr)
+    if not quiet:
+        print(line)
+        if study.space_charge() is not None:
+            print(_space_charge_line(study))
     return study
+
+
+def _species_line(study: Study) -> tuple[str, str | None]:
+    """One log line on the charged species (their Debye length) and a warning where the electroneutral
+    limit does not hold (None under 'poisson', which resolves the Debye length)."""
+    pair = study.sample.pair
+    if pair is not None:  # the Debye length that justifies electroneutrality
+        return pair.summary(study.sample.material.relative_permittivity, study.tip.contact_radius)
+    debye = study.charged_layer().debye_length
+    names = " + ".join(s.name for s in study.sample.species)
+    return f"poisson {names}: Debye length {debye:.3g} m ({debye / study.tip.contact_radius:.2g} of the contact radius)", None
 
 
 def _space_charge_line(study: Study) -> str:
     """One log line on the equilibrium space-charge layer: core potential and charge, its width and the
     species' concentrations at the surface (dilute, Boltzmann: no site limit)."""
     layer, potential = study.space_charge()
-    pair = study.sample.pair
     surface = layer.concentrations_at([0.0], potential)
-    names = ", ".join(f"{s.name} {c[0]:.3g}" for s, c in zip((pair.ion, pair.partner), surface))
+    names = ", ".join(f"{s.name} {c[0]:.3g}" for s, c in zip(study.sample.species, surface))
     return (
         f"space-charge layer: core potential {potential:.4g} V, core charge {layer.core_charge(potential):.3g} C/m^2, "
         f"e-folding length at the surface {layer.width(potential):.3g} m; at the surface (mol/m^3): {names}"

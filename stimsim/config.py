@@ -23,7 +23,7 @@ from stimsim.grains import GrainBoundary, region_materials
 from stimsim.lengths import MIN_DOMAIN_PER_RADIUS, domain_size
 from stimsim.materials import HEAT_OF_TRANSPORT_BOUND, PARAMETER_SETS, Material, material
 from stimsim.spacecharge import LARGEST_SCALED_POTENTIAL, SpaceChargeLayer
-from stimsim.species import ElectroneutralPair, Species
+from stimsim.species import ElectroneutralPair, Species, species_layer
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,12 @@ _POSITIVE = dict(low=0.0)
 #: Largest magnitude of a surface-core potential accepted (V): space-charge potentials of oxides are
 #: tenths of a volt (about 0.3 V at ceria grain boundaries).
 MAX_CORE_POTENTIAL = 2.0
+#: Numbers of [[sample.species]] tables accepted under ions.electrostatics = 'poisson'.
+POISSON_SPECIES = (1, 2)
+#: Smallest Debye length accepted under 'poisson', as a fraction of the contact radius: the mesh
+#: resolves lambda_D in the surface layer and around the contact edge (docs/physics.md,
+#: 'Charged species: Nernst-Planck-Poisson'); below it the electroneutral limit holds.
+MIN_DEBYE_FRACTION = 0.01
 
 #: The study-file schema: section -> key -> :class:`Key`. The key table of
 #: docs/study-files.md is written from it by hand: keep the two in step.
@@ -128,8 +134,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "ions": {
         "electrostatics": Key(
-            "string", "", "charged species: Nernst-Planck-Poisson (not implemented yet), its electroneutral limit "
-            "([[sample.species]]), or the single neutral species of [sample.properties]", "none",
+            "string", "", "how the charged species of [[sample.species]] move: Nernst-Planck-Poisson (one or two "
+            "species, the potential solved), its electroneutral limit (two), or 'none': the single neutral species of "
+            "[sample.properties]", "none",
             choices=("none", "electroneutral", "poisson"),
         ),
         "surface": Key(
@@ -308,6 +315,8 @@ class Sample:
     substrate: Material | None = None
     #: The charged species moving together (ions.electrostatics = 'electroneutral'), else None.
     pair: ElectroneutralPair | None = None
+    #: The charged species ([[sample.species]], 'electroneutral' or 'poisson'; empty without).
+    species: tuple[Species, ...] = ()
     model: str = "axisymmetric"
     #: Planar grain boundaries (3D; :mod:`stimsim.grains`).
     grain_boundaries: tuple[GrainBoundary, ...] = ()
@@ -382,14 +391,25 @@ class Study:
         """The heating mode of the study (:mod:`stimsim.drives`)."""
         return make_drive(self.excitation, self.tip)
 
+    @property
+    def poisson(self) -> bool:
+        """Whether the charged species move under Nernst-Planck-Poisson (ions.electrostatics = 'poisson')."""
+        return self.ions.electrostatics == "poisson"
+
+    def charged_layer(self) -> SpaceChargeLayer | None:
+        """The charged species' :class:`SpaceChargeLayer` (bulk values, the sample's permittivity, the
+        ambient temperature; its Debye length), or None without [[sample.species]]."""
+        if not self.sample.species:
+            return None
+        return species_layer(self.sample.species, self.sample.material.relative_permittivity, self.excitation.ambient_temperature)
+
     def space_charge(self) -> tuple[SpaceChargeLayer, float] | None:
         """The equilibrium space-charge layer of the charged species under the top surface and its core
         potential phi0 (V; from ``ions.space_charge_charge`` by Grahame's relation if that is given), or
         None without ``ions.space_charge_potential`` / ``space_charge_charge``."""
-        ions, pair = self.ions, self.sample.pair
-        if pair is None or (ions.space_charge_potential is None and ions.space_charge_charge is None):
+        ions, layer = self.ions, self.charged_layer()
+        if layer is None or (ions.space_charge_potential is None and ions.space_charge_charge is None):
             return None
-        layer = pair.layer(self.sample.material.relative_permittivity)
         if ions.space_charge_potential is not None:
             return layer, ions.space_charge_potential
         return layer, layer.core_potential(ions.space_charge_charge)
@@ -471,20 +491,22 @@ def study_from_dict(raw: dict) -> Study:
     excitation = _excitation(resolved["excitation"], given=set(raw.get("excitation", {})))
     unused = set().union(*MODE_KEYS.values()) - set(MODE_KEYS[excitation.mode])
     resolved["excitation"] = {k: v for k, v in resolved["excitation"].items() if k not in unused}
-    pair = _pair(resolved["sample"]["species"], resolved["ions"]["electrostatics"], excitation.ambient_temperature)
-    sample = _sample(resolved["sample"], resolved["geometry"], pair)
+    species, pair = _charged_species(
+        resolved["sample"]["species"], resolved["ions"]["electrostatics"], excitation.ambient_temperature
+    )
+    sample = _sample(resolved["sample"], resolved["geometry"], species, pair, excitation.ambient_temperature)
     if resolved["geometry"]["grain_boundaries"]:
         resolved["geometry"]["grain_boundaries"] = [
             {k: v for k, v in t.items() if v is not None} for t in resolved["geometry"]["grain_boundaries"]
         ]
     tip = _tip(resolved["tip"], excitation.mode, sample.material, sample.model)
     resolved["tip"]["contact_radius"] = tip.contact_radius
-    derived = SPECIES_PROPERTIES if pair else ()
+    derived = SPECIES_PROPERTIES if species else ()
     resolved["sample"]["properties"] = {k: v for k, v in sample.material.properties().items() if k not in derived}
     if sample.substrate is not None:
         resolved["geometry"]["substrate_properties"] = sample.substrate.properties()
     mesh = MeshOptions(**{k: v for k, v in resolved["mesh"].items() if v is not None})
-    ions = _ions(resolved["ions"], sample)
+    ions = _ions(resolved["ions"], sample, excitation.ambient_temperature)
     extensions = {name: raw[name] for name in EXTENSION_SECTIONS if name in raw}
     solver = SolverOptions(**{k: v for k, v in resolved["solver"].items() if v is not None})
     study = Study(
@@ -631,44 +653,45 @@ def hertz_contact_radius(force: float, tip_radius: float, sample: Material) -> f
     return (3 * force * tip_radius / (4 * reduced)) ** (1 / 3)
 
 
-def _pair(tables: list | None, electrostatics: str, ambient: float) -> ElectroneutralPair | None:
-    """The electroneutral pair of the [[sample.species]] tables (None with electrostatics 'none')."""
-    if electrostatics == "poisson":
-        raise InputError(
-            "ions.electrostatics", "= 'poisson' (Nernst-Planck-Poisson with space-charge layers) is not implemented "
-            "yet; use 'electroneutral' (valid while the Debye length is much smaller than the contact radius) or 'none'"
-        )
+def _charged_species(tables: list | None, electrostatics: str, ambient: float) -> tuple[tuple[Species, ...], ElectroneutralPair | None]:
+    """The charged species of the [[sample.species]] tables and, under 'electroneutral', their pair
+    (none with electrostatics 'none'). 'electroneutral' needs an ion and its compensating carrier;
+    'poisson' one charged species (against the fixed dopant) or two of opposite charge."""
     if electrostatics == "none":
         if tables:
             raise InputError(
-                "sample.species", "needs ions.electrostatics = 'electroneutral' (with 'none' the single neutral "
-                "species of [sample.properties] moves)"
+                "sample.species", "needs ions.electrostatics = 'electroneutral' or 'poisson' (with 'none' the single "
+                "neutral species of [sample.properties] moves)"
             )
-        return None
-    if not tables or len(tables) != 2:
-        raise InputError(
-            "sample.species", f"needs exactly two tables under ions.electrostatics = 'electroneutral', an ionic species "
-            f"and its compensating carrier (e.g. electrons, charge -1), got {len(tables or [])}"
-        )
-    species = [Species(**table) for table in tables]
-    if species[1].name == species[0].name:
+        return (), None
+    counts = (2,) if electrostatics == "electroneutral" else POISSON_SPECIES
+    if not tables or len(tables) not in counts:
+        accepted = ("exactly two tables under ions.electrostatics = 'electroneutral', an ionic species and its "
+                    "compensating carrier (e.g. electrons, charge -1)" if electrostatics == "electroneutral" else
+                    "one or two tables under ions.electrostatics = 'poisson', a charged species (against the fixed "
+                    "dopant) and optionally its compensating carrier (more are not supported yet)")
+        raise InputError("sample.species", f"needs {accepted}, got {len(tables or [])}")
+    species = tuple(Species(**table) for table in tables)
+    if len(species) == 2 and species[1].name == species[0].name:
         raise InputError("sample.species[1].name", f"= {species[1].name!r} repeats the name of sample.species[0]")
-    ion, partner = species
-    if ion.charge == 0 or ion.charge * partner.charge >= 0:
+    ion = species[0]
+    if ion.charge == 0 or (len(species) == 2 and ion.charge * species[1].charge >= 0):
         blamed = 0 if ion.charge == 0 else 1
         raise InputError(
             f"sample.species[{blamed}].charge",
-            f"= {species[blamed].charge}: under ions.electrostatics = 'electroneutral' the two species must carry "
-            f"charges of opposite sign, the second compensating the first ({ion.name!r}, z = {ion.charge})",
+            f"= {species[blamed].charge}: under ions.electrostatics = {electrostatics!r} the species must be charged "
+            f"(z != 0), a second one of the opposite sign, compensating the first ({ion.name!r}, z = {ion.charge})",
         )
-    return ElectroneutralPair(ion, partner, ambient)
+    return species, (ElectroneutralPair(*species, ambient) if electrostatics == "electroneutral" else None)
 
 
-def _paired(mat: Material, pair: ElectroneutralPair, sample: dict) -> Material:
-    """The material with the pair's derived ionic properties: the ambipolar chemical diffusivity and
-    its apparent activation energy at the ambient temperature, Omega_n and the thermodynamic
-    concentration c*, so that scales and lengths treat the pair as the neutral species with the same
-    linear response (docs/physics.md, 'Charged species: the electroneutral limit')."""
+def _charged(mat: Material, species: tuple[Species, ...], ambient: float, sample: dict) -> Material:
+    """The material with the ionic properties of the charged ``species``: an electroneutral pair's (or,
+    under 'poisson', two species') derived values, the ambipolar chemical diffusivity and its apparent
+    activation energy at the ambient temperature, Omega_n and the thermodynamic concentration c*, or the
+    lone species' own, so that scales and lengths treat them as the neutral species with the same linear
+    response at the ambient temperature ``ambient`` (K; docs/physics.md, 'Charged species: the
+    electroneutral limit')."""
     for key in SPECIES_PROPERTIES:
         if key in sample["properties"]:
             raise InputError(f"sample.properties.{key}", "is set by the [[sample.species]] tables: remove it")
@@ -677,25 +700,34 @@ def _paired(mat: Material, pair: ElectroneutralPair, sample: dict) -> Material:
             "sample.properties.relative_permittivity",
             f"is required with [[sample.species]]: material {mat.name!r} has none (it sets the Debye length)",
         )
+    if len(species) == 2:
+        source = ElectroneutralPair(*species, ambient)
+        diffusivity, concentration = source.chemical_diffusivity(ambient), source.thermodynamic_concentration
+    else:
+        source = species[0]
+        diffusivity, concentration = source.diffusivity, source.concentration
     return dataclasses.replace(
-        mat, diffusivity=pair.chemical_diffusivity(pair.ambient), activation_energy=pair.activation_energy,
-        partial_molar_volume=pair.partial_molar_volume, concentration=pair.thermodynamic_concentration,
-        heat_of_transport=pair.heat_of_transport,
+        mat, diffusivity=diffusivity, activation_energy=source.activation_energy,
+        partial_molar_volume=source.partial_molar_volume, concentration=concentration,
+        heat_of_transport=source.heat_of_transport,
         notes={k: v for k, v in mat.notes.items() if k not in SPECIES_PROPERTIES},
     )
 
 
-def _sample(sample: dict, geometry: dict, pair: ElectroneutralPair | None = None) -> Sample:
+def _sample(sample: dict, geometry: dict, species: tuple[Species, ...], pair: ElectroneutralPair | None,
+            ambient: float) -> Sample:
+    """The :class:`Sample` of the checked tables, with the charged ``species`` (their ``pair`` under
+    'electroneutral') at the ambient temperature ``ambient`` (K)."""
     film_keys = ("film_thickness", "substrate", "substrate_properties")
     mat = material(sample["material"], sample["properties"])
-    if pair is not None:
-        mat = _paired(mat, pair, sample)
-    boundaries = _grain_boundaries(geometry, mat, pair)
+    if species:
+        mat = _charged(mat, species, ambient, sample)
+    boundaries = _grain_boundaries(geometry, mat, species)
     if geometry["kind"] == "halfspace":
         for key in film_keys:
             if geometry[key] is not None:
                 raise InputError(f"geometry.{key}", "is only used with geometry.kind = 'film'")
-        return Sample(material=mat, pair=pair, model=geometry["model"], grain_boundaries=boundaries)
+        return Sample(material=mat, pair=pair, species=species, model=geometry["model"], grain_boundaries=boundaries)
     for key in film_keys[:2]:
         if geometry[key] is None:
             raise InputError(f"geometry.{key}", "is required for geometry.kind = 'film'")
@@ -704,11 +736,11 @@ def _sample(sample: dict, geometry: dict, pair: ElectroneutralPair | None = None
     )
     return Sample(
         material=mat, kind="film", film_thickness=geometry["film_thickness"], substrate=substrate, pair=pair,
-        model=geometry["model"], grain_boundaries=boundaries,
+        species=species, model=geometry["model"], grain_boundaries=boundaries,
     )
 
 
-def _grain_boundaries(geometry: dict, mat: Material, pair) -> tuple[GrainBoundary, ...]:
+def _grain_boundaries(geometry: dict, mat: Material, species) -> tuple[GrainBoundary, ...]:
     """The checked [[geometry.grain_boundaries]] (their position on the sample is checked with the domain
     size, :func:`_check_3d`): 3D only, a non-zero normal (normalised), the overrides of ``mat``'s
     properties checked as [sample.properties] are, with mobile ions in every region or in none."""
@@ -717,8 +749,8 @@ def _grain_boundaries(geometry: dict, mat: Material, pair) -> tuple[GrainBoundar
         raise InputError(
             "geometry.grain_boundaries", "need geometry.model = '3d' (an axisymmetric sample is laterally uniform)"
         )
-    if tables and pair is not None:
-        raise InputError("geometry.grain_boundaries", "are not yet supported with [[sample.species]] (electroneutral pairs)")
+    if tables and species:
+        raise InputError("geometry.grain_boundaries", "are not yet supported with [[sample.species]] (charged species)")
     return tuple(_grain_boundary(f"geometry.grain_boundaries[{i}]", t, mat) for i, t in enumerate(tables))
 
 
@@ -751,20 +783,23 @@ def _grain_boundary(name: str, table: dict, mat: Material) -> GrainBoundary:
     )
 
 
-def _ions(table: dict, sample: Sample) -> Ions:
+def _ions(table: dict, sample: Sample, ambient: float) -> Ions:
+    """The checked [ions] of ``sample`` at the ambient temperature ``ambient`` (K)."""
     ions = Ions(**table)
     if ions.surface == "exchange" and ions.exchange_velocity is None:
         raise InputError("ions.exchange_velocity", "is required for ions.surface = 'exchange' (m/s)")
     if ions.space_charge_excess != 0 and ions.space_charge_length is None:
         raise InputError("ions.space_charge_length", "is required when ions.space_charge_excess is not 0 (m)")
-    _check_space_charge(ions, sample)
-    if sample.pair is not None and ions.space_charge_excess != 0:
+    _check_space_charge(ions, sample, ambient)
+    if sample.species and ions.space_charge_excess != 0:
         raise InputError(
-            "ions.space_charge_excess", "is not supported with ions.electrostatics = 'electroneutral': with charged "
-            "species give the core of an equilibrium layer, ions.space_charge_potential or ions.space_charge_charge"
+            "ions.space_charge_excess", f"is not supported with ions.electrostatics = {ions.electrostatics!r}: with "
+            "charged species give the core of an equilibrium layer, ions.space_charge_potential or ions.space_charge_charge"
         )
-    if sample.pair is not None and ions.substrate == "conducting":
+    if sample.species and ions.substrate == "conducting":
         raise InputError("ions.substrate", "= 'conducting' is not yet supported with [[sample.species]] (the substrate's ions are neutral)")
+    if ions.electrostatics == "poisson":
+        _check_poisson(ions, sample)
     if ions.substrate == "conducting":
         if sample.substrate is None or not sample.substrate.is_ionic:
             raise InputError(
@@ -773,7 +808,23 @@ def _ions(table: dict, sample: Sample) -> Ions:
     return ions
 
 
-def _check_space_charge(ions: Ions, sample: Sample) -> None:
+def _check_poisson(ions: Ions, sample: Sample) -> None:
+    """Refuse what Nernst-Planck-Poisson does not support yet: surface exchange (each species would
+    need its own), films (the potential in the substrate) and 3D samples."""
+    refused = {
+        "ions.surface": (ions.surface == "exchange", "= 'exchange'", "blocking"),
+        "geometry.kind": (sample.kind == "film", "= 'film'", "halfspace"),
+        "geometry.model": (sample.model == "3d", "= '3d'", "axisymmetric"),
+    }
+    for key, (given, what, accepted) in refused.items():
+        if given:
+            raise InputError(
+                key, f"{what} is not yet supported with ions.electrostatics = 'poisson' (accepted: {accepted!r}; "
+                "'electroneutral' supports it)"
+            )
+
+
+def _check_space_charge(ions: Ions, sample: Sample, ambient: float) -> None:
     """Refuse an equilibrium space-charge layer without charged species, given twice, beside the
     prescribed exponential, or with a core charge whose potential exceeds :data:`MAX_CORE_POTENTIAL`."""
     values = {"space_charge_potential": ions.space_charge_potential, "space_charge_charge": ions.space_charge_charge}
@@ -787,14 +838,14 @@ def _check_space_charge(ions: Ions, sample: Sample) -> None:
             f"ions.{given[0]}", "and ions.space_charge_excess both set the space-charge layer: give the equilibrium "
             "layer (with [[sample.species]]) or the prescribed exponential (neutral species), not both"
         )
-    if sample.pair is None:
+    if not sample.species:
         raise InputError(
             f"ions.{given[0]}", "needs charged species: an equilibrium space-charge layer is Boltzmann in the potential, "
-            "so it needs [[sample.species]] with ions.electrostatics = 'electroneutral' (a neutral species: "
-            "ions.space_charge_excess and ions.space_charge_length prescribe a layer)"
+            "so it needs [[sample.species]] with ions.electrostatics = 'electroneutral' or 'poisson' (a neutral "
+            "species: ions.space_charge_excess and ions.space_charge_length prescribe a layer)"
         )
-    layer = sample.pair.layer(sample.material.relative_permittivity)
-    largest = LARGEST_SCALED_POTENTIAL * layer.thermal_voltage / max(abs(layer.charges[0]), abs(layer.charges[1]))
+    layer = species_layer(sample.species, sample.material.relative_permittivity, ambient)
+    largest = LARGEST_SCALED_POTENTIAL * layer.thermal_voltage / max(abs(z) for z in layer.charges)
     bound = min(MAX_CORE_POTENTIAL, largest)
     try:
         potential = ions.space_charge_potential if given == ["space_charge_potential"] else layer.core_potential(ions.space_charge_charge)
@@ -829,6 +880,7 @@ def _cross_check(study: Study) -> None:
         "excitation.absorption_length": study.excitation.absorption_length,
     }
     _check_layer_width(study, size)
+    _check_debye_length(study)
     radii = study.drive.surface_radii()
     largest = max(radii, key=radii.get)
     grown = study.mesh.domain_size is None and size == MIN_DOMAIN_PER_RADIUS * radii[largest]
@@ -861,6 +913,22 @@ def _check_layer_width(study: Study, size: float) -> None:
             f"(Debye length {layer.debye_length:.3g} m, core potential {potential:.3g} V), below "
             f"{MIN_FEATURE_FRACTION:g} of the domain size ({size:g} m): the mesh would not resolve it (lower the core "
             "potential, or the domain: mesh.domain_size or a higher lowest frequency)"
+        )
+
+
+def _check_debye_length(study: Study) -> None:
+    """Under 'poisson', refuse a Debye length below :data:`MIN_DEBYE_FRACTION` of the contact radius:
+    the mesh resolves lambda_D, and beyond that the electroneutral limit is the model to use."""
+    if not study.poisson:
+        return
+    debye, radius = study.charged_layer().debye_length, study.tip.contact_radius
+    if debye < MIN_DEBYE_FRACTION * radius:
+        raise InputError(
+            "sample.species[0].concentration", f"makes a Debye length of {debye:.3g} m, below {MIN_DEBYE_FRACTION:g} of the "
+            f"contact radius ({radius:.3g} m), which ions.electrostatics = 'poisson' would have to resolve in the mesh "
+            "(it needs lambda_D >= {:.3g} m). There the species cannot separate charge over the contact: use "
+            "ions.electrostatics = 'electroneutral' (an ion and its compensating carrier), or lower the species' "
+            "concentrations or raise sample.properties.relative_permittivity".format(MIN_DEBYE_FRACTION * radius)
         )
 
 
