@@ -722,7 +722,7 @@ def _sample(sample: dict, geometry: dict, species: tuple[Species, ...], pair: El
     mat = material(sample["material"], sample["properties"])
     if species:
         mat = _charged(mat, species, ambient, sample)
-    boundaries = _grain_boundaries(geometry, mat, species)
+    boundaries = _grain_boundaries(geometry, mat, pair)  # 'poisson' refuses 3D, hence grain boundaries
     if geometry["kind"] == "halfspace":
         for key in film_keys:
             if geometry[key] is not None:
@@ -740,7 +740,7 @@ def _sample(sample: dict, geometry: dict, species: tuple[Species, ...], pair: El
     )
 
 
-def _grain_boundaries(geometry: dict, mat: Material, species) -> tuple[GrainBoundary, ...]:
+def _grain_boundaries(geometry: dict, mat: Material, pair) -> tuple[GrainBoundary, ...]:
     """The checked [[geometry.grain_boundaries]] (their position on the sample is checked with the domain
     size, :func:`_check_3d`): 3D only, a non-zero normal (normalised), the overrides of ``mat``'s
     properties checked as [sample.properties] are, with mobile ions in every region or in none."""
@@ -749,8 +749,8 @@ def _grain_boundaries(geometry: dict, mat: Material, species) -> tuple[GrainBoun
         raise InputError(
             "geometry.grain_boundaries", "need geometry.model = '3d' (an axisymmetric sample is laterally uniform)"
         )
-    if tables and species:
-        raise InputError("geometry.grain_boundaries", "are not yet supported with [[sample.species]] (charged species)")
+    if tables and pair is not None:
+        raise InputError("geometry.grain_boundaries", "are not yet supported with [[sample.species]] (electroneutral pairs)")
     return tuple(_grain_boundary(f"geometry.grain_boundaries[{i}]", t, mat) for i, t in enumerate(tables))
 
 
