@@ -11,6 +11,7 @@ import pytest
 from dolfinx import fem, la
 from mpi4py import MPI
 
+from stimsim.cli import main
 from stimsim.config import study_from_dict
 from stimsim.errors import InputError
 from stimsim.forward import first_order_fields, responses, simulate
@@ -20,6 +21,8 @@ from stimsim.forms import compiled
 from stimsim.physics.coupled import CARRIER, CONCENTRATION, POTENTIAL, TEMPERATURE
 from stimsim.spacecharge import SpaceChargeLayer
 from stimsim.validity import validity_parameters
+
+from conftest import ROOT
 
 FREQUENCY = 1e3  # Hz: the chemical length at 2 omega (18 nm) is near the contact radius (20 nm)
 VACANCY = dict(name="vacancy", charge=2, diffusivity=1e-12, partial_molar_volume=6.5e-6, concentration=100.0)
@@ -264,6 +267,14 @@ def test_what_poisson_does_not_support_yet_is_refused(key, value, expected):
     if value == "film":
         raw["geometry"] |= {"film_thickness": 100e-9, "substrate": "Si"}
     assert expected in error_for(raw)
+
+
+def test_the_shipped_study_validates_and_logs_the_debye_length(capsys):
+    assert main(["validate", str(ROOT / "studies" / "dilute_poisson.toml")]) == 0
+    out = capsys.readouterr().out
+    if MPI.COMM_WORLD.rank == 0:
+        assert "poisson oxygen vacancy + electron: Debye length 1.09e-09 m (0.054 of the contact radius)" in out
+        assert "space-charge layer: core potential 0.05 V" in out
 
 
 def test_the_model_refuses_the_staggered_method():
