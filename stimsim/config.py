@@ -822,6 +822,12 @@ def _check_poisson(ions: Ions, sample: Sample) -> None:
                 key, f"{what} is not yet supported with ions.electrostatics = 'poisson' (accepted: {accepted!r}; "
                 "'electroneutral' supports it)"
             )
+    if not sample.material.is_ionic:  # the scales come from the chemical expansion of the species (Omega_n)
+        raise InputError(
+            f"sample.species[{len(sample.species) - 1}].partial_molar_volume", "makes the species' net chemical "
+            "expansion zero (Omega_i + w Omega_p = 0 for two species): ions.electrostatics = 'poisson' scales the "
+            "species by it, so it must not vanish"
+        )
 
 
 def _check_space_charge(ions: Ions, sample: Sample, ambient: float) -> None:

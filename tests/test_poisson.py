@@ -243,6 +243,8 @@ CERIA_VACANCY = dict(VACANCY, concentration=4000.0)
     (dict(species=(VACANCY, dict(ELECTRON, name="vacancy"))), "sample.species[1].name = 'vacancy' repeats"),
     (dict(permittivity=0.0), "sample.properties.relative_permittivity = 0 is outside"),
     (dict(species=(CERIA_VACANCY, ELECTRON)), "sample.species[0].concentration makes a Debye length of"),
+    (dict(species=(VACANCY, dict(ELECTRON, partial_molar_volume=-3.25e-6))),
+     "sample.species[1].partial_molar_volume makes the species' net chemical expansion zero"),
 ])
 def test_bad_poisson_input_names_the_key(change, expected):
     assert expected in error_for(raw_study(**change))
