@@ -119,8 +119,8 @@ def test_a_lone_charged_species_is_suppressed_as_the_debye_length_squared_and_fr
 # -- the equilibrium layer ------------------------------------------------------------------------------
 
 
-def layered(potential=0.05, refinement=0.2):
-    raw = raw_study(permittivity=400.0, refinement=refinement)  # lambda_D = 1.1 nm
+def layered(potential=0.05):
+    raw = raw_study(permittivity=400.0, refinement=0.12)  # lambda_D = 1.1 nm
     raw["ions"]["space_charge_potential"] = potential
     return study_from_dict(raw)
 
@@ -194,7 +194,7 @@ def test_the_response_is_the_same_on_one_and_all_ranks():
     """Two species with a 0.05 V layer: u_1 and the ionic u_2 on COMM_WORLD against COMM_SELF."""
     if MPI.COMM_WORLD.size == 1:
         pytest.skip("compares a distributed run with a serial one")
-    study = layered(refinement=0.12)
+    study = layered()
     world, alone = tip_rows(study, comm=MPI.COMM_WORLD), tip_rows(study, comm=MPI.COMM_SELF)
     for a, b in zip(world, alone):
         assert abs(a - b) < 1e-9 * abs(b)
