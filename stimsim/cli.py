@@ -160,32 +160,41 @@ def _load(args, quiet: bool = False) -> Study:
     (unless ``quiet``) and a warning where the electroneutral limit does not hold or where grain
     boundaries' layers overlap."""
     study = load_study(args.study, args.overrides)
-    pair = study.sample.pair
-    if pair is not None and MPI.COMM_WORLD.rank == 0:  # the Debye length that justifies electroneutrality
-        line, warning = pair.summary(study.sample.material.relative_permittivity, study.tip.contact_radius)
-        layer = study.space_charge_layer()
-        warnings = [warning] if warning is not None else []
-        warnings += overlapping_layers(study.sample.grain_boundaries, layer, domain_size(study))
-        for warning in warnings:
-            print(f"stimsim: warning: {warning}", file=sys.stderr)
-        if not quiet:
-            print(line)
-            if study.space_charge() is not None:
-                print(_space_charge_line(study, "space-charge layer", study.space_charge()[1], 1))
-            for i, b in enumerate(study.sample.grain_boundaries):
-                if b.core_potential is not None:
-                    print(_space_charge_line(study, f"grain boundary {i} space-charge layers", b.core_potential, 2))
+    if not study.sample.species or MPI.COMM_WORLD.rank != 0:
+        return study
+    line, warning = _species_line(study)
+    warnings = [warning] if warning is not None else []
+    warnings += overlapping_layers(study.sample.grain_boundaries, study.charged_layer(), domain_size(study))
+    for warning in warnings:
+        print(f"stimsim: warning: {warning}", file=sys.stderr)
+    if not quiet:
+        print(line)
+        if study.space_charge() is not None:
+            print(_space_charge_line(study, "space-charge layer", study.space_charge()[1], 1))
+        for i, b in enumerate(study.sample.grain_boundaries):
+            if b.core_potential is not None:
+                print(_space_charge_line(study, f"grain boundary {i} space-charge layers", b.core_potential, 2))
     return study
+
+
+def _species_line(study: Study) -> tuple[str, str | None]:
+    """One log line on the charged species (their Debye length) and a warning where the electroneutral
+    limit does not hold (None under 'poisson', which resolves the Debye length)."""
+    pair = study.sample.pair
+    if pair is not None:  # the Debye length that justifies electroneutrality
+        return pair.summary(study.sample.material.relative_permittivity, study.tip.contact_radius)
+    debye = study.charged_layer().debye_length
+    names = " + ".join(s.name for s in study.sample.species)
+    return f"poisson {names}: Debye length {debye:.3g} m ({debye / study.tip.contact_radius:.2g} of the contact radius)", None
 
 
 def _space_charge_line(study: Study, what: str, potential: float, sides: int) -> str:
     """One log line on equilibrium space-charge layers (``sides`` of them about a core at ``potential``, V):
     core potential and charge, their width and the species' concentrations at the core (dilute,
     Boltzmann: no site limit)."""
-    layer = study.space_charge_layer()
-    pair = study.sample.pair
+    layer = study.charged_layer()
     surface = layer.concentrations_at([0.0], potential)
-    names = ", ".join(f"{s.name} {c[0]:.3g}" for s, c in zip((pair.ion, pair.partner), surface))
+    names = ", ".join(f"{s.name} {c[0]:.3g}" for s, c in zip(study.sample.species, surface))
     return (
         f"{what}: core potential {potential:.4g} V, core charge {sides * layer.core_charge(potential):.3g} C/m^2, "
         f"e-folding length at the core {layer.width(potential):.3g} m; at the core (mol/m^3): {names}"

@@ -17,6 +17,7 @@ from stimsim.config import Study
 from stimsim.grains import layer_distances, region_weights
 from stimsim.materials import GAS_CONSTANT
 from stimsim.physics.scaling import Scales
+from stimsim.spacecharge import FARADAY
 
 #: Study keys (prefixes) whose changes :meth:`Coefficients.update` applies in place.
 IN_PLACE_KEYS = (
@@ -38,6 +39,9 @@ def scales_for(study: Study) -> Scales:
     # the heat of transport (Soret): c0 max(|Omega| sigma_s, |Q*| theta_s / T_amb) / (R T_amb)
     drive = max(abs(top.partial_molar_volume) * stress, abs(top.heat_of_transport) * temperature / ambient)
     concentration = top.concentration * drive / (GAS_CONSTANT * ambient)
+    potential = 1.0
+    if study.poisson:  # (R T_amb/F) c_s/c_ref, c_ref = sum_k z_k^2 c_k
+        potential = GAS_CONSTANT * ambient / FARADAY * concentration / _charge_strength(study)
     return Scales(
         length=length,
         temperature=temperature,
@@ -48,7 +52,13 @@ def scales_for(study: Study) -> Scales:
         ambient_temperature=ambient,
         concentration=concentration if ionic else 1.0,
         ionic_diffusivity=top.diffusivity if ionic else None,
+        potential=potential,
     )
+
+
+def _charge_strength(study: Study) -> float:
+    """c_ref = sum_k z_k^2 c_k (mol/m^3) of the charged species (the Debye length's)."""
+    return sum(s.charge**2 * s.concentration for s in study.sample.species)
 
 
 def mobile(material, study: Study) -> bool:
@@ -65,22 +75,33 @@ def thermally_nonlinear(study: Study) -> bool:
     return any(m.is_thermally_nonlinear for m in study.sample.materials())
 
 
-def _pair_rules(pair, s: Scales) -> dict:
-    """Cell-wise rules of an electroneutral pair (uniform: its species move only in the sample's
-    material): the primary species' D_i/D_ref, E_i/(R T_amb) and c_i/c_s replace the neutral ones, and
-    the partner's weight w, D_p/D_ref, E_p/(R T_amb) and c_p/c_s join them (D_ref: the ambipolar
-    chemical diffusivity, c_s from the thermodynamic concentration c*; :func:`scales_for`)."""
+def _species_rules(study: Study, s: Scales) -> dict:
+    """Cell-wise rules of the charged species (uniform: they move only in the sample's material): the
+    primary species' D_i/D_ref, E_i/(R T_amb), c_i/c_s and charge z_i replace the material's, and the
+    second species' (``partner_``) join them (D_ref and c_s: the material's, i.e. the pair's ambipolar
+    chemical diffusivity and thermodynamic concentration c* for two species; :func:`scales_for`). An
+    electroneutral pair adds the weight w; Nernst-Planck-Poisson each species' stress coupling, heat of
+    transport and Vegard coefficient, the screening (lambda_D/l)^2 and the field coupling c_s/c_ref."""
     ambient = GAS_CONSTANT * s.ambient_temperature
-    ion, partner = pair.ion, pair.partner
-    values = {
-        "diffusivity": ion.diffusivity / s.ionic_diffusivity,
-        "activation": ion.activation_energy / ambient,
-        "bulk_concentration": ion.concentration / s.concentration,
-        "partner_weight": pair.weight,
-        "partner_diffusivity": partner.diffusivity / s.ionic_diffusivity,
-        "partner_activation": partner.activation_energy / ambient,
-        "partner_concentration": partner.concentration / s.concentration,
-    }
+    species, values = study.sample.species, {}
+    for prefix, one in zip(("", "partner_"), species):
+        values |= {
+            f"{prefix}diffusivity": one.diffusivity / s.ionic_diffusivity,
+            f"{prefix}activation": one.activation_energy / ambient,
+            ("bulk_concentration" if not prefix else "partner_concentration"): one.concentration / s.concentration,
+            ("ion_charge" if not prefix else "partner_charge"): float(one.charge),
+        }
+        if study.poisson:
+            values |= {
+                f"{prefix}stress_coupling": one.partial_molar_volume * s.stress / ambient,
+                f"{prefix}thermotransport": one.heat_of_transport * s.temperature / (ambient * s.ambient_temperature),
+                f"{prefix}vegard": one.partial_molar_volume * s.concentration / (3 * s.expansion * s.temperature),
+            }
+    if study.sample.pair is not None:
+        values["partner_weight"] = study.sample.pair.weight
+    if study.poisson:
+        values["screening"] = (study.charged_layer().debye_length / s.length) ** 2
+        values["field_coupling"] = s.concentration / _charge_strength(study)
     return {name: (lambda m, v=value: v) for name, value in values.items()}
 
 
@@ -114,7 +135,7 @@ class Coefficients:
             self.equilibrium_ufl = self.fields["bulk_concentration"] * self._space_charge_profile(study)
             self.equilibrium_expression = fem.Expression(self.equilibrium_ufl, points)
             self.fields["equilibrium"] = fem.Function(concentration_space, name="equilibrium_concentration")
-            if study.sample.pair is not None:
+            if len(study.sample.species) == 2:
                 self.fields["partner_equilibrium"] = fem.Function(concentration_space, name="partner_equilibrium")
                 partner = self.fields["partner_concentration"] * self._boltzmann("partner_charge")
                 self.partner_expression = fem.Expression(partner, points)
@@ -123,14 +144,12 @@ class Coefficients:
     def _add_space_charge(self, study: Study, space) -> None:
         """With equilibrium space-charge layers (under the top surface, :meth:`stimsim.config.Study.space_charge`,
         or beside grain-boundary cores): the scaled potential u = F phi/(R T_amb) on ``space``
-        (``space_charge_potential``, set by :meth:`update`), the two species' charges (``ion_charge``,
-        ``partner_charge``) and the coordinates (m) of the nodes of ``space``: lateral, and the depth."""
+        (``space_charge_potential``, set by :meth:`update`; the species' charges are the cell-wise
+        ``ion_charge`` and ``partner_charge``) and the coordinates (m) of the nodes of ``space``: lateral,
+        and the depth."""
         if study.space_charge() is None and not study.charged_boundaries():
             return
-        pair = study.sample.pair
         self.fields["space_charge_potential"] = fem.Function(space, name="space_charge_potential")
-        self.fields["ion_charge"] = fem.Constant(self.domain.mesh, np.complex128(pair.ion.charge))
-        self.fields["partner_charge"] = fem.Constant(self.domain.mesh, np.complex128(pair.partner.charge))
         height = fem.Function(space)
         height.interpolate(fem.Expression(self.domain.height, space.element.interpolation_points))
         height.x.scatter_forward()
@@ -171,8 +190,8 @@ class Coefficients:
                 "bulk_concentration": lambda m: (m if mobile(m, study) else sample.material).concentration
                 / s.concentration,
             }
-            if sample.pair is not None:
-                rules |= _pair_rules(sample.pair, s)
+            if sample.species:
+                rules |= _species_rules(study, s)
         return rules
 
     def _region_weights(self, study: Study) -> np.ndarray:
@@ -244,7 +263,7 @@ class Coefficients:
         docs/physics.md 'Space-charge layers at grain boundaries')."""
         if "space_charge_potential" not in self.fields:
             return
-        layer = study.space_charge_layer()
+        layer = study.charged_layer()
         potential = np.zeros_like(self._depths)
         if study.space_charge() is not None:
             potential += layer.potential(self._depths, study.space_charge()[1])

@@ -23,7 +23,7 @@ from stimsim.grains import GrainBoundary, region_materials
 from stimsim.lengths import MIN_DOMAIN_PER_RADIUS, domain_size
 from stimsim.materials import HEAT_OF_TRANSPORT_BOUND, PARAMETER_SETS, Material, material
 from stimsim.spacecharge import LARGEST_SCALED_POTENTIAL, SpaceChargeLayer
-from stimsim.species import ElectroneutralPair, Species
+from stimsim.species import ElectroneutralPair, Species, species_layer
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,12 @@ _POSITIVE = dict(low=0.0)
 #: Largest magnitude of a surface-core potential accepted (V): space-charge potentials of oxides are
 #: tenths of a volt (about 0.3 V at ceria grain boundaries).
 MAX_CORE_POTENTIAL = 2.0
+#: Numbers of [[sample.species]] tables accepted under ions.electrostatics = 'poisson'.
+POISSON_SPECIES = (1, 2)
+#: Smallest Debye length accepted under 'poisson', as a fraction of the contact radius: the mesh
+#: resolves lambda_D in the surface layer and around the contact edge (docs/physics.md,
+#: 'Charged species: Nernst-Planck-Poisson'); below it the electroneutral limit holds.
+MIN_DEBYE_FRACTION = 0.01
 
 #: The study-file schema: section -> key -> :class:`Key`. The key table of
 #: docs/study-files.md is written from it by hand: keep the two in step.
@@ -128,8 +134,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "ions": {
         "electrostatics": Key(
-            "string", "", "charged species: Nernst-Planck-Poisson (not implemented yet), its electroneutral limit "
-            "([[sample.species]]), or the single neutral species of [sample.properties]", "none",
+            "string", "", "how the charged species of [[sample.species]] move: Nernst-Planck-Poisson (one or two "
+            "species, the potential solved), its electroneutral limit (two), or 'none': the single neutral species of "
+            "[sample.properties]", "none",
             choices=("none", "electroneutral", "poisson"),
         ),
         "surface": Key(
@@ -236,7 +243,7 @@ BOUNDARY_SCHEMA: dict[str, Key] = {
     ),
 }
 
-#: Material properties that [[sample.species]] replace (the pair's derived values, :func:`_paired`).
+#: Material properties that [[sample.species]] replace (the pair's derived values, :func:`_charged`).
 SPECIES_PROPERTIES = ("diffusivity", "activation_energy", "partial_molar_volume", "concentration")
 
 #: Sections that describe what to do with the model rather than the model (a sweep, a protocol, the
@@ -316,6 +323,8 @@ class Sample:
     substrate: Material | None = None
     #: The charged species moving together (ions.electrostatics = 'electroneutral'), else None.
     pair: ElectroneutralPair | None = None
+    #: The charged species ([[sample.species]], 'electroneutral' or 'poisson'; empty without).
+    species: tuple[Species, ...] = ()
     model: str = "axisymmetric"
     #: Planar grain boundaries (3D; :mod:`stimsim.grains`).
     grain_boundaries: tuple[GrainBoundary, ...] = ()
@@ -390,11 +399,17 @@ class Study:
         """The heating mode of the study (:mod:`stimsim.drives`)."""
         return make_drive(self.excitation, self.tip)
 
-    def space_charge_layer(self) -> SpaceChargeLayer | None:
-        """The equilibrium space-charge layer of the [[sample.species]] in the sample's permittivity (of
-        the top surface and of every grain-boundary core), None without charged species."""
-        pair = self.sample.pair
-        return None if pair is None else pair.layer(self.sample.material.relative_permittivity)
+    @property
+    def poisson(self) -> bool:
+        """Whether the charged species move under Nernst-Planck-Poisson (ions.electrostatics = 'poisson')."""
+        return self.ions.electrostatics == "poisson"
+
+    def charged_layer(self) -> SpaceChargeLayer | None:
+        """The charged species' :class:`SpaceChargeLayer` (bulk values, the sample's permittivity, the
+        ambient temperature; its Debye length), or None without [[sample.species]]."""
+        if not self.sample.species:
+            return None
+        return species_layer(self.sample.species, self.sample.material.relative_permittivity, self.excitation.ambient_temperature)
 
     def charged_boundaries(self) -> tuple[GrainBoundary, ...]:
         """The grain boundaries with equilibrium space-charge layers (a core potential)."""
@@ -407,7 +422,7 @@ class Study:
         ions = self.ions
         if ions.space_charge_potential is None and ions.space_charge_charge is None:
             return None
-        layer = self.space_charge_layer()
+        layer = self.charged_layer()
         if ions.space_charge_potential is not None:
             return layer, ions.space_charge_potential
         return layer, layer.core_potential(ions.space_charge_charge)
@@ -489,20 +504,22 @@ def study_from_dict(raw: dict) -> Study:
     excitation = _excitation(resolved["excitation"], given=set(raw.get("excitation", {})))
     unused = set().union(*MODE_KEYS.values()) - set(MODE_KEYS[excitation.mode])
     resolved["excitation"] = {k: v for k, v in resolved["excitation"].items() if k not in unused}
-    pair = _pair(resolved["sample"]["species"], resolved["ions"]["electrostatics"], excitation.ambient_temperature)
-    sample = _sample(resolved["sample"], resolved["geometry"], pair)
+    species, pair = _charged_species(
+        resolved["sample"]["species"], resolved["ions"]["electrostatics"], excitation.ambient_temperature
+    )
+    sample = _sample(resolved["sample"], resolved["geometry"], species, pair, excitation.ambient_temperature)
     if resolved["geometry"]["grain_boundaries"]:
         resolved["geometry"]["grain_boundaries"] = [
             {k: v for k, v in t.items() if v is not None} for t in resolved["geometry"]["grain_boundaries"]
         ]
     tip = _tip(resolved["tip"], excitation.mode, sample.material, sample.model)
     resolved["tip"]["contact_radius"] = tip.contact_radius
-    derived = SPECIES_PROPERTIES if pair else ()
+    derived = SPECIES_PROPERTIES if species else ()
     resolved["sample"]["properties"] = {k: v for k, v in sample.material.properties().items() if k not in derived}
     if sample.substrate is not None:
         resolved["geometry"]["substrate_properties"] = sample.substrate.properties()
     mesh = MeshOptions(**{k: v for k, v in resolved["mesh"].items() if v is not None})
-    ions = _ions(resolved["ions"], sample)
+    ions = _ions(resolved["ions"], sample, excitation.ambient_temperature)
     extensions = {name: raw[name] for name in EXTENSION_SECTIONS if name in raw}
     solver = SolverOptions(**{k: v for k, v in resolved["solver"].items() if v is not None})
     study = Study(
@@ -649,44 +666,45 @@ def hertz_contact_radius(force: float, tip_radius: float, sample: Material) -> f
     return (3 * force * tip_radius / (4 * reduced)) ** (1 / 3)
 
 
-def _pair(tables: list | None, electrostatics: str, ambient: float) -> ElectroneutralPair | None:
-    """The electroneutral pair of the [[sample.species]] tables (None with electrostatics 'none')."""
-    if electrostatics == "poisson":
-        raise InputError(
-            "ions.electrostatics", "= 'poisson' (Nernst-Planck-Poisson with space-charge layers) is not implemented "
-            "yet; use 'electroneutral' (valid while the Debye length is much smaller than the contact radius) or 'none'"
-        )
+def _charged_species(tables: list | None, electrostatics: str, ambient: float) -> tuple[tuple[Species, ...], ElectroneutralPair | None]:
+    """The charged species of the [[sample.species]] tables and, under 'electroneutral', their pair
+    (none with electrostatics 'none'). 'electroneutral' needs an ion and its compensating carrier;
+    'poisson' one charged species (against the fixed dopant) or two of opposite charge."""
     if electrostatics == "none":
         if tables:
             raise InputError(
-                "sample.species", "needs ions.electrostatics = 'electroneutral' (with 'none' the single neutral "
-                "species of [sample.properties] moves)"
+                "sample.species", "needs ions.electrostatics = 'electroneutral' or 'poisson' (with 'none' the single "
+                "neutral species of [sample.properties] moves)"
             )
-        return None
-    if not tables or len(tables) != 2:
-        raise InputError(
-            "sample.species", f"needs exactly two tables under ions.electrostatics = 'electroneutral', an ionic species "
-            f"and its compensating carrier (e.g. electrons, charge -1), got {len(tables or [])}"
-        )
-    species = [Species(**table) for table in tables]
-    if species[1].name == species[0].name:
+        return (), None
+    counts = (2,) if electrostatics == "electroneutral" else POISSON_SPECIES
+    if not tables or len(tables) not in counts:
+        accepted = ("exactly two tables under ions.electrostatics = 'electroneutral', an ionic species and its "
+                    "compensating carrier (e.g. electrons, charge -1)" if electrostatics == "electroneutral" else
+                    "one or two tables under ions.electrostatics = 'poisson', a charged species (against the fixed "
+                    "dopant) and optionally its compensating carrier (more are not supported yet)")
+        raise InputError("sample.species", f"needs {accepted}, got {len(tables or [])}")
+    species = tuple(Species(**table) for table in tables)
+    if len(species) == 2 and species[1].name == species[0].name:
         raise InputError("sample.species[1].name", f"= {species[1].name!r} repeats the name of sample.species[0]")
-    ion, partner = species
-    if ion.charge == 0 or ion.charge * partner.charge >= 0:
+    ion = species[0]
+    if ion.charge == 0 or (len(species) == 2 and ion.charge * species[1].charge >= 0):
         blamed = 0 if ion.charge == 0 else 1
         raise InputError(
             f"sample.species[{blamed}].charge",
-            f"= {species[blamed].charge}: under ions.electrostatics = 'electroneutral' the two species must carry "
-            f"charges of opposite sign, the second compensating the first ({ion.name!r}, z = {ion.charge})",
+            f"= {species[blamed].charge}: under ions.electrostatics = {electrostatics!r} the species must be charged "
+            f"(z != 0), a second one of the opposite sign, compensating the first ({ion.name!r}, z = {ion.charge})",
         )
-    return ElectroneutralPair(ion, partner, ambient)
+    return species, (ElectroneutralPair(*species, ambient) if electrostatics == "electroneutral" else None)
 
 
-def _paired(mat: Material, pair: ElectroneutralPair, sample: dict) -> Material:
-    """The material with the pair's derived ionic properties: the ambipolar chemical diffusivity and
-    its apparent activation energy at the ambient temperature, Omega_n and the thermodynamic
-    concentration c*, so that scales and lengths treat the pair as the neutral species with the same
-    linear response (docs/physics.md, 'Charged species: the electroneutral limit')."""
+def _charged(mat: Material, species: tuple[Species, ...], ambient: float, sample: dict) -> Material:
+    """The material with the ionic properties of the charged ``species``: an electroneutral pair's (or,
+    under 'poisson', two species') derived values, the ambipolar chemical diffusivity and its apparent
+    activation energy at the ambient temperature, Omega_n and the thermodynamic concentration c*, or the
+    lone species' own, so that scales and lengths treat them as the neutral species with the same linear
+    response at the ambient temperature ``ambient`` (K; docs/physics.md, 'Charged species: the
+    electroneutral limit')."""
     for key in SPECIES_PROPERTIES:
         if key in sample["properties"]:
             raise InputError(f"sample.properties.{key}", "is set by the [[sample.species]] tables: remove it")
@@ -695,25 +713,34 @@ def _paired(mat: Material, pair: ElectroneutralPair, sample: dict) -> Material:
             "sample.properties.relative_permittivity",
             f"is required with [[sample.species]]: material {mat.name!r} has none (it sets the Debye length)",
         )
+    if len(species) == 2:
+        source = ElectroneutralPair(*species, ambient)
+        diffusivity, concentration = source.chemical_diffusivity(ambient), source.thermodynamic_concentration
+    else:
+        source = species[0]
+        diffusivity, concentration = source.diffusivity, source.concentration
     return dataclasses.replace(
-        mat, diffusivity=pair.chemical_diffusivity(pair.ambient), activation_energy=pair.activation_energy,
-        partial_molar_volume=pair.partial_molar_volume, concentration=pair.thermodynamic_concentration,
-        heat_of_transport=pair.heat_of_transport,
+        mat, diffusivity=diffusivity, activation_energy=source.activation_energy,
+        partial_molar_volume=source.partial_molar_volume, concentration=concentration,
+        heat_of_transport=source.heat_of_transport,
         notes={k: v for k, v in mat.notes.items() if k not in SPECIES_PROPERTIES},
     )
 
 
-def _sample(sample: dict, geometry: dict, pair: ElectroneutralPair | None = None) -> Sample:
+def _sample(sample: dict, geometry: dict, species: tuple[Species, ...], pair: ElectroneutralPair | None,
+            ambient: float) -> Sample:
+    """The :class:`Sample` of the checked tables, with the charged ``species`` (their ``pair`` under
+    'electroneutral') at the ambient temperature ``ambient`` (K)."""
     film_keys = ("film_thickness", "substrate", "substrate_properties")
     mat = material(sample["material"], sample["properties"])
-    if pair is not None:
-        mat = _paired(mat, pair, sample)
-    boundaries = _grain_boundaries(geometry, mat, pair)
+    if species:
+        mat = _charged(mat, species, ambient, sample)
+    boundaries = _grain_boundaries(geometry, mat, species, ambient)  # 'poisson' refuses 3D, hence grain boundaries
     if geometry["kind"] == "halfspace":
         for key in film_keys:
             if geometry[key] is not None:
                 raise InputError(f"geometry.{key}", "is only used with geometry.kind = 'film'")
-        return Sample(material=mat, pair=pair, model=geometry["model"], grain_boundaries=boundaries)
+        return Sample(material=mat, pair=pair, species=species, model=geometry["model"], grain_boundaries=boundaries)
     for key in film_keys[:2]:
         if geometry[key] is None:
             raise InputError(f"geometry.{key}", "is required for geometry.kind = 'film'")
@@ -722,31 +749,32 @@ def _sample(sample: dict, geometry: dict, pair: ElectroneutralPair | None = None
     )
     return Sample(
         material=mat, kind="film", film_thickness=geometry["film_thickness"], substrate=substrate, pair=pair,
-        model=geometry["model"], grain_boundaries=boundaries,
+        species=species, model=geometry["model"], grain_boundaries=boundaries,
     )
 
 
-def _grain_boundaries(geometry: dict, mat: Material, pair) -> tuple[GrainBoundary, ...]:
+def _grain_boundaries(geometry: dict, mat: Material, species: tuple[Species, ...], ambient: float) -> tuple[GrainBoundary, ...]:
     """The checked [[geometry.grain_boundaries]] (their position on the sample is checked with the domain
     size, :func:`_check_3d`): 3D only, a non-zero normal (normalised), the overrides of ``mat``'s
-    properties checked as [sample.properties] are, with mobile ions in every region or in none."""
+    properties checked as [sample.properties] are, with mobile ions in every region or in none; the
+    charged ``species`` at the ambient temperature ``ambient`` (K) screen the cores' charges."""
     tables = geometry["grain_boundaries"] or []
     if tables and geometry["model"] != "3d":
         raise InputError(
             "geometry.grain_boundaries", "need geometry.model = '3d' (an axisymmetric sample is laterally uniform)"
         )
-    return tuple(_grain_boundary(f"geometry.grain_boundaries[{i}]", t, mat, pair) for i, t in enumerate(tables))
+    return tuple(_grain_boundary(f"geometry.grain_boundaries[{i}]", t, mat, species, ambient) for i, t in enumerate(tables))
 
 
 #: Properties a grain-boundary table must not override with [[sample.species]]: the pair sets them
-#: uniformly (:func:`_paired`), and its space-charge layers take the sample's permittivity.
+#: uniformly (:func:`_charged`), and its space-charge layers take the sample's permittivity.
 PAIR_UNIFORM_PROPERTIES = (*SPECIES_PROPERTIES, "heat_of_transport", "relative_permittivity")
 
 
-def _grain_boundary(name: str, table: dict, mat: Material, pair=None) -> GrainBoundary:
+def _grain_boundary(name: str, table: dict, mat: Material, species: tuple[Species, ...], ambient: float) -> GrainBoundary:
     """The :class:`GrainBoundary` of the checked table ``name``: its core and grain are ``mat`` with
-    the table's overrides; with the charged species ``pair``, the core potential of its equilibrium
-    space-charge layers (:func:`_core_potential`, -Q/2 on each side)."""
+    the table's overrides; with the charged ``species``, the core potential of their equilibrium
+    space-charge layers at ``ambient`` (K; :func:`_core_potential`, -Q/2 on each side)."""
     for key in ("point", "normal"):
         if len(table[key]) != 2:
             raise InputError(f"{name}.{key}", f"= {table[key]!r} must be two numbers [x, y]")
@@ -756,8 +784,8 @@ def _grain_boundary(name: str, table: dict, mat: Material, pair=None) -> GrainBo
     if table["space_charge_excess"] != 0 and table["space_charge_length"] is None:
         raise InputError(f"{name}.space_charge_length", "is required when space_charge_excess is not 0 (m)")
     keys = ("space_charge_potential", "space_charge_charge")
-    potential = _core_potential(name, {k: table[k] for k in keys}, table["space_charge_excess"], pair, mat, sides=2)
-    if pair is not None and table["space_charge_excess"] != 0:
+    potential = _core_potential(name, {k: table[k] for k in keys}, table["space_charge_excess"], species, mat, ambient, sides=2)
+    if species and table["space_charge_excess"] != 0:
         raise InputError(
             f"{name}.space_charge_excess", "is not supported with ions.electrostatics = 'electroneutral': with charged "
             "species give the core of equilibrium layers, space_charge_potential or space_charge_charge"
@@ -766,7 +794,7 @@ def _grain_boundary(name: str, table: dict, mat: Material, pair=None) -> GrainBo
     for key in ("properties", "beyond_properties"):
         if table[key] is None:
             continue
-        uniform = [p for p in PAIR_UNIFORM_PROPERTIES if p in table[key]] if pair is not None else []
+        uniform = [p for p in PAIR_UNIFORM_PROPERTIES if p in table[key]] if species else []
         if uniform:
             raise InputError(
                 f"{name}.{key}.{uniform[0]}", "is set by the [[sample.species]] tables and the sample's properties "
@@ -787,20 +815,23 @@ def _grain_boundary(name: str, table: dict, mat: Material, pair=None) -> GrainBo
     )
 
 
-def _ions(table: dict, sample: Sample) -> Ions:
+def _ions(table: dict, sample: Sample, ambient: float) -> Ions:
+    """The checked [ions] of ``sample`` at the ambient temperature ``ambient`` (K)."""
     ions = Ions(**table)
     if ions.surface == "exchange" and ions.exchange_velocity is None:
         raise InputError("ions.exchange_velocity", "is required for ions.surface = 'exchange' (m/s)")
     if ions.space_charge_excess != 0 and ions.space_charge_length is None:
         raise InputError("ions.space_charge_length", "is required when ions.space_charge_excess is not 0 (m)")
-    _check_space_charge(ions, sample)
-    if sample.pair is not None and ions.space_charge_excess != 0:
+    _check_space_charge(ions, sample, ambient)
+    if sample.species and ions.space_charge_excess != 0:
         raise InputError(
-            "ions.space_charge_excess", "is not supported with ions.electrostatics = 'electroneutral': with charged "
-            "species give the core of an equilibrium layer, ions.space_charge_potential or ions.space_charge_charge"
+            "ions.space_charge_excess", f"is not supported with ions.electrostatics = {ions.electrostatics!r}: with "
+            "charged species give the core of an equilibrium layer, ions.space_charge_potential or ions.space_charge_charge"
         )
-    if sample.pair is not None and ions.substrate == "conducting":
+    if sample.species and ions.substrate == "conducting":
         raise InputError("ions.substrate", "= 'conducting' is not yet supported with [[sample.species]] (the substrate's ions are neutral)")
+    if ions.electrostatics == "poisson":
+        _check_poisson(ions, sample)
     if ions.substrate == "conducting":
         if sample.substrate is None or not sample.substrate.is_ionic:
             raise InputError(
@@ -809,18 +840,42 @@ def _ions(table: dict, sample: Sample) -> Ions:
     return ions
 
 
-def _check_space_charge(ions: Ions, sample: Sample) -> None:
+def _check_poisson(ions: Ions, sample: Sample) -> None:
+    """Refuse what Nernst-Planck-Poisson does not support yet: surface exchange (each species would
+    need its own), films (the potential in the substrate) and 3D samples."""
+    refused = {
+        "ions.surface": (ions.surface == "exchange", "= 'exchange'", "blocking"),
+        "geometry.kind": (sample.kind == "film", "= 'film'", "halfspace"),
+        "geometry.model": (sample.model == "3d", "= '3d'", "axisymmetric"),
+    }
+    for key, (given, what, accepted) in refused.items():
+        if given:
+            raise InputError(
+                key, f"{what} is not yet supported with ions.electrostatics = 'poisson' (accepted: {accepted!r}; "
+                "'electroneutral' supports it)"
+            )
+    if not sample.material.is_ionic:  # the scales come from the chemical expansion of the species (Omega_n)
+        raise InputError(
+            f"sample.species[{len(sample.species) - 1}].partial_molar_volume", "makes the species' net chemical "
+            "expansion zero (Omega_i + w Omega_p = 0 for two species): ions.electrostatics = 'poisson' scales the "
+            "species by it, so it must not vanish"
+        )
+
+
+def _check_space_charge(ions: Ions, sample: Sample, ambient: float) -> None:
     """Refuse an equilibrium space-charge layer under the top surface that :func:`_core_potential` refuses."""
     values = {"space_charge_potential": ions.space_charge_potential, "space_charge_charge": ions.space_charge_charge}
-    _core_potential("ions", values, ions.space_charge_excess, sample.pair, sample.material, sides=1)
+    _core_potential("ions", values, ions.space_charge_excess, sample.species, sample.material, ambient, sides=1)
 
 
-def _core_potential(prefix: str, values: dict, excess: float, pair, mat: Material, sides: int) -> float | None:
+def _core_potential(
+    prefix: str, values: dict, excess: float, species: tuple[Species, ...], mat: Material, ambient: float, sides: int
+) -> float | None:
     """The core potential phi0 (V) of the equilibrium space-charge layers that the keys ``values``
     (``space_charge_potential``, ``space_charge_charge`` under ``prefix``) give, None without them: the
     potential, or the one at which ``sides`` layers (1 under a surface, 2 beside a grain-boundary core)
-    screen the core charge together by Grahame's relation, each -Q/sides. Refuses a layer without the
-    charged species ``pair``, given twice, beside the prescribed ``excess``, or with
+    screen the core charge together by Grahame's relation, each -Q/sides, in the layer of the charged
+    ``species`` in ``mat`` at the ambient temperature ``ambient`` (K). Refuses a layer without them, given twice, beside the prescribed ``excess``, or with
     |phi0| > :data:`MAX_CORE_POTENTIAL` or |z F phi0/(R T)| > :data:`LARGEST_SCALED_POTENTIAL`."""
     given = [name for name, value in values.items() if value is not None]
     if not given:
@@ -835,14 +890,14 @@ def _core_potential(prefix: str, values: dict, excess: float, pair, mat: Materia
             key, f"and {prefix}.space_charge_excess both set the space-charge layer: give the equilibrium "
             "layer (with [[sample.species]]) or the prescribed exponential (neutral species), not both"
         )
-    if pair is None:
+    if not species:
         raise InputError(
             key, "needs charged species: an equilibrium space-charge layer is Boltzmann in the potential, "
-            "so it needs [[sample.species]] with ions.electrostatics = 'electroneutral' (a neutral species: "
-            f"{prefix}.space_charge_excess and {prefix}.space_charge_length prescribe a layer)"
+            "so it needs [[sample.species]] with ions.electrostatics = 'electroneutral' or 'poisson' (a neutral "
+            f"species: {prefix}.space_charge_excess and {prefix}.space_charge_length prescribe a layer)"
         )
-    layer = pair.layer(mat.relative_permittivity)
-    largest = LARGEST_SCALED_POTENTIAL * layer.thermal_voltage / max(abs(layer.charges[0]), abs(layer.charges[1]))
+    layer = species_layer(species, mat.relative_permittivity, ambient)
+    largest = LARGEST_SCALED_POTENTIAL * layer.thermal_voltage / max(abs(z) for z in layer.charges)
     bound = min(MAX_CORE_POTENTIAL, largest)
     try:
         potential = values["space_charge_potential"]
@@ -880,6 +935,7 @@ def _cross_check(study: Study) -> None:
         "excitation.absorption_length": study.excitation.absorption_length,
     }
     _check_layer_width(study, size)
+    _check_debye_length(study)
     radii = study.drive.surface_radii()
     largest = max(radii, key=radii.get)
     grown = study.mesh.domain_size is None and size == MIN_DOMAIN_PER_RADIUS * radii[largest]
@@ -901,7 +957,7 @@ def _check_layer_width(study: Study, size: float) -> None:
     """Refuse an equilibrium space-charge layer (under the top surface or beside a grain-boundary core)
     thinner than the mesh can resolve beside the domain ``size`` (m): its e-folding length at the core
     below :data:`MIN_FEATURE_FRACTION` of it."""
-    layer = study.space_charge_layer()
+    layer = study.charged_layer()
     cores = []
     if study.space_charge() is not None:
         key = "ions.space_charge_potential" if study.ions.space_charge_potential is not None else "ions.space_charge_charge"
@@ -918,6 +974,22 @@ def _check_layer_width(study: Study, size: float) -> None:
                 f"{MIN_FEATURE_FRACTION:g} of the domain size ({size:g} m): the mesh would not resolve it (lower the core "
                 "potential, or the domain: mesh.domain_size or a higher lowest frequency)"
             )
+
+
+def _check_debye_length(study: Study) -> None:
+    """Under 'poisson', refuse a Debye length below :data:`MIN_DEBYE_FRACTION` of the contact radius:
+    the mesh resolves lambda_D, and beyond that the electroneutral limit is the model to use."""
+    if not study.poisson:
+        return
+    debye, radius = study.charged_layer().debye_length, study.tip.contact_radius
+    if debye < MIN_DEBYE_FRACTION * radius:
+        raise InputError(
+            "sample.species[0].concentration", f"makes a Debye length of {debye:.3g} m, below {MIN_DEBYE_FRACTION:g} of the "
+            f"contact radius ({radius:.3g} m), which ions.electrostatics = 'poisson' would have to resolve in the mesh "
+            "(it needs lambda_D >= {:.3g} m). There the species cannot separate charge over the contact: use "
+            "ions.electrostatics = 'electroneutral' (an ion and its compensating carrier), or lower the species' "
+            "concentrations or raise sample.properties.relative_permittivity".format(MIN_DEBYE_FRACTION * radius)
+        )
 
 
 #: What a study cannot use yet with geometry.model = '3d': section or key -> why.

@@ -24,7 +24,7 @@ import numpy as np
 from dolfinx import fem
 from dolfinx.io import VTXWriter
 
-from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE
+from stimsim.physics.coupled import CARRIER, CONCENTRATION, DISPLACEMENT, POTENTIAL, STRESS, TEMPERATURE
 
 #: Quantity and unit of each field in the output names.
 NAMES = {
@@ -32,13 +32,18 @@ NAMES = {
     DISPLACEMENT: ("displacement", "m"),
     STRESS: ("hydrostatic_stress", "pa"),
     CONCENTRATION: ("concentration_excess", "mol_m3"),
+    CARRIER: ("carrier_excess", "mol_m3"),
+    POTENTIAL: ("potential", "v"),
 }
 
 
 def physical_scales(model) -> dict[str, float]:
     """Factor from the scaled to the SI value of each field of ``model``."""
     s = model.scales
-    return {TEMPERATURE: s.temperature, DISPLACEMENT: s.displacement, STRESS: s.stress, CONCENTRATION: s.concentration}
+    return {
+        TEMPERATURE: s.temperature, DISPLACEMENT: s.displacement, STRESS: s.stress, CONCENTRATION: s.concentration,
+        CARRIER: s.concentration, POTENTIAL: s.potential,
+    }
 
 
 def harmonic_file_name(frequency: float, harmonic: int) -> str:

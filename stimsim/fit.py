@@ -233,9 +233,9 @@ def _check_fittable(study: Study, name: str, key: str, where: str) -> None:
             where, f"= {name!r}: the relative permittivity sets the Debye length that the log reports and the shape "
             "of an equilibrium space-charge layer, which the fit's derivatives do not follow, so it cannot be fitted"
         )
-    if prop in IONIC_PROPERTIES and section == "sample.properties" and study.sample.pair is not None:
+    if prop in IONIC_PROPERTIES and section == "sample.properties" and study.sample.species:
         raise InputError(
-            where, f"= {name!r}: with [[sample.species]] the pair sets it; fitting the species' parameters is not "
+            where, f"= {name!r}: with [[sample.species]] the species set it; fitting the species' parameters is not "
             "supported yet"
         )
     value = study_value(study, key)

@@ -24,7 +24,9 @@ from ufl.algorithms import expand_derivatives
 from ufl.algorithms.estimate_degrees import estimate_total_polynomial_degree
 
 from stimsim.physics import mechanics
-from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE, static_residual, storage
+from stimsim.physics.coupled import (
+    CARRIER, CONCENTRATION, DISPLACEMENT, POTENTIAL, SPECIES_FIELDS, STRESS, TEMPERATURE, static_residual, storage,
+)
 from stimsim.response import hertz_weight
 
 #: Polynomial degree of every field.
@@ -33,9 +35,9 @@ DEGREE = 2
 QUADRATURE_DEGREE = 8
 
 
-def field_spaces(domain, ionic: bool) -> dict:
-    """P2 spaces of the fields: temperature and displacement, and with mobile ions the hydrostatic
-    stress and the concentration excess."""
+def field_spaces(domain, ionic: bool, charged: tuple[str, ...] = ()) -> dict:
+    """P2 spaces of the fields: temperature and displacement, with mobile ions the hydrostatic stress
+    and the concentration excess, then the ``charged`` fields of Nernst-Planck-Poisson (:func:`charged_fields`)."""
     mesh = domain.mesh
     spaces = {
         TEMPERATURE: fem.functionspace(mesh, ("Lagrange", DEGREE)),
@@ -44,7 +46,17 @@ def field_spaces(domain, ionic: bool) -> dict:
     if ionic:
         spaces[STRESS] = fem.functionspace(mesh, ("Lagrange", DEGREE))
         spaces[CONCENTRATION] = fem.functionspace(mesh, ("Lagrange", DEGREE))
+    for name in charged:
+        spaces[name] = fem.functionspace(mesh, ("Lagrange", DEGREE))
     return spaces
+
+
+def charged_fields(study) -> tuple[str, ...]:
+    """The fields Nernst-Planck-Poisson adds to the ionic ones: the second species' excess (with two
+    species) and the potential perturbation; none otherwise."""
+    if not study.poisson:
+        return ()
+    return (CARRIER, POTENTIAL) if len(study.sample.species) == 2 else (POTENTIAL,)
 
 
 def compiled(form):
@@ -128,7 +140,8 @@ def build_forms(study, domain, spaces: dict, coefficients, scales) -> CoupledFor
     base, solution = functions(spaces, "base"), functions(spaces, "solution")
     direction_a, direction_b = functions(spaces, "a"), functions(spaces, "b")
     heating, preload_fraction = fem.Constant(mesh, 0j), fem.Constant(mesh, 0j)
-    rates = {TEMPERATURE: fem.Constant(mesh, 0j), CONCENTRATION: fem.Constant(mesh, 0j)}
+    ionic_rate = fem.Constant(mesh, 0j)  # every species diffuses on the ionic time scale
+    rates = {TEMPERATURE: fem.Constant(mesh, 0j)} | {name: ionic_rate for name in SPECIES_FIELDS}
     trials = {name: ufl.TrialFunction(V) for name, V in spaces.items()}
     tests = {name: ufl.TestFunction(V) for name, V in spaces.items()}
     exchange = domain.top_surface() if study.ions.surface == "exchange" else None

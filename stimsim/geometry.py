@@ -15,8 +15,9 @@ most 8 film thicknesses along a film-substrate interface (bounded aspect ratio),
 an anisotropic boundary layer on the top surface out to 10 contact radii (first cell height
 chemical_length / 8, growing by 1.2 up to h_min; chemical_length / 4 around the contact edge), where
 the concentration has a boundary layer of the chemical length sqrt(2 D / omega) at the highest solved
-frequency (or, if thinner, an equilibrium space-charge layer: its e-folding length takes the chemical
-length's place, :func:`stimsim.lengths.surface_layer_length`).
+frequency (or, if thinner, an equilibrium space-charge layer's e-folding length or, under
+Nernst-Planck-Poisson, the Debye length takes the chemical length's place,
+:func:`stimsim.lengths.surface_layer_length`).
 ``mesh.refinement`` divides every size and ``growth - 1`` (so it halves every cell at 2). The domain extends
 ``mesh.domain_thermal_lengths`` thermal lengths sqrt(2 kappa / omega) at the lowest frequency.
 """

@@ -35,7 +35,7 @@ from mpi4py import MPI
 from stimsim.coefficients import IN_PLACE_KEYS, Coefficients, scales_for, thermally_nonlinear
 from stimsim.config import Study, derived_study, flat_keys
 from stimsim.errors import InputError, SolverError, history
-from stimsim.forms import CoupledForms, build_forms, field_spaces, functions
+from stimsim.forms import CoupledForms, build_forms, charged_fields, field_spaces, functions
 from stimsim.geometry import load_domain, mesh_spec
 from stimsim.heatmechanics import HEAT, MECHANICS, HeatMechanics
 from stimsim.iterative import FieldSplitSolver
@@ -73,13 +73,14 @@ class HarmonicModel:
         self.ionic = study.sample.material.is_ionic
         #: Whether the coupled ionic system is solved iteratively (``[solver] linear``); then monolithically.
         self.iterative = self.ionic and study.solver.linear == "iterative"
-        if self.iterative and method == "staggered":
-            raise ValueError("method 'staggered' needs solver.linear = 'direct'")
+        if (self.iterative or study.poisson) and method == "staggered":
+            raise ValueError("method 'staggered' needs solver.linear = 'direct' and no ions.electrostatics = 'poisson'")
         self.study, self.drive = study, study.drive
-        self.method = "monolithic" if self.iterative else method
+        # the staggered scheme splits concentration and stress only: Poisson's fields are solved monolithically
+        self.method = "monolithic" if self.iterative or study.poisson else method
         self.domain = domain or load_domain(mesh_spec(study), comm)
         self.scales = scales_for(study)
-        self.spaces = field_spaces(self.domain, self.ionic)
+        self.spaces = field_spaces(self.domain, self.ionic, charged_fields(study))
         self.names = tuple(self.spaces)
         self._check_size()
         self.coefficients = Coefficients(study, self.domain, self.scales, self.spaces.get(CONCENTRATION))
@@ -184,16 +185,18 @@ class HarmonicModel:
             DISPLACEMENT: [vanishing(V_u), *self.domain.symmetry_conditions(V_u)],
         }
         if self.ionic:
-            V_c = self.spaces[CONCENTRATION]
             bcs[STRESS] = []
-            bcs[CONCENTRATION] = [vanishing(V_c)]
             immobile = self.immobile_dofs()
-            if immobile.size:
-                bcs[CONCENTRATION].append(fem.dirichletbc(zero, immobile, V_c))
+            for name in (CONCENTRATION, *charged_fields(self.study)):  # c' = 0 and phi' = 0 far away
+                V = self.spaces[name]
+                bcs[name] = [vanishing(V)]
+                if immobile.size:
+                    bcs[name].append(fem.dirichletbc(zero, immobile, V))
         return bcs
 
     def immobile_dofs(self) -> np.ndarray:
-        """Concentration DOFs (local indices) that touch no cell with mobile ions on any rank."""
+        """Concentration DOFs (local indices, the same in every scalar P2 space of the model) that touch
+        no cell with mobile ions on any rank."""
         V = self.spaces[CONCENTRATION]
         cells = self.domain.mesh.topology.index_map(self.domain.mesh.topology.dim)
         indicator = self.coefficients.fields["mobile"].x.array.real
@@ -263,7 +266,7 @@ class HarmonicModel:
         self.frequency = frequency
         omega = 2 * math.pi * frequency
         self.forms.rates[TEMPERATURE].value = omega * self.scales.time
-        if self.ionic:
+        if self.ionic:  # one rate for every species (forms.build_forms)
             self.forms.rates[CONCENTRATION].value = omega * self.scales.ionic_time
 
     def set_base_state(self, values: dict) -> None:

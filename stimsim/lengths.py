@@ -37,13 +37,18 @@ def chemical_length(study) -> float | None:
 def surface_layer_length(study) -> float | None:
     """The thinnest layer under the top surface that the mesh must resolve (m): the chemical length or,
     if shorter, the e-folding length of an equilibrium space-charge layer at the surface
-    (:meth:`stimsim.spacecharge.SpaceChargeLayer.width`); None without ions."""
-    chemical = chemical_length(study)
+    (:meth:`stimsim.spacecharge.SpaceChargeLayer.width`) and, under ions.electrostatics = 'poisson',
+    the Debye length (the perturbations separate charge over it); None without ions."""
+    lengths = [chemical_length(study)]
+    if lengths[0] is None:
+        return None
     space_charge = study.space_charge()
-    if chemical is None or space_charge is None:
-        return chemical
-    layer, potential = space_charge
-    return min(chemical, layer.width(potential))
+    if space_charge is not None:
+        layer, potential = space_charge
+        lengths.append(layer.width(potential))
+    if study.poisson:
+        lengths.append(study.charged_layer().debye_length)
+    return min(lengths)
 
 
 def boundary_layer_length(study, boundary) -> float | None:
@@ -52,7 +57,7 @@ def boundary_layer_length(study, boundary) -> float | None:
     (:meth:`stimsim.spacecharge.SpaceChargeLayer.width`); None without layers."""
     if boundary.core_potential is None:
         return boundary.space_charge_length
-    return study.space_charge_layer().width(boundary.core_potential)
+    return study.charged_layer().width(boundary.core_potential)
 
 
 def domain_size(study) -> float:

@@ -105,10 +105,7 @@ class ElectroneutralPair:
     def layer(self, relative_permittivity: float) -> SpaceChargeLayer:
         """The space-charge layer of the two species (ion first) at the ambient temperature in a medium
         of ``relative_permittivity``."""
-        species = (self.ion, self.partner)
-        return SpaceChargeLayer(
-            tuple(s.charge for s in species), tuple(s.concentration for s in species), relative_permittivity, self.ambient
-        )
+        return species_layer((self.ion, self.partner), relative_permittivity, self.ambient)
 
     def debye_length(self, relative_permittivity: float) -> float:
         """lambda_D = sqrt(eps_0 eps_r R T / (F^2 sum z^2 c)) at the ambient temperature (m)."""
@@ -132,6 +129,14 @@ class ElectroneutralPair:
             f"{contact_radius:.3g} m (above {DEBYE_FRACTION:g}): space charge matters and the electroneutral "
             "limit (ions.electrostatics = 'electroneutral') is not justified"
         )
+
+
+def species_layer(species, relative_permittivity: float, temperature: float) -> SpaceChargeLayer:
+    """The :class:`SpaceChargeLayer` of the charged ``species`` (a sequence of :class:`Species`, bulk
+    concentrations) at ``temperature`` (K) in a medium of ``relative_permittivity``."""
+    return SpaceChargeLayer(
+        tuple(s.charge for s in species), tuple(s.concentration for s in species), relative_permittivity, temperature
+    )
 
 
 def _kind(background: float) -> str:

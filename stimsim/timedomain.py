@@ -23,7 +23,7 @@ from dolfinx import fem
 from stimsim.errors import SolverError, history
 from stimsim.forms import compiled, functions
 from stimsim.harmonic import HarmonicModel, relative_update
-from stimsim.physics.coupled import CONCENTRATION, TEMPERATURE, storage
+from stimsim.physics.coupled import SPECIES_FIELDS, TEMPERATURE, storage
 from stimsim.solvers import DirectSolver
 
 #: Modified-Newton iterations per step, the update size (relative, see relative_update) that ends them, and the
@@ -65,7 +65,8 @@ class TimeDomainModel:
         self.coefficients = [fem.Constant(mesh, 0j) for _ in range(4)]
         a0, a1, a2, theta = self.coefficients
         s = model.scales
-        times = {TEMPERATURE: s.time / dt, CONCENTRATION: (s.ionic_time / dt) if model.ionic else None}
+        ionic = (s.ionic_time / dt) if model.ionic else None  # every species on the ionic time scale
+        times = {TEMPERATURE: s.time / dt} | {n: ionic for n in SPECIES_FIELDS}
         rate = {n: a0 * self.new[n] + a1 * self.old[n] + a2 * self.older[n] for n in names}
         stored = {n: form for n, form in storage(rate, forms.tests, model.coefficients.fields, model.domain).items()
                   if n not in quasi_static}

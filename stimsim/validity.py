@@ -12,7 +12,11 @@ the expansion holds while these stay small (docs/harmonics.md, 'Validity of the 
 * ``concentration``: |c_1| / c_0, the change of the mobile population; at 1 it reaches zero (ions only;
   for an electroneutral pair the larger of |c_1|/c_i and w |c_1|/c_p: few electrons swing most);
 * ``stress``: Omega sigma_1 / (R T), the stress drive of the ions in units of R T; ions that follow the
-  stress reach |c_1|/c_0 of about this (ions only);
+  stress reach |c_1|/c_0 of about this (ions only; under Nernst-Planck-Poisson the larger of the two
+  species', whose |c_1|/c_0 also counts each species on its own);
+* ``potential``: |phi_1| F / (R T), the electric drive of the charged species in units of R T / F
+  (Nernst-Planck-Poisson only; its threshold is the stress parameter's by analogy, z F phi_1/(R T)
+  entering the flux as Omega sigma_1/(R T) does: not measured);
 * ``conductivity``: |k'| theta_1 / k(T), the swing of a temperature-dependent conductivity over an
   oscillation (only with k' != 0: the heat balance is then nonlinear; a temperature-dependent
   expansion alone keeps the expansion exact, its thermal strain being quadratic in theta).
@@ -36,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from mpi4py import MPI
 
-from stimsim.physics.coupled import CONCENTRATION, STRESS, TEMPERATURE
+from stimsim.physics.coupled import CARRIER, CONCENTRATION, POTENTIAL, STRESS, TEMPERATURE
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,11 @@ PARAMETERS = {
             "ions that follow the stress swing their population by up to {percent:.3g} % of itself over a period",
         ),
         Parameter(
+            "potential", "|phi_1| F/(R T)", 0.75,
+            "the electric potential swings by {value:.3g} R T/F over a period, and the Boltzmann factors of the "
+            "charged species by up to e^(+-z {value:.2g}) with it",
+        ),
+        Parameter(
             "conductivity", "|k'| theta_1/k", 0.14,
             "the thermal conductivity swings by {percent:.2g} % of itself over a period", (0.63, 2.1),
         ),
@@ -123,14 +132,22 @@ def validity_parameters(model, first_order: dict[int, dict]) -> dict[str, float]
         concentration = fields["equilibrium"].x.array.real + base[CONCENTRATION].x.array.real  # c_0 / c_s
         excess = _amplitude(first_order, CONCENTRATION)  # |c_1| / c_s
         relative = excess / np.abs(concentration)
-        if "partner_weight" in fields:  # an electroneutral pair: the partner's population and barrier too
+        if "partner_weight" in fields:  # an electroneutral pair: the partner's population swings w times c'
             weight = _node_values(space, fields["partner_weight"])
             partner = fields["partner_equilibrium"].x.array.real + weight * base[CONCENTRATION].x.array.real
             relative = np.maximum(relative, weight * excess / np.abs(partner))
+        if CARRIER in model.spaces:  # Nernst-Planck-Poisson: the second species' own excess
+            partner = fields["partner_equilibrium"].x.array.real + base[CARRIER].x.array.real
+            relative = np.maximum(relative, _amplitude(first_order, CARRIER) / np.abs(partner))
+            coupling = np.maximum(coupling, _node_values(space, fields["mobile"], fields["partner_stress_coupling"]) * s.ambient_temperature)
+        if "partner_activation" in fields:  # two species: the larger barrier
             activation = np.maximum(activation, _node_values(space, fields["mobile"], fields["partner_activation"]) * s.ambient_temperature)
         local["activation"] = activation * theta / temperature**2
         local["concentration"] = np.where(mobile > 0, relative, 0.0)
         local["stress"] = coupling * _amplitude(first_order, STRESS) / temperature
+        if POTENTIAL in model.spaces:  # |phi_1| F/(R T): the scaled phi' times c_s/c_ref is in units of R T_amb/F
+            coupling = _node_values(space, fields["field_coupling"]) * s.ambient_temperature
+            local["potential"] = coupling * _amplitude(first_order, POTENTIAL) / temperature
     if model.conductivity_varies:
         local["conductivity"] = _conductivity_swing(model, first_order)
     maxima = np.array([np.max(values, initial=0.0) for values in local.values()])

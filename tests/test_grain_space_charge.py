@@ -106,7 +106,7 @@ def test_a_core_beyond_the_double_range_of_the_boltzmann_factors_is_refused():
 def test_a_core_charge_sets_the_core_potential_by_grahame_with_half_on_each_side():
     """space_charge_charge = 2 Q(phi0) (each side's layer holds -Q(phi0), Grahame) resolves to phi0 to
     1e-12; the same Q under the top surface (one layer) is the surface core's."""
-    layer = study_from_dict(raw_study([charged()])).space_charge_layer()
+    layer = study_from_dict(raw_study([charged()])).charged_layer()
     charge = 2 * layer.core_charge(POTENTIAL)
     boundary = study_from_dict(raw_study([by_charge(charge)])).sample.grain_boundaries[0]
     assert boundary.core_potential == pytest.approx(POTENTIAL, rel=1e-12)
@@ -120,7 +120,7 @@ def test_overlapping_layers_are_reported():
     cross on the sample always do."""
     def warnings(boundaries):
         study = study_from_dict(raw_study(boundaries))
-        return overlapping_layers(study.sample.grain_boundaries, study.space_charge_layer(), domain_size(study))
+        return overlapping_layers(study.sample.grain_boundaries, study.charged_layer(), domain_size(study))
 
     assert "overlap: one's potential at the other's core is 0.3" in " ".join(warnings([charged(), charged(x=5e-9)]))
     assert warnings([charged(), charged(x=2e-7)]) == []
@@ -141,7 +141,7 @@ def test_the_potential_at_the_nodes_is_gouy_chapman_across_the_core():
     5.0 % at refinement 0.3, 0.5, 0.8: the potential's kink at the core faces, which do not follow the
     mesh, lies inside cells)."""
     study = study_from_dict(raw_study([charged()]))
-    layer = study.space_charge_layer()
+    layer = study.charged_layer()
     spec = mesh_spec(study)
     assert spec.refined_planes[0][-1] == pytest.approx(layer.width(POTENTIAL), rel=1e-12)
     domain = load_domain(spec, MPI.COMM_WORLD)

@@ -120,7 +120,7 @@ def test_exceeded_names_parameter_value_threshold_and_error():
         assert coefficient * validity.THRESHOLDS[name] ** power == pytest.approx(0.01, rel=0.1)
     (sentence,) = validity.exceeded({"concentration": 0.8})
     assert "|c_1|/c_0 = 0.8 is above 0.75, the end of the measured range" in sentence
-    assert len(validity.exceeded({name: 1.1 * t for name, t in validity.THRESHOLDS.items()})) == 5
+    assert len(validity.exceeded({name: 1.1 * t for name, t in validity.THRESHOLDS.items()})) == 6
     assert validity.exceeded({"temperature": 0.9}) == []  # without ions the model is linear: nothing to warn of
 
 
@@ -176,7 +176,7 @@ def test_large_heating_warns_once_per_parameter_and_writes_validity_csv(shared_t
         assert [(float(r["drive_frequency_hz"]), r["parameter"]) for r in rows] == [
             (f, name) for f in (2e4, 4e4) for name in ("temperature", "activation", "concentration", "stress")
         ]
-        largest = {name: max(float(r["value"]) for r in rows if r["parameter"] == name) for name in set(validity.THRESHOLDS) - {"conductivity"}}
+        largest = {name: max(float(r["value"]) for r in rows if r["parameter"] == name) for name in set(validity.THRESHOLDS) - {"conductivity", "potential"}}
         assert largest["activation"] > 2.0
         over = [name for name, value in largest.items() if value > validity.THRESHOLDS[name]]
         assert "activation" in over and len(warnings) == len(over)

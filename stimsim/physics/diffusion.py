@@ -66,7 +66,7 @@ class DiffusionCoefficients:
     partner: Partner | None = None
 
 
-def chemical_flux(theta, sigma_h, excess, k: DiffusionCoefficients, equilibrium):
+def chemical_flux(theta, sigma_h, excess, k: DiffusionCoefficients, equilibrium, electric=None):
     """Scaled flux J = -M grad(mu)/(R T) of the primary species for the total scaled temperature rise
     ``theta`` and hydrostatic stress ``sigma_h`` and the concentration c = ``equilibrium`` + ``excess``.
 
@@ -80,6 +80,9 @@ def chemical_flux(theta, sigma_h, excess, k: DiffusionCoefficients, equilibrium)
     w grad ln(c_p/c_p0) = w^2 (grad(c') - c' grad ln c_p0)/c_p (docs/physics.md, 'Charged species: the
     electroneutral limit'). Both c0(x) may be the Boltzmann profiles of an equilibrium space-charge
     layer: c_i0 c_p0^w is then uniform, so the reference stays stationary.
+
+    ``electric`` (Nernst-Planck-Poisson, one carrier): the scaled electric force z F grad(phi)/(R T) on
+    the species, added to grad(mu)/(R T) (:func:`stimsim.physics.coupled.electric_force`), or None.
     """
     temperature = 1 + k.temperature_ratio * theta
     reduced = k.temperature_ratio * theta / temperature  # (1/T_amb - 1/T) T_amb
@@ -89,6 +92,8 @@ def chemical_flux(theta, sigma_h, excess, k: DiffusionCoefficients, equilibrium)
     potential = log_gradient / concentration - k.stress_coupling * ufl.grad(sigma_h) / temperature
     if not isinstance(k.thermotransport, (int, float)) or k.thermotransport != 0:
         potential = potential + k.thermotransport * ufl.grad(theta) / temperature**2
+    if electric is not None:
+        potential = potential + electric
     if k.partner is not None:
         p = k.partner
         partner_concentration = p.equilibrium + p.weight * excess

@@ -6,7 +6,10 @@ heat input), displacements in ``expansion * temperature * length``, stresses in
 c0 max(|Omega| sigma_s, |Q*| theta_s / T_amb) / (R T_amb), the equilibrium response of the ions to the
 stress scale or, if larger, to the temperature scale through the heat of transport Q*. Heat has the
 time scale l^2 rho c_p / k, diffusion l^2 / D. Material coefficients are divided by the reference values of
-the material under the tip. In raw SI (lengths 1e-8 m, stresses 1e9 Pa, displacements 1e-12 m) the
+the material under the tip. Under Nernst-Planck-Poisson the potential perturbation is in units of
+(R T_amb/F) c_s/c_ref with c_ref = sum_k z_k^2 c_k, the potential that moves a species by the
+concentration scale, so that its drift and Gauss's law have O(1) coefficients (docs/physics.md,
+'Charged species: Nernst-Planck-Poisson'). In raw SI (lengths 1e-8 m, stresses 1e9 Pa, displacements 1e-12 m) the
 direct solver loses all accuracy; in these units every entry is O(1) (docs/physics.md,
 'Scaled (dimensionless) form'; docs/numerics.md, 'Measured facts that shaped the code').
 """
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 class Scales:
     """Reference values, SI: length m, temperature K, conductivity W/(m K), heat_capacity
     (volumetric) J/(m^3 K), modulus Pa, expansion 1/K, ambient_temperature K, concentration mol/m^3,
-    ionic_diffusivity m^2/s (None without ions)."""
+    ionic_diffusivity m^2/s (None without ions), potential V."""
 
     length: float
     temperature: float
@@ -31,6 +34,9 @@ class Scales:
     ambient_temperature: float = 300.0
     concentration: float = 1.0
     ionic_diffusivity: float | None = None
+    #: Scale of the electric potential perturbation under Nernst-Planck-Poisson (V):
+    #: (R T_amb/F) c_s/c_ref, c_ref = sum_k z_k^2 c_k (1 without).
+    potential: float = 1.0
 
     @property
     def time(self) -> float:
