@@ -25,8 +25,8 @@ preconditioner is a period of backward-Euler steps through SUBSTEPS x (2H + 1) p
 operator A_j = S/dphi + R'(x) factorised at the collocation phase that begins its interval (2H + 1 LU
 factorisations, SUBSTEPS steps each), read at the collocation phases, started from the cycle-averaged
 solution (what the slow modes need). It is factorised at the state of the first Newton step
-and kept while the Krylov iterations stay within LAGGED_ITERATIONS times those on fresh
-factorisations. Each Krylov solve asks for an Eisenstat–Walker reduction (loose while Newton is far
+and kept while the Krylov iterations per decade of residual reduction stay within LAGGED_ITERATIONS
+times those on fresh factorisations. Each Krylov solve asks for an Eisenstat–Walker reduction (loose while Newton is far
 from converged). Newton starts from the expansion (first and second orders); where it fails from
 there, the heating amplitude is raised in steps from the last converged state (continuation).
 """
@@ -67,7 +67,8 @@ TANGENT_TOLERANCE = 1e-10
 #: factorisation at the phase that begins the interval).
 SUBSTEPS = 2
 #: The preconditioner's factorisations are kept across Newton steps (at the state of the first) until
-#: a Krylov solve needs more than this multiple of the iterations it needed on fresh ones.
+#: a Krylov solve needs more than this multiple of the iterations per decade of residual reduction it
+#: needed on fresh ones (per decade: the solves ask for different reductions).
 LAGGED_ITERATIONS = 2
 
 
@@ -435,7 +436,7 @@ class HarmonicBalance:
         if reference == 0:
             return np.zeros_like(state)
         shape = state.shape
-        fresh = iterations = None  # Krylov iterations on fresh factorisations, and on the current ones
+        fresh = rate = None  # Krylov iterations per decade on fresh factorisations, and on the current ones
         forcing_term, previous = FIRST_FORCING, None
         for _ in range(NEWTON_ITERATIONS):
             residual = self.residual(grid, state, heating)
@@ -450,7 +451,7 @@ class HarmonicBalance:
             if not math.isfinite(norm) or norm > 1e3 * self.statistics.residuals[0] + 1.0:
                 break
             self.assemble_jacobians(grid, state)
-            refresh = fresh is None or iterations > LAGGED_ITERATIONS * fresh
+            refresh = fresh is None or rate > LAGGED_ITERATIONS * fresh
             if refresh:
                 self.factorize_steps(grid)
                 fresh = None
@@ -467,8 +468,8 @@ class HarmonicBalance:
                 self.factorize_steps(grid)  # the kept factorisations failed: once more on fresh ones
                 fresh, result = None, solve()
             self.statistics.krylov += result.iterations
-            iterations = result.iterations
-            fresh = iterations if fresh is None else fresh
+            rate = result.iterations_per_decade
+            fresh = rate if fresh is None else fresh
             update = result.solution.reshape(shape).real
             state = state + update
             if self._max(update) <= NEWTON_TOLERANCE * self._max(state):
@@ -621,3 +622,11 @@ class _KrylovResult:
     iterations: int
     reason: int
     history: list
+
+    @property
+    def iterations_per_decade(self) -> float:
+        """Iterations per decade of residual reduction (a reduction below one decade counts as one)."""
+        if not self.iterations:
+            return 0.0
+        decades = math.log10(self.history[0] / self.history[-1]) if self.history[-1] > 0 else math.inf
+        return self.iterations / max(decades, 1.0)
