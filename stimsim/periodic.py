@@ -21,12 +21,12 @@ arithmetic see a complex-linear map.
 
 Solver. Newton's method; each step solves J dx = -G by flexible GMRES, (J v)_j = S (D v)_j + R'(x_j) v_j
 with the Jacobians R'(x_j) assembled at the collocation phases once per Newton step. The
-preconditioner is a period of backward-Euler steps through SUBSTEPS x (2H + 1) phases,
-A_j = S/dphi + R'(x_j) (x interpolated there), read at the collocation phases, started from an
-estimate of its periodic start (one backward-Euler step over the whole period with the cycle-averaged
-Jacobian, which is what the slow modes need). It is factorised at the state of the first Newton step
-and kept while the Krylov iterations stay within LAGGED_ITERATIONS times those on fresh
-factorisations. Each Krylov solve asks for an Eisenstat–Walker reduction (loose while Newton is far
+preconditioner is a period of backward-Euler steps through SUBSTEPS x (2H + 1) phases, each step
+operator A_j = S/dphi + R'(x) factorised at the collocation phase that begins its interval (2H + 1 LU
+factorisations, SUBSTEPS steps each), read at the collocation phases, started from the cycle-averaged
+solution (what the slow modes need). It is factorised at the state of the first Newton step
+and kept while the Krylov iterations per decade of residual reduction stay within LAGGED_ITERATIONS
+times those on fresh factorisations. Each Krylov solve asks for an Eisenstat–Walker reduction (loose while Newton is far
 from converged). Newton starts from the expansion (first and second orders); where it fails from
 there, the heating amplitude is raised in steps from the last converged state (continuation).
 """
@@ -63,10 +63,12 @@ FIRST_FORCING, FORCING_GAIN, MAX_FORCING = 1e-2, 0.9, 0.1
 CONTINUATION_STEPS = (4, 16)
 #: Relative residual of the Krylov solve of a tangent (a derivative of the periodic state).
 TANGENT_TOLERANCE = 1e-10
-#: Backward-Euler steps of the preconditioner per interval between collocation phases.
+#: Backward-Euler steps of the preconditioner per interval between collocation phases (all on the
+#: factorisation at the phase that begins the interval).
 SUBSTEPS = 2
 #: The preconditioner's factorisations are kept across Newton steps (at the state of the first) until
-#: a Krylov solve needs more than this multiple of the iterations it needed on fresh ones.
+#: a Krylov solve needs more than this multiple of the iterations per decade of residual reduction it
+#: needed on fresh ones (per decade: the solves ask for different reductions).
 LAGGED_ITERATIONS = 2
 
 
@@ -277,21 +279,21 @@ class HarmonicBalance:
 
     # -- preconditioner: a period of backward-Euler steps -----------------------------------------------
 
-    def factorize_steps(self, grid: TimeGrid, state: np.ndarray) -> None:
-        """LU of A_j = S/dphi + R'(x_j) at the step phases of ``state``, and of the cycle-averaged
-        Jacobian (the mean of R'(x_j))."""
+    def factorize_steps(self, grid: TimeGrid) -> None:
+        """LU of the step operators A_j = S/dphi + R'(x_j) at the collocation phases, from the Jacobians
+        of the last :meth:`assemble_jacobians`, and of the cycle-averaged Jacobian (their mean)."""
         dphi = 2 * math.pi / grid.steps
-        while len(self.steps) < grid.steps:
+        jacobians = self.jacobians[: grid.collocation]
+        while len(self.steps) < grid.collocation:
             solver = _lu_solver(self.comm, f"stimsim_periodic_step{len(self.steps)}_")
-            self.steps.append((solver, create_matrix(self.jacobian_forms)))
-        steps = self.steps[: grid.steps]
-        for (_, matrix), x in zip(steps, along_period(grid.interpolate, state)):
-            self._assemble_jacobian(matrix, x)
-        self._factorize_mean([matrix for _, matrix in steps])
-        for j, (solver, matrix) in enumerate(steps):
+            self.steps.append((solver, jacobians[len(self.steps)].duplicate(copy=False)))
+        steps = self.steps[: grid.collocation]
+        self._factorize_mean(jacobians)
+        for j, ((solver, matrix), jacobian) in enumerate(zip(steps, jacobians)):
+            jacobian.copy(matrix, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
             matrix.axpy(1.0 / dphi, self.storage_matrix, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
-            _factorize(solver, matrix, f"the step operator at phase {j}")
-        self.statistics.factorizations += grid.steps + 1
+            _factorize(solver, matrix, f"the step operator at collocation phase {j}")
+        self.statistics.factorizations += grid.collocation + 1
         self.factorized_at = (self.model.frequency, grid.harmonics)
 
     def _factorize_mean(self, jacobians: list) -> None:
@@ -305,43 +307,36 @@ class HarmonicBalance:
         _factorize(self.mean_solver, self.mean_matrix, "the cycle-averaged Jacobian")
 
     def _step(self, j: int, rhs: np.ndarray) -> np.ndarray:
-        ksp, _ = self.steps[j]
+        """Backward-Euler step ``j`` (on the factorisation of the collocation phase that begins its
+        interval) for the right-hand side ``rhs``."""
+        ksp, _ = self.steps[j // SUBSTEPS]
         self.vector.array[:] = rhs
         ksp.solve(self.vector, self.work)
         return self.work.array_r.copy()
 
-    def _sweep(self, grid: TimeGrid, forcing: np.ndarray | None, start: np.ndarray) -> np.ndarray:
+    def _sweep(self, grid: TimeGrid, forcing: np.ndarray, start: np.ndarray) -> np.ndarray:
         """One period of backward-Euler steps through the step phases from the state ``start`` before
-        phase 0 (steps x local result); ``forcing`` None means none."""
+        phase 0 under ``forcing`` (steps x local, as the result)."""
         scale = grid.steps / (2 * math.pi)
         out, previous = np.empty((grid.steps, self.size), dtype=complex), start
         for j in range(grid.steps):
-            rhs = scale * self._mult(self.storage_matrix, previous)
-            if forcing is not None:
-                rhs += forcing[j]
+            rhs = scale * self._mult(self.storage_matrix, previous) + forcing[j]
             out[j] = previous = self._step(j, rhs)
         return out
 
     def precondition(self, grid: TimeGrid, b: np.ndarray) -> np.ndarray:
-        """Approximately the periodic solution z of S (z_j - z_{j-1})/dphi + R'(x_j) z_j = b_j,
-        z_{-1} = z_{N-1} on the step phases (b interpolated there, z read at the collocation phases):
-        one period from rest gives z_{N-1} = p, the periodic start z_{-1} = w solves (I - Phi) w = p,
-        approximated by :meth:`_slow_modes`, and a second period from w gives z. (Solving the shooting
-        equation exactly costs more back-substitutions than the outer Krylov iterations it saves.)"""
+        """Approximately the periodic solution z of S (z_j - z_{j-1})/dphi + A_j z_j = b_j on the step
+        phases (b interpolated there, z read at the collocation phases): one period of steps from the
+        cycle-averaged solution z_{-1} = Jbar^{-1} mean(b), Jbar the mean Jacobian. That start is right
+        for the slow modes, which matter: ion diffusion over lengths above sqrt(D / f) barely decays within
+        a period, so its periodic state is the response to the period average (from rest, the rectified
+        DC part would be wrong by 1/(1 - Phi)); the fast modes forget the start within a few steps.
+        (Estimating the periodic start from a first period of steps saved two of 27 Krylov iterations
+        at theta_1 ~ 60 K for twice the back-substitutions: docs/harmonics.md.)"""
         self.statistics.preconditioner += 1
-        particular = self._sweep(grid, along_period(grid.interpolate, b), np.zeros(self.size, dtype=complex))
-        periodic = particular + self._sweep(grid, None, self._slow_modes(particular[-1]))
-        return periodic[::SUBSTEPS]
-
-    def _slow_modes(self, r: np.ndarray) -> np.ndarray:
-        """(I - Phi)^{-1} r approximated by (I + (2 pi Jbar)^{-1} S) r, the inverse of one backward-Euler
-        step over the whole period with the cycle-averaged Jacobian Jbar. Modes that decay within a
-        period see I - Phi ~ I, slow ones I - Phi ~ 2 pi S^{-1} Jbar: it is right for both. The slow
-        ones matter: ion diffusion over lengths above sqrt(D / f) barely decays within a period, and
-        without this their period average (the rectified DC part) would be wrong by 1/(1 - Phi)."""
-        self.vector.array[:] = self._mult(self.storage_matrix, r) / (2 * math.pi)
+        self.vector.array[:] = b.mean(axis=0)
         self.mean_solver.solve(self.vector, self.work)
-        return r + self.work.array_r
+        return self._sweep(grid, along_period(grid.interpolate, b), self.work.array_r.copy())[::SUBSTEPS]
 
     # -- Krylov and Newton ---------------------------------------------------------------------------
 
@@ -383,11 +378,11 @@ class HarmonicBalance:
     # -- the periodic state ----------------------------------------------------------------------
 
     def _check_memory(self, grid: TimeGrid) -> None:
-        """Refuse a 3D harmonic balance whose kept LU factorisations (one per preconditioner step over
-        the period and the cycle average's) hold more factorised DOFs than the largest single direct
-        3D solve, :data:`~stimsim.solvers.MAX_DIRECT_3D_DOFS` (7.6k DOFs at H = 4: 19 factorisations,
-        2.1 GB peak)."""
-        model, count = self.model, grid.steps + 1
+        """Refuse a 3D harmonic balance whose kept LU factorisations (one per collocation phase and the
+        cycle average's) hold more factorised DOFs than the largest single direct 3D solve,
+        :data:`~stimsim.solvers.MAX_DIRECT_3D_DOFS` (7.6k DOFs at H = 4 with 19 factorisations, one per
+        preconditioner step then: 2.1 GB peak)."""
+        model, count = self.model, grid.collocation + 1
         if model.domain.mesh.topology.dim == 3 and model.num_dofs * count > MAX_DIRECT_3D_DOFS:
             raise InputError(
                 "solver.harmonics", f"harmonic balance with H = {grid.harmonics} keeps {count} LU factorisations of the "
@@ -397,10 +392,15 @@ class HarmonicBalance:
             )
 
     def solve(self, frequency: float, spectrum: dict[int, complex], dc: float, harmonics: int,
-              start: np.ndarray | None = None) -> PeriodicState:
+              start: np.ndarray | None = None, tolerance: float = RESIDUAL_TOLERANCE) -> PeriodicState:
         """The periodic state at the drive ``frequency`` (Hz) under the scaled total heating
         dc + sum_n Re(spectrum[n] e^{i n phi}) with ``harmonics`` (H) retained. ``start``: harmonics
-        (any count, local arrays) to begin Newton from, e.g. the expansion's; without it, zero."""
+        (any count, local arrays) to begin Newton from, e.g. the expansion's; without it, zero.
+        ``tolerance``: the residual, relative to the heat input, that ends Newton (0 < tolerance < 1;
+        looser than the default only where a coarse answer is wanted, as in benchmarks/periodic.py: at
+        theta_1 ~ 60 K, 1e-2 left u_2 within 1e-4 of the converged state, docs/harmonics.md)."""
+        if not 0 < tolerance < 1:
+            raise ValueError(f"the Newton tolerance must be in (0, 1), not {tolerance!r}")
         self.statistics = PeriodicStatistics()
         began = time.perf_counter()
         grid = TimeGrid.build(harmonics)
@@ -412,9 +412,9 @@ class HarmonicBalance:
         if start is not None:
             initial = samples_of(_resized(start, harmonics), grid.collocation)
         try:
-            state = self._newton(grid, initial, spectrum, dc, 1.0, forcing)
+            state = self._newton(grid, initial, spectrum, dc, 1.0, forcing, tolerance)
         except SolverError as failure:
-            state = self._continuation(grid, spectrum, dc, forcing, failure)
+            state = self._continuation(grid, spectrum, dc, forcing, tolerance, failure)
         self.statistics.seconds = time.perf_counter() - began
         self.last = _Solved(frequency, grid, state)
         return PeriodicState(frequency, harmonics_of(state, harmonics), self.statistics)
@@ -426,16 +426,17 @@ class HarmonicBalance:
         S.assemble()
 
     def _newton(self, grid: TimeGrid, state: np.ndarray, spectrum: dict, dc: float, fraction: float,
-                forcing: float) -> np.ndarray:
-        """Newton's method from ``state`` (collocation x local) at ``fraction`` of the oscillating heating;
-        ``forcing`` is the norm of the unit heat input (:meth:`_forcing`)."""
+                forcing: float, tolerance: float) -> np.ndarray:
+        """Newton's method from ``state`` (collocation x local) at ``fraction`` of the oscillating heating
+        until the relative residual is below ``tolerance``; ``forcing`` is the norm of the unit heat
+        input (:meth:`_forcing`)."""
         phases = TimeGrid.phases(grid.collocation)
         heating = dc + fraction * heating_signal(spectrum, phases)
         reference = forcing * math.sqrt(np.sum(heating_signal(spectrum, phases) ** 2) / 2) * fraction
         if reference == 0:
             return np.zeros_like(state)
         shape = state.shape
-        fresh = iterations = None  # Krylov iterations on fresh factorisations, and on the current ones
+        fresh = rate = None  # Krylov iterations per decade on fresh factorisations, and on the current ones
         forcing_term, previous = FIRST_FORCING, None
         for _ in range(NEWTON_ITERATIONS):
             residual = self.residual(grid, state, heating)
@@ -445,30 +446,30 @@ class HarmonicBalance:
             previous = norm
             self.statistics.residuals.append(norm)
             self.statistics.newton += 1
-            if norm < RESIDUAL_TOLERANCE:
+            if norm < tolerance:
                 return state
             if not math.isfinite(norm) or norm > 1e3 * self.statistics.residuals[0] + 1.0:
                 break
             self.assemble_jacobians(grid, state)
-            refresh = fresh is None or iterations > LAGGED_ITERATIONS * fresh
+            refresh = fresh is None or rate > LAGGED_ITERATIONS * fresh
             if refresh:
-                self.factorize_steps(grid, state)
+                self.factorize_steps(grid)
                 fresh = None
             solve = lambda: self._krylov(  # noqa: E731
                 lambda v: self.jacobian_action(grid, v.reshape(shape)).ravel(),
                 lambda r: self.precondition(grid, r.reshape(shape)).ravel(),
-                -residual.ravel(), max(KRYLOV_TOLERANCE, 0.1 * RESIDUAL_TOLERANCE / norm, forcing_term),
+                -residual.ravel(), max(KRYLOV_TOLERANCE, 0.1 * tolerance / norm, forcing_term),
             )
             try:
                 result = solve()
             except SolverError:
                 if refresh:
                     raise
-                self.factorize_steps(grid, state)  # the kept factorisations failed: once more on fresh ones
+                self.factorize_steps(grid)  # the kept factorisations failed: once more on fresh ones
                 fresh, result = None, solve()
             self.statistics.krylov += result.iterations
-            iterations = result.iterations
-            fresh = iterations if fresh is None else fresh
+            rate = result.iterations_per_decade
+            fresh = rate if fresh is None else fresh
             update = result.solution.reshape(shape).real
             state = state + update
             if self._max(update) <= NEWTON_TOLERANCE * self._max(state):
@@ -478,7 +479,8 @@ class HarmonicBalance:
             f"{fraction:.0%} of the heating amplitude; residuals (relative to the heat input) {history(self.statistics.residuals)}"
         )
 
-    def _continuation(self, grid: TimeGrid, spectrum: dict, dc: float, forcing: float, failure: SolverError) -> np.ndarray:
+    def _continuation(self, grid: TimeGrid, spectrum: dict, dc: float, forcing: float, tolerance: float,
+                      failure: SolverError) -> np.ndarray:
         """Raise the oscillating heating in steps from zero, each Newton solve starting from the last
         state scaled to the new amplitude."""
         for steps in CONTINUATION_STEPS:
@@ -487,7 +489,7 @@ class HarmonicBalance:
                 for step in range(1, steps + 1):
                     self.statistics.continuation.append(step / steps)
                     start = state * (step / (step - 1)) if step > 1 else state
-                    state = self._newton(grid, start, spectrum, dc, step / steps, forcing)
+                    state = self._newton(grid, start, spectrum, dc, step / steps, forcing, tolerance)
                 return state
             except SolverError as err:
                 failure = err
@@ -525,7 +527,7 @@ class HarmonicBalance:
         self._assemble_storage()
         self.assemble_jacobians(last.grid, last.state)
         if self.factorized_at != (last.frequency, last.grid.harmonics):
-            self.factorize_steps(last.grid, last.state)
+            self.factorize_steps(last.grid)
         shape = last.state.shape
         result = self._krylov(
             lambda v: self.jacobian_action(last.grid, v.reshape(shape)).ravel(),
@@ -620,3 +622,11 @@ class _KrylovResult:
     iterations: int
     reason: int
     history: list
+
+    @property
+    def iterations_per_decade(self) -> float:
+        """Iterations per decade of residual reduction (a reduction below one decade counts as one)."""
+        if not self.iterations:
+            return 0.0
+        decades = math.log10(self.history[0] / self.history[-1]) if self.history[-1] > 0 else math.inf
+        return self.iterations / max(decades, 1.0)
