@@ -48,7 +48,7 @@ from petsc4py import PETSc
 from stimsim.errors import InputError, SolverError, history
 from stimsim.forms import compiled, functions
 from stimsim.physics.coupled import TEMPERATURE, storage
-from stimsim.solvers import MAX_DIRECT_3D_DOFS
+from stimsim.solvers import MAX_DIRECT_3D_DOFS, factorize_lu
 
 #: Newton iterations, the residual (relative to the heat input) and the relative update that end them.
 NEWTON_ITERATIONS, RESIDUAL_TOLERANCE, NEWTON_TOLERANCE = 12, 1e-7, 1e-9
@@ -292,7 +292,7 @@ class HarmonicBalance:
         for j, ((solver, matrix), jacobian) in enumerate(zip(steps, jacobians)):
             jacobian.copy(matrix, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
             matrix.axpy(1.0 / dphi, self.storage_matrix, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
-            _factorize(solver, matrix, f"the step operator at collocation phase {j}")
+            factorize_lu(solver, matrix, matrix, f"harmonic balance: the step operator at collocation phase {j}")
         self.statistics.factorizations += grid.collocation + 1
         self.factorized_at = (self.model.frequency, grid.harmonics)
 
@@ -304,7 +304,7 @@ class HarmonicBalance:
         self.mean_matrix.zeroEntries()
         for J in jacobians:
             self.mean_matrix.axpy(1.0 / len(jacobians), J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
-        _factorize(self.mean_solver, self.mean_matrix, "the cycle-averaged Jacobian")
+        factorize_lu(self.mean_solver, self.mean_matrix, self.mean_matrix, "harmonic balance: the cycle-averaged Jacobian")
 
     def _step(self, j: int, rhs: np.ndarray) -> np.ndarray:
         """Backward-Euler step ``j`` (on the factorisation of the collocation phase that begins its
@@ -398,7 +398,8 @@ class HarmonicBalance:
         (any count, local arrays) to begin Newton from, e.g. the expansion's; without it, zero.
         ``tolerance``: the residual, relative to the heat input, that ends Newton (0 < tolerance < 1;
         looser than the default only where a coarse answer is wanted, as in benchmarks/periodic.py: at
-        theta_1 ~ 60 K, 1e-2 left u_2 within 1e-4 of the converged state, docs/harmonics.md)."""
+        theta_1 ~ 60 K, 1e-2 left u_2 within 1e-4 of the converged state, but at small amplitudes it
+        accepts the start as it is, without the harmonics the start lacks: docs/harmonics.md)."""
         if not 0 < tolerance < 1:
             raise ValueError(f"the Newton tolerance must be in (0, 1), not {tolerance!r}")
         self.statistics = PeriodicStatistics()
@@ -564,18 +565,6 @@ def _lu_solver(comm, prefix: str):
     ksp.getPC().setFactorSolverType("mumps")
     ksp.setFromOptions()
     return ksp
-
-
-def _factorize(ksp, matrix, what: str) -> None:
-    """Factorise ``matrix`` in ``ksp``, raising SolverError with MUMPS's status on failure."""
-    ksp.setOperators(matrix)
-    try:
-        ksp.setUp()
-    except PETSc.Error as err:
-        raise SolverError(f"harmonic balance: LU factorisation of {what} failed: {err}") from None
-    infog = ksp.getPC().getFactorMatrix().getMumpsInfog(1)
-    if infog < 0:
-        raise SolverError(f"harmonic balance: MUMPS factorisation of {what} failed, INFOG(1) = {infog}")
 
 
 def heating_signal(spectrum: dict[int, complex], phases: np.ndarray) -> np.ndarray:
