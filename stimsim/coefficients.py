@@ -41,7 +41,7 @@ def scales_for(study: Study) -> Scales:
     concentration = top.concentration * drive / (GAS_CONSTANT * ambient)
     potential = 1.0
     if study.poisson:  # (R T_amb/F) c_s/c_ref, c_ref = sum_k z_k^2 c_k
-        potential = GAS_CONSTANT * ambient / FARADAY * concentration / _charge_strength(study)
+        potential = GAS_CONSTANT * ambient / FARADAY * concentration / study.charged_layer().strength
     return Scales(
         length=length,
         temperature=temperature,
@@ -54,11 +54,6 @@ def scales_for(study: Study) -> Scales:
         ionic_diffusivity=top.diffusivity if ionic else None,
         potential=potential,
     )
-
-
-def _charge_strength(study: Study) -> float:
-    """c_ref = sum_k z_k^2 c_k (mol/m^3) of the charged species (the Debye length's)."""
-    return sum(s.charge**2 * s.concentration for s in study.sample.species)
 
 
 def mobile(material, study: Study) -> bool:
@@ -101,7 +96,7 @@ def _species_rules(study: Study, s: Scales) -> dict:
         values["partner_weight"] = study.sample.pair.weight
     if study.poisson:
         values["screening"] = (study.charged_layer().debye_length / s.length) ** 2
-        values["field_coupling"] = s.concentration / _charge_strength(study)
+        values["field_coupling"] = s.concentration / study.charged_layer().strength
     return {name: (lambda m, v=value: v) for name, value in values.items()}
 
 

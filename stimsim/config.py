@@ -507,6 +507,11 @@ def study_from_dict(raw: dict) -> Study:
     species, pair = _charged_species(
         resolved["sample"]["species"], resolved["ions"]["electrostatics"], excitation.ambient_temperature
     )
+    if resolved["ions"]["electrostatics"] == "poisson" and resolved["geometry"]["model"] == "3d":
+        raise InputError(
+            "geometry.model", "= '3d' is not yet supported with ions.electrostatics = 'poisson' (accepted: "
+            "'axisymmetric'; 'electroneutral' supports it)"
+        )
     sample = _sample(resolved["sample"], resolved["geometry"], species, pair, excitation.ambient_temperature)
     if resolved["geometry"]["grain_boundaries"]:
         resolved["geometry"]["grain_boundaries"] = [
@@ -781,15 +786,7 @@ def _grain_boundary(name: str, table: dict, mat: Material, species: tuple[Specie
     length = math.hypot(*table["normal"])
     if length == 0:
         raise InputError(f"{name}.normal", "= [0, 0] must not be zero (the plane's lateral normal [nx, ny])")
-    if table["space_charge_excess"] != 0 and table["space_charge_length"] is None:
-        raise InputError(f"{name}.space_charge_length", "is required when space_charge_excess is not 0 (m)")
-    keys = ("space_charge_potential", "space_charge_charge")
-    potential = _core_potential(name, {k: table[k] for k in keys}, table["space_charge_excess"], species, mat, ambient, sides=2)
-    if species and table["space_charge_excess"] != 0:
-        raise InputError(
-            f"{name}.space_charge_excess", "is not supported with ions.electrostatics = 'electroneutral': with charged "
-            "species give the core of equilibrium layers, space_charge_potential or space_charge_charge"
-        )
+    potential = _core_potential(name, {k: table[k] for k in LAYER_KEYS}, species, mat, ambient, sides=2)
     regions = {}
     for key in ("properties", "beyond_properties"):
         if table[key] is None:
@@ -811,7 +808,7 @@ def _grain_boundary(name: str, table: dict, mat: Material, species: tuple[Specie
         point=tuple(table["point"]), normal=tuple(v / length for v in table["normal"]), width=table["width"],
         core=regions["properties"], beyond=regions.get("beyond_properties"),
         space_charge_excess=table["space_charge_excess"], space_charge_length=table["space_charge_length"],
-        core_potential=potential, core_charge=table["space_charge_charge"],
+        core_potential=potential or None, core_charge=table["space_charge_charge"],  # a core at 0 V has no layers
     )
 
 
@@ -820,14 +817,7 @@ def _ions(table: dict, sample: Sample, ambient: float) -> Ions:
     ions = Ions(**table)
     if ions.surface == "exchange" and ions.exchange_velocity is None:
         raise InputError("ions.exchange_velocity", "is required for ions.surface = 'exchange' (m/s)")
-    if ions.space_charge_excess != 0 and ions.space_charge_length is None:
-        raise InputError("ions.space_charge_length", "is required when ions.space_charge_excess is not 0 (m)")
-    _check_space_charge(ions, sample, ambient)
-    if sample.species and ions.space_charge_excess != 0:
-        raise InputError(
-            "ions.space_charge_excess", f"is not supported with ions.electrostatics = {ions.electrostatics!r}: with "
-            "charged species give the core of an equilibrium layer, ions.space_charge_potential or ions.space_charge_charge"
-        )
+    _core_potential("ions", {k: getattr(ions, k) for k in LAYER_KEYS}, sample.species, sample.material, ambient, sides=1)
     if sample.species and ions.substrate == "conducting":
         raise InputError("ions.substrate", "= 'conducting' is not yet supported with [[sample.species]] (the substrate's ions are neutral)")
     if ions.electrostatics == "poisson":
@@ -842,11 +832,11 @@ def _ions(table: dict, sample: Sample, ambient: float) -> Ions:
 
 def _check_poisson(ions: Ions, sample: Sample) -> None:
     """Refuse what Nernst-Planck-Poisson does not support yet: surface exchange (each species would
-    need its own), films (the potential in the substrate) and 3D samples."""
+    need its own) and films (the potential in the substrate); 3D samples are refused before the sample
+    is built (:func:`study_from_dict`), since grain boundaries check their layers with it."""
     refused = {
         "ions.surface": (ions.surface == "exchange", "= 'exchange'", "blocking"),
         "geometry.kind": (sample.kind == "film", "= 'film'", "halfspace"),
-        "geometry.model": (sample.model == "3d", "= '3d'", "axisymmetric"),
     }
     for key, (given, what, accepted) in refused.items():
         if given:
@@ -862,38 +852,48 @@ def _check_poisson(ions: Ions, sample: Sample) -> None:
         )
 
 
-def _check_space_charge(ions: Ions, sample: Sample, ambient: float) -> None:
-    """Refuse an equilibrium space-charge layer under the top surface that :func:`_core_potential` refuses."""
-    values = {"space_charge_potential": ions.space_charge_potential, "space_charge_charge": ions.space_charge_charge}
-    _core_potential("ions", values, ions.space_charge_excess, sample.species, sample.material, ambient, sides=1)
+#: The keys of a space-charge layer, under [ions] (the top surface) and in a grain-boundary table.
+LAYER_KEYS = ("space_charge_potential", "space_charge_charge", "space_charge_excess", "space_charge_length")
 
 
 def _core_potential(
-    prefix: str, values: dict, excess: float, species: tuple[Species, ...], mat: Material, ambient: float, sides: int
+    prefix: str, values: dict, species: tuple[Species, ...], mat: Material, ambient: float, sides: int
 ) -> float | None:
     """The core potential phi0 (V) of the equilibrium space-charge layers that the keys ``values``
-    (``space_charge_potential``, ``space_charge_charge`` under ``prefix``) give, None without them: the
-    potential, or the one at which ``sides`` layers (1 under a surface, 2 beside a grain-boundary core)
-    screen the core charge together by Grahame's relation, each -Q/sides, in the layer of the charged
-    ``species`` in ``mat`` at the ambient temperature ``ambient`` (K). Refuses a layer without them, given twice, beside the prescribed ``excess``, or with
-    |phi0| > :data:`MAX_CORE_POTENTIAL` or |z F phi0/(R T)| > :data:`LARGEST_SCALED_POTENTIAL`."""
-    given = [name for name, value in values.items() if value is not None]
-    if not given:
-        return None
-    key = f"{prefix}.{given[0]}"
+    (:data:`LAYER_KEYS` under ``prefix``) give, None without them: the potential, or the one at which
+    ``sides`` layers (1 under a surface, 2 beside a grain-boundary core) screen the core charge together
+    by Grahame's relation, each -Q/sides, in the layer of the charged ``species`` in ``mat`` at the
+    ambient temperature ``ambient`` (K). Refuses the prescribed exponential with charged species or
+    without its length, an equilibrium layer without charged species, given twice, beside the
+    prescribed exponential, or with |phi0| > :data:`MAX_CORE_POTENTIAL` or
+    |z F phi0/(R T)| > :data:`LARGEST_SCALED_POTENTIAL`."""
+    excess = values["space_charge_excess"]
+    given = [name for name in LAYER_KEYS[:2] if values[name] is not None]
+    key = f"{prefix}.{given[0]}" if given else None
     if len(given) == 2:
         raise InputError(
             f"{prefix}.space_charge_charge", f"and {prefix}.space_charge_potential both set the core: give one of them"
         )
-    if excess != 0:
+    if given and excess != 0:
         raise InputError(
             key, f"and {prefix}.space_charge_excess both set the space-charge layer: give the equilibrium "
             "layer (with [[sample.species]]) or the prescribed exponential (neutral species), not both"
         )
+    if excess != 0 and species:
+        raise InputError(
+            f"{prefix}.space_charge_excess", "(a prescribed layer of a neutral species) is not supported with "
+            f"[[sample.species]]: give the core of equilibrium layers, {prefix}.space_charge_potential or "
+            f"{prefix}.space_charge_charge"
+        )
+    if excess != 0 and values["space_charge_length"] is None:
+        raise InputError(f"{prefix}.space_charge_length", f"is required when {prefix}.space_charge_excess is not 0 (m)")
+    if not given:
+        return None
     if not species:
+        electrostatics = "'electroneutral' or 'poisson'" if prefix == "ions" else "'electroneutral' (in 3D)"
         raise InputError(
             key, "needs charged species: an equilibrium space-charge layer is Boltzmann in the potential, "
-            "so it needs [[sample.species]] with ions.electrostatics = 'electroneutral' or 'poisson' (a neutral "
+            f"so it needs [[sample.species]] with ions.electrostatics = {electrostatics} (a neutral "
             f"species: {prefix}.space_charge_excess and {prefix}.space_charge_length prescribe a layer)"
         )
     layer = species_layer(species, mat.relative_permittivity, ambient)
@@ -976,6 +976,11 @@ def _check_layer_width(study: Study, size: float) -> None:
             )
 
 
+def _strongest(species: tuple[Species, ...]) -> int:
+    """The index of the species with the largest z^2 c, which sets the Debye length most."""
+    return max(range(len(species)), key=lambda i: species[i].charge ** 2 * species[i].concentration)
+
+
 def _check_debye_length(study: Study) -> None:
     """Under 'poisson', refuse a Debye length below :data:`MIN_DEBYE_FRACTION` of the contact radius:
     the mesh resolves lambda_D, and beyond that the electroneutral limit is the model to use."""
@@ -984,7 +989,7 @@ def _check_debye_length(study: Study) -> None:
     debye, radius = study.charged_layer().debye_length, study.tip.contact_radius
     if debye < MIN_DEBYE_FRACTION * radius:
         raise InputError(
-            "sample.species[0].concentration", f"makes a Debye length of {debye:.3g} m, below {MIN_DEBYE_FRACTION:g} of the "
+            f"sample.species[{_strongest(study.sample.species)}].concentration", f"makes a Debye length of {debye:.3g} m, below {MIN_DEBYE_FRACTION:g} of the "
             f"contact radius ({radius:.3g} m), which ions.electrostatics = 'poisson' would have to resolve in the mesh "
             "(it needs lambda_D >= {:.3g} m). There the species cannot separate charge over the contact: use "
             "ions.electrostatics = 'electroneutral' (an ion and its compensating carrier), or lower the species' "

@@ -87,7 +87,7 @@ def overlapping_layers(boundaries, layer, size: float) -> list[str]:
     of ``boundaries`` that overlap strongly on the sample of domain size ``size`` (m, it spans
     +-size): planes that meet on it, or parallel ones whose potential at the other's core face is above
     :data:`OVERLAP_FRACTION` of its core potential."""
-    charged = [(i, b) for i, b in enumerate(boundaries) if b.core_potential]  # a layer of phi0 = 0 is none
+    charged = [(i, b) for i, b in enumerate(boundaries) if b.core_potential is not None]
     warnings = []
     for k, (i, a) in enumerate(charged):
         for j, b in charged[k + 1:]:

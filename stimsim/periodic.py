@@ -380,8 +380,8 @@ class HarmonicBalance:
     def _check_memory(self, grid: TimeGrid) -> None:
         """Refuse a 3D harmonic balance whose kept LU factorisations (one per collocation phase and the
         cycle average's) hold more factorised DOFs than the largest single direct 3D solve,
-        :data:`~stimsim.solvers.MAX_DIRECT_3D_DOFS` (7.6k DOFs at H = 4 with 19 factorisations, one per
-        preconditioner step then: 2.1 GB peak)."""
+        :data:`~stimsim.solvers.MAX_DIRECT_3D_DOFS`: 2H + 2 of them (a 7.6k-DOF box at H = 4 took 2.1 GB
+        with the 19 the preconditioner kept before it stepped on the collocation phases' factors)."""
         model, count = self.model, grid.collocation + 1
         if model.domain.mesh.topology.dim == 3 and model.num_dofs * count > MAX_DIRECT_3D_DOFS:
             raise InputError(

@@ -59,15 +59,18 @@ class SpaceChargeLayer:
         return GAS_CONSTANT * self.temperature / FARADAY
 
     @property
+    def strength(self) -> float:
+        """sum_k z_k^2 c_k in mol/m^3 (twice the ionic strength)."""
+        return sum(z**2 * c for z, c in zip(self.charges, self.concentrations))
+
+    @property
     def debye_length(self) -> float:
         """lambda_D = sqrt(eps_0 eps_r R T / (F^2 sum z_k^2 c_k)) in m."""
-        strength = sum(z**2 * c for z, c in zip(self.charges, self.concentrations))
-        return math.sqrt(VACUUM_PERMITTIVITY * self.permittivity * GAS_CONSTANT * self.temperature / (FARADAY**2 * strength))
+        return math.sqrt(VACUUM_PERMITTIVITY * self.permittivity * GAS_CONSTANT * self.temperature / (FARADAY**2 * self.strength))
 
     def field_squared(self, u):
         """g(u) = (du/dxi)^2 of the first integral (dimensionless) at the scaled potential ``u``."""
-        strength = sum(z**2 * c for z, c in zip(self.charges, self.concentrations))
-        return 2 * sum(c * _excess_free_energy(z * np.asarray(u)) for z, c in zip(self.charges, self.concentrations)) / strength
+        return 2 * sum(c * _excess_free_energy(z * np.asarray(u)) for z, c in zip(self.charges, self.concentrations)) / self.strength
 
     def core_charge(self, potential: float) -> float:
         """Grahame's core charge Q (C/m^2) that the layer screens at the core potential ``potential`` (V)."""

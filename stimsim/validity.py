@@ -52,7 +52,8 @@ class Parameter:
     is where it reaches 1 %. ``error`` is None where no 1 % point was found below the physical limit:
     the threshold is then the end of the measured range (docs/verification.md, 'Validity of the
     expansion'). ``nonlinear``: defined only for a model whose expansion is not exact (mobile ions,
-    k' != 0); without any such parameter the first and second orders are exact."""
+    k' != 0); without any such parameter the first and second orders are exact. ``measured``: False
+    for a threshold set by analogy with another parameter's, not by a measurement."""
 
     name: str
     definition: str
@@ -60,10 +61,14 @@ class Parameter:
     means: str
     error: tuple[float, float] | None = None
     nonlinear: bool = True
+    measured: bool = True
 
     def sentence(self, value: float) -> str:
         """What ``value`` above the threshold means, in one sentence."""
         meaning = self.means.format(value=value, percent=100 * value)
+        if not self.measured:
+            return (f"{self.definition} = {value:.3g} is above {self.threshold:g}, a bound set by analogy with the "
+                    f"stress parameter (not measured): {meaning}")
         if self.error is None:
             return (f"{self.definition} = {value:.3g} is above {self.threshold:g}, the end of the measured range "
                     f"(the second-order harmonics within 0.5 % of the periodic state there): {meaning}")
@@ -98,7 +103,7 @@ PARAMETERS = {
         Parameter(
             "potential", "|phi_1| F/(R T)", 0.75,
             "the electric potential swings by {value:.3g} R T/F over a period, and the Boltzmann factors of the "
-            "charged species by up to e^(+-z {value:.2g}) with it",
+            "charged species by up to e^(+-z {value:.2g}) with it", measured=False,
         ),
         Parameter(
             "conductivity", "|k'| theta_1/k", 0.14,

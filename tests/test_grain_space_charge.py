@@ -74,7 +74,9 @@ def layer_potential(study, domain):
      "grain_boundaries[0].space_charge_potential makes a space-charge layer whose concentrations change e-fold"),
     ({}, False, "grain_boundaries[0].space_charge_potential needs charged species"),
     ({"space_charge_potential": None, "space_charge_excess": 0.5, "space_charge_length": 1e-9}, True,
-     "grain_boundaries[0].space_charge_excess is not supported with ions.electrostatics = 'electroneutral'"),
+     "grain_boundaries[0].space_charge_excess (a prescribed layer of a neutral species) is not supported with [[sample.species]]"),
+    ({"space_charge_potential": None, "space_charge_excess": 0.5}, True,  # refused as such, not for its missing length
+     "grain_boundaries[0].space_charge_excess (a prescribed layer of a neutral species) is not supported"),
     ({"properties": {"diffusivity": 1e-9}}, True, "grain_boundaries[0].properties.diffusivity is set by the [[sample.species]]"),
     ({"beyond_properties": {"relative_permittivity": 50.0}}, True,
      "grain_boundaries[0].beyond_properties.relative_permittivity is set by"),

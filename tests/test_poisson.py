@@ -126,9 +126,12 @@ def layered(potential=0.05):
 
 
 def test_an_equilibrium_layer_is_a_stationary_state_and_responds_to_heating():
-    """A 0.05 V core (accumulated electrons, depleted vacancies) without heating: Newton's first update
-    from the layer is zero (the drift of the layer balances its Boltzmann gradients), so the base state
-    is the layer; heated, every field responds and the validity parameters see the potential."""
+    """A 0.05 V core (accumulated electrons, depleted vacancies) without heating: the base state is the
+    layer (Newton leaves every field at zero). That holds by construction, since the fluxes are written
+    relative to the layer (grad ln(c/c0) and the layer's own drift taken out at T_amb); whether the layer
+    is a stationary state of Nernst-Planck-Poisson is checked where it can fail, by the residual of the
+    heated layer in the Grahame test below. Heated, every field responds and the validity parameters
+    see the potential."""
     with HarmonicModel(layered(), MPI.COMM_WORLD) as model:
         model.solve_base_state(0.0)
         for name, field in model.base.items():

@@ -214,7 +214,7 @@ NEUTRAL = dict(ELECTRON, charge=0)
     (dict(species=(VACANCY, dict(ELECTRON, name="vacancy"))), "sample.species[1].name = 'vacancy' repeats"),
     (dict(properties={"relative_permittivity": 0}), "sample.properties.relative_permittivity = 0 is outside"),
     (dict(properties={"relative_permittivity": -3}), "sample.properties.relative_permittivity = -3 is outside"),
-    (dict(electrostatics="poisson"), "sample.species[0].concentration makes a Debye length of 7.7e-12 m, below 0.01 "
+    (dict(electrostatics="poisson"), "sample.species[1].concentration makes a Debye length of 7.7e-12 m, below 0.01 "
      "of the contact radius"),
     (dict(electrostatics="none"), "sample.species needs ions.electrostatics = 'electroneutral'"),
     (dict(species=(dict(VACANCY, heat_of_transport=6e5), ELECTRON)), "sample.species[0].heat_of_transport = 600000 is outside"),
@@ -231,7 +231,7 @@ def test_species_without_a_permittivity_and_other_unsupported_combinations_are_r
     assert "sample.properties.relative_permittivity is required with [[sample.species]]" in error_for(raw)
     raw = raw_study()
     raw["ions"] |= {"space_charge_excess": -0.5, "space_charge_length": 2e-9}
-    assert "ions.space_charge_excess is not supported with ions.electrostatics = 'electroneutral'" in error_for(raw)
+    assert "ions.space_charge_excess (a prescribed layer of a neutral species) is not supported with [[sample.species]]" in error_for(raw)
 
 
 def test_fits_of_the_permittivity_and_of_properties_the_pair_sets_are_refused():
