@@ -56,6 +56,9 @@ MAP = {"origin": [-STEP, 0.0], "size": [2 * STEP, STEP], "points": [2, 2]}
 
 
 def write(path, raw) -> None:
+    """Write the study ``raw`` to ``path`` on rank 0, once every rank is done with what it held (a rank
+    that fails fast must not overwrite a study another rank is still reading) and before any reads it."""
+    MPI.COMM_WORLD.barrier()
     if MPI.COMM_WORLD.rank == 0:
         path.write_text(tomli_w.dumps(raw))
     MPI.COMM_WORLD.barrier()
