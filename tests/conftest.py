@@ -49,6 +49,16 @@ def shared_tmp(tmp_path_factory):
     return Path(MPI.COMM_WORLD.bcast(path, root=0))
 
 
+def error_for(raw: dict) -> str:
+    """The message of the InputError that validating the raw study ``raw`` raises (it must raise one)."""
+    from stimsim.config import study_from_dict
+    from stimsim.errors import InputError
+
+    with pytest.raises(InputError) as info:
+        study_from_dict(raw)
+    return str(info.value)
+
+
 def simulated_displacements(study, comm) -> dict:
     """stimsim.forward.simulate's tip displacement (m) of ``study`` by (drive frequency, harmonic): the
     sum of its rows of each kind (all but 'total')."""

@@ -7,7 +7,7 @@ from stimsim.errors import InputError
 from stimsim.geometry import mesh_spec
 from stimsim.materials import PARAMETER_SETS, PROPERTIES, material
 
-from conftest import ROOT
+from conftest import ROOT, error_for
 
 
 def base():
@@ -22,12 +22,6 @@ def with_change(path, value):
     raw = base()
     apply_override(raw, f"{path}={value}")
     return raw
-
-
-def error_for(raw) -> str:
-    with pytest.raises(InputError) as info:
-        study_from_dict(raw)
-    return str(info.value)
 
 
 def test_default_study_loads_with_defaults_filled():

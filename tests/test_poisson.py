@@ -13,7 +13,6 @@ from mpi4py import MPI
 
 from stimsim.cli import main
 from stimsim.config import study_from_dict
-from stimsim.errors import InputError
 from stimsim.forward import first_order_fields, responses, simulate
 from stimsim.geometry import load_domain, mesh_spec
 from stimsim.harmonic import HarmonicModel
@@ -22,7 +21,7 @@ from stimsim.physics.coupled import CARRIER, CONCENTRATION, POTENTIAL, TEMPERATU
 from stimsim.spacecharge import SpaceChargeLayer
 from stimsim.validity import validity_parameters
 
-from conftest import ROOT
+from conftest import ROOT, error_for
 
 FREQUENCY = 1e3  # Hz: the chemical length at 2 omega (18 nm) is near the contact radius (20 nm)
 VACANCY = dict(name="vacancy", charge=2, diffusivity=1e-12, partial_molar_volume=6.5e-6, concentration=100.0)
@@ -226,12 +225,6 @@ def test_small_amplitude_harmonic_balance_reproduces_the_expansion():
 
 
 # -- bad input ------------------------------------------------------------------------------------------
-
-
-def error_for(raw) -> str:
-    with pytest.raises(InputError) as info:
-        study_from_dict(raw)
-    return str(info.value)
 
 
 CERIA_VACANCY = dict(VACANCY, concentration=4000.0)

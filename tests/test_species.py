@@ -20,7 +20,7 @@ from stimsim.physics.coupled import CONCENTRATION
 from stimsim.physics.diffusion import DiffusionCoefficients, Partner, chemical_flux
 from stimsim.validity import validity_parameters
 
-from conftest import ROOT
+from conftest import ROOT, error_for
 
 FREQUENCY = 2e4
 VACANCY = dict(name="vacancy", charge=2, diffusivity=1e-12, activation_energy=0.7 * EV_TO_J_PER_MOL,
@@ -194,12 +194,6 @@ def test_validity_counts_the_population_that_swings_most():
 
 
 # -- (e) bad input --------------------------------------------------------------------------------------
-
-
-def error_for(raw) -> str:
-    with pytest.raises(InputError) as info:
-        study_from_dict(raw)
-    return str(info.value)
 
 
 NEUTRAL = dict(ELECTRON, charge=0)
