@@ -193,13 +193,16 @@ def test_a_uniformly_heated_layer_at_fixed_core_charge_is_grahames_layer_at_the_
 
 
 def test_the_response_is_the_same_on_one_and_all_ranks():
-    """Two species with a 0.05 V layer: u_1 and the ionic u_2 on COMM_WORLD against COMM_SELF."""
+    """Two species with a 0.05 V layer: u_1 and the ionic u_2 on COMM_WORLD against COMM_SELF, within
+    1e-8 (measured 1.8e-10 to 1.2e-9 on u_1 and 3.6e-10 on u_2, varying from run to run with the
+    distributed factorisation's round-off: the screened Gauss block, (lambda_D/a)^2 = 3e-3 beside O(1)
+    couplings, amplifies it more than the other fields do)."""
     if MPI.COMM_WORLD.size == 1:
         pytest.skip("compares a distributed run with a serial one")
     study = layered()
     world, alone = tip_rows(study, comm=MPI.COMM_WORLD), tip_rows(study, comm=MPI.COMM_SELF)
     for a, b in zip(world, alone):
-        assert abs(a - b) < 1e-9 * abs(b)
+        assert abs(a - b) < 1e-8 * abs(b), abs(a - b) / abs(b)
 
 
 # -- harmonic balance -----------------------------------------------------------------------------------
