@@ -59,6 +59,20 @@ def error_for(raw: dict) -> str:
     return str(info.value)
 
 
+def expansion_and_balance(raw: dict, harmonics: int) -> tuple[dict, dict]:
+    """The tip displacement (m) by (harmonic, kind) of the raw study ``raw`` solved by the expansion and
+    by harmonic balance with ``harmonics`` (H), on COMM_WORLD."""
+    from stimsim.config import study_from_dict
+    from stimsim.forward import simulate
+
+    found = []
+    for solver in ({"periodic": "expansion"}, {"periodic": "harmonic_balance", "harmonics": harmonics}):
+        rows, model = simulate(study_from_dict(raw | {"solver": solver}), MPI.COMM_WORLD)
+        model.destroy()
+        found.append({(r.harmonic, r.kind): r.displacement for r in rows})
+    return found[0], found[1]
+
+
 def simulated_displacements(study, comm) -> dict:
     """stimsim.forward.simulate's tip displacement (m) of ``study`` by (drive frequency, harmonic): the
     sum of its rows of each kind (all but 'total')."""
