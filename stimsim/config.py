@@ -817,7 +817,7 @@ def _ions(table: dict, sample: Sample, ambient: float) -> Ions:
     ions = Ions(**table)
     if ions.surface == "exchange" and ions.exchange_velocity is None:
         raise InputError("ions.exchange_velocity", "is required for ions.surface = 'exchange' (m/s)")
-    _core_potential("ions", {k: getattr(ions, k) for k in LAYER_KEYS}, sample.species, sample.material, ambient, sides=1)
+    _core_potential("ions", {k: table[k] for k in LAYER_KEYS}, sample.species, sample.material, ambient, sides=1)
     if sample.species and ions.substrate == "conducting":
         raise InputError("ions.substrate", "= 'conducting' is not yet supported with [[sample.species]] (the substrate's ions are neutral)")
     if ions.electrostatics == "poisson":
@@ -1039,8 +1039,7 @@ def _check_boundary_on_sample(name: str, boundary: GrainBoundary, size: float) -
                 f"{name}.point", f"{axis} = {value:g} m is off the sample: |{axis}| must be below {size:g} m (the "
                 "sample spans ±L, L the domain size)"
             )
-    for key in ("width", "space_charge_length"):
-        length = getattr(boundary, key)
+    for key, length in (("width", boundary.width), ("space_charge_length", boundary.space_charge_length)):
         if length is not None and length >= size / 4:
             raise InputError(f"{name}.{key}", f"= {length:g} m must be below a quarter of the domain size ({size:g} m)")
 
