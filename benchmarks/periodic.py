@@ -7,7 +7,9 @@ SDC, D = 1e-12 m^2/s, E_a 0.7 eV, 20 kHz, 20 nm contact, power drive. At each po
 theta_1 ~ 13 K and ~ 60 K at the tip): harmonic balance with H = 8 to its default Newton tolerance and
 to --tolerance (the residual relative to the heat input; 1e-2 is matched to the 1 % asked of the time
 domain, with its error printed), each with Newton and GMRES iterations, wall and CPU time, the memory of
-its LU factors and the process's peak, and its cost in expansion forward calls at that frequency; then
+its LU factors and the process's peak, and its cost in expansion forward calls at that frequency; the
+same at the default tolerance with the coupled Jacobians and step factorisations instead of the split
+by field (stimsim.fieldsplit, which this balance takes), for their ratio; then
 the time-domain model (Crank–Nicolson from the expansion's state at t = 0) at each of --steps steps
 per period, read after each of --periods periods of one run. The reference is the most resolved
 time-domain run; the "1 %" run is the cheapest whose u_2 is within 1 % (and u_1 within 1 %) of it,
@@ -57,8 +59,7 @@ def peak_memory_mb(comm) -> float:
 
 def factor_memory_mb(balance) -> float:
     """Memory of harmonic balance's LU factorisations (MUMPS INFOG(22), all ranks), MB."""
-    solvers = [ksp for ksp, _ in balance.steps] + [balance.mean_solver]
-    return sum(ksp.getPC().getFactorMatrix().getMumpsInfog(22) for ksp in solvers) * 1e6 / 2**20
+    return sum(ksp.getPC().getFactorMatrix().getMumpsInfog(22) for ksp in balance.factorization_solvers()) * 1e6 / 2**20
 
 
 def timed(comm, call):
@@ -108,6 +109,26 @@ def harmonic_balance(model, solution, harmonics: int, comm, tolerance: float = R
     return u, state.statistics, seconds, factor_memory_mb(balance)
 
 
+def coupled(model, solution, split_result, comm) -> None:
+    """Print harmonic balance H = 8 to the default tolerance with the coupled Jacobians and step
+    factorisations instead of the split by field (stimsim.fieldsplit), against ``split_result``."""
+    balance = model.harmonic_balance()
+    if balance.split is None:
+        return
+    split, balance.split = balance.split, None
+    balance.release()
+    split.release()
+    try:
+        u, s, seconds, memory = harmonic_balance(model, solution, 8, comm)
+    finally:
+        balance.release()
+        balance.split = split
+    u_split, _, split_seconds, _ = split_result
+    say(comm, f"coupled (not split) H = 8 to {RESIDUAL_TOLERANCE:g}: {s.newton} Newton, {s.krylov} GMRES, {s.factorizations} LU, "
+              f"{seconds}, LU factors {memory:.0f} MB; coupled / split = {seconds.over(split_seconds)}; split against coupled: "
+              f"{compare(u_split, u)}")
+
+
 def time_domain(model, solution, steps: int, periods: list[int], comm) -> dict:
     """{periods: (u by harmonic 1..3, Seconds)} from one time-domain run of max(periods) periods at
     ``steps`` steps per period (the seconds are those of the periods stepped so far)."""
@@ -148,6 +169,7 @@ def amplitude(power: float, args, comm) -> None:
                       f"{seconds} = {seconds.over(expansion)} expansion calls ({expansion} each), "
                       f"LU factors {memory:.0f} MB, process peak {peak_memory_mb(comm):.0f} MB; u3/u2 {abs(u[3] / u[2]):.3f}")
         say(comm, f"to {args.tolerance:g} against to {RESIDUAL_TOLERANCE:g}: {compare(balances[args.tolerance][0], balances[RESIDUAL_TOLERANCE][0])}")
+        coupled(model, solution, balances[RESIDUAL_TOLERANCE], comm)
         by_h = {h: harmonic_balance(model, solution, h, comm, args.tolerance) for h in args.harmonics}
         runs = {steps: time_domain(model, solution, steps, args.periods, comm) for steps in args.steps}
     reference = runs[max(args.steps)][max(args.periods)][0]

@@ -26,8 +26,11 @@ operator A_j = S/dphi + R'(x) factorised at the collocation phase that begins it
 factorisations, SUBSTEPS steps each), read at the collocation phases, started from the cycle-averaged
 solution (what the slow modes need). It is factorised at the state of the first Newton step
 and kept while the Krylov iterations per decade of residual reduction stay within LAGGED_ITERATIONS
-times those on fresh factorisations. Each Krylov solve asks for an Eisenstat–Walker reduction (loose while Newton is far
-from converged). Newton starts from the expansion (first and second orders); where it fails from
+times those on fresh factorisations. Where only the ions' rows are nonlinear (constant k and alpha, one
+species without Nernst-Planck-Poisson, or none) the Jacobians are assembled and the preconditioner works
+by field instead (:mod:`stimsim.fieldsplit`: heat per harmonic, mechanics factorised once, the steps
+on the concentration block alone), about twice as fast. Each Krylov solve asks for an Eisenstat–Walker
+reduction (loose while Newton is far from converged). Newton starts from the expansion (first and second orders); where it fails from
 there, the heating amplitude is raised in steps from the last converged state (continuation).
 """
 
@@ -46,9 +49,11 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from stimsim.errors import InputError, SolverError, history
+from stimsim.fieldsplit import FieldSplitSteps, split_applies
 from stimsim.forms import compiled, functions
 from stimsim.physics.coupled import TEMPERATURE, storage
-from stimsim.solvers import MAX_DIRECT_3D_DOFS, factorize_lu
+from stimsim.solvers import MAX_DIRECT_3D_DOFS, factorize_lu, lu_solver
+from stimsim.timegrid import SUBSTEPS, TimeGrid, along_period, harmonics_of, samples_of
 
 #: Newton iterations, the residual (relative to the heat input) and the relative update that end them.
 NEWTON_ITERATIONS, RESIDUAL_TOLERANCE, NEWTON_TOLERANCE = 12, 1e-7, 1e-9
@@ -63,71 +68,10 @@ FIRST_FORCING, FORCING_GAIN, MAX_FORCING = 1e-2, 0.9, 0.1
 CONTINUATION_STEPS = (4, 16)
 #: Relative residual of the Krylov solve of a tangent (a derivative of the periodic state).
 TANGENT_TOLERANCE = 1e-10
-#: Backward-Euler steps of the preconditioner per interval between collocation phases (all on the
-#: factorisation at the phase that begins the interval).
-SUBSTEPS = 2
 #: The preconditioner's factorisations are kept across Newton steps (at the state of the first) until
 #: a Krylov solve needs more than this multiple of the iterations per decade of residual reduction it
 #: needed on fresh ones (per decade: the solves ask for different reductions).
 LAGGED_ITERATIONS = 2
-
-
-@dataclass(frozen=True)
-class TimeGrid:
-    """Real operators along one period for H harmonics: ``collocation`` = 2H + 1 phases carry the
-    unknowns and are where the balance is evaluated; ``steps`` = SUBSTEPS x collocation phases are the
-    preconditioner's time steps (every SUBSTEPS-th is a collocation phase). ``derivative`` (collocation
-    x collocation) is d/dphi, ``interpolate`` (steps x collocation) gives the values at the steps, both
-    exact for H harmonics."""
-
-    harmonics: int
-    derivative: np.ndarray
-    interpolate: np.ndarray
-
-    @classmethod
-    def build(cls, harmonics: int) -> TimeGrid:
-        collocation = 2 * harmonics + 1
-        spectrum = harmonics_of(np.eye(collocation), harmonics)
-        wavenumbers = 1j * np.arange(harmonics + 1)[:, None]
-        return cls(
-            harmonics=harmonics,
-            derivative=samples_of(wavenumbers * spectrum, collocation),
-            interpolate=samples_of(spectrum, SUBSTEPS * collocation),
-        )
-
-    @property
-    def collocation(self) -> int:
-        return 2 * self.harmonics + 1
-
-    @property
-    def steps(self) -> int:
-        return SUBSTEPS * self.collocation
-
-    @staticmethod
-    def phases(count: int) -> np.ndarray:
-        """``count`` equally spaced phases over one period (rad)."""
-        return 2 * math.pi * np.arange(count) / count
-
-
-def harmonics_of(samples: np.ndarray, harmonics: int) -> np.ndarray:
-    """Harmonics X_0..X_H of real samples at equally spaced phases (axis 0): X_0 the mean,
-    X_k = (2/N) sum_j x_j e^{-i k phi_j}."""
-    spectrum = np.fft.rfft(samples, axis=0)[: harmonics + 1] / samples.shape[0]
-    spectrum[1:] *= 2
-    return spectrum
-
-
-def samples_of(spectrum: np.ndarray, count: int) -> np.ndarray:
-    """Real samples at ``count`` equally spaced phases of sum_k Re(X_k e^{i k phi}) (X along axis 0)."""
-    padded = np.zeros((count // 2 + 1,) + spectrum.shape[1:], dtype=complex)
-    padded[: spectrum.shape[0]] = spectrum * (count / 2)
-    padded[0] = spectrum[0].real * count
-    return np.fft.irfft(padded, n=count, axis=0)
-
-
-def along_period(matrix: np.ndarray, samples: np.ndarray) -> np.ndarray:
-    """``matrix`` (a :class:`TimeGrid` operator) applied along the phases (axis 0) of ``samples``."""
-    return np.tensordot(matrix, samples, axes=(1, 0))
 
 
 @dataclass
@@ -183,9 +127,8 @@ class HarmonicBalance:
         residual[TEMPERATURE] = residual[TEMPERATURE] - ufl.replace(forms.heat_input, {forms.heating: self.heating})
         trials = {n: ufl.TrialFunction(V) for n, V in forms.spaces.items()}
         self.residual_forms = compiled([residual[n] for n in self.names])
-        self.jacobian_forms = compiled(
-            [[ufl.derivative(residual[i], self.sample[j], trials[j]) for j in self.names] for i in self.names]
-        )
+        jacobian = [[ufl.derivative(residual[i], self.sample[j], trials[j]) for j in self.names] for i in self.names]
+        self.jacobian_forms = compiled(jacobian)
         stored = storage(trials, forms.tests, model.coefficients.fields, model.domain)
         self.storage_forms = [
             [compiled(forms.rates[i] * stored[i]) if i == j and i in stored else
@@ -206,6 +149,9 @@ class HarmonicBalance:
         #: The last solved state (for :meth:`tangent`), and (frequency, H) of the kept factorisations.
         self.last: _Solved | None = None
         self.factorized_at: tuple | None = None
+        #: The Jacobians and preconditioner split by field where only the ions' rows are nonlinear
+        #: (:mod:`stimsim.fieldsplit`), else None: coupled ones.
+        self.split = FieldSplitSteps(self) if split_applies(self.names, jacobian, self.sample) else None
 
     # -- fields and vectors -----------------------------------------------------------------------
 
@@ -260,6 +206,8 @@ class HarmonicBalance:
 
     def assemble_jacobians(self, grid: TimeGrid, state: np.ndarray) -> None:
         """R'(x_j) at the collocation phases of ``state`` (kept for :meth:`jacobian_action`)."""
+        if self.split is not None:
+            return self.split.assemble(grid, state)
         while len(self.jacobians) < grid.collocation:
             self.jacobians.append(create_matrix(self.jacobian_forms))
         for matrix, x in zip(self.jacobians, state):
@@ -274,18 +222,26 @@ class HarmonicBalance:
 
     def jacobian_action(self, grid: TimeGrid, v: np.ndarray) -> np.ndarray:
         """J v at the collocation phases (v: collocation x local)."""
-        static = np.array([self._mult(J, x) for J, x in zip(self.jacobians, v)])
+        if self.split is not None:
+            static = self.split.action(grid, v)
+        else:
+            static = np.array([self._mult(J, x) for J, x in zip(self.jacobians, v)])
         return static + self._apply_storage(along_period(grid.derivative, v))
 
     # -- preconditioner: a period of backward-Euler steps -----------------------------------------------
 
     def factorize_steps(self, grid: TimeGrid) -> None:
         """LU of the step operators A_j = S/dphi + R'(x_j) at the collocation phases, from the Jacobians
-        of the last :meth:`assemble_jacobians`, and of the cycle-averaged Jacobian (their mean)."""
+        of the last :meth:`assemble_jacobians`, and of the cycle-averaged Jacobian (their mean); split by
+        field where it applies (:mod:`stimsim.fieldsplit`)."""
+        self.factorized_at = (self.model.frequency, grid.harmonics)
+        if self.split is not None:
+            self.statistics.factorizations += self.split.factorize(grid)
+            return
         dphi = 2 * math.pi / grid.steps
         jacobians = self.jacobians[: grid.collocation]
         while len(self.steps) < grid.collocation:
-            solver = _lu_solver(self.comm, f"stimsim_periodic_step{len(self.steps)}_")
+            solver = lu_solver(self.comm, f"stimsim_periodic_step{len(self.steps)}_")
             self.steps.append((solver, jacobians[len(self.steps)].duplicate(copy=False)))
         steps = self.steps[: grid.collocation]
         self._factorize_mean(jacobians)
@@ -294,12 +250,11 @@ class HarmonicBalance:
             matrix.axpy(1.0 / dphi, self.storage_matrix, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
             factorize_lu(solver, matrix, matrix, f"harmonic balance: the step operator at collocation phase {j}")
         self.statistics.factorizations += grid.collocation + 1
-        self.factorized_at = (self.model.frequency, grid.harmonics)
 
     def _factorize_mean(self, jacobians: list) -> None:
         """LU of the mean of ``jacobians`` (the cycle-averaged Jacobian)."""
         if self.mean_solver is None:
-            self.mean_solver = _lu_solver(self.comm, "stimsim_periodic_mean_")
+            self.mean_solver = lu_solver(self.comm, "stimsim_periodic_mean_")
             self.mean_matrix = jacobians[0].duplicate(copy=False)
         self.mean_matrix.zeroEntries()
         for J in jacobians:
@@ -332,8 +287,11 @@ class HarmonicBalance:
         a period, so its periodic state is the response to the period average (from rest, the rectified
         DC part would be wrong by 1/(1 - Phi)); the fast modes forget the start within a few steps.
         (Estimating the periodic start from a first period of steps saved two of 27 Krylov iterations
-        at theta_1 ~ 60 K for twice the back-substitutions: docs/harmonics.md.)"""
+        at theta_1 ~ 60 K for twice the back-substitutions: docs/harmonics.md.) Split by field where it
+        applies (:mod:`stimsim.fieldsplit`)."""
         self.statistics.preconditioner += 1
+        if self.split is not None:
+            return self.split.precondition(grid, b)
         self.vector.array[:] = b.mean(axis=0)
         self.mean_solver.solve(self.vector, self.work)
         return self._sweep(grid, along_period(grid.interpolate, b), self.work.array_r.copy())[::SUBSTEPS]
@@ -378,17 +336,25 @@ class HarmonicBalance:
     # -- the periodic state ----------------------------------------------------------------------
 
     def _check_memory(self, grid: TimeGrid) -> None:
-        """Refuse a 3D harmonic balance whose kept LU factorisations (one per collocation phase and the
-        cycle average's) hold more factorised DOFs than the largest single direct 3D solve,
-        :data:`~stimsim.solvers.MAX_DIRECT_3D_DOFS`: 2H + 2 of them (a 7.6k-DOF box at H = 4 took 2.1 GB
-        with the 19 the preconditioner kept before it stepped on the collocation phases' factors)."""
-        model, count = self.model, grid.collocation + 1
-        if model.domain.mesh.topology.dim == 3 and model.num_dofs * count > MAX_DIRECT_3D_DOFS:
+        """Refuse a 3D harmonic balance whose kept LU factorisations hold more factorised DOFs than the
+        largest single direct 3D solve, :data:`~stimsim.solvers.MAX_DIRECT_3D_DOFS`: coupled, 2H + 2 of the
+        whole model (a 7.6k-DOF box at H = 4 took 2.1 GB with the 19 the preconditioner kept before it
+        stepped on the collocation phases' factors); split by field, the blocks'
+        (:meth:`~stimsim.fieldsplit.FieldSplitSteps.factorized_dofs`)."""
+        model = self.model
+        if model.domain.mesh.topology.dim != 3:
+            return
+        if self.split is not None:
+            count, dofs = self.split.factorized_dofs(grid)
+        else:
+            count, dofs = grid.collocation + 1, model.num_dofs * (grid.collocation + 1)
+        if dofs > MAX_DIRECT_3D_DOFS:
             raise InputError(
-                "solver.harmonics", f"harmonic balance with H = {grid.harmonics} keeps {count} LU factorisations of the "
-                f"{model.num_dofs}-DOF 3D model, more than the {MAX_DIRECT_3D_DOFS} factorised DOFs of the largest direct "
-                f"3D solve (docs/performance.md): at this H the mesh may have {MAX_DIRECT_3D_DOFS // count} DOFs; lower "
-                "mesh.refinement or solver.harmonics, or the heating amplitude so that the expansion holds",
+                "solver.harmonics", f"harmonic balance with H = {grid.harmonics} keeps {count} LU factorisations of "
+                f"{dofs} DOFs in all for the {model.num_dofs}-DOF 3D model, more than the {MAX_DIRECT_3D_DOFS} "
+                "factorised DOFs of the largest direct 3D solve (docs/performance.md): at this H the mesh may have "
+                f"{MAX_DIRECT_3D_DOFS * model.num_dofs // dofs} DOFs; lower mesh.refinement or solver.harmonics, or "
+                "the heating amplitude so that the expansion holds",
             )
 
     def solve(self, frequency: float, spectrum: dict[int, complex], dc: float, harmonics: int,
@@ -548,23 +514,22 @@ class HarmonicBalance:
                 obj.destroy()
         self.steps, self.jacobians = [], []
         self.mean_solver = self.mean_matrix = None
+        if self.split is not None:
+            self.split.release()
+
+    def factorization_solvers(self) -> list:
+        """The KSPs holding the preconditioner's LU factorisations (for their memory)."""
+        if self.split is not None:
+            return self.split.solvers()
+        return [ksp for ksp, _ in self.steps] + ([self.mean_solver] if self.mean_solver is not None else [])
 
     def destroy(self) -> None:
         """Free the PETSc objects (collective)."""
         self.release()
+        if self.split is not None:
+            self.split.destroy()
         for obj in (self.storage_matrix, self.vector, self.work):
             obj.destroy()
-
-
-def _lu_solver(comm, prefix: str):
-    """A KSP that applies a MUMPS LU factorisation (options prefix ``prefix``)."""
-    ksp = PETSc.KSP().create(comm)
-    ksp.setOptionsPrefix(prefix)
-    ksp.setType(PETSc.KSP.Type.PREONLY)
-    ksp.getPC().setType(PETSc.PC.Type.LU)
-    ksp.getPC().setFactorSolverType("mumps")
-    ksp.setFromOptions()
-    return ksp
 
 
 def heating_signal(spectrum: dict[int, complex], phases: np.ndarray) -> np.ndarray:

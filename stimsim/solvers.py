@@ -175,6 +175,17 @@ def factorize_lu(ksp, operator, preconditioner, name: str) -> None:
     check_mumps(ksp, name, "factorisation")
 
 
+def lu_solver(comm, prefix: str):
+    """A KSP that applies a MUMPS LU factorisation (options prefix ``prefix``)."""
+    ksp = PETSc.KSP().create(comm)
+    ksp.setOptionsPrefix(prefix)
+    ksp.setType(PETSc.KSP.Type.PREONLY)
+    ksp.getPC().setType(PETSc.PC.Type.LU)
+    ksp.getPC().setFactorSolverType("mumps")
+    ksp.setFromOptions()
+    return ksp
+
+
 def check_mumps(ksp, name: str, stage: str) -> None:
     """Raise SolverError naming ``name`` and ``stage`` if MUMPS's INFOG(1) in ``ksp`` reports an error."""
     infog1 = ksp.getPC().getFactorMatrix().getMumpsInfog(1)
