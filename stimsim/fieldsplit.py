@@ -1,16 +1,17 @@
 """Harmonic balance split by field, for a balance whose only nonlinear rows are the ions'.
 
-With constant conductivity and expansion (no k(T), alpha(T)) and one species without
-Nernst-Planck-Poisson fields (or none), the heat, mechanics and hydrostatic-stress rows of the balance
+With constant conductivity and expansion (no k(T), alpha(T)) and one concentration field (a neutral
+species, or a pair held electroneutral; not Nernst-Planck-Poisson), or none, the heat, mechanics and hydrostatic-stress rows of the balance
 are linear in the state with constant coefficients: only the concentration row's Jacobian changes
 along the period. (A Joule heater's beta changes the heating, not these rows; everything on the ions,
 drift, exchange, space charge, a film, grain boundaries, stays in the concentration row.) Whether a
-balance splits is read from its forms (:func:`split_applies`), not from the study. :class:`FieldSplitSteps` then replaces the coupled Jacobians and step factorisations of
+balance splits is read from its forms (:func:`split_applies`), not from the study.
+:class:`FieldSplitSteps` then replaces the coupled Jacobians and step factorisations of
 :class:`~stimsim.periodic.HarmonicBalance` by blocks:
 
 * the Jacobian: the constant blocks (heat; displacement and stress with their couplings to temperature
   and concentration) assembled once per Newton step, and the concentration row (its columns
-  temperature, stress, concentration) at every collocation phase: a third of the assembly;
+  temperature, stress, concentration) at every collocation phase: two fifths of the assembly;
 * the preconditioner, for b at the collocation phases:
 
   1. heat exactly, harmonic by harmonic: (i k S_T + K_T) Z_k = B_k, k = 0..H (H + 1 small complex LUs,
@@ -27,8 +28,10 @@ balance splits is read from its forms (:func:`split_applies`), not from the stud
   4. mechanics again for the concentration's Vegard strain.
 
 Against the coupled step factorisations (9 uW, theta_1 = 60.6 K, 6 310 DOFs, H = 8, docs/harmonics.md)
-GMRES needs about twice the iterations, each about a third of the cost, and the factorisations are
-1 262-DOF ones instead of 6 310-DOF ones.
+GMRES needs about twice the iterations, each about a third of the cost; the factorisations are of
+1 262 (heat, concentration) and 3 786 (mechanics) DOFs instead of 6 310, and hold 60 MB instead of 429.
+The mechanics block is constant but refactorised with the others (the coefficients may have changed
+in place between solves, as in a fit): one of 28 factorisations, a few ms.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import numpy as np
 import ufl
 from dolfinx import fem
 from dolfinx.fem.petsc import create_matrix
+from mpi4py import MPI
 from petsc4py import PETSc
 from ufl.algorithms import expand_derivatives
 
@@ -46,11 +50,13 @@ from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERA
 from stimsim.solvers import assemble_into, factorize_lu, lu_solver
 from stimsim.timegrid import SUBSTEPS, TimeGrid, along_period, harmonics_of, samples_of
 
-#: The fields a split balance may have (in this order): without ions, or with one neutral species.
+#: The fields a split balance may have (in this order): without ions, or with one concentration field.
 SPLIT_FIELDS = ((TEMPERATURE, DISPLACEMENT), (TEMPERATURE, DISPLACEMENT, STRESS, CONCENTRATION))
 #: Rows whose Jacobian must not depend on the state.
 LINEAR_ROWS = (TEMPERATURE, DISPLACEMENT, STRESS)
-SUBSET = PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN
+#: The constant blocks that are storage (zero, not one, on the Dirichlet rows' diagonal).
+STORAGE_BLOCKS = ("heat_storage", "storage")
+SUBSET, SAME = PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN, PETSc.Mat.Structure.SAME_NONZERO_PATTERN
 
 
 def split_applies(names: tuple, jacobian: list, sample: dict) -> bool:
@@ -65,10 +71,13 @@ def split_applies(names: tuple, jacobian: list, sample: dict) -> bool:
         return False
     if CONCENTRATION in names and not block[CONCENTRATION, DISPLACEMENT].empty():
         return False
-    return all(
-        expand_derivatives(ufl.derivative(block[i, j], sample[m], sample[m])).empty()
-        for i in LINEAR_ROWS if i in names for j in names if not block[i, j].empty() for m in names
-    )
+    linear_blocks = [form for (i, _), form in block.items() if i in LINEAR_ROWS and not form.empty()]
+    return all(_independent_of(form, sample) for form in linear_blocks)
+
+
+def _independent_of(form, sample: dict) -> bool:
+    """Whether the UFL ``form`` does not change with any of the Functions in ``sample``."""
+    return all(expand_derivatives(ufl.derivative(form, f, f)).empty() for f in sample.values())
 
 
 class FieldSplitSteps:
@@ -85,6 +94,8 @@ class FieldSplitSteps:
         spaces = balance.model.forms.spaces
         sizes = [spaces[n].dofmap.index_map.size_local * spaces[n].dofmap.index_map_bs for n in names]
         offsets = np.cumsum([0] + sizes)
+        #: Global DOFs per field.
+        self.sizes = {n: spaces[n].dofmap.index_map.size_global * spaces[n].dofmap.index_map_bs for n in names}
         self.owned = {n: slice(offsets[a], offsets[a + 1]) for a, n in enumerate(names)}
         self.bcs = balance.model.bcs
         mechanics = self.mechanics_fields
@@ -105,14 +116,15 @@ class FieldSplitSteps:
             k = balance.model.coefficients.fields
             lam, mu = k["lame_lambda"], k["shear_modulus"]
             space = spaces[CONCENTRATION]
-            self.dilatation = fem.Function(space)
-            self.dilatation_expression = fem.Expression(4 * mu / (3 * (lam + 2 * mu)), space.element.interpolation_points)
+            self.local_fraction = fem.Function(space, name="local_stress_fraction")
+            self.local_fraction_expression = fem.Expression(4 * mu / (3 * (lam + 2 * mu)), space.element.interpolation_points)
         self.matrices = {name: create_matrix(form) for name, form in self.forms.items()}
         self.rows: list[dict] = []  # the concentration row's blocks at each collocation phase
-        self.heat_solvers: list = []
-        self.diffusion_solvers: list = []
-        self.mechanics_solver = self.mean_solver = None
-        self.factorized: list = []  # operators kept for the factorisations
+        self.heat_factors: list[_Factor] = []
+        self.diffusion_factors: list[_Factor] = []
+        self.mechanics_factor = _Factor(self.comm, "stimsim_split_mechanics_")
+        self.mean_factor = _Factor(self.comm, "stimsim_split_mean_")
+        self.scaled_coupling = None  # J_cs Lambda, refilled per phase
         self.vectors: dict = {}
 
     # -- assembly ------------------------------------------------------------------------------------
@@ -120,7 +132,7 @@ class FieldSplitSteps:
     def assemble(self, grid: TimeGrid, state: np.ndarray) -> None:
         """The constant blocks, and the concentration row at the collocation phases of ``state``."""
         for name, matrix in self.matrices.items():
-            assemble_into(matrix, self.forms[name], self.bcs, 0.0 if "storage" in name else 1.0)
+            assemble_into(matrix, self.forms[name], self.bcs, 0.0 if name in STORAGE_BLOCKS else 1.0)
         if not self.ionic:
             return
         while len(self.rows) < grid.collocation:
@@ -145,6 +157,7 @@ class FieldSplitSteps:
 
     @property
     def _mechanics(self) -> slice:
+        """The displacement and stress fields' part of the local arrays."""
         return slice(self.owned[self.mechanics_fields[0]].start, self.owned[self.mechanics_fields[-1]].stop)
 
     # -- factorisations ---------------------------------------------------------------------------
@@ -152,76 +165,64 @@ class FieldSplitSteps:
     def factorize(self, grid: TimeGrid) -> int:
         """LU factorisations of the preconditioner at the state of the last :meth:`assemble`: heat per
         harmonic, mechanics, and the concentration's step operators at the collocation phases and their
-        cycle average. Returns their number."""
-        for obj in self.factorized:
-            obj.destroy()
-        self.factorized, m = [], self.matrices
-        while len(self.heat_solvers) <= grid.harmonics:
-            self.heat_solvers.append(lu_solver(self.comm, f"stimsim_split_heat{len(self.heat_solvers)}_"))
-        for k, solver in enumerate(self.heat_solvers[: grid.harmonics + 1]):
-            self._factorize(solver, self._combination(m["heat"], (1j * k, m["heat_storage"])), f"the heat operator at harmonic {k}")
-        if self.mechanics_solver is None:
-            self.mechanics_solver = lu_solver(self.comm, "stimsim_split_mechanics_")
-        self._factorize(self.mechanics_solver, m["mechanics"].copy(), "the mechanics block")
+        cycle average. Each factor keeps its operator matrix (refilled in place: MUMPS's analysis and
+        workspace margin carry over). Returns their number."""
+        m = self.matrices
+        while len(self.heat_factors) <= grid.harmonics:
+            self.heat_factors.append(_Factor(self.comm, f"stimsim_split_heat{len(self.heat_factors)}_"))
+        for k, factor in enumerate(self.heat_factors[: grid.harmonics + 1]):
+            factor.refill(m["heat"], (1j * k, m["heat_storage"]))
+            factor.factorize(f"the heat operator at harmonic {k}")
+        self.mechanics_factor.refill(m["mechanics"])
+        self.mechanics_factor.factorize("the mechanics block")
         if self.ionic:
             self._factorize_diffusion(grid)
         return self.factorized_dofs(grid)[0]
 
     def factorized_dofs(self, grid: TimeGrid) -> tuple[int, int]:
         """(LU factorisations, their DOFs in all) that :meth:`factorize` keeps for ``grid``."""
-        size = {n: self.balance.model.forms.spaces[n].dofmap.index_map.size_global
-                * self.balance.model.forms.spaces[n].dofmap.index_map_bs for n in self.balance.names}
-        count, dofs = grid.harmonics + 2, (grid.harmonics + 1) * size[TEMPERATURE] + sum(size[n] for n in self.mechanics_fields)
+        count = grid.harmonics + 2
+        dofs = (grid.harmonics + 1) * self.sizes[TEMPERATURE] + sum(self.sizes[n] for n in self.mechanics_fields)
         if self.ionic:
-            count, dofs = count + grid.collocation + 1, dofs + (grid.collocation + 1) * size[CONCENTRATION]
+            count, dofs = count + grid.collocation + 1, dofs + (grid.collocation + 1) * self.sizes[CONCENTRATION]
         return count, dofs
-
-    def _factorize(self, solver, operator, name: str) -> None:
-        self.factorized.append(operator)
-        factorize_lu(solver, operator, operator, f"harmonic balance: {name}")
-
-    @staticmethod
-    def _combination(first, *terms):
-        """A new matrix ``first`` + sum of factor x matrix over ``terms`` ((factor, matrix), patterns
-        within ``first``'s)."""
-        out = first.copy()
-        for factor, matrix in terms:
-            out.axpy(factor, matrix, structure=SUBSET)
-        return out
 
     def _factorize_diffusion(self, grid: TimeGrid) -> None:
         """Step operators S_c/dphi + J_cc + J_cs Lambda at the collocation phases and the cycle-averaged
-        J_cc + J_cs Lambda (module docstring)."""
+        J_cc + J_cs Lambda (module docstring; dphi in rad). The blocks J_cT and J_cs that force the steps
+        are those of the latest :meth:`assemble`, also while these factorisations are kept from an earlier
+        one."""
         local = self._local_stress_coupling()
         dphi = 2 * math.pi / grid.steps
-        while len(self.diffusion_solvers) < grid.collocation:
-            self.diffusion_solvers.append(lu_solver(self.comm, f"stimsim_split_diffusion{len(self.diffusion_solvers)}_"))
-        mean = None
-        for j, (row, solver) in enumerate(zip(self.rows, self.diffusion_solvers[: grid.collocation])):
-            coupling = row[STRESS].copy()
-            coupling.diagonalScale(R=local)
-            operator = self._combination(row[CONCENTRATION], (1.0, coupling))
-            coupling.destroy()
-            if mean is None:
-                mean = operator.copy()
-                mean.scale(1.0 / grid.collocation)
+        while len(self.diffusion_factors) < grid.collocation:
+            self.diffusion_factors.append(_Factor(self.comm, f"stimsim_split_diffusion{len(self.diffusion_factors)}_"))
+        for j, (row, factor) in enumerate(zip(self.rows, self.diffusion_factors[: grid.collocation])):
+            if self.scaled_coupling is None:
+                self.scaled_coupling = row[STRESS].copy()
             else:
-                mean.axpy(1.0 / grid.collocation, operator, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
-            operator.axpy(1.0 / dphi, self.matrices["storage"], structure=SUBSET)
-            self._factorize(solver, operator, f"the concentration's step operator at collocation phase {j}")
+                row[STRESS].copy(self.scaled_coupling, structure=SAME)
+            self.scaled_coupling.diagonalScale(R=local)
+            factor.refill(row[CONCENTRATION], (1.0, self.scaled_coupling))
+            if j == 0:
+                self.mean_factor.refill(factor.operator)
+                self.mean_factor.operator.scale(1.0 / grid.collocation)
+            else:
+                self.mean_factor.operator.axpy(1.0 / grid.collocation, factor.operator, structure=SAME)
+            factor.operator.axpy(1.0 / dphi, self.matrices["storage"], structure=SUBSET)
+            factor.factorize(f"the concentration's step operator at collocation phase {j}")
         local.destroy()
-        if self.mean_solver is None:
-            self.mean_solver = lu_solver(self.comm, "stimsim_split_mean_")
-        self._factorize(self.mean_solver, mean, "the cycle-averaged concentration operator")
+        self.mean_factor.factorize("the cycle-averaged concentration operator")
 
     def _local_stress_coupling(self):
         """Lambda per concentration DOF (a Vec): gamma times the stress row's local dependence on the
-        concentration, -diag(J_sc)/diag(J_ss), gamma = 4 mu/(3 K + 4 mu) (module docstring)."""
-        self.dilatation.interpolate(self.dilatation_expression)
+        concentration, -diag(J_sc)/diag(J_ss), gamma = 4 mu/(3 K + 4 mu) (module docstring). Stress and
+        concentration share the P2 element and its DOFs (:func:`stimsim.forms.field_spaces`), so the
+        ratio of the diagonals is the local coefficient itself where it is uniform."""
+        self.local_fraction.interpolate(self.local_fraction_expression)
         local = self.matrices["stress_concentration"].getDiagonal()
         local.pointwiseDivide(local, self.matrices["stress"].getDiagonal())
         n = local.getLocalSize()
-        local.array[:] *= -self.dilatation.x.array[:n]
+        local.array[:] *= -self.local_fraction.x.array[:n]
         return local
 
     # -- the preconditioner ----------------------------------------------------------------------------
@@ -229,40 +230,43 @@ class FieldSplitSteps:
     def precondition(self, grid: TimeGrid, b: np.ndarray) -> np.ndarray:
         """The approximate solution z of the collocation system J z = b (collocation x local; the
         module docstring's steps 1-4), linear over the complex numbers."""
-        if np.iscomplexobj(b) and np.any(b.imag):
+        if self.comm.allreduce(bool(np.iscomplexobj(b) and np.any(b.imag)), op=MPI.LOR):
             return self.precondition(grid, b.real) + 1j * self.precondition(grid, b.imag)
         b = b.real
         out = np.empty_like(b)
         T, M, m = self.owned[TEMPERATURE], self._mechanics, self.matrices
         heat = harmonics_of(b[:, T], grid.harmonics)
-        heat = np.array([self._solve(solver, h) for solver, h in zip(self.heat_solvers, heat)])
+        heat = np.array([self._solve(factor.solver, h) for factor, h in zip(self.heat_factors, heat)])
         out[:, T] = samples_of(heat, grid.collocation)
         loads = harmonics_of(b[:, M], grid.harmonics) - self._apply_each(m["mechanics_temperature"], heat)
-        mechanics = samples_of(self._solve_each(self.mechanics_solver, loads), grid.collocation)
+        mechanics = samples_of(self._solve_each(self.mechanics_factor.solver, loads), grid.collocation)
         if self.ionic:
             C, S = self.owned[CONCENTRATION], self._stress_within_mechanics
             c = self._diffusion(grid, b[:, C], out[:, T], mechanics[:, S])
             out[:, C] = c
             vegard = harmonics_of(self._apply_each(m["mechanics_concentration"], c).real, grid.harmonics)
-            mechanics -= samples_of(self._solve_each(self.mechanics_solver, vegard), grid.collocation)
+            mechanics -= samples_of(self._solve_each(self.mechanics_factor.solver, vegard), grid.collocation)
         out[:, M] = mechanics
         return out
 
     @property
     def _stress_within_mechanics(self) -> slice:
+        """The stress's part of the local displacement-stress arrays."""
         stress, start = self.owned[STRESS], self._mechanics.start
         return slice(stress.start - start, stress.stop - start)
 
     def _diffusion(self, grid: TimeGrid, b: np.ndarray, temperature: np.ndarray, stress: np.ndarray) -> np.ndarray:
-        """Step 3 of the module docstring: the concentration at the collocation phases."""
+        """Step 3 of the module docstring: the concentration at the collocation phases for its load ``b``
+        and the temperature and the thermal stress there (collocation x local each); ``scale`` = 1/dphi
+        (1/rad)."""
         forcing = b - np.array([self._mult(row[TEMPERATURE], t) + self._mult(row[STRESS], s)
                                 for row, t, s in zip(self.rows, temperature, stress)]).real
         scale, storage = grid.steps / (2 * math.pi), self.matrices["storage"]
-        c = self._solve(self.mean_solver, forcing.mean(axis=0)).real
+        c = self._solve(self.mean_factor.solver, forcing.mean(axis=0)).real
         steps = along_period(grid.interpolate, forcing)
         out = np.empty_like(b)
         for j in range(grid.steps):
-            c = self._solve(self.diffusion_solvers[j // SUBSTEPS], scale * self._mult(storage, c) + steps[j]).real
+            c = self._solve(self.diffusion_factors[j // SUBSTEPS].solver, scale * self._mult(storage, c) + steps[j]).real
             if j % SUBSTEPS == 0:
                 out[j // SUBSTEPS] = c
         return out
@@ -270,19 +274,22 @@ class FieldSplitSteps:
     # -- linear algebra on local arrays ------------------------------------------------------------------
 
     def _work(self, matrix):
-        """(column, row) work vectors of ``matrix``'s layout."""
+        """(column, row) work vectors of ``matrix``'s layout, shared by every matrix of the same sizes
+        (safe: each use copies its result out before the next)."""
         key = matrix.getSizes()
         if key not in self.vectors:
             self.vectors[key] = matrix.createVecs()
         return self.vectors[key]
 
     def _mult(self, matrix, values: np.ndarray) -> np.ndarray:
+        """``matrix`` times the local array ``values``."""
         x, y = self._work(matrix)
         x.array[:] = values
         matrix.mult(x, y)
         return y.array_r.copy()
 
     def _solve(self, solver, values: np.ndarray) -> np.ndarray:
+        """``solver``'s LU applied to the local array ``values``."""
         operator = solver.getOperators()[0]
         x, y = self._work(operator)
         y.array[:] = values
@@ -301,6 +308,7 @@ class FieldSplitSteps:
 
     @staticmethod
     def _columns(dense) -> np.ndarray:
+        """The local columns of ``dense`` as rows of an array; ``dense`` is destroyed."""
         out = dense.getDenseArray().T.copy()
         dense.destroy()
         return out
@@ -322,17 +330,52 @@ class FieldSplitSteps:
 
     def solvers(self) -> list:
         """The KSPs holding LU factorisations (for their memory)."""
-        return [s for s in (*self.heat_solvers, self.mechanics_solver, *self.diffusion_solvers, self.mean_solver) if s is not None]
+        factors = (*self.heat_factors, self.mechanics_factor, *self.diffusion_factors, self.mean_factor)
+        return [factor.solver for factor in factors if factor.solver is not None]
 
     def release(self) -> None:
         """Free the factorisations and the concentration row's matrices (collective)."""
-        for obj in (*self.factorized, *self.solvers(), *(m for row in self.rows for m in row.values())):
-            obj.destroy()
-        self.factorized, self.rows, self.heat_solvers, self.diffusion_solvers = [], [], [], []
-        self.mechanics_solver = self.mean_solver = None
+        for factor in (*self.heat_factors, self.mechanics_factor, *self.diffusion_factors, self.mean_factor):
+            factor.destroy()
+        for matrix in (*(m for row in self.rows for m in row.values()), self.scaled_coupling):
+            if matrix is not None:
+                matrix.destroy()
+        self.rows, self.heat_factors, self.diffusion_factors, self.scaled_coupling = [], [], [], None
 
     def destroy(self) -> None:
         """Free the PETSc objects (collective)."""
         self.release()
         for obj in (*self.matrices.values(), *(v for pair in self.vectors.values() for v in pair)):
             obj.destroy()
+
+
+class _Factor:
+    """A MUMPS LU factorisation (``solver``, options prefix ``prefix``) of an ``operator`` matrix that
+    it keeps and refills in place."""
+
+    def __init__(self, comm, prefix: str):
+        self.comm, self.prefix = comm, prefix
+        self.solver = self.operator = None
+
+    def refill(self, source, *terms) -> None:
+        """operator = ``source`` + the sum of factor x matrix over ``terms`` ((factor, matrix), their
+        patterns within ``source``'s, which is the same at every call)."""
+        if self.operator is None:
+            self.operator = source.copy()
+        else:
+            source.copy(self.operator, structure=SAME)
+        for factor, matrix in terms:
+            self.operator.axpy(factor, matrix, structure=SUBSET)
+
+    def factorize(self, name: str) -> None:
+        """Factorise the operator (checked; ``name`` labels errors)."""
+        if self.solver is None:
+            self.solver = lu_solver(self.comm, self.prefix)
+        factorize_lu(self.solver, self.operator, self.operator, f"harmonic balance: {name}")
+
+    def destroy(self) -> None:
+        """Free the solver and the operator (collective); the factor can be refilled afterwards."""
+        for obj in (self.solver, self.operator):
+            if obj is not None:
+                obj.destroy()
+        self.solver = self.operator = None

@@ -27,9 +27,9 @@ factorisations, SUBSTEPS steps each), read at the collocation phases, started fr
 solution (what the slow modes need). It is factorised at the state of the first Newton step
 and kept while the Krylov iterations per decade of residual reduction stay within LAGGED_ITERATIONS
 times those on fresh factorisations. Where only the ions' rows are nonlinear (constant k and alpha, one
-species without Nernst-Planck-Poisson, or none) the Jacobians are assembled and the preconditioner works
-by field instead (:mod:`stimsim.fieldsplit`: heat per harmonic, mechanics factorised once, the steps
-on the concentration block alone), about twice as fast. Each Krylov solve asks for an Eisenstat–Walker
+concentration field, not Nernst-Planck-Poisson, or none) the Jacobians are assembled and the preconditioner works
+by field instead (:mod:`stimsim.fieldsplit`: heat per harmonic, mechanics on one factorisation, the
+steps on the concentration block alone), about twice as fast. Each Krylov solve asks for an Eisenstat–Walker
 reduction (loose while Newton is far from converged). Newton starts from the expansion (first and second orders); where it fails from
 there, the heating amplitude is raised in steps from the last converged state (continuation).
 """
@@ -234,9 +234,10 @@ class HarmonicBalance:
         """LU of the step operators A_j = S/dphi + R'(x_j) at the collocation phases, from the Jacobians
         of the last :meth:`assemble_jacobians`, and of the cycle-averaged Jacobian (their mean); split by
         field where it applies (:mod:`stimsim.fieldsplit`)."""
-        self.factorized_at = (self.model.frequency, grid.harmonics)
+        self.factorized_at = None  # until every factorisation below succeeded
         if self.split is not None:
             self.statistics.factorizations += self.split.factorize(grid)
+            self.factorized_at = (self.model.frequency, grid.harmonics)
             return
         dphi = 2 * math.pi / grid.steps
         jacobians = self.jacobians[: grid.collocation]
@@ -250,6 +251,7 @@ class HarmonicBalance:
             matrix.axpy(1.0 / dphi, self.storage_matrix, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
             factorize_lu(solver, matrix, matrix, f"harmonic balance: the step operator at collocation phase {j}")
         self.statistics.factorizations += grid.collocation + 1
+        self.factorized_at = (self.model.frequency, grid.harmonics)
 
     def _factorize_mean(self, jacobians: list) -> None:
         """LU of the mean of ``jacobians`` (the cycle-averaged Jacobian)."""

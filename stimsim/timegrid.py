@@ -13,6 +13,7 @@ import numpy as np
 #: factorisation at the phase that begins the interval).
 SUBSTEPS = 2
 
+
 @dataclass(frozen=True)
 class TimeGrid:
     """Real operators along one period for H harmonics: ``collocation`` = 2H + 1 phases carry the
