@@ -491,10 +491,30 @@ def set_key(raw: dict, name: str, value: Any) -> None:
 def derived_study(study: Study, changes: dict[str, Any]) -> Study:
     """The study with the dotted keys of ``changes`` set to new values (e.g. ``{"tip.force": 1e-7}``),
     validated again; ``None`` removes a key."""
-    raw = copy.deepcopy(study.raw)
+    return _changed(copy.deepcopy(study.raw), changes)
+
+
+def _changed(raw: dict, changes: dict[str, Any]) -> Study:
+    """The study of the raw dict ``raw`` with the dotted keys of ``changes`` set, validated."""
     for name, value in changes.items():
         set_key(raw, name, value)
     return study_from_dict(raw)
+
+
+def immobile_study(study: Study, changes: dict[str, Any]) -> Study:
+    """The study with the ions held immobile (sample concentration 0), with the dotted keys of
+    ``changes`` set as in :func:`derived_study`. [[sample.species]] tables, which own the concentration,
+    go first, with the [ions] table and the grain boundaries' space-charge keys that only charged
+    species can have."""
+    raw = copy.deepcopy(study.raw)
+    if study.sample.species:
+        raw["sample"].pop("species")
+        raw.pop("ions", None)
+        for boundary in raw.get("geometry", {}).get("grain_boundaries", []):
+            for key in LAYER_KEYS:
+                boundary.pop(key, None)
+    set_key(raw, "sample.properties.concentration", 0.0)
+    return _changed(raw, changes)
 
 
 def study_from_dict(raw: dict) -> Study:

@@ -33,7 +33,7 @@ from dolfinx import fem, la
 from mpi4py import MPI
 
 from stimsim.coefficients import IN_PLACE_KEYS, Coefficients, scales_for, thermally_nonlinear
-from stimsim.config import Study, derived_study, flat_keys
+from stimsim.config import Study, flat_keys, immobile_study
 from stimsim.errors import InputError, SolverError, history
 from stimsim.forms import CoupledForms, build_forms, charged_fields, field_spaces, functions
 from stimsim.geometry import load_domain, mesh_spec
@@ -430,13 +430,10 @@ class HarmonicModel:
 
     def without_ions(self, harmonics: int | None = None) -> HarmonicModel:
         """The model of the same sample on the same mesh with the ions held immobile (the study with
-        no mobile species: sample concentration 0), whose periodic state defines the 'nonionic' rows
+        no mobile species: :func:`~stimsim.config.immobile_study`), whose periodic state defines the 'nonionic' rows
         of the periodic methods, with ``harmonics`` as its ``[solver] harmonics`` (H) if given. Built on
         the first call and kept; later calls rewrite its parameters in place where the study changed."""
-        changes = {"sample.properties.concentration": 0.0}
-        if harmonics is not None:
-            changes["solver.harmonics"] = harmonics
-        immobile = derived_study(self.study, changes)
+        immobile = immobile_study(self.study, {} if harmonics is None else {"solver.harmonics": harmonics})
         if self._without_ions is None:
             self._without_ions = HarmonicModel(immobile, self.domain.comm, self.domain)
         elif self._without_ions.study.resolved != immobile.resolved:

@@ -11,7 +11,7 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from stimsim.coefficients import Coefficients, scales_for
-from stimsim.config import study_from_dict
+from stimsim.config import immobile_study, study_from_dict
 from stimsim.errors import InputError
 from stimsim.geometry import load_domain, mesh_spec
 from stimsim.grains import overlapping_layers
@@ -225,3 +225,16 @@ def test_one_and_two_ranks_give_the_same_answer_with_a_charged_core():
     whole, alone = tip_rows(study), tip_rows(study, comm=MPI.COMM_SELF)
     for key, value in whole.items():
         assert relative(value, alone[key]) < 1e-8, key
+
+
+def test_the_sample_without_ions_keeps_the_boundaries_without_their_layers():
+    """The immobile sample of the periodic modes' 'nonionic' rows (stimsim.config.immobile_study) drops
+    the species and the boundary's space-charge keys, which need charged species, and keeps the
+    boundary itself (its properties still act on heat and mechanics)."""
+    study = study_from_dict(raw_study([charged(width=3e-9)]))
+    immobile = immobile_study(study, {"solver.harmonics": 4})
+    assert not immobile.sample.species and not immobile.charged_boundaries()
+    assert immobile.sample.material.concentration == 0.0
+    boundary = immobile.raw["geometry"]["grain_boundaries"][0]
+    assert boundary["width"] == 3e-9 and "space_charge_potential" not in boundary
+    assert immobile.raw["solver"]["harmonics"] == 4

@@ -286,3 +286,26 @@ def test_small_amplitude_harmonic_balance_of_a_pair_reproduces_the_expansion():
     expansion, balance = expansion_and_balance(raw, 4)
     assert relative(balance[1, "total"], expansion[1, "thermal"]) < 1e-6  # measured 2.3e-8
     assert relative(balance[2, "ionic"], expansion[2, "ionic"]) < 5e-4  # 3.2e-5: third order
+
+
+@pytest.mark.parametrize("space_charge", [None, 0.05], ids=["pair", "pair-in-a-layer"])
+def test_nonionic_rows_of_species_are_those_of_the_sample_without_ions(space_charge):
+    """With alpha(T) the periodic modes report a 'nonionic' row, the periodic state of the sample with
+    its ions held immobile. For species that sample drops the species tables (they own the
+    concentration) and the layer keys; its rows equal those of the neutral study's immobile sample on
+    the same mesh (the other path to it: concentration 0), at every harmonic."""
+    species = (dict(VACANCY, concentration=1.0), dict(ELECTRON, concentration=2.0, diffusivity=1e-11))
+    raw = raw_study(species, properties={"thermal_expansion_derivative": 1e-8, "relative_permittivity": 25.0})
+    if space_charge is not None:
+        raw["ions"]["space_charge_potential"] = space_charge
+    raw["solver"] = {"periodic": "harmonic_balance", "harmonics": 4}
+    neutral = raw_study(species=(), properties={"thermal_expansion_derivative": 1e-8})
+    neutral["solver"] = raw["solver"]
+    with HarmonicModel(study_from_dict(raw), MPI.COMM_WORLD) as model:
+        charged = {(r.harmonic, r.kind): r.displacement for r in responses(model, FREQUENCY)}
+        with HarmonicModel(study_from_dict(neutral), MPI.COMM_WORLD, model.domain) as reference:
+            plain = {(r.harmonic, r.kind): r.displacement for r in responses(reference, FREQUENCY)}
+    assert not model.without_ions().study.sample.species
+    for harmonic in range(5):
+        assert abs(charged[harmonic, "nonionic"] - plain[harmonic, "nonionic"]) <= 1e-8 * abs(plain[1, "thermal"])
+    assert abs(charged[2, "nonionic"]) > 1e-4 * abs(plain[1, "thermal"])  # alpha(T) does act at 2 omega
