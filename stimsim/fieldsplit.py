@@ -10,7 +10,7 @@ balance splits is read from its forms (:func:`split_applies`), not from the stud
 :class:`~stimsim.periodic.HarmonicBalance` by blocks:
 
 * the Jacobian: the constant blocks (heat; displacement and stress with their couplings to temperature
-  and concentration) assembled once per Newton step, and the concentration row (its columns
+  and concentration) assembled once per solve, and the concentration row (its columns
   temperature, stress, concentration) at every collocation phase: two fifths of the assembly;
 * the preconditioner, for b at the collocation phases:
 
@@ -129,10 +129,14 @@ class FieldSplitSteps:
 
     # -- assembly ------------------------------------------------------------------------------------
 
-    def assemble(self, grid: TimeGrid, state: np.ndarray) -> None:
-        """The constant blocks, and the concentration row at the collocation phases of ``state``."""
+    def assemble_constant(self) -> None:
+        """The blocks that do not change with the state, at the model's current frequency and
+        coefficients (once per solve: :meth:`~stimsim.periodic.HarmonicBalance.set_frequency`)."""
         for name, matrix in self.matrices.items():
             assemble_into(matrix, self.forms[name], self.bcs, 0.0 if name in STORAGE_BLOCKS else 1.0)
+
+    def assemble(self, grid: TimeGrid, state: np.ndarray) -> None:
+        """The concentration row at the collocation phases of ``state``."""
         if not self.ionic:
             return
         while len(self.rows) < grid.collocation:

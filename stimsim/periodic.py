@@ -44,7 +44,7 @@ import numpy as np
 import ufl
 from dolfinx import fem
 from dolfinx.fem import bcs_by_block, extract_function_spaces
-from dolfinx.fem.petsc import assemble_matrix, assemble_vector, assign, create_matrix, create_vector, set_bc
+from dolfinx.fem.petsc import assemble_vector, assign, create_matrix, create_vector, set_bc
 from mpi4py import MPI
 from petsc4py import PETSc
 
@@ -52,7 +52,7 @@ from stimsim.errors import InputError, SolverError, history
 from stimsim.fieldsplit import FieldSplitSteps, split_applies
 from stimsim.forms import compiled, functions
 from stimsim.physics.coupled import TEMPERATURE, storage
-from stimsim.solvers import MAX_DIRECT_3D_DOFS, factorize_lu, lu_solver
+from stimsim.solvers import MAX_DIRECT_3D_DOFS, assemble_into, factorize_lu, lu_solver
 from stimsim.timegrid import SUBSTEPS, TimeGrid, along_period, harmonics_of, samples_of
 
 #: Newton iterations, the residual (relative to the heat input) and the relative update that end them.
@@ -216,9 +216,7 @@ class HarmonicBalance:
     def _assemble_jacobian(self, matrix, values: np.ndarray) -> None:
         """R'(base + x) into ``matrix``, x = ``values`` (Dirichlet rows: identity)."""
         self.set_sample(values)
-        matrix.zeroEntries()
-        assemble_matrix(matrix, self.jacobian_forms, bcs=self.model.bcs, diag=1.0)
-        matrix.assemble()
+        assemble_into(matrix, self.jacobian_forms, self.model.bcs)
 
     def jacobian_action(self, grid: TimeGrid, v: np.ndarray) -> np.ndarray:
         """J v at the collocation phases (v: collocation x local)."""
@@ -374,8 +372,7 @@ class HarmonicBalance:
         began = time.perf_counter()
         grid = TimeGrid.build(harmonics)
         self._check_memory(grid)
-        self.model.set_frequency(frequency)
-        self._assemble_storage()
+        self.set_frequency(frequency)
         forcing = self._forcing(dc)
         initial = np.zeros((grid.collocation, self.size))
         if start is not None:
@@ -388,11 +385,14 @@ class HarmonicBalance:
         self.last = _Solved(frequency, grid, state)
         return PeriodicState(frequency, harmonics_of(state, harmonics), self.statistics)
 
-    def _assemble_storage(self) -> None:
-        S = self.storage_matrix
-        S.zeroEntries()
-        assemble_matrix(S, self.storage_forms, bcs=self.model.bcs, diag=0.0)
-        S.assemble()
+    def set_frequency(self, frequency: float) -> None:
+        """Make the drive ``frequency`` (Hz) the model's and assemble the storage S = sum_f (w t_f) M_f at it
+        (what the residual, the Jacobian action and the preconditioner read), and where the balance is split
+        the blocks that do not change with the state."""
+        self.model.set_frequency(frequency)
+        assemble_into(self.storage_matrix, self.storage_forms, self.model.bcs, 0.0)
+        if self.split is not None:
+            self.split.assemble_constant()
 
     def _newton(self, grid: TimeGrid, state: np.ndarray, spectrum: dict, dc: float, fraction: float,
                 forcing: float, tolerance: float) -> np.ndarray:
@@ -482,8 +482,7 @@ class HarmonicBalance:
         coefficients and base state and the scaled heating dc + sum_n Re(spectrum[n] e^{i n phi}): the
         residual a parameter change leaves, for :meth:`tangent` by differences in the parameter."""
         last = self.last
-        self.model.set_frequency(last.frequency)
-        self._assemble_storage()
+        self.set_frequency(last.frequency)
         return self.residual(last.grid, last.state, dc + heating_signal(spectrum, TimeGrid.phases(last.grid.collocation)))
 
     def tangent(self, change: np.ndarray) -> np.ndarray:
@@ -492,8 +491,7 @@ class HarmonicBalance:
         J dX = -change, J the Jacobian at that state, solved by flexible GMRES preconditioned by the
         factorisations of the last Newton step (refactorised only if they belong to another solve)."""
         last = self.last
-        self.model.set_frequency(last.frequency)
-        self._assemble_storage()
+        self.set_frequency(last.frequency)
         self.assemble_jacobians(last.grid, last.state)
         if self.factorized_at != (last.frequency, last.grid.harmonics):
             self.factorize_steps(last.grid)
