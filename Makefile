@@ -18,11 +18,15 @@ for c in "$${PYTHON:-}" python3 python3.13 python3.12 $$(ls -d "$$(pyenv root 2>
 done; exit 1
 endef
 
-.PHONY: demo test test-serial test-mpi benchmark clean
+.PHONY: demo test test-layers test-serial test-mpi benchmark clean
 demo: $(STAMP)
 	$(BIN)/stimsim run studies/default.toml -o results/default
 
-test: test-serial test-mpi
+test: test-layers test-serial test-mpi
+
+# The import contracts of pyproject.toml [tool.importlinter]: the layers, imports pointing only down.
+test-layers: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 test-serial: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile

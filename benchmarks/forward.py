@@ -22,10 +22,10 @@ import stimsim  # noqa: F401
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from stimsim import analytic
-from stimsim.config import load_study
-from stimsim.forward import base_state, responses
-from stimsim.harmonic import HarmonicModel
+from stimsim.physics import analytic
+from stimsim.study.load import load_study
+from stimsim.solve.forward import base_state, responses
+from stimsim.solve.model import HarmonicModel
 
 from pathlib import Path
 

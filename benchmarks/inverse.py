@@ -17,9 +17,9 @@ import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from stimsim.config import study_from_dict
-from stimsim.fit import Data, fit
-from stimsim.inverse import ForwardModel
+from stimsim.study.load import study_from_dict
+from stimsim.inverse.fit import Data, fit
+from stimsim.inverse.forward_model import ForwardModel
 
 FREQUENCIES = (1e3, 3e3, 1e4, 3e4)
 NAMES = ["diffusivity", "activation_energy", "partial_molar_volume", "concentration", "thermal_conductivity"]

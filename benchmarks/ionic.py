@@ -18,11 +18,11 @@ import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 
-from stimsim.config import study_from_dict
-from stimsim.forward import responses
-from stimsim.errors import SolverError
-from stimsim.harmonic import HarmonicModel
-from stimsim.timedomain import periodic_harmonics
+from stimsim.study.load import study_from_dict
+from stimsim.solve.forward import responses
+from stimsim.core.errors import SolverError
+from stimsim.solve.model import HarmonicModel
+from stimsim.solve.timedomain import periodic_harmonics
 
 FREQUENCY = 2e4
 

@@ -20,10 +20,10 @@ import time
 import stimsim  # noqa: F401
 from mpi4py import MPI
 
-from stimsim.config import study_from_dict
-from stimsim.forward import base_state, responses
-from stimsim.harmonic import HarmonicModel
-from stimsim.modulation import Modulation, modulation_loop
+from stimsim.study.load import study_from_dict
+from stimsim.solve.forward import base_state, responses
+from stimsim.solve.model import HarmonicModel
+from stimsim.experiments.modulation import Modulation, modulation_loop
 
 DRIVE = 3e4
 

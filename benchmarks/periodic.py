@@ -9,7 +9,7 @@ to --tolerance (the residual relative to the heat input; 1e-2 is matched to the 
 domain, with its error printed), each with Newton and GMRES iterations, wall and CPU time, the memory of
 its LU factors and the process's peak, and its cost in expansion forward calls at that frequency; the
 same at the default tolerance with the coupled Jacobians and step factorisations instead of the split
-by field (stimsim.fieldsplit, which this balance takes), for their ratio; then
+by field (stimsim.solve.fieldsplit, which this balance takes), for their ratio; then
 the time-domain model (Crank–Nicolson from the expansion's state at t = 0) at each of --steps steps
 per period, read after each of --periods periods of one run. The reference is the most resolved
 time-domain run; the "1 %" run is the cheapest whose u_2 is within 1 % (and u_1 within 1 %) of it,
@@ -30,12 +30,18 @@ import stimsim  # noqa: F401
 import numpy as np
 from mpi4py import MPI
 
-from stimsim.config import study_from_dict
-from stimsim.forward import (base_state, expansion_harmonics, expansion_state, heating_in_time, responses,
-                             solve_harmonics)
-from stimsim.harmonic import HarmonicModel
-from stimsim.periodic import RESIDUAL_TOLERANCE
-from stimsim.timedomain import harmonics_of, tip_signals
+from stimsim.study.load import study_from_dict
+from stimsim.solve.forward import (
+    base_state,
+    expansion_harmonics,
+    expansion_state,
+    heating_in_time,
+    responses,
+    solve_harmonics,
+)
+from stimsim.solve.model import HarmonicModel
+from stimsim.solve.periodic import RESIDUAL_TOLERANCE
+from stimsim.solve.timedomain import harmonics_of, tip_signals
 
 FREQUENCY = 2e4
 
@@ -111,7 +117,7 @@ def harmonic_balance(model, solution, harmonics: int, comm, tolerance: float = R
 
 def coupled(model, solution, split_result, comm) -> None:
     """Print harmonic balance H = 8 to the default tolerance with the coupled Jacobians and step
-    factorisations instead of the split by field (stimsim.fieldsplit), against ``split_result``."""
+    factorisations instead of the split by field (stimsim.solve.fieldsplit), against ``split_result``."""
     balance = model.harmonic_balance()
     if balance.split is None:
         return

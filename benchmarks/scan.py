@@ -5,7 +5,7 @@ the axisymmetric model, with the DOFs, the wall time and the memory of each 3D r
     .venv/bin/mpiexec -n 2 .venv/bin/python benchmarks/scan.py
     .venv/bin/mpiexec -n 2 .venv/bin/python benchmarks/scan.py --scan studies/line_scan_3d.toml
 
-With ``--scan STUDY`` it runs the study's line scan or map instead (stimsim.scans: positions shared
+With ``--scan STUDY`` it runs the study's line scan or map instead (stimsim.experiments.scans: positions shared
 among groups of ranks_per_position ranks) into a temporary folder and prints each position's DOFs and
 wall time (from the store's samples.csv) and the scan's total: run it on 1 and on 2 ranks for the
 parallel efficiency of a scan.
@@ -29,9 +29,9 @@ import time
 import stimsim  # noqa: F401
 from mpi4py import MPI
 
-from stimsim.config import study_from_dict
-from stimsim.forward import responses
-from stimsim.harmonic import HarmonicModel
+from stimsim.study.load import study_from_dict
+from stimsim.solve.forward import responses
+from stimsim.solve.model import HarmonicModel
 
 FREQUENCY, RADIUS = 1e5, 20e-9
 #: What is compared: (harmonic, kind) of the tip rows.
@@ -67,9 +67,9 @@ def scan(path: str, comm) -> None:
     import tempfile
     from pathlib import Path
 
-    from stimsim.config import load_study
-    from stimsim.experiments import run_experiments
-    from stimsim.store import read_store
+    from stimsim.study.load import load_study
+    from stimsim.experiments.run import run_experiments
+    from stimsim.hpc.store import read_store
 
     folder = Path(comm.bcast(tempfile.mkdtemp(prefix="stimsim-scan-") if comm.rank == 0 else None, root=0))
     start = time.perf_counter()

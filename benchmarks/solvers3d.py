@@ -27,9 +27,9 @@ from pathlib import Path
 import stimsim  # noqa: F401
 from mpi4py import MPI
 
-from stimsim.config import study_from_dict
-from stimsim.forward import responses
-from stimsim.harmonic import HarmonicModel
+from stimsim.study.load import study_from_dict
+from stimsim.solve.forward import responses
+from stimsim.solve.model import HarmonicModel
 
 FREQUENCY, RADIUS, DIFFUSIVITY = 1e5, 20e-9, 4e-10
 #: Tip rows compared: (harmonic, kind).

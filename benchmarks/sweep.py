@@ -10,7 +10,7 @@ reach on cores and memory bandwidth shared with other work. The fastest run of e
 Efficiency = T1 / (RANKS T_RANKS).
 
 Overhead (one rank): the sweep's wall time minus the time spent inside
-:func:`stimsim.sweep.evaluate` in the same run (robust to load from other processes), per sample and
+:func:`stimsim.hpc.sweep.evaluate` in the same run (robust to load from other processes), per sample and
 relative to ``evaluate``; and, for scale, a bare loop of ``simulate`` (mesh read from the disk cache,
 model built, solved, destroyed: what a user's own loop costs).
 """
@@ -50,13 +50,13 @@ def child(args) -> None:
     from mpi4py import MPI
 
     import stimsim.sweep as module
-    from stimsim.forward import simulate
-    from stimsim.sampling import load_sweep
-    from stimsim.store import read_store
+    from stimsim.solve.simulate import simulate
+    from stimsim.hpc.sampling import load_sweep
+    from stimsim.hpc.store import read_store
 
     comm = MPI.COMM_WORLD
     sweep = load_sweep(STUDY, definition(args))
-    simulate(sweep.study(0), MPI.COMM_SELF)[1].destroy()  # JIT modules and mesh cache, on every rank
+    simulate(sweep.study(0), MPI.COMM_SELF)  # JIT modules and mesh cache, on every rank
     out = {"ranks": comm.size, "samples": len(sweep)}
     if args.role == "overhead":
         real, inside = module.evaluate, []
@@ -73,7 +73,7 @@ def child(args) -> None:
         for repeat in range(args.rounds):
             start = time.perf_counter()
             for index in range(len(sweep)):
-                simulate(sweep.study(index), MPI.COMM_SELF)[1].destroy()
+                simulate(sweep.study(index), MPI.COMM_SELF)
             bare.append(time.perf_counter() - start)
             inside.clear()
             start = time.perf_counter()

@@ -5,9 +5,9 @@
         [--concentration 4.15e3] [--periods 6] [--steps 64]
 
 SDC under a 20 nm tip (by default D = 1e-12 m^2/s: omega tau = omega a^2/D = 50), power drive at
-20 kHz, mesh refinement 0.5. For each power amplitude: the expansion's small parameters (stimsim.validity), the
+20 kHz, mesh refinement 0.5. For each power amplitude: the expansion's small parameters (stimsim.solve.validity), the
 second harmonic u_2 of the expansion, and the periodic state of the nonlinear time-domain model
-(stimsim.timedomain, started from the first-order state, harmonics from the last of ``periods``).
+(stimsim.solve.timedomain, started from the first-order state, harmonics from the last of ``periods``).
 The time stepping has its own error (Crank–Nicolson, ``steps`` per period: about 0.4 % on u_2), the
 same fraction at every small amplitude, so the error of the expansion is measured against the
 smallest amplitude: error = |R(P) / R(P_0) - 1| with R = u_2(time domain) / u_2(expansion). The last
@@ -25,12 +25,12 @@ import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 
-from stimsim.config import study_from_dict
-from stimsim.forward import first_order_fields, responses
-from stimsim.harmonic import HarmonicModel
-from stimsim.materials import EV_TO_J_PER_MOL
-from stimsim.timedomain import periodic_harmonics
-from stimsim.validity import validity_parameters
+from stimsim.study.load import study_from_dict
+from stimsim.solve.forward import first_order_fields, responses
+from stimsim.solve.model import HarmonicModel
+from stimsim.materials.library import EV_TO_J_PER_MOL
+from stimsim.solve.timedomain import periodic_harmonics
+from stimsim.solve.validity import validity_parameters
 
 FREQUENCY = 2e4
 

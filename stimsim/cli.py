@@ -10,26 +10,38 @@ parallel sweep. See docs/errors.md.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import stimsim  # noqa: F401  (loads the MPI/PETSc libraries first)
 from mpi4py import MPI
 
-from stimsim.config import Study, load_study
-from stimsim.errors import InputError, SolverError, StimsimError
-from stimsim.grains import overlapping_layers
-from stimsim.lengths import domain_size
-from stimsim.parallel import on_root
+from stimsim.study.study import Study
+from stimsim.study.load import load_study
+from stimsim.core.errors import InputError, SolverError, StimsimError
+from stimsim.study.grains import overlapping_layers
+from stimsim.study.lengths import domain_size
+from stimsim.core.parallel import on_root
+from stimsim.solve.limits import check_study
 
 EXIT_INPUT, EXIT_SOLVER, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 2, 3, 4, 130
+
+log = logging.getLogger("stimsim.cli")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stimsim`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     comm = MPI.COMM_WORLD
+    with _log_to_stderr(comm, args.quiet):
+        return _handled(args, comm)
+
+
+def _handled(args, comm) -> int:
+    """Run the command of ``args``; input and solver errors and Ctrl-C become exit statuses."""
     try:
         return args.handler(args, comm)
     except StimsimError as err:
@@ -42,8 +54,37 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+class _Lines(logging.Formatter):
+    """Library diagnostics as the command prints them: warnings as 'stimsim: warning: ...', progress
+    lines as they are."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        return f"stimsim: warning: {text}" if record.levelno >= logging.WARNING else text
+
+
+@contextmanager
+def _log_to_stderr(comm, quiet: bool):
+    """While the command runs, send the library's log (``logging.getLogger('stimsim')``) to stderr of
+    rank 0: warnings always, progress lines (INFO) unless ``quiet``; other ranks stay silent."""
+    log = logging.getLogger("stimsim")
+    handler = logging.StreamHandler(sys.stderr) if comm.rank == 0 else logging.NullHandler()
+    handler.setFormatter(_Lines())
+    saved = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved[0])
+        log.propagate = saved[1]
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stimsim", description=__doc__.splitlines()[0])
+    parser.set_defaults(quiet=False)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="solve a study and write OUTDIR/response.csv, validity.csv, study.toml, plot")
@@ -166,7 +207,7 @@ def _load(args, quiet: bool = False) -> Study:
     warnings = [warning] if warning is not None else []
     warnings += overlapping_layers(study.sample.grain_boundaries, study.charged_layer(), domain_size(study))
     for warning in warnings:
-        print(f"stimsim: warning: {warning}", file=sys.stderr)
+        log.warning(warning)
     if not quiet:
         print(line)
         if study.space_charge() is not None:
@@ -207,7 +248,7 @@ FIT_FILES = ("fit.json", "fit.csv", "fit.png", "posterior.csv")
 
 def _outdir(args, comm, default: Path, names) -> Path:
     """The checked output folder of a command (before any solve; on rank 0, errors on every rank)."""
-    from stimsim.io import check_output_dir
+    from stimsim.io.files import check_output_dir
 
     outdir = args.output or default
     on_root(comm, "OUTDIR", check_output_dir, outdir, names, args.overwrite)
@@ -215,59 +256,44 @@ def _outdir(args, comm, default: Path, names) -> Path:
 
 
 def _run(args, comm) -> int:
-    from stimsim.forward import PERIODIC_COLUMNS, periodic_rows, simulate
-    from stimsim.io import staged_output, write_rows, write_study
-    from stimsim.limits import check_model, check_study
-    from stimsim.plots import plot_response
-    from stimsim.validity import COLUMNS as VALIDITY_COLUMNS
-    from stimsim.validity import exceeded, largest, table_rows
+    from stimsim.io.files import staged_output, write_study
+    from stimsim.io.plots import plot_response
+    from stimsim.solve.fields import write_fields
+    from stimsim.solve.model import HarmonicModel
+    from stimsim.solve.simulate import simulate
 
     study = _load(args, args.quiet)
     check_study(study)
     outdir = _outdir(args, comm, Path("results") / args.study.stem, RUN_FILES)
     start = time.perf_counter()
-    responses, model, solutions = simulate(study, comm, keep_fields=True)
-    elapsed = time.perf_counter() - start
-    num_dofs = model.num_dofs
-    try:
-        parameters = {f: report.validity for f, report in model.periodic_reports.items()}
-        check_model(model, responses, parameters)
-    except BaseException:
-        model.destroy()
-        raise
+    with HarmonicModel(study, comm) as model:
+        result = simulate(study, comm, model=model, keep_fields=args.fields)
+        elapsed = time.perf_counter() - start
 
-    def write() -> None:
-        with staged_output(outdir, replace=args.overwrite) as staging:
-            write_rows([r.row() for r in responses], staging / "response.csv")
-            write_rows(table_rows(parameters), staging / "validity.csv", VALIDITY_COLUMNS)
-            write_rows(periodic_rows(model), staging / "periodic.csv", columns=PERIODIC_COLUMNS)
-            write_study(study.resolved, staging / "study.toml")
-            plot_response(responses, staging / "response.png", title=args.study.stem)
+        def write() -> None:
+            with staged_output(outdir, replace=args.overwrite) as staging:
+                result.write_tables(staging)
+                write_study(study.resolved, staging / "study.toml")
+                plot_response(result.rows, staging / "response.png", title=args.study.stem)
 
-    with model:
         on_root(comm, "OUTDIR", write)
         if args.fields:
-            from stimsim.fields import write_fields
-
-            write_fields(outdir / "fields", model, solutions)
-    expansion = {f: p for f, p in parameters.items() if model.periodic_reports[f].method == "expansion"}
-    if comm.rank == 0 and expansion:
-        remedy = "[solver] periodic = 'auto' or 'harmonic_balance' solves the periodic state instead"
-        for warning in exceeded(largest(expansion)):  # shown even with -q, once per parameter
-            print(f"stimsim: warning: {warning} (validity.csv; {remedy})", file=sys.stderr)
+            write_fields(outdir / "fields", model, result.solutions)
+    for warning in result.warnings():  # shown even with -q, once per parameter
+        log.warning(warning)
     if comm.rank == 0 and not args.quiet:
-        _print_table(responses)
-        for row in periodic_rows(model):
+        _print_table(result.rows)
+        for row in result.periodic_rows():
             print(f"{row['drive_frequency_hz']:.4g} Hz: {row['method']}, {row['reason']}")
-        print(f"{num_dofs} DOFs on {comm.size} rank(s), {elapsed:.2f} s; results in {outdir}/")
+        print(f"{result.num_dofs} DOFs on {comm.size} rank(s), {elapsed:.2f} s; results in {outdir}/")
     return 0
 
 
 def _experiment(args, comm) -> int:
-    from stimsim.experiments import SCANS, check_experiments, output_names, run_experiments
-    from stimsim.io import staged_output, write_netcdf, write_study, write_table_csv
-    from stimsim.plots import plot_scan, plot_table
-    from stimsim.scans import ScanStopped
+    from stimsim.experiments.run import SCANS, check_experiments, output_names, run_experiments
+    from stimsim.io.files import staged_output, write_netcdf, write_study, write_table_csv
+    from stimsim.io.plots import plot_scan, plot_table
+    from stimsim.experiments.scans import ScanStopped
 
     study = _load(args, args.quiet)
     chosen = check_experiments(study, args.protocol)
@@ -345,8 +371,8 @@ def _print_table(responses) -> None:
 
 
 def _fit(args, comm) -> int:
-    from stimsim.fit import fit, fit_options, read_data, write_fit
-    from stimsim.limits import check_study
+    from stimsim.inverse.fit import fit, fit_options, read_data, write_fit
+    from stimsim.solve.limits import check_study
 
     study = _load(args, args.quiet)
     fit_options(study, args.parameters)
@@ -356,14 +382,14 @@ def _fit(args, comm) -> int:
     data = comm.bcast(data, root=0)
     result, samples = fit(study, data, args.parameters, comm, quiet=args.quiet), None
     if args.posterior is not None:
-        from stimsim.posterior import posterior
+        from stimsim.inverse.posterior import posterior
 
         result["posterior"], samples = posterior(study, data, result, comm, args.posterior, args.walkers)
     title = f"{args.study.stem}: fit to {args.data.name}"
     on_root(comm, "OUTDIR", write_fit, result, outdir, title, samples, args.overwrite)
     if comm.rank == 0:
         for warning in result["warnings"]:  # problems are shown even with -q
-            print(f"stimsim: warning: {warning}", file=sys.stderr)
+            log.warning(warning)
     if comm.rank == 0 and not args.quiet:
         for name, p in result["parameters"].items():
             stderr = "undetermined" if p["stderr"] is None else f"{p['stderr']:.3g}"
@@ -384,26 +410,26 @@ def _validate(args, comm) -> int:
     and the mesh; prints the resolved study, the sources and notes of its materials and a summary."""
     import tomli_w
 
-    from stimsim.geometry import mesh_spec
-    from stimsim.limits import check_study, estimate
+    from stimsim.geometry.meshes import mesh_spec
+    from stimsim.solve.limits import check_study, estimate
 
     study = _load(args)
     summary = []
     if "protocol" in study.extensions:
-        from stimsim.experiments import check_experiments
+        from stimsim.experiments.run import check_experiments
 
         summary.append(f"protocols {', '.join(check_experiments(study))}")
     elif "instrument" in study.extensions:
-        from stimsim.experiments import instrument
+        from stimsim.experiments.protocols import instrument
 
         instrument(study)
     if "fit" in study.extensions:
-        from stimsim.fit import fit_options
+        from stimsim.inverse.fit import fit_options
 
         names = fit_options(study, require=False)["parameters"]
         summary.append(f"fit parameters {', '.join(names) or '(give --param)'}")
     if "sweep" in study.extensions:
-        from stimsim.sweep import load_sweep
+        from stimsim.hpc.sweep import load_sweep
 
         sweep = load_sweep(args.study, args.overrides)
         summary.append(f"sweep of {len(sweep)} samples ({sweep.mode})")
@@ -441,7 +467,7 @@ def _info(args, comm) -> int:
 
 
 def _mesh(args, comm) -> int:
-    from stimsim.geometry import export_mesh, mesh_spec
+    from stimsim.geometry.meshes import export_mesh, mesh_spec
 
     path = export_mesh(mesh_spec(_load(args)), args.output, comm)
     if comm.rank == 0:
@@ -450,7 +476,7 @@ def _mesh(args, comm) -> int:
 
 
 def _sweep(args, comm) -> int:
-    from stimsim.sweep import load_sweep, run_sweep
+    from stimsim.hpc.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.study, args.overrides)
     if args.retry_failed and not args.resume:
@@ -468,7 +494,7 @@ def _sweep(args, comm) -> int:
 
 
 def _print_samples(sweep) -> None:
-    from stimsim.store import cell
+    from stimsim.hpc.store import cell
 
     print(f"# {len(sweep)} samples ({sweep.mode}), ranks_per_sample = {sweep.ranks_per_sample}")
     print(",".join(["sample_id", *sweep.axes, "check"]))
@@ -482,7 +508,7 @@ def _print_samples(sweep) -> None:
 
 
 def _export(args, comm) -> int:
-    from stimsim.store import export_csv
+    from stimsim.hpc.store import export_csv
 
     if args.output.suffix.lower() != ".csv":
         raise InputError(
@@ -492,7 +518,7 @@ def _export(args, comm) -> int:
     counts, error = None, None
     if comm.rank == 0:
         try:
-            from stimsim.io import check_writable
+            from stimsim.io.files import check_writable
 
             if args.output.is_dir():
                 raise InputError("OUT", f"= {str(args.output)!r} is a folder; give a CSV file name")

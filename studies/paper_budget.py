@@ -20,12 +20,12 @@ from pathlib import Path
 import stimsim  # noqa: F401
 from mpi4py import MPI
 
-from stimsim.config import load_study
-from stimsim.experiments import surface_harmonics
-from stimsim.forward import simulate
-from stimsim.instrument import HertzContact, Resonance, contact_harmonics
-from stimsim.io import staged_output, write_rows
-from stimsim.parallel import on_root
+from stimsim.study.load import load_study
+from stimsim.experiments.protocols import surface_harmonics
+from stimsim.solve.simulate import simulate
+from stimsim.instrument.afm import HertzContact, Resonance, contact_harmonics
+from stimsim.io.files import staged_output, write_rows
+from stimsim.core.parallel import on_root
 
 HERE = Path(__file__).resolve().parent
 IONIC_DRIVE, THERMAL_DRIVE = 30.525e3, 61.7e3  # Hz
@@ -83,8 +83,7 @@ def main() -> None:
     for material, mechanism, overrides, force in VARIANTS:
         heating, paper_thermal, quality = MATERIALS[material]
         study = load_study(HERE / "paper_budget.toml", [*OFF, *heating, *overrides])
-        rows, model = simulate(study, comm)
-        model.destroy()
+        rows = simulate(study, comm).rows
         thermal = harmonic(rows, THERMAL_DRIVE, 2)
         fourth = harmonic(rows, IONIC_DRIVE, 4, contact(rows, study, force, quality) if force else 0j)
         table.append(dict(material=material, mechanism=mechanism, thermal_model_m=thermal, harmonic4_model_m=fourth,

@@ -13,10 +13,10 @@ from pathlib import Path
 import stimsim  # noqa: F401
 from mpi4py import MPI
 
-from stimsim.config import load_study
-from stimsim.forward import simulate
-from stimsim.io import RESPONSE_COLUMNS, staged_output, write_rows
-from stimsim.parallel import on_root
+from stimsim.study.load import load_study
+from stimsim.solve.simulate import simulate
+from stimsim.io.files import RESPONSE_COLUMNS, staged_output, write_rows
+from stimsim.core.parallel import on_root
 
 HERE = Path(__file__).resolve().parent
 DIFFUSIVITIES = (1e-15, 1e-13, 1e-11)
@@ -30,8 +30,7 @@ def main() -> None:
     table = []
     for diffusivity in DIFFUSIVITIES:
         study = load_study(HERE / "spectroscopy.toml", [f"sample.properties.diffusivity={diffusivity!r}"])
-        rows, model = simulate(study, comm)
-        model.destroy()
+        rows = simulate(study, comm).rows
         table += [r.row() | {"diffusivity_m2_s": diffusivity} for r in rows]
         if comm.rank == 0:
             for r in rows:

@@ -51,8 +51,8 @@ def shared_tmp(tmp_path_factory):
 
 def error_for(raw: dict) -> str:
     """The message of the InputError that validating the raw study ``raw`` raises (it must raise one)."""
-    from stimsim.config import study_from_dict
-    from stimsim.errors import InputError
+    from stimsim.study.load import study_from_dict
+    from stimsim.core.errors import InputError
 
     with pytest.raises(InputError) as info:
         study_from_dict(raw)
@@ -62,24 +62,22 @@ def error_for(raw: dict) -> str:
 def expansion_and_balance(raw: dict, harmonics: int) -> tuple[dict, dict]:
     """The tip displacement (m) by (harmonic, kind) of the raw study ``raw`` solved by the expansion and
     by harmonic balance with ``harmonics`` (H), on COMM_WORLD."""
-    from stimsim.config import study_from_dict
-    from stimsim.forward import simulate
+    from stimsim.study.load import study_from_dict
+    from stimsim.solve.simulate import simulate
 
     found = []
     for solver in ({"periodic": "expansion"}, {"periodic": "harmonic_balance", "harmonics": harmonics}):
-        rows, model = simulate(study_from_dict(raw | {"solver": solver}), MPI.COMM_WORLD)
-        model.destroy()
+        rows = simulate(study_from_dict(raw | {"solver": solver}), MPI.COMM_WORLD).rows
         found.append({(r.harmonic, r.kind): r.displacement for r in rows})
     return found[0], found[1]
 
 
 def simulated_displacements(study, comm) -> dict:
-    """stimsim.forward.simulate's tip displacement (m) of ``study`` by (drive frequency, harmonic): the
+    """stimsim.solve.forward.simulate's tip displacement (m) of ``study`` by (drive frequency, harmonic): the
     sum of its rows of each kind (all but 'total')."""
-    from stimsim.forward import simulate
+    from stimsim.solve.simulate import simulate
 
-    rows, model = simulate(study, comm)
-    model.destroy()
+    rows = simulate(study, comm).rows
     found = {}
     for row in rows:
         if row.kind != "total":

@@ -1,4 +1,4 @@
-"""Checks of stimsim.analytic against facts derived independently of its Hankel quadrature.
+"""Checks of stimsim.physics.analytic against facts derived independently of its Hankel quadrature.
 
 Real-space closed forms, real-space one-dimensional integrals, asymptotic expansions and limits of
 the film formulas; nothing is compared with the same quadrature run a second time.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import integrate, special
 
-from stimsim import analytic
+from stimsim.physics import analytic
 
 POWER = 1e-3  # W
 RADIUS = 50e-9  # contact radius a, m

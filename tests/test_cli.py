@@ -11,11 +11,11 @@ import ufl
 from dolfinx import fem, mesh
 from mpi4py import MPI
 
-from stimsim import analytic
+from stimsim.physics import analytic
 from stimsim.cli import EXIT_INPUT, main
-from stimsim.errors import SolverError
-from stimsim.io import RESPONSE_COLUMNS, read_rows
-from stimsim.solvers import DirectSolver
+from stimsim.core.errors import SolverError
+from stimsim.io.files import RESPONSE_COLUMNS, read_rows
+from stimsim.solve.direct import DirectSolver
 
 from conftest import ROOT
 
@@ -296,12 +296,12 @@ def test_output_folder_of_another_run_is_refused_unless_overwrite(shared_tmp, ca
 
 
 def test_ctrl_c_says_interrupted_exits_130_and_writes_nothing(shared_tmp, monkeypatch, capsys):
-    import stimsim.forward
+    import stimsim.solve.simulate
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(stimsim.forward, "simulate", interrupted)
+    monkeypatch.setattr(stimsim.solve.simulate, "simulate", interrupted)
     outdir = shared_tmp / "interrupted"
     assert main(["run", D, "-o", str(outdir)]) == 130
     if MPI.COMM_WORLD.rank == 0:
@@ -320,8 +320,8 @@ def test_console_tables_keep_names_units_and_empty_values():
 
 
 def test_response_plot_skips_zero_rows_on_log_axes(tmp_path):
-    from stimsim.plots import plot_response
-    from stimsim.response import TipResponse
+    from stimsim.io.plots import plot_response
+    from stimsim.fem.response import TipResponse
 
     rows = [TipResponse(f, 1, "thermal", 1, 1e-12 / f**0.5 + 0j, 1.0 + 0j, 1e-6 + 0j) for f in (1e3, 1e4)]
     rows += [TipResponse(f, 2, "ionic", 2, 0j, 0j, 0j) for f in (1e3, 1e4)]
@@ -330,7 +330,7 @@ def test_response_plot_skips_zero_rows_on_log_axes(tmp_path):
 
 
 def test_semicolon_data_files_are_read(tmp_path):
-    from stimsim.fit import read_data
+    from stimsim.inverse.fit import read_data
 
     path = tmp_path / "data.csv"
     path.write_text("drive_frequency_hz;harmonic;amplitude_m\n1e4;1;1e-12\n1e5;1;5e-13\n")

@@ -2,10 +2,10 @@
 
 import pytest
 
-from stimsim.config import apply_override, load_study, study_from_dict
-from stimsim.errors import InputError
-from stimsim.geometry import mesh_spec
-from stimsim.materials import PARAMETER_SETS, PROPERTIES, material
+from stimsim.study.load import apply_override, load_study, study_from_dict
+from stimsim.core.errors import InputError
+from stimsim.geometry.meshes import mesh_spec
+from stimsim.materials.library import PARAMETER_SETS, PROPERTIES, material
 
 from conftest import ROOT, error_for
 
@@ -183,7 +183,7 @@ def test_every_typed_name_gets_a_suggestion_and_the_right_key_is_blamed(path, va
 
 
 def test_suggestion_rule():
-    from stimsim.errors import did_you_mean, suggest
+    from stimsim.core.errors import did_you_mean, suggest
 
     assert did_you_mean("paramters", ["parameters", "bounds"]) == "; did you mean 'parameters'?"
     assert did_you_mean("xyz", ["parameters", "bounds"]) == ""

@@ -11,12 +11,13 @@ from mpi4py import MPI
 from scipy.integrate import solve_ivp
 
 from stimsim.cli import main
-from stimsim.config import Excitation, Tip, study_from_dict
-from stimsim.drives import JouleDrive
-from stimsim.errors import InputError
-from stimsim.experiments import run_experiments
-from stimsim.forward import simulate
-from stimsim.instrument import HertzContact, Resonance, contact_harmonics
+from stimsim.study.study import Excitation, Tip
+from stimsim.study.load import study_from_dict
+from stimsim.physics.drives import JouleDrive
+from stimsim.core.errors import InputError
+from stimsim.experiments.run import run_experiments
+from stimsim.solve.simulate import simulate
+from stimsim.instrument.afm import HertzContact, Resonance, contact_harmonics
 
 #: PTFE-like contact: E* = 0.5 GPa / (1 - 0.46^2), a 30 nm tip at 20 nN; resonance 120 kHz, Q = 20.
 CONTACT = HertzContact(force=20e-9, tip_radius=30e-9, reduced_modulus=0.5e9 / (1 - 0.46**2))
@@ -168,8 +169,7 @@ JOULE_STUDY = {
 
 
 def rows_of(case: dict) -> dict:
-    rows, model = simulate(study_from_dict(case), MPI.COMM_WORLD)
-    model.destroy()
+    rows = simulate(study_from_dict(case), MPI.COMM_WORLD).rows
     return {(r.harmonic, r.kind): r for r in rows}
 
 

@@ -8,9 +8,9 @@ import ufl
 from dolfinx import fem, mesh
 from mpi4py import MPI
 
-from stimsim.domain import AxisymmetricDomain
+from stimsim.geometry.domain import AxisymmetricDomain
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE, static_residual, storage
-from stimsim.solvers import DirectSolver
+from stimsim.solve.direct import DirectSolver
 
 NU, EPS_C = 0.3, 0.05
 

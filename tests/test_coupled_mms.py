@@ -14,9 +14,9 @@ import ufl
 from dolfinx import fem, mesh
 from mpi4py import MPI
 
-from stimsim.domain import AxisymmetricDomain, Cartesian3DDomain
+from stimsim.geometry.domain import AxisymmetricDomain, Cartesian3DDomain
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE, static_residual, storage
-from stimsim.solvers import DirectSolver
+from stimsim.solve.direct import DirectSolver
 
 NAMES = (TEMPERATURE, DISPLACEMENT, STRESS, CONCENTRATION)
 

@@ -9,7 +9,7 @@ from dolfinx import fem, mesh
 from mpi4py import MPI
 
 from stimsim.physics.diffusion import DiffusionCoefficients, chemical_flux, storage, transport
-from stimsim.solvers import DirectSolver
+from stimsim.solve.direct import DirectSolver
 
 EPS_C = 0.04  # Omega sigma_s / (R T): the base concentration is 1/EPS_C in scaled units
 #: Q* theta_s / (R T_amb^2) of the temperature-driven case: q c0 = 1, so a temperature theta1 drives the

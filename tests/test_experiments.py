@@ -9,14 +9,14 @@ from mpi4py import MPI
 from scipy.io import netcdf_file
 
 from stimsim.cli import main
-from stimsim.config import study_from_dict
-from stimsim.forward import base_state, responses
-from stimsim.errors import InputError
-from stimsim.experiments import run_experiments
-from stimsim.harmonic import HarmonicModel
-from stimsim.instrument import contact_mode
-from stimsim.io import read_rows
-from stimsim.modulation import Modulation, modulation_loop
+from stimsim.study.load import study_from_dict
+from stimsim.solve.forward import base_state, responses
+from stimsim.core.errors import InputError
+from stimsim.experiments.run import run_experiments
+from stimsim.solve.model import HarmonicModel
+from stimsim.instrument.afm import contact_mode
+from stimsim.io.files import read_rows
+from stimsim.experiments.modulation import Modulation, modulation_loop
 
 DRIVE = 3e4
 #: A cheap ionic case: SDC with D = 5e-14 m^2/s under a 20 nm contact, 1 uW AC on 1 uW DC, solved by

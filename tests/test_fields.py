@@ -6,9 +6,10 @@ import pytest
 from mpi4py import MPI
 
 from stimsim.cli import main
-from stimsim.config import load_study
-from stimsim.fields import harmonic_file_name
-from stimsim.forward import simulate
+from stimsim.study.load import load_study
+from stimsim.solve.fields import harmonic_file_name
+from stimsim.solve.model import HarmonicModel
+from stimsim.solve.simulate import simulate
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, TEMPERATURE
 
 from conftest import ROOT
@@ -38,8 +39,9 @@ def test_fields_read_back(shared_tmp):
     outdir = shared_tmp / "run"
     assert main(["run", str(STUDY), *sum((["--set", s] for s in SETTINGS), []), "-o", str(outdir), "--fields", "-q"]) == 0
     # the same solve in this process gives the expected values
-    rows, model, solutions = simulate(load_study(STUDY, SETTINGS), MPI.COMM_WORLD, keep_fields=True)
-    with model:
+    study = load_study(STUDY, SETTINGS)
+    with HarmonicModel(study, MPI.COMM_WORLD) as model:
+        solutions = simulate(study, MPI.COMM_WORLD, model=model, keep_fields=True).solutions
         s = model.scales
         first = solutions[0].fields(1)
         expected = {

@@ -1,4 +1,4 @@
-"""Harmonic balance split by field (stimsim.fieldsplit): where it applies, its Jacobian against the
+"""Harmonic balance split by field (stimsim.solve.fieldsplit): where it applies, its Jacobian against the
 coupled one, its preconditioner exact where the balance is linear, and the periodic state it solves
 against the coupled solver's (docs/harmonics.md, 'Split by field')."""
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from stimsim.config import study_from_dict
-from stimsim.forward import base_state, expansion_harmonics, solve_harmonics
-from stimsim.harmonic import HarmonicModel
-from stimsim.timegrid import TimeGrid, samples_of
+from stimsim.study.load import study_from_dict
+from stimsim.solve.forward import base_state, expansion_harmonics, solve_harmonics
+from stimsim.solve.model import HarmonicModel
+from stimsim.solve.timegrid import TimeGrid, samples_of
 
 from test_poisson import raw_study as charged_study
 

@@ -6,10 +6,10 @@ model and fits of synthetic PTFE-like data (docs/fitting.md)."""
 import numpy as np
 import pytest
 
-from stimsim.config import study_from_dict
-from stimsim.errors import InputError
-from stimsim.fit import fit
-from stimsim.inverse import ForwardModel, with_values
+from stimsim.study.load import study_from_dict
+from stimsim.core.errors import InputError
+from stimsim.inverse.fit import fit
+from stimsim.inverse.forward_model import ForwardModel, with_values
 
 from conftest import simulated_displacements
 

@@ -10,15 +10,15 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
-from stimsim.coefficients import Coefficients, scales_for
-from stimsim.config import immobile_study, study_from_dict
-from stimsim.errors import InputError
-from stimsim.geometry import load_domain, mesh_spec
-from stimsim.grains import overlapping_layers
-from stimsim.harmonic import HarmonicModel
-from stimsim.lengths import domain_size
+from stimsim.fem.coefficients import Coefficients, scales_for
+from stimsim.study.load import immobile_study, study_from_dict
+from stimsim.core.errors import InputError
+from stimsim.geometry.meshes import load_domain, mesh_spec
+from stimsim.study.grains import overlapping_layers
+from stimsim.solve.model import HarmonicModel
+from stimsim.study.lengths import domain_size
 from stimsim.physics.coupled import CONCENTRATION
-from stimsim.spacecharge import gouy_chapman_potential
+from stimsim.materials.spacecharge import gouy_chapman_potential
 
 from test_grains import FREQUENCY, RADIUS, relative, tip_rows
 
@@ -228,7 +228,7 @@ def test_one_and_two_ranks_give_the_same_answer_with_a_charged_core():
 
 
 def test_the_sample_without_ions_keeps_the_boundaries_without_their_layers():
-    """The immobile sample of the periodic modes' 'nonionic' rows (stimsim.config.immobile_study) drops
+    """The immobile sample of the periodic modes' 'nonionic' rows (stimsim.study.load.immobile_study) drops
     the species and the boundary's space-charge keys, which need charged species, and keeps the
     boundary itself (its properties still act on heat and mechanics)."""
     study = study_from_dict(raw_study([charged(width=3e-9)]))

@@ -1,4 +1,4 @@
-"""Grain boundaries in 3D ([[geometry.grain_boundaries]], stimsim.grains): input checks, the mirror
+"""Grain boundaries in 3D ([[geometry.grain_boundaries]], stimsim.study.grains): input checks, the mirror
 rule, the regions the coefficients see, and the verification of the physics: a boundary with the
 sample's own properties changes nothing, a boundary far from the tip gives the homogeneous response,
 a symmetric boundary gives equal responses at mirrored tip positions. The mesh convergence of the
@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from stimsim.config import study_from_dict
-from stimsim.errors import InputError
-from stimsim.forward import responses
-from stimsim.geometry import load_domain, mesh_spec
-from stimsim.experiments import contact_stiffness_of, contact_stiffness_under_tip
-from stimsim.grains import disk_fractions, region_weights
-from stimsim.harmonic import HarmonicModel
-from stimsim.instrument import contact_stiffness
+from stimsim.study.load import study_from_dict
+from stimsim.core.errors import InputError
+from stimsim.solve.forward import responses
+from stimsim.geometry.meshes import load_domain, mesh_spec
+from stimsim.experiments.protocols import contact_stiffness_of, contact_stiffness_under_tip
+from stimsim.study.grains import disk_fractions, region_weights
+from stimsim.solve.model import HarmonicModel
+from stimsim.instrument.afm import contact_stiffness
 
 RADIUS, FREQUENCY = 20e-9, 1e5
 #: Diffusivity (m^2/s): chemical length about the contact radius at 2 f (as tests/test_threed.py).
@@ -135,7 +135,7 @@ def test_regions_and_their_volume_fractions_in_a_cell():
 def test_in_a_film_the_boundary_runs_through_the_film_only():
     """A core with its own conductivity in a film on Si: film cells it cuts take it (by their volume
     fraction), the substrate keeps Si's."""
-    from stimsim.coefficients import Coefficients, scales_for
+    from stimsim.fem.coefficients import Coefficients, scales_for
 
     film = {"kind": "film", "film_thickness": 4 * RADIUS, "substrate": "Si"}
     raw = raw_study([boundary(properties={"thermal_conductivity": 20.0})], refinement=0.25, **film)

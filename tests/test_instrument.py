@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from stimsim.errors import InputError
-from stimsim.instrument import LockIn, Resonance, contact_mode, contact_stiffness, dart, fit_sho
+from stimsim.core.errors import InputError
+from stimsim.instrument.afm import LockIn, Resonance, contact_mode, contact_stiffness, dart, fit_sho
 
 #: The paper's ceria thermal channel (docs/paper.md) and an intrinsic response of 38.2 pm.
 F0, Q = 123.4e3, 57.7

@@ -12,12 +12,13 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from stimsim.cli import main
-from stimsim.config import study_from_dict
-from stimsim.forward import base_state, responses, simulate
-from stimsim.errors import InputError
-from stimsim.fit import Data, fit, fit_options, read_data
-from stimsim.harmonic import HarmonicModel
-from stimsim.inverse import ForwardModel, parameter_key, with_values
+from stimsim.study.load import study_from_dict
+from stimsim.solve.forward import base_state, responses
+from stimsim.solve.simulate import simulate
+from stimsim.core.errors import InputError
+from stimsim.inverse.fit import Data, fit, fit_options, read_data
+from stimsim.solve.model import HarmonicModel
+from stimsim.inverse.forward_model import ForwardModel, parameter_key, with_values
 
 from conftest import simulated_displacements
 
@@ -60,7 +61,7 @@ def test_parameter_names_resolve_to_study_keys():
 
 def test_in_place_update_equals_a_fresh_model_and_matches_the_drive(comm):
     """evaluate() at new values (coefficients rewritten in place) gives the numbers of a model built for
-    those values on the same mesh, and those of stimsim.forward.responses."""
+    those values on the same mesh, and those of stimsim.solve.forward.responses."""
     forward = ForwardModel(sdc(), ["diffusivity", "concentration"], comm)
     first = forward.evaluate()
     fresh = HarmonicModel(sdc(), comm, forward.model.domain)
@@ -142,7 +143,7 @@ def test_taylor_contact_conductance_and_radius(comm):
 
 def test_joule_drive_values_and_taylor(comm):
     """Joule heater with V0 = 0.5 V and V1 = 1 V: heating at harmonics 1 and 2, ionic rows at 1 to 4
-    from sums and differences. The values equal stimsim.forward's (heater balance per harmonic), and the
+    from sums and differences. The values equal stimsim.solve.forward's (heater balance per harmonic), and the
     tangent-linear derivatives through the heater balance (Z_n, G_c, the DC heating) pass the Taylor test."""
     study = study_from_dict({
         "sample": {"material": "SDC", "properties": {"diffusivity": 1e-11}},
@@ -315,7 +316,7 @@ def test_fit_is_identical_on_one_and_all_ranks(comm):
 
 def test_posterior_brackets_the_fit_and_is_the_same_on_every_rank(comm):
     pytest.importorskip("emcee")
-    from stimsim.posterior import posterior
+    from stimsim.inverse.posterior import posterior
 
     frequencies = (1e3, 1e5)
     data = synthetic(ptfe(frequencies), ["thermal_conductivity"], comm, seed=11)
@@ -332,7 +333,7 @@ def test_posterior_brackets_the_fit_and_is_the_same_on_every_rank(comm):
 def test_covariance_is_infinite_along_what_the_data_do_not_determine():
     """The pseudo-inverse alone gives finite variances for parameters the data cannot fix (fewer data
     than parameters, or dependent columns): covariance_of marks them and keeps the determined part."""
-    from stimsim.fit import covariance_of
+    from stimsim.inverse.fit import covariance_of
 
     full = np.array([[2.0, 1.0], [1.0, 3.0]])
     covariance, undetermined = covariance_of(full)
@@ -346,8 +347,7 @@ def test_fit_with_fewer_data_than_parameters_reports_them_undetermined(comm):
     """One amplitude, two parameters (the thermal conductivity and the expansion coefficient of PTFE):
     the fit reproduces the datum but must not claim a finite uncertainty for either."""
     study = ptfe((1e4,), refinement=0.3)
-    rows, model = simulate(study, comm)
-    model.destroy()
+    rows = simulate(study, comm).rows
     thermal = next(r for r in rows if r.harmonic == 1)
     data = Data(np.array([1e4]), np.array([1]), np.array([thermal.amplitude * 1.05]), None,
                 np.array([0.05 * thermal.amplitude]), None, True, np.array([2]))

@@ -9,10 +9,10 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
-from stimsim.config import study_from_dict
-from stimsim.errors import SolverError
-from stimsim.forward import base_state, responses
-from stimsim.harmonic import HarmonicModel
+from stimsim.study.load import study_from_dict
+from stimsim.core.errors import SolverError
+from stimsim.solve.forward import base_state, responses
+from stimsim.solve.model import HarmonicModel
 from stimsim.physics.coupled import CONCENTRATION
 
 FREQUENCY = 2e4

@@ -1,4 +1,4 @@
-"""The iterative coupled solve of 3D models (``[solver] linear = "iterative"``, stimsim.iterative): it
+"""The iterative coupled solve of 3D models (``[solver] linear = "iterative"``, stimsim.solve.iterative): it
 reproduces the direct solve to its tolerance (serially and on 2 ranks), refuses to return an
 unconverged solution, and lifts the direct solver's 3D size guard. Measured iterations and costs are
 in docs/performance.md ('3D solvers')."""
@@ -7,12 +7,12 @@ import pytest
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from stimsim import harmonic
-from stimsim.config import study_from_dict
-from stimsim.errors import InputError, SolverError
-from stimsim.forward import responses
-from stimsim.harmonic import HarmonicModel
-from stimsim.iterative import RTOL
+from stimsim.solve import model as harmonic
+from stimsim.study.load import study_from_dict
+from stimsim.core.errors import InputError, SolverError
+from stimsim.solve.forward import responses
+from stimsim.solve.model import HarmonicModel
+from stimsim.solve.iterative import RTOL
 
 FREQUENCY = 1e5
 #: The coarsest 3D ionic mesh that still has the coupled structure (4.7k DOFs, quarter box).

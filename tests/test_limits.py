@@ -1,13 +1,14 @@
-"""Temperature limits (stimsim.limits): the pre-solve estimate, the post-solve check and their refusals."""
+"""Temperature limits (stimsim.solve.limits): the pre-solve estimate, the post-solve check and their refusals."""
 
 import math
 
 import pytest
 
-from stimsim import drives, limits
-from stimsim.config import apply_override, study_from_dict
-from stimsim.errors import InputError
-from stimsim.response import TipResponse
+from stimsim.physics import drives
+from stimsim.solve import limits
+from stimsim.study.load import apply_override, study_from_dict
+from stimsim.core.errors import InputError
+from stimsim.fem.response import TipResponse
 
 
 def study(*changes, material="SDC"):

@@ -16,8 +16,8 @@ from dolfinx import fem, mesh
 from mpi4py import MPI
 
 from stimsim.physics import heat, mechanics
-from stimsim.domain import AxisymmetricDomain
-from stimsim.solvers import DirectSolver
+from stimsim.geometry.domain import AxisymmetricDomain
+from stimsim.solve.direct import DirectSolver
 
 OMEGA, K, C = 3.0, 1.7, 0.8
 LAMBDA, MU, ALPHA = 1.2, 0.9, 0.6

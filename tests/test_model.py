@@ -4,7 +4,7 @@ import dolfinx.fem
 import pytest
 from mpi4py import MPI
 
-from stimsim.harmonic import HarmonicModel
+from stimsim.solve.model import HarmonicModel
 
 from test_verification import make_study, thermal
 

@@ -1,4 +1,4 @@
-"""Harmonic balance (stimsim.periodic): the operators along the period, the linear problem whose
+"""Harmonic balance (stimsim.solve.periodic): the operators along the period, the linear problem whose
 periodic state is the expansion's exactly, and the nonlinear periodic state against the expansion at a
 small heating amplitude (docs/verification.md, 'Harmonic balance')."""
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from stimsim.config import derived_study, study_from_dict
-from stimsim.forward import base_state, expansion_responses, responses, solve_harmonics
-from stimsim.harmonic import HarmonicModel
-from stimsim.periodic import TimeGrid, harmonics_of, samples_of
+from stimsim.study.load import derived_study, study_from_dict
+from stimsim.solve.forward import base_state, expansion_responses, frequency_response, responses, solve_harmonics
+from stimsim.solve.model import HarmonicModel
+from stimsim.solve.periodic import TimeGrid, harmonics_of, samples_of
 
 FREQUENCY = 2e4
 
@@ -57,8 +57,9 @@ def test_linear_problem_gives_the_expansion_exactly():
         base_state(model)
         solution = solve_harmonics(model, FREQUENCY)
         expansion = _by_kind(expansion_responses(model, FREQUENCY, solution))
-        periodic = _by_kind(responses(model, FREQUENCY, solution))
-    assert model.periodic_reports[FREQUENCY].method == "harmonic_balance"
+        found = frequency_response(model, FREQUENCY, solution)
+        periodic = _by_kind(found.rows)
+    assert found.report.method == "harmonic_balance"
     first = periodic[1, "total"]
     assert abs(first.displacement / expansion[1, "thermal"].displacement - 1) < 1e-7
     assert abs(first.temperature / expansion[1, "thermal"].temperature - 1) < 1e-7
@@ -74,8 +75,8 @@ def small_amplitude():
         base_state(model)
         solution = solve_harmonics(model, FREQUENCY)
         expansion = _by_kind(expansion_responses(model, FREQUENCY, solution))
-        periodic = _by_kind(responses(model, FREQUENCY, solution))
-        report = model.periodic_reports[FREQUENCY]
+        found = frequency_response(model, FREQUENCY, solution)
+        periodic, report = _by_kind(found.rows), found.report
     return expansion, periodic, report
 
 
@@ -144,7 +145,7 @@ def test_harmonic_balance_covers_films_space_charge_preload_and_dc_heating(sampl
 )
 def test_solver_keys_are_checked(solver, key):
     """A bad [solver] key is refused with a message that names it."""
-    from stimsim.errors import InputError
+    from stimsim.core.errors import InputError
 
     raw = {"tip": {"contact_radius": 20e-9}, "excitation": {"power_amplitude": 1e-7, "frequencies": [FREQUENCY]},
            "solver": solver}
@@ -181,8 +182,8 @@ def test_auto_keeps_the_expansion_where_valid_and_says_why_it_leaves_it():
     """'auto': at 0.1 uW the expansion answers; at 10 uW (theta_1 ~ 60 K, gamma ~ 6, where the
     expansion's u_2 is a factor ~1.9 off) harmonic balance is chosen, and the reason names the
     activation parameter."""
-    from stimsim.forward import periodic_method
-    from stimsim.validity import validity_parameters
+    from stimsim.solve.forward import periodic_method
+    from stimsim.solve.validity import validity_parameters
 
     reports = {}
     for power in (1e-7, 1e-5):
@@ -201,7 +202,7 @@ def test_fitting_differentiates_the_periodic_state():
     values are the periodic state's total rows, and its tangents (J dX = -dG/dp on the solved state)
     agree with central differences of whole harmonic-balance solves within 1e-5 (the differences'
     own error, O(h^2) at h = 0.3 %), for a parameter of the ions and one of the mechanics."""
-    from stimsim.inverse import ForwardModel
+    from stimsim.inverse.forward_model import ForwardModel
 
     study = derived_study(_study({"material": "SDC", "properties": {"diffusivity": 1e-11}}, 7.5e-7, harmonics=3), {"mesh.refinement": 0.2})
     names = ["diffusivity", "thermal_expansion"]

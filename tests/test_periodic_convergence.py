@@ -5,8 +5,8 @@ u_4 against H = 2 ... 16 is in docs/harmonics.md ('Large amplitudes')."""
 import pytest
 from mpi4py import MPI
 
-from stimsim.config import study_from_dict
-from stimsim.forward import simulate
+from stimsim.study.load import study_from_dict
+from stimsim.solve.simulate import simulate
 
 #: Serial only (suite time): a convergence study; harmonic balance under MPI is tests/test_periodic.py's
 pytestmark = pytest.mark.serial
@@ -25,8 +25,7 @@ def tip_displacements(harmonics: int) -> dict[int, complex]:
             "solver": {"periodic": "harmonic_balance", "harmonics": harmonics},
         }
     )
-    rows, model = simulate(study, MPI.COMM_WORLD)
-    model.destroy()
+    rows = simulate(study, MPI.COMM_WORLD).rows
     return {r.harmonic: r.displacement for r in rows if r.kind == "total"}
 
 

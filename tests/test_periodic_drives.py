@@ -19,8 +19,8 @@ conjugate (the phase) misses by far."""
 import pytest
 from mpi4py import MPI
 
-from stimsim.config import study_from_dict
-from stimsim.forward import simulate
+from stimsim.study.load import study_from_dict
+from stimsim.solve.simulate import simulate
 
 #: Serial only (suite time): harmonic balance under MPI is tests/test_periodic.py's; the drives' parallel paths are the expansion's tests
 pytestmark = pytest.mark.serial
@@ -63,9 +63,8 @@ def small_study(excitation: dict, periodic: str):
 
 def tip_rows(study) -> dict:
     """Tip rows by (harmonic, kind) of ``study``; a harmonic-balance solve must have converged."""
-    rows, model = simulate(study, MPI.COMM_WORLD)
-    statistics = model.periodic_reports[FREQUENCY].statistics
-    model.destroy()
+    result = simulate(study, MPI.COMM_WORLD)
+    rows, statistics = result.rows, result.periodic[FREQUENCY].statistics
     if statistics is not None:
         assert statistics.residuals[-1] < 1e-7, statistics.residuals
     return {(r.harmonic, r.kind): r for r in rows}

@@ -1,4 +1,4 @@
-"""Harmonic balance (stimsim.periodic.HarmonicBalance, unchanged) on a periodic problem whose solution is
+"""Harmonic balance (stimsim.solve.periodic.HarmonicBalance, unchanged) on a periodic problem whose solution is
 known by quadrature: the ion balance of one spatial mode with a thermally activated diffusivity,
 
     tau_T T' + T = cos(phi)                          (heat: linear, T = Re(e^{i phi} / (1 + i tau_T)))
@@ -26,8 +26,8 @@ import ufl
 from dolfinx import fem, mesh
 from mpi4py import MPI
 
-from stimsim.forms import functions
-from stimsim.periodic import HarmonicBalance
+from stimsim.fem.forms import functions
+from stimsim.solve.periodic import HarmonicBalance
 from stimsim.physics.coupled import CONCENTRATION, TEMPERATURE
 
 TAU_T, TAU_C, LAM = 0.5, 1.0, 1.0

@@ -6,11 +6,13 @@ history, exit status 3 and no output (docs/errors.md)."""
 import pytest
 from mpi4py import MPI
 
-from stimsim import harmonic, periodic, timedomain
+from stimsim.solve import model as harmonic
+from stimsim.solve import periodic
+from stimsim.solve import timedomain
 from stimsim.cli import EXIT_INPUT, EXIT_SOLVER, main
-from stimsim.config import study_from_dict
-from stimsim.errors import InputError
-from stimsim.forward import simulate
+from stimsim.study.load import study_from_dict
+from stimsim.core.errors import InputError
+from stimsim.solve.simulate import simulate
 
 from conftest import ROOT
 

@@ -12,14 +12,14 @@ from dolfinx import fem, la
 from mpi4py import MPI
 
 from stimsim.cli import main
-from stimsim.config import study_from_dict
-from stimsim.forward import first_order_fields, responses
-from stimsim.geometry import load_domain, mesh_spec
-from stimsim.harmonic import HarmonicModel
-from stimsim.forms import compiled
+from stimsim.study.load import study_from_dict
+from stimsim.solve.forward import first_order_fields, responses
+from stimsim.geometry.meshes import load_domain, mesh_spec
+from stimsim.solve.model import HarmonicModel
+from stimsim.fem.forms import compiled
 from stimsim.physics.coupled import CARRIER, CONCENTRATION, POTENTIAL, TEMPERATURE
-from stimsim.spacecharge import SpaceChargeLayer
-from stimsim.validity import validity_parameters
+from stimsim.materials.spacecharge import SpaceChargeLayer
+from stimsim.solve.validity import validity_parameters
 
 from conftest import ROOT, error_for, expansion_and_balance
 

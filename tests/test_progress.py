@@ -2,7 +2,7 @@
 
 import pytest
 
-from stimsim.progress import Progress, format_duration
+from stimsim.core.progress import Progress, format_duration
 
 
 @pytest.mark.parametrize(

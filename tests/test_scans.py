@@ -1,4 +1,4 @@
-"""Line scans and maps over a 3D sample (stimsim.scans): their checks, positions and tables, a
+"""Line scans and maps over a 3D sample (stimsim.experiments.scans): their checks, positions and tables, a
 homogeneous sample scanned (position-independent and symmetric responses, against the axisymmetric
 model), resuming a store, the compiled forms reused from one position to the next, and the same
 table on one and two ranks. Measured numbers are in docs/experiments.md ('Line scans and maps')."""
@@ -14,14 +14,14 @@ import tomli_w
 from mpi4py import MPI
 
 from stimsim.cli import EXIT_INPUT, main
-from stimsim.config import derived_study, study_from_dict
-from stimsim.errors import InputError
-from stimsim.experiments import check_experiments, run_experiments
-from stimsim.forward import responses
-from stimsim.harmonic import HarmonicModel
-from stimsim.io import RESPONSE_COLUMNS, read_rows
-from stimsim.scans import scan_positions
-from stimsim.sweep import ModelCache, evaluate
+from stimsim.study.load import derived_study, study_from_dict
+from stimsim.core.errors import InputError
+from stimsim.experiments.run import check_experiments, run_experiments
+from stimsim.solve.forward import responses
+from stimsim.solve.model import HarmonicModel
+from stimsim.io.files import RESPONSE_COLUMNS, read_rows
+from stimsim.experiments.scans import scan_positions
+from stimsim.hpc.sweep import ModelCache, evaluate
 
 RADIUS, FREQUENCY = 20e-9, 1e5
 #: Scan half-width: 5 contact radii, far (tens of domain sizes L/200) from the sides at +-L.

@@ -7,8 +7,8 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 import stimsim  # noqa: F401  (loads dolfinx_solver before PETSc is used)
-from stimsim import solvers
-from stimsim.errors import SolverError
+from stimsim.solve import direct as solvers
+from stimsim.core.errors import SolverError
 
 
 def _saddle_point_solver():

@@ -10,12 +10,12 @@ from dolfinx import fem, mesh
 from mpi4py import MPI
 
 from stimsim.cli import EXIT_INPUT, main
-from stimsim.config import study_from_dict
-from stimsim.forward import responses
-from stimsim.geometry import load_domain, mesh_spec
-from stimsim.harmonic import HarmonicModel
+from stimsim.study.load import study_from_dict
+from stimsim.solve.forward import responses
+from stimsim.geometry.meshes import load_domain, mesh_spec
+from stimsim.solve.model import HarmonicModel
 from stimsim.physics.diffusion import DiffusionCoefficients, Partner, chemical_flux
-from stimsim.spacecharge import VACUUM_PERMITTIVITY, SpaceChargeLayer, gouy_chapman_potential
+from stimsim.materials.spacecharge import VACUUM_PERMITTIVITY, SpaceChargeLayer, gouy_chapman_potential
 
 from conftest import ROOT
 from test_species import ELECTRON, FREQUENCY, VACANCY, error_for, raw_study

@@ -9,16 +9,16 @@ from dolfinx import fem, mesh
 from mpi4py import MPI
 
 from stimsim.cli import EXIT_INPUT, main
-from stimsim.config import study_from_dict
-from stimsim.errors import InputError
-from stimsim.fit import fit_options
-from stimsim.forward import responses
-from stimsim.geometry import load_domain, mesh_spec
-from stimsim.harmonic import HarmonicModel
-from stimsim.materials import EV_TO_J_PER_MOL
+from stimsim.study.load import study_from_dict
+from stimsim.core.errors import InputError
+from stimsim.inverse.fit import fit_options
+from stimsim.solve.forward import responses
+from stimsim.geometry.meshes import load_domain, mesh_spec
+from stimsim.solve.model import HarmonicModel
+from stimsim.materials.library import EV_TO_J_PER_MOL
 from stimsim.physics.coupled import CONCENTRATION
 from stimsim.physics.diffusion import DiffusionCoefficients, Partner, chemical_flux
-from stimsim.validity import validity_parameters
+from stimsim.solve.validity import validity_parameters
 
 from conftest import ROOT, error_for, expansion_and_balance
 

@@ -2,6 +2,7 @@
 and resumed sweep, failed samples, the store's refusals, and the sweep/export commands."""
 
 import csv
+import logging
 import math
 import os
 import signal
@@ -14,12 +15,12 @@ import pytest
 from mpi4py import MPI
 
 from stimsim.cli import EXIT_INCOMPLETE, EXIT_INPUT, main
-from stimsim.config import study_from_dict
-from stimsim.forward import simulate
-from stimsim.errors import InputError
-from stimsim.io import RESPONSE_COLUMNS
-from stimsim.store import Store
-from stimsim.sweep import load_sweep, read_store, run_sweep, sweep_from_dict
+from stimsim.study.load import study_from_dict
+from stimsim.solve.simulate import simulate
+from stimsim.core.errors import InputError
+from stimsim.io.files import RESPONSE_COLUMNS
+from stimsim.hpc.store import Store
+from stimsim.hpc.sweep import load_sweep, read_store, run_sweep, sweep_from_dict
 
 from conftest import ROOT
 
@@ -191,8 +192,7 @@ def test_parallel_sweep_matches_samples_solved_one_by_one(shared_tmp, per_sample
     stored = responses_by_sample(store)
     assert sorted(stored) == [0, 2, 3, 5]
     for index in stored:
-        rows, model = simulate(sweep.study(index), MPI.COMM_SELF)
-        model.destroy()
+        rows = simulate(sweep.study(index), MPI.COMM_SELF).rows
         expected = [r.displacement for r in rows]
         assert len(stored[index]) == len(expected) == 4
         for got, want in zip(stored[index], expected):
@@ -213,8 +213,7 @@ def test_ionic_samples_match_their_own_solves(shared_tmp):
     if comm.rank == 0:
         stored = responses_by_sample(shared_tmp / "store")
         for index in range(2):
-            rows, model = simulate(sweep.study(index), MPI.COMM_SELF)
-            model.destroy()
+            rows = simulate(sweep.study(index), MPI.COMM_SELF).rows
             assert rows[1].kind == "ionic" and abs(rows[1].displacement) > 0
             for got, want in zip(stored[index], [r.displacement for r in rows], strict=True):
                 assert abs(got - want) <= 1e-8 * abs(want)
@@ -238,8 +237,7 @@ def test_samples_on_one_mesh_reuse_the_model_in_place(shared_tmp):
     assert logs.count("model reused in place") >= 4 - summary.groups
     stored = responses_by_sample(shared_tmp / "store")
     for index in range(4):
-        rows, model = simulate(sweep.study(index), MPI.COMM_SELF)
-        model.destroy()
+        rows = simulate(sweep.study(index), MPI.COMM_SELF).rows
         for got, want in zip(stored[index], [r.displacement for r in rows], strict=True):
             assert abs(got - want) <= 1e-8 * abs(want)
 
@@ -448,16 +446,16 @@ def test_example_study_is_a_valid_sweep():
         sweep.study(index)
 
 
-def test_quiet_still_reports_failed_samples(capsys):
-    """-q silences progress, not problems: failed samples are reported (the first ten of a run)."""
+def test_quiet_still_reports_failed_samples(caplog):
+    """-q silences progress, not problems: failed samples are logged as warnings (the first ten of a run)."""
     from types import SimpleNamespace
 
-    from stimsim.sweep import REPORTED_FAILURES, Dispatcher
+    from stimsim.hpc.sweep import REPORTED_FAILURES, Dispatcher
 
     dispatcher = Dispatcher(SimpleNamespace(stored={}), list(range(20)), None, None, quiet=True, interval=1.0)
     for index in range(REPORTED_FAILURES + 2):
         dispatcher.new_failed += 1
         dispatcher.report_failure({"sample_id": index, "error": f"error {index}"})
-    err = capsys.readouterr().err.splitlines()
+    err = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert err[0] == "sweep: sample 0 failed: error 0"
     assert len(err) == REPORTED_FAILURES + 1 and "samples.csv" in err[-1]

@@ -11,12 +11,12 @@ from dolfinx import fem, geometry
 from dolfinx.fem.petsc import LinearProblem
 from mpi4py import MPI
 
-from stimsim import analytic
-from stimsim.config import derived_study, study_from_dict
-from stimsim.errors import InputError
-from stimsim.forward import base_state, expansion_responses, responses, solve_harmonics
-from stimsim.harmonic import HarmonicModel
-from stimsim.limits import check_study
+from stimsim.physics import analytic
+from stimsim.study.load import derived_study, study_from_dict
+from stimsim.core.errors import InputError
+from stimsim.solve.forward import base_state, expansion_responses, responses, solve_harmonics
+from stimsim.solve.model import HarmonicModel
+from stimsim.solve.limits import check_study
 from stimsim.physics.coupled import DISPLACEMENT, TEMPERATURE
 
 FREQUENCY, RADIUS = 2e4, 20e-9
@@ -113,7 +113,7 @@ def _centre_value(field, component: int) -> complex:
 def test_expansion_slope_second_harmonic_matches_the_mindlin_nucleus_integral():
     """The 2w surface displacement at the disk centre (alpha' = 1e-6 1/K^2, PTFE, theta_1 = 1.1 K) against
     the semi-analytic half-space value of the eigenstrain alpha' Theta_1^2/4 with the thermal wave
-    of the disk source (stimsim.analytic.squared_temperature_centre_displacement): independent of the
+    of the disk source (stimsim.physics.analytic.squared_temperature_centre_displacement): independent of the
     mesh, the first order and the model. Measured 1.7e-4 at mesh.refinement 0.6 (6e-3 at 0.3)."""
     study = _study("PTFE", {"thermal_expansion_derivative": EXPANSION_SLOPE}, 2e-8, refinement=0.6)
     with HarmonicModel(study, MPI.COMM_WORLD) as model:

@@ -9,12 +9,12 @@ import pytest
 import ufl
 from mpi4py import MPI
 
-from stimsim.config import study_from_dict
-from stimsim.domain import BOTTOM, FAR, MIRRORS, TOP_FREE, TOP_SEGMENT, Cartesian3DDomain
-from stimsim.errors import InputError
-from stimsim.forward import responses
-from stimsim.geometry import load_domain, mesh_spec
-from stimsim.harmonic import HarmonicModel
+from stimsim.study.load import study_from_dict
+from stimsim.geometry.domain import BOTTOM, FAR, MIRRORS, TOP_FREE, TOP_SEGMENT, Cartesian3DDomain
+from stimsim.core.errors import InputError
+from stimsim.solve.forward import responses
+from stimsim.geometry.meshes import load_domain, mesh_spec
+from stimsim.solve.model import HarmonicModel
 
 RADIUS, FREQUENCY = 20e-9, 1e5
 #: Refinement of the 3D comparisons (about 11k DOFs thermoelastic, 23k with ions, quarter box).
@@ -235,9 +235,8 @@ def test_ionic_options_match_the_axisymmetric_model_on_a_coarse_mesh(changes):
 def test_a_3d_model_too_large_for_the_direct_solver_is_refused_before_it_is_solved(monkeypatch):
     """A chemical length far below the contact radius makes the isotropic 3D ionic layer huge: the
     model says so (naming mesh.refinement) instead of running out of memory in MUMPS."""
-    import stimsim.harmonic
-
-    monkeypatch.setattr(stimsim.harmonic, "MAX_DIRECT_3D_DOFS", 10_000)
+    import stimsim.solve.model
+    monkeypatch.setattr(stimsim.solve.model, "MAX_DIRECT_3D_DOFS", 10_000)
     with pytest.raises(InputError, match="mesh.refinement.*DOFs"):
         HarmonicModel(study_from_dict(raw_study(ionic=True, mesh={"refinement": 0.35})), MPI.COMM_WORLD)
 
@@ -247,15 +246,15 @@ def test_harmonic_balance_in_3d_reproduces_the_expansion_at_small_amplitude(monk
     """The periodic modes run on the 3D domain through the same forms: at 0.1 uW (theta_1 = 0.8 K, the
     expansion holds to about 1e-4) harmonic balance gives the expansion's u_1 and ionic u_2; a harmonic
     balance whose kept factorisations would exceed the direct solver's budget is refused by name."""
-    import stimsim.periodic
-    from stimsim.forward import base_state, expansion_responses, solve_harmonics
+    import stimsim.solve.periodic
+    from stimsim.solve.forward import base_state, expansion_responses, solve_harmonics
 
     raw = raw_study(ionic=True, excitation={"power_amplitude": 1e-7}, mesh={"refinement": 0.2},
                     solver={"periodic": "harmonic_balance", "harmonics": 4})
     with HarmonicModel(study_from_dict(raw), MPI.COMM_WORLD) as model:
         base_state(model)
         solution = solve_harmonics(model, FREQUENCY)
-        monkeypatch.setattr(stimsim.periodic, "MAX_DIRECT_3D_DOFS", 2 * model.num_dofs)
+        monkeypatch.setattr(stimsim.solve.periodic, "MAX_DIRECT_3D_DOFS", 2 * model.num_dofs)
         with pytest.raises(InputError, match="solver.harmonics.*16 LU factorisations"):
             responses(model, FREQUENCY, solution)
         monkeypatch.undo()

@@ -8,10 +8,10 @@ import numpy as np
 from dolfinx import fem
 from mpi4py import MPI
 
-from stimsim.config import study_from_dict
-from stimsim.forward import responses
-from stimsim.harmonic import HarmonicModel
-from stimsim.timedomain import harmonics_of, periodic_harmonics
+from stimsim.study.load import study_from_dict
+from stimsim.solve.forward import responses
+from stimsim.solve.model import HarmonicModel
+from stimsim.solve.timedomain import harmonics_of, periodic_harmonics
 
 FREQUENCY = 2e4
 

@@ -10,11 +10,11 @@ import pytest
 from dolfinx import fem
 from mpi4py import MPI
 
-from stimsim.config import derived_study, study_from_dict
-from stimsim.errors import InputError
-from stimsim.forward import base_state, responses
-from stimsim.harmonic import HarmonicModel
-from stimsim.materials import EV_TO_J_PER_MOL, GAS_CONSTANT
+from stimsim.study.load import derived_study, study_from_dict
+from stimsim.core.errors import InputError
+from stimsim.solve.forward import base_state, responses
+from stimsim.solve.model import HarmonicModel
+from stimsim.materials.library import EV_TO_J_PER_MOL, GAS_CONSTANT
 from stimsim.physics.coupled import CONCENTRATION, STRESS, TEMPERATURE
 
 FREQUENCY = 2e4

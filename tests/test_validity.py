@@ -1,6 +1,6 @@
-"""Validity of the expansion (stimsim.validity): its small parameters against hand computations and an
+"""Validity of the expansion (stimsim.solve.validity): its small parameters against hand computations and an
 independent evaluation, the warnings and validity.csv of ``stimsim run``, and the refusals of a first
-order that takes the temperature below 0 K or the concentration below zero (stimsim.limits)."""
+order that takes the temperature below 0 K or the concentration below zero (stimsim.solve.limits)."""
 
 import math
 
@@ -10,14 +10,15 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
-from stimsim import limits, validity
+from stimsim.solve import limits
+from stimsim.solve import validity
 from stimsim.cli import EXIT_INPUT, main
-from stimsim.config import study_from_dict
-from stimsim.errors import InputError
-from stimsim.forward import base_state, first_order_fields, responses
-from stimsim.harmonic import HarmonicModel
-from stimsim.io import read_rows
-from stimsim.materials import EV_TO_J_PER_MOL, GAS_CONSTANT
+from stimsim.study.load import study_from_dict
+from stimsim.core.errors import InputError
+from stimsim.solve.forward import base_state, first_order_fields, responses
+from stimsim.solve.model import HarmonicModel
+from stimsim.io.files import read_rows
+from stimsim.materials.library import EV_TO_J_PER_MOL, GAS_CONSTANT
 from stimsim.physics.coupled import CONCENTRATION, STRESS, TEMPERATURE
 
 from conftest import ROOT

@@ -1,5 +1,5 @@
 """Verification of the thermoelastic frequency-domain model against independent semi-analytic solutions
-(Hankel integrals of stimsim.analytic, checked in test_analytic.py against closed forms)."""
+(Hankel integrals of stimsim.physics.analytic, checked in test_analytic.py against closed forms)."""
 
 import math
 
@@ -9,10 +9,10 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
-from stimsim import analytic
-from stimsim.config import study_from_dict
-from stimsim.forward import responses
-from stimsim.harmonic import HarmonicModel
+from stimsim.physics import analytic
+from stimsim.study.load import study_from_dict
+from stimsim.solve.forward import responses
+from stimsim.solve.model import HarmonicModel
 
 POWER, RADIUS = 1e-6, 20e-9
 FREQUENCIES = [1e3, 1e4, 1e5, 1e6]

@@ -24,7 +24,7 @@ SPECIES_FIELDS = (CONCENTRATION, CARRIER)
 
 
 def static_residual(fields: dict, tests: dict, k: dict, domain, ds_exchange=None, stress_free_exchange=False) -> dict:
-    """Residual forms per balance (keys as ``fields``) on ``domain`` (:mod:`stimsim.domain`), with the
+    """Residual forms per balance (keys as ``fields``) on ``domain`` (:mod:`stimsim.geometry.domain`), with the
     surface exchange of the ions on ``ds_exchange`` (a measure, or None) toward the stress equilibrium
     c0 exp(Omega sigma_h/(R T)), or toward c0 with ``stress_free_exchange``. ``k`` holds the scaled
     coefficients: conductivity, lame_lambda, shear_modulus, expansion, optionally expansion_slope and

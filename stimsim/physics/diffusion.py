@@ -19,7 +19,7 @@ g = E_a/(R T_amb) and q = Q* theta_s/(R T_amb^2). The base concentration c0/c_s 
 is large, and the first-order flux about a uniform base, -d [grad c1 - eps_c c0 grad s1 + q c0 grad
 theta1], has coefficients eps_c c0 and q c0 of at most 1 in size: O(1) numbers in every term. For a
 pair the same holds with c0 the thermodynamic concentration c* = 1/(1/c_i + w^2/c_p) and D_ref the
-ambipolar chemical diffusivity M0/c* (:mod:`stimsim.species`): the scaled mobility is then 1/eps_c at
+ambipolar chemical diffusivity M0/c* (:mod:`stimsim.materials.species`): the scaled mobility is then 1/eps_c at
 the reference and the scaled thermodynamic factor 1/c_i + w^2/c_p is eps_c, so their product is again 1.
 
 The expressions are written once for the total fields; first- and second-order operators are their

@@ -1,4 +1,4 @@
-"""Quasi-static thermoelasticity (isotropic, small strain) on any :mod:`stimsim.domain` domain.
+"""Quasi-static thermoelasticity (isotropic, small strain) on any :mod:`stimsim.geometry.domain` domain.
 
 The constitutive law lives in :func:`stress` only: sigma = lambda tr(e - e*) I + 2 mu (e - e*), with the
 eigenstrain e* = (alpha theta + alpha' theta^2/2) I + (Omega/3)(c - c0) I (thermal expansion, with

@@ -1,0 +1,173 @@
+"""Running a study's virtual experiments: the protocols chosen, checked and run in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stimsim.core.errors import InputError, suggest
+from stimsim.core.progress import Progress
+from stimsim.experiments.protocols import (
+    Table,
+    dc_series,
+    estimate_dc_power,
+    force_series,
+    hertz_contact,
+    instrument,
+    modulation,
+    protocols,
+    resonance_sweep,
+)
+from stimsim.experiments.scans import check_scan, check_store, run_scan
+from stimsim.solve.limits import check_study
+from stimsim.study.load import derived_study
+from stimsim.study.modes import GeometryModel
+from stimsim.study.study import Study
+
+#: Protocol runners by name; each returns one table or a tuple of tables.
+RUNNERS = {
+    "resonance_sweep": resonance_sweep,
+    "modulation": modulation,
+    "dc_series": dc_series,
+    "force_series": force_series,
+}
+
+
+#: The tables each protocol writes, by protocol name.
+TABLES = {
+    "resonance_sweep": ("resonance_sweep", "resonance_fit"),
+    "modulation": ("modulation", "modulation_loops"),
+    "dc_series": ("dc_series",),
+    "force_series": ("force_series",),
+    "line_scan": ("line_scan",),
+    "map": ("map",),
+}
+
+
+#: Protocols that read through the instrument's resonance.
+NEEDS_INSTRUMENT = ("resonance_sweep", "force_series")
+
+
+#: Protocols that move the tip over a 3D sample (:mod:`stimsim.experiments.scans`), each a table of its name.
+SCANS = ("line_scan", "map")
+
+
+def check_experiments(study: Study, only: list[str] | None = None) -> dict[str, dict]:
+    """Every check ``stimsim experiment`` makes before it solves anything (``stimsim validate`` runs
+    it too): the protocol tables, the ``--protocol`` names ``only``, the instrument where a protocol
+    reads through it (or where the study gives one), what each protocol needs of the study and the
+    temperature limits of its heatings. Returns the chosen protocols' options by name."""
+    chosen = protocols(study)
+    for name in only or []:
+        if name not in chosen:
+            raise InputError("--protocol", f"= {name!r} is not in the study{suggest(name, chosen)}")
+    chosen = {name: options for name, options in chosen.items() if not only or name in only}
+    _check_model(study, chosen)
+    if "instrument" in study.extensions or any(name in NEEDS_INSTRUMENT for name in chosen):
+        instrument(study)
+        hertz_contact(study)
+    if "force_series" in chosen and (chosen["force_series"]["tip_radius"] or study.tip.tip_radius) is None:
+        raise InputError("protocol.force_series.tip_radius", "is required (m) unless the study gives tip.tip_radius")
+    for name in ("modulation", "dc_series"):
+        if name in chosen and study.drive.dc_key is None:
+            raise InputError(
+                f"protocol.{name}",
+                f"needs a DC heating power: excitation.mode {study.excitation.mode!r} has none (use 'power', 'laser' or 'joule')",
+            )
+    if "modulation" in chosen:
+        if not study.sample.material.is_ionic:
+            raise InputError("sample.material", "has no mobile ions: the DC modulation changes nothing (use an ionic material)")
+        own, amplitude = estimate_dc_power(study), chosen["modulation"]["dc_power_amplitude"]
+        if amplitude > own:
+            raise InputError(
+                "protocol.modulation.dc_power_amplitude",
+                f"= {amplitude:g} W exceeds the mean DC power {own:g} W (the heating would turn negative)",
+            )
+    if "dc_series" in chosen:
+        own = estimate_dc_power(study)
+        for power in chosen["dc_series"]["dc_powers"]:
+            if power < own * (1 - 1e-12):
+                raise InputError("protocol.dc_series.dc_powers", f"= {power:g} W is below the drive's own DC power {own:g} W")
+    check_study(study)
+    for name, options in chosen.items():
+        _check_heating(study, name, options)
+    return chosen
+
+
+def _check_model(study: Study, chosen: dict[str, dict]) -> None:
+    """Scans need a 3D sample (and check every position on it); the other protocols are axisymmetric."""
+    threed = study.sample.model == GeometryModel.THREE_D
+    for name, options in chosen.items():
+        if name in SCANS and not threed:
+            raise InputError(
+                f"protocol.{name}", "needs geometry.model = '3d' (the axisymmetric tip stays on the axis of the sample)"
+            )
+        if name not in SCANS and threed:
+            raise InputError(
+                f"protocol.{name}", f"is not yet supported with geometry.model = '3d' (there: {' and '.join(SCANS)})"
+            )
+        if name in SCANS:
+            check_scan(study, name, options)
+
+
+def _check_heating(study: Study, name: str, options: dict) -> None:
+    """The temperature limits (:func:`stimsim.solve.limits.check_study`) of every heating a protocol applies."""
+    single = derived_study(study, {"excitation.frequencies": [options.get("drive_frequency") or study.excitation.frequencies[0]]})
+    if name == "dc_series":
+        for power in options["dc_powers"]:
+            check_study(single, dc_power=power, key="protocol.dc_series.dc_powers")
+    elif name == "modulation":
+        own, amplitude = estimate_dc_power(study), options["dc_power_amplitude"]
+        for power in (own - amplitude, own + amplitude):
+            check_study(single, dc_power=max(power, 0.0), key="protocol.modulation.dc_power_amplitude")
+    elif name == "force_series":
+        tip_radius = options["tip_radius"] or study.tip.tip_radius
+        for force in options["forces"]:
+            check_study(derived_study(study, {
+                "tip.force": force, "tip.tip_radius": tip_radius, "tip.contact_radius": None,
+                "excitation.frequencies": [options["drive_frequency"]],
+            }))
+    elif name == "resonance_sweep":
+        resonance, _ = instrument(study)
+        lowest = resonance.frequency * (1 - 0.5 * options["span"] / resonance.quality) / study.drive.channels.ionic
+        check_study(derived_study(study, {"excitation.frequencies": [max(lowest, 1e-3)]}))
+
+
+def output_names(study: Study, only: list[str] | None = None) -> list[str]:
+    """The files ``stimsim experiment`` writes into OUTDIR for these protocols."""
+    chosen = [name for name in study.extensions.get("protocol", {}) if not only or name in only]
+    tables = [t for name in chosen for t in TABLES.get(name, ())]
+    stores = [store_name(name) for name in chosen if name in SCANS]
+    return [f"{t}.{ext}" for t in tables for ext in ("csv", "png")] + ["experiment.nc", "study.toml"] + stores
+
+
+def store_name(name: str) -> str:
+    """The folder in OUTDIR that holds the positions of the scan ``name`` (a sweep store)."""
+    return f"{name}.store"
+
+
+def run_experiments(
+    study: Study, comm, only: list[str] | None = None, quiet: bool = True, folder=None, resume: bool = False
+) -> list[Table]:
+    """Run the study's protocols (or the named ones among them) in order; collective. Progress lines
+    go to stderr of rank 0 unless ``quiet`` (:class:`~stimsim.core.progress.Progress`). Line scans and maps
+    solve their positions into the store :func:`store_name` in ``folder`` (required for them), which
+    ``resume`` completes (:func:`stimsim.experiments.scans.run_scan`)."""
+    chosen = check_experiments(study, only)
+    scans = [name for name in chosen if name in SCANS]
+    if scans and folder is None:
+        raise InputError("OUTDIR", f"is required by protocol.{scans[0]}: its positions are stored there")
+    for name in scans:
+        check_store(Path(folder) / store_name(name), resume, comm)
+    tables = []
+    for name, options in chosen.items():
+        if name in SCANS:
+            tables.append(run_scan(study, name, options, Path(folder) / store_name(name), comm, resume, quiet))
+            continue
+        total = {"dc_series": len(options.get("dc_powers", ())), "force_series": len(options.get("forces", ())),
+                 "modulation": len(options.get("modulation_frequencies", ()))}.get(name)
+        progress = Progress(f"experiment {name}", total, quiet, comm.rank)
+        found = RUNNERS[name](study, comm, options, progress)
+        tables += list(found) if isinstance(found, tuple) else [found]
+    return tables
+
+

@@ -1,0 +1,204 @@
+"""Line scans and maps: the tip moved over a 3D sample (geometry.model = '3d'), one solve per position.
+
+``[protocol.line_scan]`` places ``points`` positions evenly from ``start`` to ``end`` (both included);
+``[protocol.map]`` a grid of ``points = [nx, ny]`` positions over the rectangle from ``origin`` (its
+corner with the smallest x and y) across ``size = [wx, wy]``, x varying fastest. Positions are in m;
+a coordinate within 1e-9 of the scan's extent of zero is put at zero, so that a position on a mirror
+plane gets the half mesh :mod:`stimsim.geometry.box` gives it.
+
+The positions are independent samples of a sweep over ``tip.position`` (:mod:`stimsim.hpc.sweep`): groups
+of ``ranks_per_position`` ranks, dynamic balancing and the crash-safe store OUTDIR/<name>.store, which
+``--resume`` completes (its failed positions are tried again). Each position has its own mesh (the
+contact disk moves); the compiled forms do not depend on the tip position (a Constant), so the
+positions after the first take them from the JIT cache without compiling.
+
+The table (``line_scan`` / ``map``) has a row per position and response row: ``x_m``, ``y_m``
+(``distance_m`` from the start along a line scan) and the response.csv columns in their order; where
+the instrument follows the contact stiffness (``instrument.cantilever_stiffness``), also the contact
+stiffness under the tip (grains and cores by area) and the contact resonance there with its shift from
+the instrument's own, given on the sample's own material (the grain interior)
+(:meth:`stimsim.instrument.afm.Resonance.at_contact_stiffness`).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from stimsim.core.errors import InputError, StimsimError
+from stimsim.core.parallel import on_root
+from stimsim.experiments.protocols import (
+    INSTRUMENT,
+    SCAN_RUN_KEYS,
+    Table,
+    contact_stiffness_under_tip,
+    instrument,
+)
+from stimsim.hpc.sampling import Sweep
+from stimsim.hpc.store import read_store
+from stimsim.hpc.sweep import run_sweep
+from stimsim.io.files import RESPONSE_COLUMN_INFO
+from stimsim.study.checks import check_tip_position
+from stimsim.study.schema import check_table
+from stimsim.study.study import Study
+
+log = logging.getLogger(__name__)
+
+#: The sweep axis of a scan.
+AXIS = "tip.position"
+#: Coordinates closer to zero than this fraction of the scan's extent are put on zero (mirror planes).
+SNAP = 1e-9
+#: Columns of the position (every scan) and of the line scan's distance from its start.
+POSITION_COLUMNS = (("x_m", "m", "tip position x"), ("y_m", "m", "tip position y"))
+DISTANCE_COLUMN = ("distance_m", "m", "distance of the tip from the scan's start")
+#: Columns of the instrument that follows the contact stiffness.
+RESONANCE_COLUMNS = (
+    ("contact_stiffness_n_per_m", "N/m", "contact stiffness 2 a E* under the tip"),
+    ("resonance_frequency_hz", "Hz", "contact resonance at this stiffness"),
+    ("resonance_shift_hz", "Hz", "its shift from instrument.resonance_frequency (the contact on the sample.s own material)"),
+)
+#: The sweep's run-setting keys and the scan keys that set them.
+SWEEP_KEYS = {"sweep.ranks_per_sample": "ranks_per_position", "sweep.dispatcher": "dispatcher"}
+#: Response columns whose values are integers or text (the others are floats).
+INTEGER_COLUMNS, TEXT_COLUMNS = ("harmonic", "order"), ("kind", "method")
+
+
+class ScanStopped(StimsimError):
+    """A scan ended (stop signal or store failure) before every position was stored."""
+
+
+def scan_positions(name: str, options: dict) -> list[tuple[float, float]]:
+    """The tip positions (x, y) in m of the checked scan ``name``, in scan order."""
+    if name == "line_scan":
+        start, end = (np.array(options[key], dtype=float) for key in ("start", "end"))
+        t = np.linspace(0.0, 1.0, options["points"])
+        points = start + t[:, None] * (end - start)
+        extent = np.abs(end - start).max()
+    else:
+        (x0, y0), (wx, wy), (nx, ny) = options["origin"], options["size"], options["points"]
+        xs, ys = x0 + wx * np.linspace(0.0, 1.0, nx), y0 + wy * np.linspace(0.0, 1.0, ny)
+        points = np.array([(x, y) for y in ys for x in xs])
+        extent = max(wx, wy)
+    points[np.abs(points) <= SNAP * extent] = 0.0
+    return [(float(x), float(y)) for x, y in points]
+
+
+def check_scan(study: Study, name: str, options: dict) -> list[tuple[float, float]]:
+    """Check the scan ``name`` of a 3D study before anything is solved: the shapes of its keys and
+    every position on the sample (the tip.position check, :func:`stimsim.study.checks.check_tip_position`).
+    Returns the positions."""
+    key = f"protocol.{name}"
+    pairs = ("start", "end") if name == "line_scan" else ("origin", "size", "points")
+    for pair in pairs:
+        if len(options[pair]) != 2:
+            raise InputError(f"{key}.{pair}", f"= {options[pair]!r} must be two values [x, y]")
+    if name == "line_scan" and options["start"] == options["end"]:
+        raise InputError(f"{key}.end", f"= {options['end']!r} m must differ from start (a scan has a length)")
+    positions = scan_positions(name, options)
+    corners = {"line_scan": [("start", 0), ("end", -1)], "map": [("origin", 0), ("size", -1)]}[name]
+    for corner, index in corners:  # the positions span a box: its corners name the key to change
+        check_tip_position(study, positions[index], f"{key}.{corner}")
+    for index, position in enumerate(positions):
+        check_tip_position(study, position, f"{key} position {index}")
+    return positions
+
+
+def scan_sweep(study: Study, name: str, options: dict) -> Sweep:
+    """The sweep over ``tip.position`` of the scan ``name``. Its base study is the study without the
+    instrument, the other protocols and the scan's run settings: those do not change the solves, so a
+    store can be resumed with other ranks or another instrument."""
+    base = {section: copy.deepcopy(table) for section, table in study.raw.items() if section not in ("instrument", "protocol")}
+    base["protocol"] = {name: {k: v for k, v in study.raw["protocol"][name].items() if k not in SCAN_RUN_KEYS}}
+    samples = tuple(([x, y],) for x, y in scan_positions(name, options))
+    return Sweep(base=base, mode="list", axes=(AXIS,), samples=samples, ranks_per_sample=options["ranks_per_position"],
+                 dispatcher=options["dispatcher"])
+
+
+def check_store(store: Path, resume: bool, comm) -> None:
+    """Refuse, before any solve, a scan store left by an earlier run unless ``resume`` (collective)."""
+
+    def check():
+        if not resume and store.is_dir() and any(store.iterdir()):
+            raise InputError(
+                "--resume", f"is needed: {str(store)!r} holds the positions of an earlier run (continue it with "
+                "--resume, or choose another output folder)"
+            )
+
+    on_root(comm, "--resume", check)
+
+
+def run_scan(study: Study, name: str, options: dict, store: Path, comm, resume: bool = False,
+             quiet: bool = True) -> Table:
+    """Solve every position of the scan ``name`` not yet in ``store`` over ``comm`` (collective; groups
+    of ``ranks_per_position`` ranks) and return its table on every rank. A position that failed is
+    reported and has no rows; ``resume`` tries it again. Raises :class:`ScanStopped` when a stop
+    signal ended the run first."""
+    sweep = scan_sweep(study, name, options)
+    try:
+        summary = run_sweep(sweep, store, comm, resume=resume, retry_failed=resume, quiet=quiet)
+    except InputError as err:  # the run settings are the scan's keys here
+        if err.key not in SWEEP_KEYS:
+            raise
+        raise InputError(f"protocol.{name}.{SWEEP_KEYS[err.key]}", str(err).removeprefix(f"{err.key} ")) from None
+    if not summary.complete:
+        raise ScanStopped(f"protocol.{name} stopped with {summary.stored} of {summary.total} positions stored in "
+                          f"{str(store)!r}; continue with --resume")
+    table = on_root(comm, "STORE", scan_table, study, name, sweep, store)
+    return comm.bcast(table, root=0)
+
+
+def scan_table(study: Study, name: str, sweep: Sweep, store: Path) -> Table:
+    """The table of a complete scan store (rank 0), its failed positions reported on stderr."""
+    _, samples, results = read_store(store)
+    status = {int(row["sample_id"]): row for row in samples}
+    failed = sorted(i for i, row in status.items() if row["status"] == "failed")
+    if failed:
+        first = status[failed[0]]
+        log.warning(f"protocol.{name}: {len(failed)} of {len(sweep)} positions failed and have no rows "
+              f"(first: position {failed[0]} at {sweep.samples[failed[0]][0]} m: {first['error']}); --resume tries "
+              "them again")
+    resonance = _following_resonance(study)
+    by_position: dict[int, list[dict]] = {}
+    for row in results:
+        by_position.setdefault(int(row["sample_id"]), []).append(_typed(row))
+    start = np.array(sweep.samples[0][0])
+    rows = []
+    for index in range(len(sweep)):
+        position = sweep.samples[index][0]
+        lead = {"x_m": position[0], "y_m": position[1]}
+        if name == "line_scan":
+            lead["distance_m"] = float(np.hypot(*(np.array(position) - start)))
+        if resonance is not None and by_position.get(index):
+            lead |= _resonance_columns(sweep.study(index), resonance)
+        rows += [lead | response for response in by_position.get(index, [])]
+    columns = POSITION_COLUMNS + ((DISTANCE_COLUMN,) if name == "line_scan" else ()) + RESPONSE_COLUMN_INFO
+    return Table(name, columns + (RESONANCE_COLUMNS if resonance is not None else ()), rows)
+
+
+def _typed(row: dict) -> dict:
+    """A stored response row (text) with the types of response.csv."""
+    typed = {}
+    for name, _, _ in RESPONSE_COLUMN_INFO:
+        value = row[name]
+        typed[name] = value if name in TEXT_COLUMNS else int(value) if name in INTEGER_COLUMNS else float(value)
+    return typed
+
+
+def _following_resonance(study: Study):
+    """The study's contact resonance if its instrument follows the contact stiffness, else None."""
+    if "instrument" not in study.extensions:
+        return None
+    if check_table("instrument", INSTRUMENT, study.extensions["instrument"])["cantilever_stiffness"] is None:
+        return None
+    return instrument(study)[0]
+
+
+def _resonance_columns(here: Study, resonance) -> dict:
+    """Contact stiffness (N/m) under the tip of the position's study ``here`` and the resonance there (Hz)."""
+    stiffness = contact_stiffness_under_tip(here)
+    frequency = resonance.at_contact_stiffness(stiffness).frequency
+    return {"contact_stiffness_n_per_m": stiffness, "resonance_frequency_hz": frequency,
+            "resonance_shift_hz": frequency - resonance.frequency}

@@ -1,0 +1,8 @@
+"""Inversion: the re-entrant forward model with tangent-linear derivatives, weighted least-squares fits with
+uncertainties, and the Bayesian posterior."""
+
+from stimsim.inverse.forward_model import ForwardModel, Prediction, parameter_key
+from stimsim.inverse.fit import Data, read_data, fit
+from stimsim.inverse.posterior import posterior
+
+__all__ = ["ForwardModel", "Prediction", "parameter_key", "Data", "read_data", "fit", "posterior"]

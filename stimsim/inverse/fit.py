@@ -1,0 +1,471 @@
+"""Fitting measured STIM harmonics: data files, weighted least squares, uncertainties, report.
+
+DATA.csv has the column names of response.csv (a response.csv is valid input):
+
+* required ``drive_frequency_hz`` (Hz), ``harmonic`` (multiple n of the drive frequency),
+  ``amplitude_m`` (|u_z| in m, > 0);
+* optional ``phase_deg`` (degrees, relative to the heating as in response.csv), ``amplitude_sigma_m``
+  (m, > 0) and ``phase_sigma_deg`` (degrees, > 0), the standard deviations of the measurement, and
+  ``kind``: where a response.csv gives thermal, ionic and total rows for one harmonic, the total (what
+  the tip measures) is used, and rows of exactly zero amplitude (the ionic rows of a material without
+  mobile ions) are left out.
+
+Without ``amplitude_sigma_m`` every amplitude gets a relative standard deviation of
+:data:`DEFAULT_RELATIVE_SIGMA` and every phase :data:`DEFAULT_RELATIVE_SIGMA` rad (the same complex
+noise), and the standard errors are scaled by the reduced chi-square (the scatter of the data sets the
+noise level). With sigmas the errors are the absolute ones from the Jacobian.
+
+Residuals: (|y| - A)/sigma_A and, with phases, wrap(arg y - phi)/sigma_phi, y the model's complex
+tip displacement. Positive parameters are fitted in log space, the others scaled by their start value.
+scipy's ``least_squares`` (trust-region reflective, bounds) gets the analytic Jacobian of
+:class:`~stimsim.inverse.forward_model.ForwardModel`. Covariance (J^T J)^-1 by SVD; identifiability warnings for
+correlations above :data:`CORRELATION_LIMIT`, for combinations the data do not determine (normalised
+singular value below :data:`SINGULAR_LIMIT`) and for parameters at a bound.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from mpi4py import MPI
+from scipy.optimize import least_squares
+
+from stimsim.study.schema import SCHEMA
+from stimsim.study.study import Study
+from stimsim.core.errors import InputError, did_you_mean, suggest
+from stimsim.inverse.forward_model import ALIASES, ForwardModel, parameter_key, study_value
+from stimsim.solve.limits import check_study
+from stimsim.materials.library import PROPERTIES
+from stimsim.core.progress import Progress
+
+REQUIRED_COLUMNS = ("drive_frequency_hz", "harmonic", "amplitude_m")
+OPTIONAL_COLUMNS = ("phase_deg", "amplitude_sigma_m", "phase_sigma_deg")
+#: Default relative standard deviation of the amplitudes (and, in rad, of the phases).
+DEFAULT_RELATIVE_SIGMA = 0.01
+#: |correlation| above which two parameters are reported as not separately determined.
+CORRELATION_LIMIT = 0.95
+#: Normalised singular value of the Jacobian below which a combination is reported as undetermined.
+SINGULAR_LIMIT = 1e-3
+#: Material properties that act only through mobile ions.
+IONIC_PROPERTIES = ("diffusivity", "activation_energy", "partial_molar_volume", "concentration", "heat_of_transport")
+#: Keys of the study file's [fit] section.
+FIT_KEYS = ("parameters", "bounds", "max_evaluations")
+
+
+@dataclass(frozen=True)
+class Data:
+    """Measured harmonics: frequency (Hz), harmonic, amplitude (m), phase (rad or None), standard
+    deviations (m, rad), whether the sigmas were given, and the 1-based CSV row of each point."""
+
+    frequency: np.ndarray
+    harmonic: np.ndarray
+    amplitude: np.ndarray
+    phase: np.ndarray | None
+    amplitude_sigma: np.ndarray
+    phase_sigma: np.ndarray | None
+    sigma_given: bool
+    rows: np.ndarray
+
+
+def read_data(path: str | Path) -> Data:
+    """Read and validate DATA.csv; every error is an InputError naming DATA, the column and the row."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("DATA", f"{str(path)!r} is a folder, not a CSV file")
+    if not path.is_file():
+        raise InputError("DATA", f"file {str(path)!r} does not exist")
+    try:
+        with open(path, newline="", encoding="utf-8") as stream:
+            header = stream.readline()
+            stream.seek(0)
+            # comma-separated; a header without commas but with ';' or tabs names the separator
+            delimiter = next((d for d in ",;\t" if d in header), ",")
+            reader = csv.DictReader(stream, delimiter=delimiter)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            rows = [({k.strip(): v for k, v in row.items() if k is not None}, reader.line_num) for row in reader]
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise InputError("DATA", f"{str(path)!r} is not a readable CSV file: {err}") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise InputError("DATA", f"{str(path)!r} lacks the column(s) {', '.join(missing)} (needs {', '.join(REQUIRED_COLUMNS)})")
+    if "kind" in columns:
+        totals = {(r["drive_frequency_hz"], r["harmonic"]) for r, _ in rows if r.get("kind") == "total"}
+        rows = [(r, n) for r, n in rows if r.get("kind") == "total" or (r["drive_frequency_hz"], r["harmonic"]) not in totals]
+    if not rows:
+        raise InputError("DATA", f"{str(path)!r} has no data rows")
+    present = [c for c in OPTIONAL_COLUMNS if c in columns]
+    table = {c: np.array([_number(r.get(c), c, n) for r, n in rows]) for c in (*REQUIRED_COLUMNS, *present)}
+    lines = np.array([n for _, n in rows])
+    if "kind" in columns:  # response.csv of a material without ions: its ionic rows are exactly zero
+        keep = table["amplitude_m"] != 0
+        table, lines = {c: v[keep] for c, v in table.items()}, lines[keep]
+    _check(table, "drive_frequency_hz", lines, lambda f: (f > 0) & (f < 1e10), "a frequency in (0, 1e10) Hz")
+    _check(table, "harmonic", lines, lambda n: (n >= 1) & (n == np.round(n)), "a whole number >= 1")
+    _check(table, "amplitude_m", lines, lambda a: a > 0, "a positive amplitude in m")
+    _check(table, "phase_deg", lines, lambda p: np.abs(p) <= 360, "a phase in [-360, 360] degrees")
+    for column in ("amplitude_sigma_m", "phase_sigma_deg"):
+        _check(table, column, lines, lambda s: s > 0, "a positive standard deviation")
+    if "phase_sigma_deg" in table and "phase_deg" not in table:
+        raise InputError("DATA", "column phase_sigma_deg needs the column phase_deg")
+    seen = {}
+    for f, n, line in zip(table["drive_frequency_hz"], table["harmonic"], lines):
+        if (f, n) in seen:
+            raise InputError("DATA", f"rows {seen[f, n]} and {line}: frequency {f:g} Hz, harmonic {int(n)} is given twice")
+        seen[f, n] = line
+    amplitude, phase = table["amplitude_m"], table.get("phase_deg")
+    sigma_given = "amplitude_sigma_m" in table
+    phase_sigma = None
+    if phase is not None:
+        phase_sigma = np.radians(table["phase_sigma_deg"]) if "phase_sigma_deg" in table else np.full(len(amplitude), DEFAULT_RELATIVE_SIGMA)
+    return Data(
+        frequency=table["drive_frequency_hz"], harmonic=table["harmonic"].astype(int), amplitude=amplitude,
+        phase=None if phase is None else np.radians(phase),
+        amplitude_sigma=table["amplitude_sigma_m"] if sigma_given else DEFAULT_RELATIVE_SIGMA * amplitude,
+        phase_sigma=phase_sigma, sigma_given=sigma_given, rows=lines,
+    )
+
+
+def _number(text, column: str, line: int) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        hint = " (write numbers with a decimal point)" if isinstance(text, str) and "," in text else ""
+        raise InputError("DATA", f"row {line}, column {column}: {text!r} is not a number{hint}") from None
+    if not math.isfinite(value):
+        raise InputError("DATA", f"row {line}, column {column}: {text!r} is not a finite number")
+    return value
+
+
+def _check(table: dict, column: str, lines, valid, accepted: str) -> None:
+    if column not in table:
+        return
+    bad = np.flatnonzero(~valid(table[column]))
+    if bad.size:
+        i = bad[0]
+        raise InputError("DATA", f"row {lines[i]}, column {column}: {table[column][i]:g} is not {accepted}")
+
+
+@dataclass(frozen=True)
+class Transform:
+    """Fit variable x of a parameter p: p = exp(x) (log) or p = scale * x (linear)."""
+
+    log: bool
+    scale: float
+
+    def to_x(self, p):
+        return np.log(p) if self.log else np.asarray(p) / self.scale
+
+    def to_p(self, x):
+        return np.exp(x) if self.log else np.asarray(x) * self.scale
+
+    def dp_dx(self, x):
+        return np.exp(x) if self.log else self.scale
+
+
+def accepted_range(key: str) -> tuple[float, float]:
+    """The accepted open range (SI) of a study key."""
+    section, _, name = key.rpartition(".")
+    if section in ("sample.properties", "geometry.substrate_properties"):
+        spec = PROPERTIES[name]
+    else:
+        spec = SCHEMA[section][name]
+    return spec.low, spec.high
+
+
+def fit_options(study: Study, parameters=(), require: bool = True) -> dict:
+    """The [fit] section, validated: parameters (names), bounds {key: (low, high)} and max_evaluations;
+    every parameter must be one the model depends on with a start value that can be fitted.
+    ``require``: refuse a fit without parameters (``stimsim validate`` does not: --param may name them)."""
+    table = study.extensions.get("fit", {})
+    if not isinstance(table, dict):
+        raise InputError("fit", "must be a table ([fit])")
+    for key in table:
+        if key not in FIT_KEYS:
+            raise InputError(f"fit.{key}", f"is not a [fit] key{suggest(key, FIT_KEYS)}")
+    listed = table.get("parameters", [])
+    if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
+        raise InputError("fit.parameters", f"must be a list of parameter names, e.g. [\"diffusivity\"], got {listed!r}")
+    for name in listed:
+        checked_parameter(name, "fit.parameters")
+    names = list(parameters) or listed
+    if not names and require:
+        raise InputError("--param", "is required: name the parameters to fit (e.g. --param diffusivity), or list them in [fit] parameters")
+    where = "--param" if parameters else "fit.parameters"
+    keys = {checked_parameter(n, where if where == "fit.parameters" else None) for n in names}
+    for name in names:
+        _check_fittable(study, name, checked_parameter(name), where)
+    bounds = {}
+    raw_bounds = table.get("bounds", {})
+    if not isinstance(raw_bounds, dict):
+        raise InputError("fit.bounds", "must be a table NAME = [low, high]")
+    for name, pair in raw_bounds.items():
+        key = checked_parameter(name, f"fit.bounds.{name}")
+        low, high = accepted_range(key)
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, (int, float)) for v in pair)
+                and low <= pair[0] < pair[1] <= high):
+            raise InputError(f"fit.bounds.{name}", f"must be [low, high] with {low:g} <= low < high <= {high:g}, got {pair!r}")
+        if key in keys:  # bounds of parameters this fit leaves fixed are checked, not used
+            bounds[key] = (float(pair[0]), float(pair[1]))
+    evaluations = table.get("max_evaluations", 100)
+    if isinstance(evaluations, bool) or not isinstance(evaluations, int) or evaluations < 1:
+        raise InputError("fit.max_evaluations", f"must be a whole number >= 1, got {evaluations!r}")
+    return {"parameters": names, "bounds": bounds, "max_evaluations": evaluations,
+            "listed": [] if parameters else names}
+
+
+def _check_fittable(study: Study, name: str, key: str, where: str) -> None:
+    """Refuse a parameter the model does not depend on (an ionic property without mobile ions, the
+    permittivity), an ionic property that [[sample.species]] set (not fittable yet), or one whose
+    start value cannot be fitted (0 for a positive parameter, fitted in log space)."""
+    section, _, prop = key.rpartition(".")
+    if prop in IONIC_PROPERTIES and section == "sample.properties" and not study.sample.material.is_ionic:
+        raise InputError(
+            where, f"= {name!r}: this study has no mobile ions ({study.sample.material.name}: concentration, "
+            "diffusivity and partial_molar_volume must all be non-zero), so the data do not depend on it: it cannot be fitted"
+        )
+    if prop == "relative_permittivity":
+        raise InputError(
+            where, f"= {name!r}: the relative permittivity sets the Debye length that the log reports and the shape "
+            "of an equilibrium space-charge layer, which the fit's derivatives do not follow, so it cannot be fitted"
+        )
+    if prop in IONIC_PROPERTIES and section == "sample.properties" and study.sample.species:
+        raise InputError(
+            where, f"= {name!r}: with [[sample.species]] the species set it; fitting the species' parameters is not "
+            "supported yet"
+        )
+    value = study_value(study, key)
+    if accepted_range(key)[0] >= 0 and isinstance(value, (int, float)) and value <= 0:
+        raise InputError(
+            key, f"= {value:g} cannot start a fit: a positive parameter is fitted in log space, so its start value "
+            "must be > 0 (set it in the study, or with --set)"
+        )
+
+
+def checked_parameter(name: str, where: str | None = None) -> str:
+    """The study key of the fit-parameter ``name`` (see :func:`stimsim.inverse.forward_model.parameter_key`), or an
+    InputError naming ``where`` (default the name) with the closest known name."""
+    try:
+        return parameter_key(name)
+    except InputError:
+        known = [*PROPERTIES, *ALIASES]
+        raise InputError(
+            where or name, f"{'= ' + repr(name) + ' ' if where else ''}is not a fit parameter{did_you_mean(name, known)} "
+            f"(known: {', '.join(known)}, or a numeric study key such as tip.contact_radius)"
+        ) from None
+
+
+def residuals(y, dy, data: Data):
+    """Weighted residuals of the model values ``y`` (complex, m, one per data point) and their
+    derivatives d r / d p from ``dy`` = d y / d p (None: residuals only)."""
+    amplitude = np.abs(y)
+    r = [(amplitude - data.amplitude) / data.amplitude_sigma]
+    if data.phase is not None:
+        r.append(np.angle(y * np.exp(-1j * data.phase)) / data.phase_sigma)
+    if dy is None:
+        return np.concatenate(r), None
+    jac = [(np.conj(y)[:, None] * dy).real / (amplitude * data.amplitude_sigma)[:, None]]
+    if data.phase is not None:
+        jac.append((dy / y[:, None]).imag / data.phase_sigma[:, None])
+    return np.concatenate(r), np.concatenate(jac)
+
+
+def fit(study: Study, data: Data, parameters=(), comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = True) -> dict:
+    """Weighted least-squares fit of ``parameters`` (names; default [fit] parameters) starting from the
+    study's values. Collective; every rank returns the same result (the fit.json content). Progress
+    lines (model evaluations, chi-square) go to stderr of rank 0 unless ``quiet``."""
+    options = fit_options(study, parameters)
+    check_study(study)
+    names = options["parameters"]
+    start_time = time.perf_counter()
+    progress = Progress("fit", options["max_evaluations"], quiet, comm.rank)
+    with ForwardModel(study, names, comm, frequencies=sorted(set(data.frequency))) as model:
+        return _fit(model, data, names, options, start_time, progress)
+
+
+def _fit(model: ForwardModel, data: Data, names, options: dict, start_time: float, progress: Progress) -> dict:
+    produced = model.harmonics
+    for n, line in zip(data.harmonic, data.rows):
+        if n not in produced:
+            raise InputError(
+                "DATA", f"row {line}, column harmonic: harmonic {n} is not produced by this study "
+                f"(excitation.mode {model.study.excitation.mode!r}, {'with' if model.model.ionic else 'without'} mobile ions: "
+                f"harmonics {', '.join(map(str, produced))})"
+            )
+    points = {point: i for i, point in enumerate(model.evaluate().points)}
+    index = np.array([points[f, n] for f, n in zip(data.frequency, data.harmonic)])
+    start = model.values
+    transforms, lower, upper, limits = [], [], [], []
+    where = "fit.parameters" if options.get("listed") else "--param"
+    for key, value in zip(model.keys, start):
+        low, high = options["bounds"].get(key, accepted_range(key))
+        limits.append([low, high])
+        t = Transform(log=low >= 0, scale=abs(value) or 1.0)
+        if not low <= value <= high:
+            raise InputError(key, f"start value {value:g} is outside the bounds [{low:g}, {high:g}]")
+        transforms.append(t)
+        lower.append(t.to_x(low) if low > 0 or not t.log else -np.inf)
+        upper.append(t.to_x(high))
+    cache = {}
+
+    def evaluate(x):
+        key = x.tobytes()
+        if key not in cache:
+            cache.clear()
+            p = np.array([t.to_p(v) for t, v in zip(transforms, x)])
+            prediction = model.evaluate(p, derivatives=True)
+            y, dy = prediction.displacement[index], prediction.jacobian[index]
+            r, jac = residuals(y, dy, data)
+            jac = jac * np.array([t.dp_dx(v) for t, v in zip(transforms, x)])
+            cache[key] = model.comm.bcast((r, jac, y), root=0)  # identical numbers on every rank
+            values = ", ".join(f"{name} = {value:.4g}" for name, value in zip(names, p))
+            progress.advance(f"chi-square {float(cache[key][0] @ cache[key][0]):.4g} at {values}")
+        return cache[key]
+
+    x0 = np.array([t.to_x(v) for t, v in zip(transforms, start)])
+    unused = [name for name, column in zip(names, np.linalg.norm(evaluate(x0)[1], axis=0)) if not column > 0]
+    if unused:
+        raise InputError(where, f"= {unused[0]!r}: the fitted data do not depend on it in this study, so it cannot be fitted")
+    solution = least_squares(
+        lambda x: evaluate(x)[0], x0, jac=lambda x: evaluate(x)[1], bounds=(lower, upper), method="trf",
+        x_scale=1.0, xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=options["max_evaluations"],
+    )
+    r, jac, y = evaluate(solution.x)
+    result = _report(model, names, transforms, start, solution, r, jac, data, limits)
+    result["forward_evaluations"] = model.evaluations
+    result["rebuilds"] = model.rebuilds
+    result["wall_time_s"] = model.comm.allreduce(time.perf_counter() - start_time, op=MPI.MAX)
+    result["points"] = _points(data, y, r)
+    return result
+
+
+def _report(model, names, transforms, start, solution, r, jac, data: Data, bounds) -> dict:
+    m, n = jac.shape
+    dof = max(m - n, 1)
+    chi2 = float(r @ r)
+    reduced = chi2 / dof
+    covariance, undetermined = covariance_of(jac)
+    if not data.sigma_given:
+        covariance *= reduced
+    stderr_x = np.sqrt(np.clip(np.diag(covariance), 0, None))
+    stderr_x[undetermined] = np.inf
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correlation = np.clip(covariance / np.outer(stderr_x, stderr_x), -1, 1)
+    correlation[undetermined, :] = correlation[:, undetermined] = np.nan  # undefined where a variance is infinite
+    warnings = []
+    if not solution.success:
+        warnings.append(f"the optimiser stopped without converging: {solution.message}")
+    if data.sigma_given and reduced > 4:
+        warnings.append(f"reduced chi-square {reduced:.3g} >> 1: the model does not describe the data within the given sigmas")
+    for i in range(n):
+        for j in range(i + 1, n):
+            if abs(correlation[i, j]) > CORRELATION_LIMIT:
+                warnings.append(
+                    f"{names[i]} and {names[j]} are not separately determined by these data (correlation "
+                    f"{correlation[i, j]:+.3f}): only a combination of them is; fix one, or add data that "
+                    "separates them (phases, other harmonics, frequencies around the ionic corner D/(2 pi a^2))"
+                )
+    column = np.linalg.norm(jac, axis=0)
+    if m < n:
+        warnings.append(
+            f"{m} data values cannot determine {n} parameters: the uncertainties of the parameters in the undetermined "
+            "combination are infinite (stderr null); fix some, or add data"
+        )
+    if n > 1 and np.all(column > 0):
+        _, sn, vtn = np.linalg.svd(jac / column, full_matrices=True)
+        sn = np.concatenate([sn, np.zeros(n - sn.size)])  # fewer data than parameters: the missing ones are 0
+        if sn[-1] < SINGULAR_LIMIT * sn[0]:
+            combination = " + ".join(f"{c:+.2f} {'ln ' if t.log else ''}{name}" for c, t, name in zip(vtn[-1], transforms, names))
+            warnings.append(f"the data do not determine the combination {combination} (normalised singular value {sn[-1] / sn[0]:.1e})")
+    parameters = {}
+    for i, (name, key, t) in enumerate(zip(names, model.keys, transforms)):
+        value = float(t.to_p(solution.x[i]))
+        stderr = float(value * stderr_x[i] if t.log else t.scale * stderr_x[i])
+        if column[i] == 0:
+            warnings.append(f"{name} does not change the fitted data at all: it cannot be determined")
+            stderr = None
+        elif undetermined[i]:
+            stderr = None
+        elif t.log and stderr_x[i] > 1:
+            warnings.append(f"{name} is not determined by these data (relative uncertainty {stderr_x[i]:.1f} in ln {name})")
+        if solution.active_mask[i] != 0:
+            warnings.append(f"{name} = {value:g} is at a bound of the fit ({'lower' if solution.active_mask[i] < 0 else 'upper'})")
+        spread = [t.to_p(solution.x[i] - stderr_x[i]), t.to_p(solution.x[i] + stderr_x[i])]
+        parameters[name] = {
+            "key": key, "value": value, "stderr": stderr, "start": float(start[i]),
+            "interval_68": [_finite(v) for v in spread], "scale": "log" if t.log else "linear",
+            "bounds": [_finite(b) for b in bounds[i]],
+            "derivative": model.methods[key],
+        }
+    return {
+        "parameters": parameters,
+        "correlation": {a: {b: _finite(correlation[i, j]) for j, b in enumerate(names)} for i, a in enumerate(names)},
+        "warnings": warnings,
+        "converged": bool(solution.success), "status": solution.message,
+        "cost": float(solution.cost), "chi2": chi2, "reduced_chi2": reduced, "degrees_of_freedom": m - n,
+        "sigma": "given" if data.sigma_given else f"default {DEFAULT_RELATIVE_SIGMA:g} relative; errors scaled by the reduced chi-square",
+        "nfev": int(solution.nfev), "njev": int(solution.njev or 0),
+    }
+
+
+def covariance_of(jac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The covariance (J^T J)^-1 of the fit variables from the weighted Jacobian ``jac`` (data x
+    parameters) on the subspace the data determine, and a mask of the parameters with a component in
+    its complement (a rank-deficient J, e.g. fewer data than parameters): their variance is infinite,
+    which the pseudo-inverse alone would hide behind a finite number."""
+    n = jac.shape[1]
+    _, s, vt = np.linalg.svd(jac, full_matrices=True)
+    rank = int(np.sum(s > s[0] * 1e-12)) if s.size and s[0] > 0 else 0
+    covariance = (vt[:rank].T / s[:rank] ** 2) @ vt[:rank]
+    undetermined = np.any(np.abs(vt[rank:]) > 1e-8, axis=0) if rank < n else np.zeros(n, dtype=bool)
+    return covariance, undetermined
+
+
+def _finite(value) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _points(data: Data, y, r) -> list[dict]:
+    """Per data point: data, model and weighted residuals (the rows of fit.csv)."""
+    count = len(data.amplitude)
+    rows = []
+    for i in range(count):
+        row = {
+            "drive_frequency_hz": float(data.frequency[i]), "harmonic": int(data.harmonic[i]),
+            "amplitude_m": float(data.amplitude[i]), "model_amplitude_m": float(abs(y[i])),
+            "amplitude_sigma_m": float(data.amplitude_sigma[i]), "amplitude_residual": float(r[i]),
+            "model_phase_deg": math.degrees(np.angle(y[i])),
+        }
+        if data.phase is not None:
+            row |= {
+                "phase_deg": math.degrees(data.phase[i]), "phase_sigma_deg": math.degrees(data.phase_sigma[i]),
+                "phase_residual": float(r[count + i]),
+            }
+        rows.append(row)
+    return rows
+
+
+FIT_COLUMNS = (
+    "drive_frequency_hz", "harmonic", "amplitude_m", "model_amplitude_m", "amplitude_sigma_m", "amplitude_residual",
+    "phase_deg", "model_phase_deg", "phase_sigma_deg", "phase_residual",
+)
+
+
+def write_fit(result: dict, outdir: Path, title: str = "", samples=None, replace: bool = False) -> None:
+    """OUTDIR/fit.json, fit.csv, fit.png and, with posterior ``samples`` (SI, one column per parameter),
+    posterior.csv (call on rank 0 only, e.g. through :func:`stimsim.core.parallel.on_root`)."""
+    from stimsim.io.files import staged_output, write_rows
+    from stimsim.io.plots import plot_fit
+
+    with staged_output(outdir, replace=replace) as staging:
+        (staging / "fit.json").write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
+        write_rows(result["points"], staging / "fit.csv", FIT_COLUMNS)
+        plot_fit(result["points"], staging / "fit.png", title)
+        if samples is not None:
+            names = list(result["parameters"])
+            write_rows([dict(zip(names, map(float, row))) for row in samples], staging / "posterior.csv", names)

@@ -1,0 +1,18 @@
+"""Solving a study: direct, iterative, field-split and staggered solvers, the frequency-domain model, harmonic
+balance and the time domain, the forward response and :func:`simulate` with its typed result."""
+
+from stimsim.solve.model import HarmonicModel
+from stimsim.solve.forward import HarmonicSolution, PeriodicReport, solve_harmonics
+from stimsim.solve.periodic import HarmonicBalance
+from stimsim.solve.timedomain import TimeDomainModel
+from stimsim.solve.direct import DirectSolver
+
+__all__ = [
+    "HarmonicModel",
+    "HarmonicSolution",
+    "PeriodicReport",
+    "solve_harmonics",
+    "HarmonicBalance",
+    "TimeDomainModel",
+    "DirectSolver",
+]

@@ -1,0 +1,141 @@
+"""Cross-checks of a built study: lengths the mesh can resolve beside the domain size, space-charge
+layers and Debye lengths, and what 3D cannot do yet (tip and grain boundaries on the sample).
+"""
+
+from __future__ import annotations
+
+from stimsim.core.errors import InputError
+from stimsim.materials.species import Species
+from stimsim.study.grains import GrainBoundary
+from stimsim.study.lengths import MIN_DOMAIN_PER_RADIUS, domain_size, tip_range
+from stimsim.study.modes import GeometryModel, LinearSolver
+from stimsim.study.schema import MIN_DEBYE_FRACTION, MIN_FEATURE_FRACTION
+from stimsim.study.study import Study
+
+
+def cross_check(study: Study) -> None:
+    size = domain_size(study)
+    if study.sample.model == GeometryModel.THREE_D:
+        _check_3d(study, size)
+    elif study.solver.linear == LinearSolver.ITERATIVE:
+        raise InputError(
+            "solver.linear", "= 'iterative' needs geometry.model = '3d' (accepted here: 'direct'; an axisymmetric "
+            "model is small enough for the direct solver)"
+        )
+    radii = study.drive.surface_radii()
+    for name, radius in radii.items():
+        if radius >= size / 4:
+            raise InputError(name, f"= {radius:g} m must be below a quarter of the domain size ({size:g} m)")
+    thickness = study.sample.film_thickness
+    if thickness is not None and thickness >= size / 2:
+        raise InputError("geometry.film_thickness", f"= {thickness:g} m must be below half the domain size ({size:g} m)")
+    lengths = radii | {
+        "geometry.film_thickness": thickness,
+        "excitation.absorption_length": study.excitation.absorption_length,
+    }
+    _check_layer_width(study, size)
+    _check_debye_length(study)
+    radii = study.drive.surface_radii()
+    largest = max(radii, key=radii.get)
+    grown = study.mesh.domain_size is None and size == MIN_DOMAIN_PER_RADIUS * radii[largest]
+    for name, length in lengths.items():
+        if length is not None and length < MIN_FEATURE_FRACTION * size and grown and name != largest:
+            raise InputError(
+                largest, f"= {radii[largest]:g} m is too large beside {name} = {length:g} m: the domain grows to "
+                f"{MIN_DOMAIN_PER_RADIUS:g} times it ({size:g} m), where {name} is below {MIN_FEATURE_FRACTION:g} of "
+                "the domain and the mesh would not resolve it"
+            )
+        if length is not None and length < MIN_FEATURE_FRACTION * size:
+            raise InputError(
+                name, f"= {length:g} m is below {MIN_FEATURE_FRACTION:g} of the domain size ({size:g} m): the mesh "
+                "would not resolve it (raise it, or lower mesh.domain_thermal_lengths / the lowest frequency)"
+            )
+
+
+def _check_layer_width(study: Study, size: float) -> None:
+    """Refuse an equilibrium space-charge layer (under the top surface or beside a grain-boundary core)
+    thinner than the mesh can resolve beside the domain ``size`` (m): its e-folding length at the core
+    below :data:`MIN_FEATURE_FRACTION` of it."""
+    layer = study.charged_layer()
+    cores = []
+    if study.space_charge() is not None:
+        key = "ions.space_charge_potential" if study.ions.space_charge_potential is not None else "ions.space_charge_charge"
+        cores.append((key, "surface", study.space_charge()[1]))
+    for i, b in enumerate(study.sample.grain_boundaries):
+        if b.core_potential is not None:
+            cores.append((f"geometry.grain_boundaries[{i}].{b.core_key}", "core", b.core_potential))
+    for key, where, potential in cores:
+        width = layer.width(potential)
+        if width < MIN_FEATURE_FRACTION * size:
+            raise InputError(
+                key, f"makes a space-charge layer whose concentrations change e-fold over {width:.3g} m at the {where} "
+                f"(Debye length {layer.debye_length:.3g} m, core potential {potential:.3g} V), below "
+                f"{MIN_FEATURE_FRACTION:g} of the domain size ({size:g} m): the mesh would not resolve it (lower the core "
+                "potential, or the domain: mesh.domain_size or a higher lowest frequency)"
+            )
+
+
+def _strongest(species: tuple[Species, ...]) -> int:
+    """The index of the species with the largest z^2 c, which sets the Debye length most."""
+    return max(range(len(species)), key=lambda i: species[i].charge ** 2 * species[i].concentration)
+
+
+def _check_debye_length(study: Study) -> None:
+    """Under 'poisson', refuse a Debye length below :data:`MIN_DEBYE_FRACTION` of the contact radius:
+    the mesh resolves lambda_D, and beyond that the electroneutral limit is the model to use."""
+    if not study.poisson:
+        return
+    debye, radius = study.charged_layer().debye_length, study.tip.contact_radius
+    if debye < MIN_DEBYE_FRACTION * radius:
+        raise InputError(
+            f"sample.species[{_strongest(study.sample.species)}].concentration", f"makes a Debye length of {debye:.3g} m, below {MIN_DEBYE_FRACTION:g} of the "
+            f"contact radius ({radius:.3g} m), which ions.electrostatics = 'poisson' would have to resolve in the mesh "
+            "(it needs lambda_D >= {:.3g} m). There the species cannot separate charge over the contact: use "
+            "ions.electrostatics = 'electroneutral' (an ion and its compensating carrier), or lower the species' "
+            "concentrations or raise sample.properties.relative_permittivity".format(MIN_DEBYE_FRACTION * radius)
+        )
+
+
+#: What a study cannot use yet with geometry.model = '3d': section or key -> why.
+NOT_YET_3D = {
+    "fit": "fits (the inverse model stretches axisymmetric meshes)",
+    "sweep": "sweeps",
+}
+
+
+def _check_3d(study: Study, size: float) -> None:
+    """Refuse what 3D does not support yet, and a tip off the sample or too close to its side
+    (:func:`check_tip_position`)."""
+    for section, what in NOT_YET_3D.items():
+        if section in study.extensions:
+            raise InputError(section, f"{what} are not yet supported with geometry.model = '3d'")
+    for i, boundary in enumerate(study.sample.grain_boundaries):
+        _check_boundary_on_sample(f"geometry.grain_boundaries[{i}]", boundary, size)
+    check_tip_position(study, study.tip.position)
+
+
+def check_tip_position(study: Study, position, key: str = "tip.position") -> None:
+    """Refuse a tip ``position`` (x, y) in m off the 3D sample of ``study`` or too close to its side
+    (the sample is 2 L wide, L the domain size; :func:`stimsim.study.lengths.tip_range`), naming ``key``."""
+    size = domain_size(study)
+    limit = tip_range(size)
+    for axis, value in zip("xy", position):
+        if abs(value) > limit:
+            raise InputError(
+                key, f"{axis} = {value:g} m is off the sample or too close to its side: |{axis}| must be "
+                f"at most {limit:g} m (the sample spans ±{size:g} m, the domain size)"
+            )
+
+
+def _check_boundary_on_sample(name: str, boundary: GrainBoundary, size: float) -> None:
+    """Refuse a boundary whose point is off the sample (it spans ±``size``, m) or whose core or layers
+    are as wide as a quarter of it."""
+    for axis, value in zip("xy", boundary.point):
+        if abs(value) >= size:
+            raise InputError(
+                f"{name}.point", f"{axis} = {value:g} m is off the sample: |{axis}| must be below {size:g} m (the "
+                "sample spans ±L, L the domain size)"
+            )
+    for key, length in (("width", boundary.width), ("space_charge_length", boundary.space_charge_length)):
+        if length is not None and length >= size / 4:
+            raise InputError(f"{name}.{key}", f"= {length:g} m must be below a quarter of the domain size ({size:g} m)")
