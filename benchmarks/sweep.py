@@ -49,7 +49,7 @@ def child(args) -> None:
     import stimsim  # noqa: F401
     from mpi4py import MPI
 
-    import stimsim.sweep as module
+    import stimsim.hpc.sweep as module
     from stimsim.solve.simulate import simulate
     from stimsim.hpc.sampling import load_sweep
     from stimsim.hpc.store import read_store

@@ -4,7 +4,7 @@ Input errors print one line ``stimsim: error: <key> <what is accepted>`` (on ran
 status 2; solver failures exit with status 3; a sweep stopped by ``--max-samples`` or ``--time-limit``
 before every sample is stored exits with status 4; Ctrl-C prints ``stimsim: interrupted`` and exits
 with status 130, leaving nothing half-written. Run under ``mpiexec -n N`` for a distributed mesh or a
-parallel sweep. See docs/errors.md.
+parallel sweep. See docs/guide/errors.md.
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ def _experiment(args, comm) -> int:
 
     study = _load(args, args.quiet)
     chosen = check_experiments(study, args.protocol)
-    if args.resume and not any(name in SCANS for name in chosen):
+    if args.resume and not any(name.is_scan for name in chosen):
         raise InputError("--resume", f"only continues the positions of {' and '.join(SCANS)} protocols")
     outdir = _outdir(args, comm, Path("results") / args.study.stem, output_names(study, args.protocol))
     start = time.perf_counter()

@@ -9,7 +9,7 @@ channel's resonance at four times the drive). Every one of them is second order 
 at the heating that gives the paper's thermal amplitude A_p the fourth harmonic is
 A_p * u4 / u2^2 (u2: the model's thermal channel, harmonic 2 at 61.7 kHz, which the ions' first-order
 Vegard strain changes; u4: harmonic 4 at 30.525 kHz). Writes paper_budget.csv (both the raw ratio
-u4 / A_p and the rescaled one) and prints the table (docs/paper.md, "The budget at the paper's thermal amplitude").
+u4 / A_p and the rescaled one) and prints the table (docs/theory/paper.md, "The budget at the paper's thermal amplitude, one mechanism at a time").
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def expansion_and_balance(raw: dict, harmonics: int) -> tuple[dict, dict]:
 
 
 def simulated_displacements(study, comm) -> dict:
-    """stimsim.solve.forward.simulate's tip displacement (m) of ``study`` by (drive frequency, harmonic): the
+    """stimsim.solve.simulate.simulate's tip displacement (m) of ``study`` by (drive frequency, harmonic): the
     sum of its rows of each kind (all but 'total')."""
     from stimsim.solve.simulate import simulate
 

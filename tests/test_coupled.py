@@ -1,6 +1,6 @@
 """The coupled chemo-mechanical forms against the stress-enhanced diffusivity of a laterally constrained
 layer (Zhang, Shyy & Sastry, J. Electrochem. Soc. 154 (2007) A910;
-docs/verification.md, 'Stress-enhanced diffusivity')."""
+docs/validation/verification.md, 'Stress-enhanced diffusivity')."""
 
 import numpy as np
 import pytest

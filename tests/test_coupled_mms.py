@@ -138,7 +138,7 @@ def test_coupled_system_converges_at_the_expected_rates(degree):
 @pytest.mark.parametrize("degree, sizes", [(1, (4, 8, 16)), (2, (2, 4, 8))])
 def test_coupled_system_converges_at_the_expected_rates_in_3d(degree, sizes):
     """The same forms on a Cartesian3DDomain (unit cube, all sides Dirichlet, about 30k DOFs on the
-    finest mesh): the same rates as in (r, z) (measured in docs/verification.md, '3D')."""
+    finest mesh): the same rates as in (r, z) (measured in docs/validation/verification.md, '3D')."""
     errors = [solve(n, degree, dim=3) for n in sizes]
     expected = {TEMPERATURE: degree + 1, DISPLACEMENT: degree, STRESS: degree, CONCENTRATION: degree}
     for name in NAMES:

@@ -1,4 +1,4 @@
-"""Larché–Cahn diffusion forms: the driven 1D blocking-surface solution (docs/verification.md), driven by
+"""Larché–Cahn diffusion forms: the driven 1D blocking-surface solution (docs/validation/verification.md), driven by
 the stress or by the temperature through the heat of transport, mass conservation, and the second
 Gateaux derivative of the flux against the hand-expanded quadratic terms."""
 
@@ -88,7 +88,7 @@ def test_blocking_surface_conserves_mass(omega_tau):
 @pytest.mark.parametrize("q", [0.0, 0.7 * EPS_C])
 def test_second_derivative_of_flux_matches_hand_expansion(q):
     """-(1/4) F''[X1, X1] with X1 = (theta1, s1, c1) about a uniform base state reproduces the
-    quadratic flux terms of docs/harmonics.md, 'Perturbation orders':
+    quadratic flux terms of docs/theory/harmonics.md, 'Perturbation orders':
     thermal activation, the 1/T factor and c1 grad s1; with thermotransport (q = Q* theta_s/(R T^2))
     also its 1/T^2 factor, c1 grad theta1 and the activation times its first-order flux."""
     domain = mesh.create_unit_square(MPI.COMM_WORLD, 6, 6)

@@ -1,6 +1,6 @@
 """Harmonic balance split by field (stimsim.solve.fieldsplit): where it applies, its Jacobian against the
 coupled one, its preconditioner exact where the balance is linear, and the periodic state it solves
-against the coupled solver's (docs/harmonics.md, 'Split by field')."""
+against the coupled solver's (docs/theory/harmonics.md, 'Split by field')."""
 
 import numpy as np
 import pytest

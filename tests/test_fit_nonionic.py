@@ -1,7 +1,7 @@
 """Fitting the non-ionic second-harmonic parameters: the temperature slopes alpha' and k' of alpha(T)
 and k(T) and a Joule heater's resistance temperature coefficient beta, all tangent-linear (beta's
 heater spectrum by difference quotients of its scalar fixed point): Taylor tests against the forward
-model and fits of synthetic PTFE-like data (docs/fitting.md)."""
+model and fits of synthetic PTFE-like data (docs/guide/fitting.md)."""
 
 import numpy as np
 import pytest

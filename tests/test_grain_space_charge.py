@@ -1,4 +1,4 @@
-"""Equilibrium space-charge layers at 3D grain boundaries (docs/physics.md, 'Space-charge layers at grain
+"""Equilibrium space-charge layers at 3D grain boundaries (docs/theory/physics.md, 'Space-charge layers at grain
 boundaries'): the input checks of the boundary tables' space_charge_potential and space_charge_charge,
 the core charge split over the two sides, the warning on overlapping layers, the potential at the mesh
 nodes against Gouy-Chapman, the layer as a stationary state, and its effect on the tip response: equal at
@@ -208,7 +208,7 @@ def test_mirrored_tip_positions_see_the_same_change_from_a_charged_core():
 def test_a_charged_core_far_from_the_tip_changes_nothing():
     """The 0.05 V core 20 contact radii away, on the same mesh as the homogeneous sample: u1 and u2
     unchanged to 1e-5 (measured 1.4e-10 and 7.3e-9 at refinement 0.25; 3e-9 and 5.5e-7 at 0.3); under
-    the centred tip it changes u2 by 13 % (docs/verification.md)."""
+    the centred tip it changes u2 by 13 % (docs/validation/verification.md)."""
     far = study_from_dict(raw_study([charged(x=20 * RADIUS)], refinement=0.25))
     domain = load_domain(mesh_spec(far), MPI.COMM_WORLD)
     rows, homogeneous = tip_rows(far, domain), tip_rows(study_from_dict(raw_study(refinement=0.25)), domain)

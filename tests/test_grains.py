@@ -2,7 +2,7 @@
 rule, the regions the coefficients see, and the verification of the physics: a boundary with the
 sample's own properties changes nothing, a boundary far from the tip gives the homogeneous response,
 a symmetric boundary gives equal responses at mirrored tip positions. The mesh convergence of the
-boundary contrast is measured in docs/verification.md ('Grain boundaries')."""
+boundary contrast is measured in docs/validation/verification.md ('Grain boundaries')."""
 
 import numpy as np
 import pytest
@@ -194,7 +194,7 @@ def test_one_and_two_ranks_give_the_same_answer_with_a_boundary():
 def test_far_from_a_boundary_the_response_is_the_homogeneous_one():
     """A core 10 times as diffusive 20 contact radii from the tip, on the same mesh as the
     homogeneous sample: u1 and u2 within 0.1 % of it, while under the tip the same boundary changes
-    u2 by about 20 % (measured: see docs/verification.md)."""
+    u2 by about 20 % (measured: see docs/validation/verification.md)."""
     far = study_from_dict(raw_study([boundary(x=20 * RADIUS)], refinement=0.25))
     domain = load_domain(mesh_spec(far), MPI.COMM_WORLD)
     homogeneous = tip_rows(study_from_dict(raw_study(refinement=0.25)), domain)

@@ -1,4 +1,4 @@
-"""The instrument model: SHO transfer function, lock-in, DART and the SHO fit (docs/instrument.md)."""
+"""The instrument model: SHO transfer function, lock-in, DART and the SHO fit (docs/guide/instrument.md)."""
 
 import math
 
@@ -8,7 +8,7 @@ import pytest
 from stimsim.core.errors import InputError
 from stimsim.instrument.afm import LockIn, Resonance, contact_mode, contact_stiffness, dart, fit_sho
 
-#: The paper's ceria thermal channel (docs/paper.md) and an intrinsic response of 38.2 pm.
+#: The paper's ceria thermal channel (docs/theory/paper.md) and an intrinsic response of 38.2 pm.
 F0, Q = 123.4e3, 57.7
 INTRINSIC = 38.2e-12 * np.exp(0.7j)
 

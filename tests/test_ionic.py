@@ -56,7 +56,7 @@ def test_concentration_is_conserved_with_blocking_surfaces():
     """The top surface blocks the ions: the concentrations redistribute ions without creating them.
     The second order is driven near the tip only and conserves to round-off; the first order follows the
     thermal stress out to the far boundary (c = c0 there, the reservoir of
-    docs/physics.md, 'Boundary conditions'), which exchanges
+    docs/theory/physics.md, 'Boundary conditions'), which exchanges
     2e-4 of the displaced ions at 10 thermal lengths."""
     model = HarmonicModel(ionic_study(), MPI.COMM_WORLD)
     model.solve_base_state(0.0)

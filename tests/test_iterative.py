@@ -1,7 +1,7 @@
 """The iterative coupled solve of 3D models (``[solver] linear = "iterative"``, stimsim.solve.iterative): it
 reproduces the direct solve to its tolerance (serially and on 2 ranks), refuses to return an
 unconverged solution, and lifts the direct solver's 3D size guard. Measured iterations and costs are
-in docs/performance.md ('3D solvers')."""
+in docs/developer/performance.md ('3D solvers')."""
 
 import pytest
 from mpi4py import MPI

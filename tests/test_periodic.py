@@ -1,6 +1,6 @@
 """Harmonic balance (stimsim.solve.periodic): the operators along the period, the linear problem whose
 periodic state is the expansion's exactly, and the nonlinear periodic state against the expansion at a
-small heating amplitude (docs/verification.md, 'Harmonic balance')."""
+small heating amplitude (docs/validation/verification.md, 'Harmonic balance')."""
 
 import math
 
@@ -163,7 +163,7 @@ def test_harmonic_balance_matches_the_time_domain(power, harmonics):
     and 1 deg. The time-domain figures move by less than 0.3 % from 64 to 128 steps and from 4 to 6
     periods at 13 K; at 60 K by 0.1 % (u_2) and 0.3 % (u_3) from 64 to 128 steps, 0.1 % and 1.3 % from
     4 to 6 periods, while harmonic balance is within 0.1 % (u_2) and 0.2 % (u_3) of the runs at 64 and
-    128 steps (docs/harmonics.md, "Large amplitudes")."""
+    128 steps (docs/theory/harmonics.md, "Large amplitudes")."""
     rows = {}
     for periodic, extra in (("harmonic_balance", {}), ("time_domain", {"solver.periods": 6, "solver.steps_per_period": 64})):
         study = derived_study(

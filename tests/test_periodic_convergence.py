@@ -1,6 +1,6 @@
 """Harmonic balance converges with the number of harmonics H at a large amplitude: SDC (D = 1e-12 m^2/s)
 under 2 uW at 20 kHz, theta_1 = 13.4 K at the tip (gamma = E_a theta_1/(R T^2) = 1.2). The table of u_1 to
-u_4 against H = 2 ... 16 is in docs/harmonics.md ('Large amplitudes')."""
+u_4 against H = 2 ... 16 is in docs/theory/harmonics.md ('Large amplitudes')."""
 
 import pytest
 from mpi4py import MPI

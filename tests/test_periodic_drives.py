@@ -1,6 +1,6 @@
 """At a small heating amplitude harmonic balance reproduces the expansion on tip harmonics 1-4 for every
 drive mode: power, heater, laser (with its DC heating), Joule AC only and Joule DC + AC. This checks the
-expansion's second-order weights by value (docs/harmonics.md, 'Products of harmonics'): 1/4 for a
+expansion's second-order weights by value (docs/theory/harmonics.md, 'Products of harmonics'): 1/4 for a
 harmonic with itself (1 at 1 -> 2, 2 at 2 -> 4), 1/2 at n + m (1 + 2 -> 3) and 1/2 with the conjugate
 of the lower harmonic at m - n (2 - 1 -> 1), against a solver that has no weights, only products
 sampled along the period.
@@ -12,7 +12,7 @@ expansion's error is a complex correction of the same relative size in both. It 
 lock-in signal (thermal + ionic) at every harmonic where the expansion has one, and of the ionic part
 alone where that is the whole signal. At a heated harmonic the ionic part (harmonic balance: total
 minus the linear response) also holds the ions' third-order response to that harmonic, a fraction of
-about gamma = E_a theta/(R T^2) of it (0.8 % at harmonic 2 at theta = 0.12 K, docs/verification.md,
+about gamma = E_a theta/(R T^2) of it (0.8 % at harmonic 2 at theta = 0.12 K, docs/validation/verification.md,
 'Harmonic balance by drive mode'): 2 % is asked there, which a wrong weight (a factor 2) or a wrong
 conjugate (the phase) misses by far."""
 

@@ -14,7 +14,7 @@ round-off), the outer integral from 200-point Gauss-Legendre quadrature (agrees 
 rtol 1e-13 to 2e-13). gamma = 3 makes D swing by e^{+-2.7} within a period, as at theta_1 = 30 K on
 SDC. The problem is given to HarmonicBalance as the model it reads (forms, spaces, storage
 coefficients, boundary conditions, frequency): a DG0 field on an interval mesh whose every cell
-carries the pair of equations with its own gamma. Measurements: docs/verification.md, 'Harmonic
+carries the pair of equations with its own gamma. Measurements: docs/validation/verification.md, 'Harmonic
 balance: a periodic problem solved by quadrature'."""
 
 import math

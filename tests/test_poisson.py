@@ -1,5 +1,5 @@
-"""Charged species under Nernst-Planck-Poisson (docs/physics.md, 'Charged species: Nernst-Planck-Poisson';
-docs/verification.md, 'Nernst-Planck-Poisson'): the ambipolar limit (two species converge to the
+"""Charged species under Nernst-Planck-Poisson (docs/theory/physics.md, 'Charged species: Nernst-Planck-Poisson';
+docs/validation/verification.md, 'Nernst-Planck-Poisson'): the ambipolar limit (two species converge to the
 electroneutral model as lambda_D/a -> 0), the Debye limit (a lone species against its fixed dopant is
 suppressed as lambda_D^2 and recovers the neutral species at lambda_D >> a), the equilibrium layer as a
 stationary state, harmonic balance against the expansion, bad input and parallel consistency."""

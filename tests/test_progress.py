@@ -1,4 +1,7 @@
-"""Progress lines: counted, rate-limited, silent when quiet or off rank 0."""
+"""Progress lines (logged at INFO on logger 'stimsim'): counted, rate-limited, silent when quiet or
+off rank 0."""
+
+import logging
 
 import pytest
 
@@ -12,19 +15,21 @@ def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
 
 
-def test_lines_count_and_estimate_the_time_left(capsys):
+def test_lines_count_and_estimate_the_time_left(caplog):
+    caplog.set_level(logging.INFO, logger="stimsim")
     progress = Progress("fit", total=4, interval=0.0)
     progress.advance("chi-square 3")
-    line = capsys.readouterr().err.strip()
+    (line,) = caplog.messages
     assert line.startswith("fit: 1/4 | ") and "left" in line and line.endswith("chi-square 3")
 
 
-def test_rate_limit_quiet_and_other_ranks(capsys):
+def test_rate_limit_quiet_and_other_ranks(caplog):
+    caplog.set_level(logging.INFO, logger="stimsim")
     limited = Progress("experiment dc_series", total=100, interval=3600.0)
     for _ in range(100):
         limited.advance()
-    assert capsys.readouterr().err == ""  # within the first interval: no line at all
+    assert caplog.messages == []  # within the first interval: no line at all
     for progress in (Progress("x", 3, quiet=True, interval=0.0), Progress("x", 3, rank=1, interval=0.0)):
         progress.advance()
         assert progress.done == 1
-    assert capsys.readouterr().err == ""
+    assert caplog.messages == []

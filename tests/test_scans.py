@@ -1,7 +1,7 @@
 """Line scans and maps over a 3D sample (stimsim.experiments.scans): their checks, positions and tables, a
 homogeneous sample scanned (position-independent and symmetric responses, against the axisymmetric
 model), resuming a store, the compiled forms reused from one position to the next, and the same
-table on one and two ranks. Measured numbers are in docs/experiments.md ('Line scans and maps')."""
+table on one and two ranks. Measured numbers are in docs/guide/experiments.md ('Line scans and maps')."""
 
 import csv
 import json

@@ -1,4 +1,4 @@
-"""Equilibrium space-charge layers (docs/physics.md, 'Space-charge layers from equilibrium'): the
+"""Equilibrium space-charge layers (docs/theory/physics.md, 'Space-charge layers from equilibrium'): the
 Poisson-Boltzmann profile against Gouy-Chapman, Debye-Hueckel and Mott-Schottky, Grahame's charge,
 the pair flux in a layer against Nernst-Planck at zero current, the layer in the coupled model, and
 bad input."""

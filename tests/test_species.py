@@ -1,4 +1,4 @@
-"""Charged species in the electroneutral limit (docs/physics.md, 'Charged species: the electroneutral
+"""Charged species in the electroneutral limit (docs/theory/physics.md, 'Charged species: the electroneutral
 limit'): the pair flux against Nernst-Planck with zero current, its fast-electron and electron-limited
 limits against neutral runs, the sign of the chemical strain, bad input and parallel consistency."""
 

@@ -347,7 +347,7 @@ def test_killed_or_terminated_sweep_then_resume(tmp_path, how):
 
 
 def test_unexpected_error_is_recorded_the_rest_complete_and_retried_on_demand(shared_tmp, monkeypatch):
-    import stimsim.sweep as module
+    import stimsim.hpc.sweep as module
 
     real = module.evaluate
 

@@ -1,6 +1,6 @@
 """Second harmonics without ions from a temperature-dependent expansion alpha(T) = alpha + alpha' theta
-and conductivity k(T) = k + k' theta (docs/harmonics.md, 'Non-ionic second harmonics';
-docs/verification.md, 'Temperature-dependent alpha and k')."""
+and conductivity k(T) = k + k' theta (docs/theory/harmonics.md, 'Non-ionic second harmonics';
+docs/validation/verification.md, 'Temperature-dependent α and k')."""
 
 import math
 
@@ -20,7 +20,7 @@ from stimsim.solve.limits import check_study
 from stimsim.physics.coupled import DISPLACEMENT, TEMPERATURE
 
 FREQUENCY, RADIUS = 2e4, 20e-9
-#: alpha' (1/K^2) and k' (W/(m K^2)) of the tests: PTFE-like magnitudes (docs/materials.md).
+#: alpha' (1/K^2) and k' (W/(m K^2)) of the tests: PTFE-like magnitudes (docs/guide/materials.md).
 EXPANSION_SLOPE, CONDUCTIVITY_SLOPE = 1e-6, -1e-3
 
 

@@ -1,6 +1,6 @@
 """The 3D model (geometry.model = '3d'): study keys, box meshes with their mirror planes, and the
 physics of the axisymmetric model reproduced by a centred tip on a homogeneous 3D sample (the same
-forms on a Cartesian3DDomain). Measured numbers are in docs/verification.md ('3D')."""
+forms on a Cartesian3DDomain). Measured numbers are in docs/validation/verification.md ('3D')."""
 
 import math
 
@@ -175,7 +175,7 @@ def ionic_rows():
 @pytest.mark.serial
 def test_centred_tip_reproduces_the_axisymmetric_ionic_response(ionic_rows):
     """Harmonics 1 (thermal) and 2 (ionic) within 1 % and 2 %; measured at refinement 0.5 (23k DOFs)
-    in docs/verification.md."""
+    in docs/validation/verification.md."""
     axisymmetric, threed = ionic_rows
     for key, tolerance in (((1, "thermal"), 1e-2), ((2, "ionic"), 2e-2)):
         assert relative(threed[key].displacement, axisymmetric[key].displacement) < tolerance, key

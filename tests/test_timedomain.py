@@ -1,6 +1,6 @@
 """Frequency domain against time domain: the periodic state of the nonlinear time-domain model at a
 small heating amplitude has the first- and second-harmonic tip displacements of the perturbation
-expansion (docs/verification.md, 'Frequency domain against time domain')."""
+expansion (docs/validation/verification.md, 'Frequency domain against time domain')."""
 
 import math
 

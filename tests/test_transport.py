@@ -1,4 +1,4 @@
-"""Thermotransport (Soret) and surface exchange toward the stress equilibrium (docs/verification.md,
+"""Thermotransport (Soret) and surface exchange toward the stress equilibrium (docs/validation/verification.md,
 'Thermotransport and surface exchange'): the DC-heated base state against its closed form, the
 exchange that leaves the stress equilibrium of a Hertz preload undisturbed, the exchange's blocking and
 equilibrium-pinning limits in the frequency domain, and the input checks."""

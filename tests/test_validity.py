@@ -130,7 +130,7 @@ def test_conductivity_slope_error_follows_its_measured_model():
     """k' = -1e-3 W/(m K^2) on PTFE at 1 uW (theta_1 = 53 K at the tip): the only nonlinearity is k(T).
     The validity parameter |k'| theta_1/k is the nodal maximum (1.18 times the tip value, as for
     theta_1/T), the expansion's non-ionic u_2 is off harmonic balance by about the measured error model
-    (docs/verification.md, 'Validity of the expansion'), and 'auto' keeps the expansion with that
+    (docs/validation/verification.md, 'Validity of the expansion'), and 'auto' keeps the expansion with that
     expected error; alpha' alone adds no parameter (its expansion is exact)."""
     slope, conductivity = -1e-3, 0.25
     raw = {"sample": {"material": "PTFE", "properties": {"thermal_conductivity_derivative": slope}},

@@ -1,8 +1,8 @@
 """Temperature spectroscopy: a slow modulation of the DC heating under a fast excitation.
 
 The DC heating power is modulated slowly, P(t) = P_mean + dP w(f_m t) with a waveform w of period 1
-and range [-1, 1] (f_m of 0.1-20 Hz in the STIM paper; docs/harmonics.md, 'Slow modulation',
-docs/paper.md). On that time
+and range [-1, 1] (f_m of 0.1-20 Hz in the STIM paper; docs/theory/harmonics.md, 'Slow modulation',
+docs/theory/paper.md). On that time
 scale heat and mechanics are quasi-static, while the ions diffuse: the base state X0(t) is stepped in
 time (BDF2, :class:`~stimsim.solve.timedomain.TimeDomainModel` with the temperature quasi-static) from the
 steady state at P_mean. At every slow step the fast harmonics are recomputed about the instantaneous

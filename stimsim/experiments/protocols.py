@@ -28,6 +28,7 @@ Powers in W, forces in N, frequencies in Hz, displacements in m, phases in degre
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
@@ -78,6 +79,34 @@ SCAN_RUN_KEYS: dict[str, Key] = {
         "shared", choices=("shared", "dedicated"),
     ),
 }
+
+class Protocol(StrEnum):
+    """The virtual experiments a study can run, one ``[protocol.<name>]`` table each."""
+
+    RESONANCE_SWEEP = "resonance_sweep"
+    MODULATION = "modulation"
+    DC_SERIES = "dc_series"
+    FORCE_SERIES = "force_series"
+    LINE_SCAN = "line_scan"
+    MAP = "map"
+
+    @property
+    def is_scan(self) -> bool:
+        """Whether it moves the tip over a 3D sample (:mod:`stimsim.experiments.scans`), one table of its name."""
+        return self in (Protocol.LINE_SCAN, Protocol.MAP)
+
+    @property
+    def needs_instrument(self) -> bool:
+        """Whether it reads through the instrument's resonance."""
+        return self in (Protocol.RESONANCE_SWEEP, Protocol.FORCE_SERIES)
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The tables it writes (file names without suffix)."""
+        extra = {Protocol.RESONANCE_SWEEP: "resonance_fit", Protocol.MODULATION: "modulation_loops"}
+        return (self.value, extra[self]) if self in extra else (self.value,)
+
+
 
 PROTOCOLS: dict[str, dict[str, Key]] = {
     "resonance_sweep": {
@@ -161,8 +190,8 @@ def hertz_contact(study: Study) -> HertzContact | None:
     return HertzContact(tip.force, tip.tip_radius, top.youngs_modulus / (1 - top.poisson_ratio**2))
 
 
-def protocols(study: Study) -> dict[str, dict]:
-    """The validated ``[protocol.<name>]`` tables of a study, by name."""
+def protocols(study: Study) -> dict[Protocol, dict]:
+    """The validated ``[protocol.<name>]`` tables of a study, by protocol."""
     tables = study.extensions.get("protocol", {})
     if not isinstance(tables, dict) or not tables:
         raise InputError("protocol", f"needs at least one [protocol.<name>] table; names: {', '.join(PROTOCOLS)}")
@@ -170,9 +199,9 @@ def protocols(study: Study) -> dict[str, dict]:
     for name, table in tables.items():
         if name not in PROTOCOLS:
             raise InputError(f"protocol.{name}", f"is not a protocol{suggest(name, PROTOCOLS)}")
-        checked[name] = check_table(f"protocol.{name}", PROTOCOLS[name], table)
-        if "drive_frequency" in checked[name] and checked[name]["drive_frequency"] is None:
-            checked[name]["drive_frequency"] = study.excitation.frequencies[0]
+        options = checked[Protocol(name)] = check_table(f"protocol.{name}", PROTOCOLS[name], table)
+        if "drive_frequency" in options and options["drive_frequency"] is None:
+            options["drive_frequency"] = study.excitation.frequencies[0]
     return checked
 
 

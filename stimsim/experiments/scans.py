@@ -33,6 +33,7 @@ from stimsim.core.parallel import on_root
 from stimsim.experiments.protocols import (
     INSTRUMENT,
     SCAN_RUN_KEYS,
+    Protocol,
     Table,
     contact_stiffness_under_tip,
     instrument,
@@ -72,7 +73,7 @@ class ScanStopped(StimsimError):
 
 def scan_positions(name: str, options: dict) -> list[tuple[float, float]]:
     """The tip positions (x, y) in m of the checked scan ``name``, in scan order."""
-    if name == "line_scan":
+    if name == Protocol.LINE_SCAN:
         start, end = (np.array(options[key], dtype=float) for key in ("start", "end"))
         t = np.linspace(0.0, 1.0, options["points"])
         points = start + t[:, None] * (end - start)
@@ -91,14 +92,14 @@ def check_scan(study: Study, name: str, options: dict) -> list[tuple[float, floa
     every position on the sample (the tip.position check, :func:`stimsim.study.checks.check_tip_position`).
     Returns the positions."""
     key = f"protocol.{name}"
-    pairs = ("start", "end") if name == "line_scan" else ("origin", "size", "points")
+    pairs = ("start", "end") if name == Protocol.LINE_SCAN else ("origin", "size", "points")
     for pair in pairs:
         if len(options[pair]) != 2:
             raise InputError(f"{key}.{pair}", f"= {options[pair]!r} must be two values [x, y]")
-    if name == "line_scan" and options["start"] == options["end"]:
+    if name == Protocol.LINE_SCAN and options["start"] == options["end"]:
         raise InputError(f"{key}.end", f"= {options['end']!r} m must differ from start (a scan has a length)")
     positions = scan_positions(name, options)
-    corners = {"line_scan": [("start", 0), ("end", -1)], "map": [("origin", 0), ("size", -1)]}[name]
+    corners = {Protocol.LINE_SCAN: [("start", 0), ("end", -1)], Protocol.MAP: [("origin", 0), ("size", -1)]}[name]
     for corner, index in corners:  # the positions span a box: its corners name the key to change
         check_tip_position(study, positions[index], f"{key}.{corner}")
     for index, position in enumerate(positions):
@@ -169,12 +170,12 @@ def scan_table(study: Study, name: str, sweep: Sweep, store: Path) -> Table:
     for index in range(len(sweep)):
         position = sweep.samples[index][0]
         lead = {"x_m": position[0], "y_m": position[1]}
-        if name == "line_scan":
+        if name == Protocol.LINE_SCAN:
             lead["distance_m"] = float(np.hypot(*(np.array(position) - start)))
         if resonance is not None and by_position.get(index):
             lead |= _resonance_columns(sweep.study(index), resonance)
         rows += [lead | response for response in by_position.get(index, [])]
-    columns = POSITION_COLUMNS + ((DISTANCE_COLUMN,) if name == "line_scan" else ()) + RESPONSE_COLUMN_INFO
+    columns = POSITION_COLUMNS + ((DISTANCE_COLUMN,) if name == Protocol.LINE_SCAN else ()) + RESPONSE_COLUMN_INFO
     return Table(name, columns + (RESONANCE_COLUMNS if resonance is not None else ()), rows)
 
 

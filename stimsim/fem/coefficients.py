@@ -255,7 +255,7 @@ class Coefficients:
         """The equilibrium layers' potential of ``study`` at the mesh nodes (with layers): the sum of the
         top surface's Poisson-Boltzmann profile in the depth and each charged grain boundary's in the
         distance from its core faces (phi0 inside the core; exact where the layers do not overlap,
-        docs/physics.md 'Space-charge layers at grain boundaries')."""
+        docs/theory/physics.md 'Space-charge layers at grain boundaries')."""
         if "space_charge_potential" not in self.fields:
             return
         layer = study.charged_layer()

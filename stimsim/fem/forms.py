@@ -4,7 +4,7 @@ The balance is written once for the total fields (:func:`stimsim.physics.coupled
 plus the drive's heat input and the Hertz preload). Every operator is a UFL derivative of it about the
 base state: the frequency-domain operator L(i w) = i w M + R'[.], the Newton load F - R(X0) of the
 base state, and the second-order source -R''[a, b] along the direction functions a and b
-(docs/harmonics.md). The Functions in the bundle (base state, directions, solution) are the places the
+(docs/theory/harmonics.md). The Functions in the bundle (base state, directions, solution) are the places the
 compiled forms read; their values change, the bundle does not.
 
 Quadrature. UFL's degree estimate of the ionic terms (the exponential of the thermal activation, 1/T,

@@ -31,7 +31,7 @@ class TipResponse:
     """One harmonic of the tip signal.
 
     drive_frequency: Hz. harmonic: multiple n of the drive frequency. kind: 'thermal', 'nonionic',
-    'ionic' (the :data:`PARTS`) or 'total' (their sum; docs/harmonics.md).
+    'ionic' (the :data:`PARTS`) or 'total' (their sum; docs/theory/harmonics.md).
     order: perturbation order the signal comes from (1: linear in the heating; 0: all orders, a sum
     or the nonlinear periodic state). method: who solved it ('expansion', 'harmonic_balance',
     'time_domain'; see :mod:`stimsim.solve.forward`). displacement: complex amplitude of u_z in m. temperature: complex amplitude of the tip temperature in K. heating_power:

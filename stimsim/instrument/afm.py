@@ -18,7 +18,7 @@ swept spectrum instead.
 A Hertz contact under a static force is stiffer the deeper it is indented, so the indentation's
 oscillation makes a force at the sums and differences of its harmonics: :class:`HertzContact` and
 :func:`contact_harmonics` give it as the surface displacement that would move the tip alike
-(docs/instrument.md, 'Hertz contact nonlinearity').
+(docs/guide/instrument.md, 'Hertz contact nonlinearity').
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def contact_harmonics(
     linearised m z'' + c z' + (k_c + k*) z = k* u_s, so z_n = g H(n f) X_n with g = k* / (k* + k_c) and
     the indentation oscillates by delta_n = (1 - g H(n f)) X_n. The force (1/2) F'' delta(t)^2 lands at
     the pairs of :func:`stimsim.physics.drives.second_order_pairs` with their weights (1/4 at 2n, 1/2 at n + m and
-    m - n); it moves the tip as a surface displacement F_k / k* would (docs/instrument.md)."""
+    m - n); it moves the tip as a surface displacement F_k / k* would (docs/guide/instrument.md)."""
     k = contact.stiffness
     coupling = 1.0 if resonance.cantilever_stiffness is None else k / (k + resonance.cantilever_stiffness)
     indentation = {n: (1 - coupling * resonance.transfer(n * drive_frequency)) * x for n, x in surface.items()}
@@ -209,7 +209,7 @@ class ResonanceEstimate:
 
 def dart(f1: float, f2: float, z1: complex, z2: complex) -> ResonanceEstimate:
     """Invert two lock-in readings ``z1``, ``z2`` (complex, m) at ``f1`` < f0 < ``f2`` (Hz) for the
-    resonance and the intrinsic response (Gannepalli et al. 2011, docs/instrument.md, 'DART'); it assumes the
+    resonance and the intrinsic response (Gannepalli et al. 2011, docs/guide/instrument.md, 'DART: two frequencies across the resonance'); it assumes the
     intrinsic response is the same at both frequencies."""
     if not 0 < f1 < f2:
         raise InputError("DART", f"needs 0 < f1 < f2, got f1 = {f1:g} Hz, f2 = {f2:g} Hz")

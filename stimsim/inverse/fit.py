@@ -336,7 +336,14 @@ def _fit(model: ForwardModel, data: Data, names, options: dict, start_time: floa
         x_scale=1.0, xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=options["max_evaluations"],
     )
     r, jac, y = evaluate(solution.x)
+    fitted = [t.to_p(v) for t, v in zip(transforms, solution.x)]
+    try:
+        checked = model.checked(fitted)
+    except InputError as err:
+        values = ", ".join(f"{name} = {value:.4g}" for name, value in zip(names, fitted))
+        raise InputError(where, f"the fit reached {values}, where the model does not hold: {err}") from None
     result = _report(model, names, transforms, start, solution, r, jac, data, limits)
+    result["warnings"] += checked.warnings()
     result["forward_evaluations"] = model.evaluations
     result["rebuilds"] = model.rebuilds
     result["wall_time_s"] = model.comm.allreduce(time.perf_counter() - start_time, op=MPI.MAX)

@@ -16,7 +16,7 @@ cheapest correct way:
   times smaller than the rule asks for), generates a new mesh.
 
 Derivatives. For the in-place parameters they are tangent-linear solves on the factorisations of the
-forward solves (docs/harmonics.md, 'Perturbation orders'; every form is a UFL derivative, compiled once per model):
+forward solves (docs/theory/harmonics.md, 'Perturbation orders'; every form is a UFL derivative, compiled once per model):
 
     base state     J dX0 = T[F - R]
     first order    L(w) dX1 = T[F] - (T + B)[L X1]
@@ -72,6 +72,7 @@ from stimsim.solve.forward import (
     time_domain_tips,
 )
 from stimsim.solve.model import HarmonicModel
+from stimsim.solve.simulate import SimulationResult, simulate
 from stimsim.solve.validity import validity_parameters
 from stimsim.study.load import derived_study
 from stimsim.study.modes import PeriodicMethod
@@ -300,6 +301,16 @@ class ForwardModel:
                 if self.methods[key] == "central difference":
                     jacobian[:, k] = self._difference(study, key)
         return Prediction(points, displacement, jacobian if derivatives else None)
+
+    def checked(self, values) -> SimulationResult:
+        """The study at parameter ``values`` (SI, in the order of :attr:`names`) solved and checked by
+        the one solve path (:func:`stimsim.solve.simulate.simulate`) on this model: its heating and
+        solved temperatures and concentrations within the model's range, every frequency by the
+        study's periodic method, with the validity of the expansion. Out-of-range values raise
+        InputError."""
+        study = self.study = with_values(self.study, {key: float(v) for key, v in zip(self.keys, values)})
+        self._move_to(study)
+        return simulate(study, self.comm, model=self.model)
 
     def _difference(self, study: Study, key: str) -> np.ndarray:
         """Central difference of the outputs in ``key`` about ``study``, on the same (stretched) mesh."""

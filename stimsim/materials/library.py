@@ -3,7 +3,7 @@
 A :class:`Material` is an immutable, range-checked set of properties. Built-in sets live in
 :data:`PARAMETER_SETS` as plain data: each value carries its unit in :data:`PROPERTIES`, each set its
 citation, and uncertain or assumed values are listed with a note so that a user knows what to override.
-Values, literature ranges and sources: ``docs/materials.md``.
+Values, literature ranges and sources: ``docs/guide/materials.md``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ GAS_CONSTANT = 8.314462618
 EV_TO_J_PER_MOL = 96485.33212
 #: Largest accepted |Q*| (J/mol): 5 eV per particle. Models of thermodiffusion relate the heat of
 #: transport to the migration enthalpy, below about 3 eV per particle for ions in solids; a larger value
-#: is a unit error (docs/materials.md, 'Heat of transport').
+#: is a unit error (docs/guide/materials.md, 'Heat of transport (thermotransport)').
 HEAT_OF_TRANSPORT_BOUND = 5 * EV_TO_J_PER_MOL
 
 

@@ -1,4 +1,4 @@
-"""Equilibrium space-charge layers under a planar surface (docs/physics.md, 'Space-charge layers from
+"""Equilibrium space-charge layers under a planar surface (docs/theory/physics.md, 'Space-charge layers from
 equilibrium').
 
 A surface core at the potential phi0 (V) relative to the bulk, or carrying the charge Q (C/m^2), is

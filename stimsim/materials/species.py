@@ -1,4 +1,4 @@
-"""Charged mobile species and their electroneutral pair (docs/physics.md, 'Charged species: the
+"""Charged mobile species and their electroneutral pair (docs/theory/physics.md, 'Charged species: the
 electroneutral limit').
 
 A :class:`Species` is one ``[[sample.species]]`` table in SI units. Under ``[ions] electrostatics =

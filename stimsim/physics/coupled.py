@@ -7,7 +7,7 @@ relative to c0); under Nernst-Planck-Poisson also the second species' excess (``
 electric potential perturbation (``potential``). :func:`static_residual` is the time-independent part of each balance,
 :func:`storage` the part multiplied by d/dt. The frequency-domain operators are derivatives of these
 forms about the base state (``ufl.derivative``): first order L(i w) = i w M + R'[.], second order
-sources -1/4 R''[X1, X1] (docs/harmonics.md, 'Products of harmonics'). Heat inputs are added by the model.
+sources -1/4 R''[X1, X1] (docs/theory/harmonics.md, 'Products of harmonics'). Heat inputs are added by the model.
 """
 
 from __future__ import annotations

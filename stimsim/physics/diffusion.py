@@ -1,5 +1,5 @@
 """Larché–Cahn stress-driven diffusion of one mobile species with thermotransport, neutral or the
-primary species of an electroneutral pair, and its surface exchange (docs/physics.md, 'Governing
+primary species of an electroneutral pair, and its surface exchange (docs/theory/physics.md, 'Governing
 equations', 'Charged species: the electroneutral limit' and 'Boundary conditions').
 
 Physical flux  J = -M grad(mu)/(R T) - M (Q* / (R T^2)) grad T: for a neutral species M = D(T) c and
@@ -77,7 +77,7 @@ def chemical_flux(theta, sigma_h, excess, k: DiffusionCoefficients, equilibrium,
 
     With a partner p (an electroneutral pair): its concentration is c_p0(x) + w c', the mobilities a = d c
     and b = d_p(T) c_p act in series, M = a b / (b + w^2 a), and the potential of the pair gains
-    w grad ln(c_p/c_p0) = w^2 (grad(c') - c' grad ln c_p0)/c_p (docs/physics.md, 'Charged species: the
+    w grad ln(c_p/c_p0) = w^2 (grad(c') - c' grad ln c_p0)/c_p (docs/theory/physics.md, 'Charged species: the
     electroneutral limit'). Both c0(x) may be the Boltzmann profiles of an equilibrium space-charge
     layer: c_i0 c_p0^w is then uniform, so the reference stays stationary.
 

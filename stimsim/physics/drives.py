@@ -9,7 +9,7 @@ keys set its heating (:attr:`Drive.oscillating_key`, :attr:`Drive.dc_key`) and a
 the tip temperature (:meth:`Drive.halfspace_response`, :meth:`Drive.tip_rise`). Nothing outside this
 module asks for the mode's name.
 
-Every physical signal is real, x(t) = X0 + sum_n Re(X_n e^{i n w t}) (docs/harmonics.md). The drives:
+Every physical signal is real, x(t) = X0 + sum_n Re(X_n e^{i n w t}) (docs/theory/harmonics.md). The drives:
 
 * :class:`PowerDrive`: a prescribed heat flow P1 cos(wt) (+ a DC power) into the heated disk;
 * :class:`LaserDrive`: an absorbed power A m P (1 + cos(wt)/m), Gaussian on the surface or Beer–Lambert in depth;
@@ -188,7 +188,7 @@ class Drive:
 
     def halfspace_response(self, material, angular_frequency: float) -> float:
         """|Tip temperature| (K) per W into a half-space of ``material`` at ``angular_frequency``
-        (rad/s): a uniformly heated disk of the heated radius, averaged over it (analytic, docs/verification.md)."""
+        (rad/s): a uniformly heated disk of the heated radius, averaged over it (analytic, docs/validation/verification.md)."""
 
         k, radius = material.thermal_conductivity, self.heated_radius
         if angular_frequency == 0:
@@ -407,7 +407,7 @@ def heater_dc_temperature(excitation, transfer: float) -> float:
     voltage V0^2 + V1^2/2 (V^2), with ``transfer`` (K/W) the steady heater temperature per W: the root
     of theta (1 + beta theta) = c, c = transfer (V0^2 + V1^2/2) / R0, that tends to c as beta -> 0,
     2c / (1 + sqrt(1 + 4 beta c)). It leaves out the DC power of the heater temperature's oscillation
-    beating with V^2 (of order beta theta_n P_n / 2, docs/harmonics.md)."""
+    beating with V^2 (of order beta theta_n P_n / 2, docs/theory/harmonics.md)."""
     beta = excitation.heater_temperature_coefficient
     square = excitation.dc_voltage**2 + excitation.ac_voltage**2 / 2
     c = transfer * square / excitation.heater_resistance
@@ -460,7 +460,7 @@ def make_drive(excitation, tip) -> Drive:
 @dataclass(frozen=True)
 class SecondOrderPair:
     """A product of two heating harmonics that lands at ``harmonic``: the source is
-    -``weight`` R''[X_first, X_second], with X_second conjugated when ``conjugate`` (docs/harmonics.md)."""
+    -``weight`` R''[X_first, X_second], with X_second conjugated when ``conjugate`` (docs/theory/harmonics.md)."""
 
     harmonic: int
     first: int

@@ -1,4 +1,4 @@
-"""Heat conduction in the frequency domain and the three tip/laser heat inputs (docs/physics.md, 'Heat input').
+"""Heat conduction in the frequency domain and the three tip/laser heat inputs (docs/theory/physics.md, 'Heat input').
 
 Scaled balance, time factor e^{i w t}:  i w C theta + div(-k grad theta) = Q  in the body,
 -k d(theta)/dn = -q on the heated surface, adiabatic elsewhere on the top, theta = 0 far away.

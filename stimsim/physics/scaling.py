@@ -8,10 +8,10 @@ stress scale or, if larger, to the temperature scale through the heat of transpo
 time scale l^2 rho c_p / k, diffusion l^2 / D. Material coefficients are divided by the reference values of
 the material under the tip. Under Nernst-Planck-Poisson the potential perturbation is in units of
 (R T_amb/F) c_s/c_ref with c_ref = sum_k z_k^2 c_k, the potential that moves a species by the
-concentration scale, so that its drift and Gauss's law have O(1) coefficients (docs/physics.md,
+concentration scale, so that its drift and Gauss's law have O(1) coefficients (docs/theory/physics.md,
 'Charged species: Nernst-Planck-Poisson'). In raw SI (lengths 1e-8 m, stresses 1e9 Pa, displacements 1e-12 m) the
-direct solver loses all accuracy; in these units every entry is O(1) (docs/physics.md,
-'Scaled (dimensionless) form'; docs/numerics.md, 'Measured facts that shaped the code').
+direct solver loses all accuracy; in these units every entry is O(1) (docs/theory/physics.md,
+'Scaled (dimensionless) form'; docs/developer/numerics.md, 'Measured facts that shaped the code').
 """
 
 from __future__ import annotations

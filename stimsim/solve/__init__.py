@@ -6,6 +6,7 @@ from stimsim.solve.forward import HarmonicSolution, PeriodicReport, solve_harmon
 from stimsim.solve.periodic import HarmonicBalance
 from stimsim.solve.timedomain import TimeDomainModel
 from stimsim.solve.direct import DirectSolver
+from stimsim.solve.simulate import SimulationResult, simulate, solve_frequencies
 
 __all__ = [
     "HarmonicModel",
@@ -15,4 +16,7 @@ __all__ = [
     "HarmonicBalance",
     "TimeDomainModel",
     "DirectSolver",
+    "SimulationResult",
+    "simulate",
+    "solve_frequencies",
 ]

@@ -46,7 +46,7 @@ MUMPS_ERRORS = {
 #: retried with the margin over the estimate (ICNTL(14), %) doubled.
 WORKSPACE_ERRORS, WORKSPACE_RETRIES = (-8, -9), 4
 #: Largest 3D model (all fields' DOFs) the direct solver is asked to factorise: 184k DOFs of the
-#: coupled ionic system took 8.6 GB and 7 min on one rank (docs/performance.md, '3D'). The iterative
+#: coupled ionic system took 8.6 GB and 7 min on one rank (docs/developer/performance.md, '3D'). The iterative
 #: coupled solve (``[solver] linear = "iterative"``) is not bound by it.
 MAX_DIRECT_3D_DOFS = 200_000
 #: Largest accepted normwise backward error of a solve (LU with pivoting gives ~1e-15).

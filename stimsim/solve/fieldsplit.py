@@ -27,7 +27,7 @@ balance splits is read from its forms (:func:`split_applies`), not from the stud
      what the free surface and the mesh add, is left to GMRES;
   4. mechanics again for the concentration's Vegard strain.
 
-Against the coupled step factorisations (9 uW, theta_1 = 60.6 K, 6 310 DOFs, H = 8, docs/harmonics.md)
+Against the coupled step factorisations (9 uW, theta_1 = 60.6 K, 6 310 DOFs, H = 8, docs/theory/harmonics.md)
 GMRES needs about twice the iterations, each about a third of the cost; the factorisations are of
 1 262 (heat, concentration) and 3 786 (mechanics) DOFs instead of 6 310, and hold 60 MB instead of 429.
 The mechanics block is constant but refactorised with the others (the coefficients may have changed

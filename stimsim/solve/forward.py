@@ -6,7 +6,7 @@ first-order fields listed by :func:`stimsim.physics.drives.second_order_pairs`. 
 ions is labelled 'nonionic': the second order's part with the ions held immobile (from a
 temperature-dependent alpha and k) and the linear answer to a nonlinear heater's further heating
 harmonics (:attr:`~stimsim.physics.drives.Drive.background_harmonics`); the rest of the second order, what the
-mobile ions add, is 'ionic' (docs/harmonics.md, 'Non-ionic second harmonics'). Tip harmonics 1 to
+mobile ions add, is 'ionic' (docs/theory/harmonics.md, 'Non-ionic second harmonics'). Tip harmonics 1 to
 :data:`~stimsim.physics.drives.MAX_HARMONIC` are reported; where several parts land, a 'total' row gives their sum.
 
 The study's ``[solver] periodic`` chooses who answers (:func:`periodic_method`): the expansion, or the
@@ -351,11 +351,13 @@ def _merged_by_kind(rows: list[TipResponse]) -> list[TipResponse]:
     return [_merged([r for r in rows if r.kind == kind]) for kind in kinds]
 
 
-def periodic_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> dict:
-    """Tip (displacement, temperature) by harmonic 0..H of the periodic state by ``report.method``."""
+def periodic_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport,
+                  harmonics: int | None = None) -> dict:
+    """Tip (displacement, temperature) by harmonic 0..H of the periodic state by ``report.method``; H is
+    ``harmonics`` if given, else the study's or the adaptive choice."""
     if report.method == PeriodicMethod.HARMONIC_BALANCE:
-        return harmonic_balance_tips(model, frequency, solution, report)
-    return time_domain_tips(model, frequency, solution, report)
+        return harmonic_balance_tips(model, frequency, solution, report, harmonics)
+    return time_domain_tips(model, frequency, solution, report, harmonics)
 
 
 def nonionic_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport, tips: dict) -> dict:
@@ -367,21 +369,23 @@ def nonionic_tips(model, frequency: float, solution: HarmonicSolution, report: P
     if not model.thermally_nonlinear:
         return {}
     if model.ionic:
-        model = model.without_ions(report.harmonics)
+        model = model.without_ions()
         base_state(model)
         solution = solve_harmonics(model, frequency)
-        tips = periodic_tips(model, frequency, solution, PeriodicReport(report.method, "the ions held immobile"))
+        tips = periodic_tips(model, frequency, solution, PeriodicReport(report.method, "the ions held immobile"),
+                             report.harmonics)
     linear = {n: model.tip_values(fields) for n, fields in (solution.first | solution.background).items()}
     return {k: tuple(complex(x) for x in np.subtract(tip, linear.get(k, (0j, 0j)))) for k, tip in tips.items()}
 
 
-def harmonic_balance_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> dict:
+def harmonic_balance_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport,
+                          harmonics: int | None = None) -> dict:
     """Tip (displacement, temperature) by harmonic 0..H by harmonic balance, started from the
     expansion; H doubled from FIRST_HARMONICS until the highest falls below HARMONIC_TAIL of the ionic
-    channel (or the study's [solver] harmonics)."""
+    channel (or ``harmonics`` if given, else the study's [solver] harmonics)."""
     balance = model.harmonic_balance()
     start = expansion_harmonics(balance, solution)
-    given = model.study.solver.harmonics
+    given = harmonics or model.study.solver.harmonics
     harmonics = given or FIRST_HARMONICS * model.drive.channels.ionic
     while True:
         state = balance.solve(frequency, solution.heating, model.base_heating, harmonics, start)
@@ -401,11 +405,12 @@ def expansion_harmonics(balance, solution: HarmonicSolution) -> np.ndarray:
                      for k in range(MAX_HARMONIC + 1)])
 
 
-def time_domain_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> dict:
+def time_domain_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport,
+                     harmonics: int | None = None) -> dict:
     """Tip (displacement, temperature) by harmonic 0..H from the last of [solver] periods time-stepped
-    periods (steps_per_period each), started from the expansion's state at t = 0."""
+    periods (steps_per_period each), started from the expansion's state at t = 0; H is ``harmonics`` if given."""
     options = model.study.solver
-    harmonics = options.harmonics or FIRST_HARMONICS * model.drive.channels.ionic
+    harmonics = harmonics or options.harmonics or FIRST_HARMONICS * model.drive.channels.ionic
     displacement, temperature = periodic_tip_harmonics(
         model, frequency, heating_in_time(model, solution), range(harmonics + 1), options.periods,
         options.steps_per_period, expansion_state(model, solution)

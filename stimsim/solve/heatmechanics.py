@@ -4,7 +4,7 @@ Heat depends on neither the displacement nor the ions, and with the ions held im
 depends only on the temperature (through the thermal coupling block dR_u/dtheta, minus its product
 with the temperature on the right-hand side). Without mobile ions this is the model's whole operator;
 with them it is the operator of the same sample with the ions held immobile, which answers the
-non-ionic second order (docs/harmonics.md, 'Non-ionic second harmonics'). Mechanics does not depend
+non-ionic second order (docs/theory/harmonics.md, 'Non-ionic second harmonics'). Mechanics does not depend
 on the frequency or the base state and is factorised once per parameter set; the heat operator and the
 coupling depend on the base state only through a temperature-dependent k(T) and alpha(T)
 (:meth:`HeatMechanics.refresh_base`).

@@ -31,7 +31,7 @@ Every solve is checked: the KSP converged reason (else a :class:`~stimsim.core.e
 residual history), finite values, the size of the scaled solution and the backward error. Any PETSc
 option can be overridden under the prefix ``stimsim_coupled_`` (e.g.
 ``-stimsim_coupled_fieldsplit_displacement_pc_type lu``); measured iterations and costs are in
-docs/performance.md ('3D solvers').
+docs/developer/performance.md ('3D solvers').
 """
 
 from __future__ import annotations

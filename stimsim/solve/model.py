@@ -58,7 +58,6 @@ from stimsim.solve.heatmechanics import HEAT, MECHANICS, HeatMechanics
 from stimsim.solve.iterative import FieldSplitSolver
 from stimsim.solve.periodic import HarmonicBalance
 from stimsim.solve.staggered import StaggeredSolver
-from stimsim.study.load import immobile_study
 from stimsim.study.modes import LinearSolver
 from stimsim.study.schema import flat_keys
 from stimsim.study.study import Study
@@ -161,7 +160,7 @@ class HarmonicModel:
             advice = "" if self.iterative else " or set solver.linear = 'iterative' (with mobile ions),"
             raise InputError(
                 "mesh.refinement", f"the 3D mesh has {direct} DOFs to factorise, more than the direct solver handles "
-                f"({MAX_DIRECT_3D_DOFS}: 184k DOFs needed 8.6 GB and 7 min, docs/performance.md). A chemical length "
+                f"({MAX_DIRECT_3D_DOFS}: 184k DOFs needed 8.6 GB and 7 min, docs/developer/performance.md). A chemical length "
                 f"far below the contact radius is the usual cause (its surface layer is isotropic in 3D): lower "
                 f"mesh.refinement,{advice} or raise the lowest diffusivity or lower the highest frequency"
             )
@@ -445,12 +444,14 @@ class HarmonicModel:
             self._harmonic_balance = HarmonicBalance(self)
         return self._harmonic_balance
 
-    def without_ions(self, harmonics: int | None = None) -> HarmonicModel:
-        """The model of the same sample on the same mesh with the ions held immobile (the study with
-        no mobile species: :func:`~stimsim.study.load.immobile_study`), whose periodic state defines the 'nonionic' rows
-        of the periodic methods, with ``harmonics`` as its ``[solver] harmonics`` (H) if given. Built on
-        the first call and kept; later calls rewrite its parameters in place where the study changed."""
-        immobile = immobile_study(self.study, {} if harmonics is None else {"solver.harmonics": harmonics})
+    def without_ions(self) -> HarmonicModel:
+        """The model of the same sample on the same mesh with the ions held immobile (the study's
+        :attr:`~stimsim.study.study.Study.immobile` companion), whose periodic state defines the
+        'nonionic' rows of the periodic methods. Built on the first call and kept; later calls rewrite
+        its parameters in place where the study changed."""
+        immobile = self.study.immobile
+        if immobile is None:
+            raise ValueError("the study has no immobile companion: it needs mobile ions and a temperature-dependent alpha or k")
         if self._without_ions is None:
             self._without_ions = HarmonicModel(immobile, self.domain.comm, self.domain)
         elif self._without_ions.study.resolved != immobile.resolved:

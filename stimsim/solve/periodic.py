@@ -14,7 +14,7 @@ balance: equivalent to G_k = i k S X_k + R_k(X) - F_k = 0 for k = 0..H with R_k 
 2H + 1 phases, i.e. with the harmonics of R above H aliased instead of dropped. Both converge
 spectrally in H; the dealiased form (R at 2(2H + 1) phases, projected) is not used because its
 Jacobian, a Toeplitz operator truncated at H, was not approximated by any time stepping at
-E_a theta_1/(R T^2) ~ 6, where the diffusivity swings by e^{+-6} within a period (docs/harmonics.md,
+E_a theta_1/(R T^2) ~ 6, where the diffusivity swings by e^{+-6} within a period (docs/theory/harmonics.md,
 'Large amplitudes').
 The unknowns are real vectors, so every operator below is real and Krylov methods in complex PETSc
 arithmetic see a complex-linear map.
@@ -287,7 +287,7 @@ class HarmonicBalance:
         a period, so its periodic state is the response to the period average (from rest, the rectified
         DC part would be wrong by 1/(1 - Phi)); the fast modes forget the start within a few steps.
         (Estimating the periodic start from a first period of steps saved two of 27 Krylov iterations
-        at theta_1 ~ 60 K for twice the back-substitutions: docs/harmonics.md.) Split by field where it
+        at theta_1 ~ 60 K for twice the back-substitutions: docs/theory/harmonics.md.) Split by field where it
         applies (:mod:`stimsim.solve.fieldsplit`)."""
         self.statistics.preconditioner += 1
         if self.split is not None:
@@ -352,7 +352,7 @@ class HarmonicBalance:
             raise InputError(
                 "solver.harmonics", f"harmonic balance with H = {grid.harmonics} keeps {count} LU factorisations of "
                 f"{dofs} DOFs in all for the {model.num_dofs}-DOF 3D model, more than the {MAX_DIRECT_3D_DOFS} "
-                "factorised DOFs of the largest direct 3D solve (docs/performance.md): at this H the mesh may have "
+                "factorised DOFs of the largest direct 3D solve (docs/developer/performance.md): at this H the mesh may have "
                 f"{MAX_DIRECT_3D_DOFS * model.num_dofs // dofs} DOFs; lower mesh.refinement or solver.harmonics, or "
                 "the heating amplitude so that the expansion holds",
             )
@@ -365,7 +365,7 @@ class HarmonicBalance:
         ``tolerance``: the residual, relative to the heat input, that ends Newton (0 < tolerance < 1;
         looser than the default only where a coarse answer is wanted, as in benchmarks/periodic.py: at
         theta_1 ~ 60 K, 1e-2 left u_2 within 1e-4 of the converged state, but at small amplitudes it
-        accepts the start as it is, without the harmonics the start lacks: docs/harmonics.md)."""
+        accepts the start as it is, without the harmonics the start lacks: docs/theory/harmonics.md)."""
         if not 0 < tolerance < 1:
             raise ValueError(f"the Newton tolerance must be in (0, 1), not {tolerance!r}")
         self.statistics = PeriodicStatistics()

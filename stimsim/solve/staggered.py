@@ -12,7 +12,7 @@ sigma_h -> diffusion until the concentration stops changing:
   diffusion are refactorised per frequency into the same matrices (smaller than the monolithic one).
 
 The measured contraction decides in :class:`~stimsim.solve.model.HarmonicModel` whether the staggered or
-the monolithic solve is used (docs/numerics.md, 'Measured facts that shaped the code').
+the monolithic solve is used (docs/developer/numerics.md, 'Measured facts that shaped the code').
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Validity of the second-order expansion: its small parameters, measured on the solved first order.
 
 The frequency-domain model expands the nonlinear balance about the base state to second order in the
-heating amplitude (docs/harmonics.md). The ionic flux J = -D(T) [grad c - (Omega c / (R T)) grad sigma_h]
+heating amplitude (docs/theory/harmonics.md). The ionic flux J = -D(T) [grad c - (Omega c / (R T)) grad sigma_h]
 with D(T) = D_ref exp(-(E_a/R)(1/T - 1/T_amb)) is Taylor-expanded in the first-order fields theta_1,
 c_1 and sigma_1 about the local base state (temperature T = T_amb + theta_DC, concentration c_0), so
-the expansion holds while these stay small (docs/harmonics.md, 'Validity of the expansion'):
+the expansion holds while these stay small (docs/theory/harmonics.md, 'Validity of the expansion'):
 
 * ``activation``: E_a theta_1 / (R T^2), the change of ln D over an oscillation (ions only; for an
   electroneutral pair the larger barrier of its two species);
@@ -28,7 +28,7 @@ with several, e.g. a Joule drive heating at 1 and 2). Ionic parameters count onl
 node with the largest coefficient (E_a, Omega) of the cells around it. :data:`THRESHOLDS` are where
 the second-order tip displacement u_2 was measured to be 1 % off the nonlinear periodic state
 (concentration and stress: the end of the measured range, where it was still within 0.5 %;
-docs/verification.md, 'Validity of the expansion'); :func:`exceeded` says which are passed and what
+docs/validation/verification.md, 'Validity of the expansion'); :func:`exceeded` says which are passed and what
 it means. The refusals of a temperature below 0 K or a concentration below zero are
 :func:`stimsim.solve.limits.check_first_order`'s.
 """
@@ -50,7 +50,7 @@ class Parameter:
     ``means`` (a text with ``{value}`` or ``{percent}``), and the measured error C x^p of the
     second-order tip displacement u_2 against the periodic state as ``error`` = (C, p): the threshold
     is where it reaches 1 %. ``error`` is None where no 1 % point was found below the physical limit:
-    the threshold is then the end of the measured range (docs/verification.md, 'Validity of the
+    the threshold is then the end of the measured range (docs/validation/verification.md, 'Validity of the
     expansion'). ``nonlinear``: defined only for a model whose expansion is not exact (mobile ions,
     k' != 0); without any such parameter the first and second orders are exact. ``measured``: False
     for a threshold set by analogy with another parameter's, not by a measurement."""
@@ -79,7 +79,7 @@ class Parameter:
                 f"harmonics are 1 % off the periodic state: {meaning}; expect them off by {expected}")
 
 
-#: The parameters, with the thresholds and errors measured in docs/verification.md.
+#: The parameters, with the thresholds and errors measured in docs/validation/verification.md.
 PARAMETERS = {
     p.name: p
     for p in (
@@ -205,7 +205,7 @@ def exceeded(parameters: dict[str, float]) -> list[str]:
 
 #: Expected error of the second-order harmonics above which [solver] periodic = 'auto' solves the
 #: periodic state by harmonic balance instead (between 1 % and this the expansion answers, with a
-#: warning: harmonic balance costs 50 to 500 expansion solves, docs/harmonics.md 'Large amplitudes').
+#: warning: harmonic balance costs 50 to 500 expansion solves, docs/theory/harmonics.md 'Large amplitudes').
 AUTO_SWITCH_ERROR = 0.05
 
 

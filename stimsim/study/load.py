@@ -124,6 +124,11 @@ def immobile_study(study: Study, changes: dict[str, Any]) -> Study:
     ``changes`` set as in :func:`derived_study`. [[sample.species]] tables, which own the concentration,
     go first, with the [ions] table and the grain boundaries' space-charge keys that only charged
     species can have."""
+    return _changed(_immobile_raw(study), changes)
+
+
+def _immobile_raw(study: Study) -> dict:
+    """The raw study dict of :func:`immobile_study`."""
     raw = copy.deepcopy(study.raw)
     if study.sample.species:
         raw["sample"].pop("species")
@@ -132,11 +137,22 @@ def immobile_study(study: Study, changes: dict[str, Any]) -> Study:
             for key in LAYER_KEYS:
                 boundary.pop(key, None)
     set_key(raw, "sample.properties.concentration", 0.0)
-    return _changed(raw, changes)
+    return raw
 
 
 def study_from_dict(raw: dict) -> Study:
-    """Validate a raw study dict (as parsed from TOML) and return the :class:`Study`."""
+    """Validate a raw study dict (as parsed from TOML) and return the :class:`Study`, with its
+    :attr:`~stimsim.study.study.Study.immobile` companion where a periodic method needs one: mobile
+    ions and a temperature-dependent alpha or k."""
+    study = _built(raw)
+    materials = study.sample.materials()
+    if any(m.is_ionic for m in materials) and any(m.is_thermally_nonlinear for m in materials):
+        return dataclasses.replace(study, immobile=_built(_immobile_raw(study)))
+    return study
+
+
+def _built(raw: dict) -> Study:
+    """The :class:`Study` of the raw dict ``raw``, every key and cross-check validated."""
     reject_unknown(raw)
     resolved = {section: check_section(section, raw.get(section, {})) for section in SCHEMA}
     excitation = _excitation(resolved["excitation"], given=set(raw.get("excitation", {})))
@@ -269,7 +285,7 @@ def _charged(mat: Material, species: tuple[Species, ...], ambient: float, sample
     under 'poisson', two species') derived values, the ambipolar chemical diffusivity and its apparent
     activation energy at the ambient temperature, Omega_n and the thermodynamic concentration c*, or the
     lone species' own, so that scales and lengths treat them as the neutral species with the same linear
-    response at the ambient temperature ``ambient`` (K; docs/physics.md, 'Charged species: the
+    response at the ambient temperature ``ambient`` (K; docs/theory/physics.md, 'Charged species: the
     electroneutral limit')."""
     for key in SPECIES_PROPERTIES:
         if key in sample["properties"]:

@@ -45,12 +45,12 @@ MAX_CORE_POTENTIAL = 2.0
 #: Numbers of [[sample.species]] tables accepted under ions.electrostatics = 'poisson'.
 POISSON_SPECIES = (1, 2)
 #: Smallest Debye length accepted under 'poisson', as a fraction of the contact radius: the mesh
-#: resolves lambda_D in the surface layer and around the contact edge (docs/physics.md,
+#: resolves lambda_D in the surface layer and around the contact edge (docs/theory/physics.md,
 #: 'Charged species: Nernst-Planck-Poisson'); below it the electroneutral limit holds.
 MIN_DEBYE_FRACTION = 0.01
 
 #: The study-file schema: section -> key -> :class:`Key`. The key table of
-#: docs/study-files.md is written from it by hand: keep the two in step.
+#: docs/guide/study-files.md is written from it by hand: keep the two in step.
 SCHEMA: dict[str, dict[str, Key]] = {
     "sample": {
         "material": Key("string", "", "built-in material of the sample (or of the film)", "SDC"),
@@ -192,7 +192,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
 }
 
-#: The keys of one [[sample.species]] table (docs/study-files.md, 'Charged species').
+#: The keys of one [[sample.species]] table (docs/guide/study-files.md, 'Charged species').
 SPECIES_SCHEMA: dict[str, Key] = {
     "name": Key("string", "", "name of the species (unique)", REQUIRED),
     "charge": Key("integer", "1", "charge number z (elementary charges per particle)", REQUIRED, low=-8, high=8),
@@ -209,7 +209,7 @@ SPECIES_SCHEMA: dict[str, Key] = {
         low=-HEAT_OF_TRANSPORT_BOUND, high=HEAT_OF_TRANSPORT_BOUND,
     ),
 }
-#: The keys of one [[geometry.grain_boundaries]] table (docs/study-files.md, 'Grain boundaries').
+#: The keys of one [[geometry.grain_boundaries]] table (docs/guide/study-files.md, 'Grain boundaries').
 BOUNDARY_SCHEMA: dict[str, Key] = {
     "point": Key("numbers", "m", "a point [x, y] of the boundary's plane on the top surface", REQUIRED),
     "normal": Key("numbers", "1", "lateral normal [nx, ny] of the plane (any length but zero)", REQUIRED),

@@ -156,6 +156,10 @@ class Study:
     solver: SolverOptions = SolverOptions()
     extensions: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict, repr=False)
+    #: The same study with the ions held immobile, built with it where a periodic method needs it
+    #: (mobile ions and a temperature-dependent alpha or k: its periodic state defines the 'nonionic'
+    #: rows); None otherwise (:func:`stimsim.study.load.immobile_study`).
+    immobile: Study | None = field(default=None, repr=False, compare=False)
 
     @property
     def drive(self) -> Drive:
