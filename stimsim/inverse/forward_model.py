@@ -668,13 +668,20 @@ class TangentLinear:
             for name, form in zip(self.model.names, forms)
         ]
 
-    def _solve(self, key: str, label: str, label_out: str) -> dict:
-        """The tangent of ``key`` for the right-hand side ``label`` on the model's current
-        factorisation, as new fields."""
+    def _solve(self, label: str, prepare) -> list[dict]:
+        """The tangents of every parameter for the right-hand side ``label`` on the model's current
+        factorisation, as new fields in the order of :attr:`directions`: one back-substitution of all
+        of them (:meth:`HarmonicModel.back_substitute`). ``prepare(k, key)`` loads what the right-hand
+        side of the k-th parameter reads."""
         m = self.model
-        parts = ([self.common[label]] if label in self.common else []) + [self.parts[n][label] for n in self.moved[key]]
-        m.back_substitute([tuple(p[i] for p in parts) for i in range(len(m.names))], self.out)
-        return {name: f.copy() for name, f in self.out.items()}
+
+        def right_hand_sides():
+            for k, key in enumerate(self.directions):
+                prepare(k, key)
+                parts = ([self.common[label]] if label in self.common else []) + [self.parts[n][label] for n in self.moved[key]]
+                yield [tuple(p[i] for p in parts) for i in range(len(m.names))]
+
+        return m.back_substitute(right_hand_sides(), self.out)
 
     def _load(self, target: dict, fields: dict, factor: complex = 1.0) -> None:
         for name in self.model.names:
@@ -689,9 +696,7 @@ class TangentLinear:
             return
         m.factorize(0.0, dc_heating)
         m.forms.heating.value = dc_heating
-        for key in self.directions:
-            self._use(key)
-            self.base_tangents[key] = self._solve(key, "base", "d_base")
+        self.base_tangents = dict(zip(self.directions, self._solve("base", lambda k, key: self._use(key))))
         m.forms.heating.value = 0
 
     def _use_base(self, key: str) -> None:
@@ -703,12 +708,13 @@ class TangentLinear:
         """Tangents of the first-order fields ``first`` per parameter, on the current factorisation."""
         m = self.model
         self._load(self.x, first)
-        m.forms.heating.value = 1.0
-        found = []
-        for key in self.directions:
+
+        def prepare(k, key):
             self._use(key)
             self._use_base(key)
-            found.append(self._solve(key, "first", "d_first"))
+
+        m.forms.heating.value = 1.0
+        found = self._solve("first", prepare)
         m.forms.heating.value = 0
         return found
 
@@ -716,14 +722,14 @@ class TangentLinear:
         """Tangents of the second-order fields ``second`` driven by -weight R''[a, b] per parameter,
         given the tangents of a (``d_first``) and of b (``d_other``)."""
         self._load(self.x, second)
-        found = []
-        for key, d_a, d_b in zip(self.directions, d_first, d_other):
+
+        def prepare(k, key):
             self._use(key)
             self._use_base(key)
-            self._load(self.da, d_a, weight)
-            self._load(self.db, d_b)
-            found.append(self._solve(key, "second", "d_second"))
-        return found
+            self._load(self.da, d_first[k], weight)
+            self._load(self.db, d_other[k])
+
+        return self._solve("second", prepare)
 
     def add_base_direction(self, key: str, fields: dict, factor: complex) -> None:
         """Add ``factor`` times ``fields`` to the base-state tangent of ``key`` (a DC heating that moves

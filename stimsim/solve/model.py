@@ -426,16 +426,29 @@ class HarmonicModel:
         (self.coupled_solver if self.ionic else self.heat_mechanics.heat).factorize()
         self.forms.heating.value = 0
 
-    def back_substitute(self, right_hand_sides: list, out: dict) -> None:
-        """Solve the operator of the latest solve (or :meth:`factorize`) for the right-hand sides
-        ``right_hand_sides`` (per field, in :attr:`names` order: a compiled linear form or a tuple of
-        them, summed) into ``out`` (name -> Function). With ions the fields are solved together;
-        without, the temperature first and then the displacement, whose right-hand side may read
-        ``out``'s temperature. Costs back-substitutions only (the monolithic factorisation with ions)."""
-        if self.ionic:
-            self.coupled_solver.solve(tuple(zip(*_as_tuples(right_hand_sides))), [out[n] for n in self.names])
-            return
-        self.heat_mechanics.back_substitute(*_as_tuples(right_hand_sides), out)
+    def back_substitute(self, right_hand_sides, out: dict) -> list[dict]:
+        """Solve the operator of the latest solve (or :meth:`factorize`) for every set of right-hand
+        sides that ``right_hand_sides`` yields (per field, in :attr:`names` order: a compiled linear
+        form or a tuple of them, summed; each set is assembled when yielded, so a generator may first
+        set the coefficients its forms read); returns the solutions as new fields (name -> Function),
+        in order. With ions the fields are solved together, every set in one back-substitution of
+        the block of them (:meth:`~stimsim.solvers.DirectSolver.solve_many`); without, set by set into
+        ``out`` (name -> Function), the temperature first and then the displacement, whose right-hand
+        side may read ``out``'s temperature. Costs back-substitutions only."""
+        found = []
+        if not self.ionic:
+            for rhs in right_hand_sides:
+                self.heat_mechanics.back_substitute(*_as_tuples(rhs), out)
+                found.append(self._copy(out))
+            return found
+
+        def problems():
+            for rhs in right_hand_sides:
+                found.append(self.new_fields("back_substituted"))
+                yield tuple(zip(*_as_tuples(rhs))), [found[-1][n] for n in self.names]
+
+        self.coupled_solver.solve_many(problems())
+        return found
 
     def harmonic_balance(self):
         """The model's :class:`~stimsim.solve.periodic.HarmonicBalance` (built, and its forms compiled, on the
