@@ -253,7 +253,7 @@ def _hot(harmonics: int | None):
 
 
 def test_too_few_harmonics_are_warned_about(caplog):
-    """H = 3 at 3 uW leaves u_3 at 15 % of u_2 (measured 0.146; 1.2 % at H = 4): a warning with H, the
+    """H = 3 at 3 uW leaves u_3 at 16 % of u_2 (measured 0.163; 1.3 % at H = 4): a warning with H, the
     tail and the remedy, logged and in the result's warnings (what the CLI prints and a fit reports)."""
     with caplog.at_level("WARNING", logger="stimsim"):
         result = _hot(3)
@@ -268,7 +268,7 @@ def test_too_few_harmonics_are_warned_about(caplog):
 
 def test_adaptive_harmonics_warn_when_the_most_leave_a_tail(monkeypatch):
     """Adaptive H stops at MAX_HARMONICS; where the tail is still above HARMONIC_TAIL there it warns (the
-    largest H lowered to the first, 4, where 3 uW leaves a tail of 1.2 %)."""
+    largest H lowered to the first, 4, where 3 uW leaves a tail of 1.3 %)."""
     from stimsim.solve import forward
 
     monkeypatch.setattr(forward, "MAX_HARMONICS", 4)
