@@ -63,13 +63,31 @@ class _Lines(logging.Formatter):
         return f"stimsim: warning: {text}" if record.levelno >= logging.WARNING else text
 
 
+class _Once(logging.Filter):
+    """Each warning once per command: the library logs a warning where it arises (a sweep or a protocol
+    shows it so) and the command prints its result's warnings again (:meth:`stimsim.solve.simulate.SimulationResult.warnings`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        text = record.getMessage()
+        new = text not in self.seen
+        self.seen.add(text)
+        return new
+
+
 @contextmanager
 def _log_to_stderr(comm, quiet: bool):
     """While the command runs, send the library's log (``logging.getLogger('stimsim')``) to stderr of
-    rank 0: warnings always, progress lines (INFO) unless ``quiet``; other ranks stay silent."""
+    rank 0: warnings always (each once), progress lines (INFO) unless ``quiet``; other ranks stay silent."""
     log = logging.getLogger("stimsim")
     handler = logging.StreamHandler(sys.stderr) if comm.rank == 0 else logging.NullHandler()
     handler.setFormatter(_Lines())
+    handler.addFilter(_Once())
     saved = log.level, log.propagate
     log.addHandler(handler)
     log.setLevel(logging.WARNING if quiet else logging.INFO)
@@ -258,12 +276,14 @@ def _outdir(args, comm, default: Path, names) -> Path:
 def _run(args, comm) -> int:
     from stimsim.io.files import staged_output, write_study
     from stimsim.io.plots import plot_response
-    from stimsim.solve.fields import write_fields
+    from stimsim.solve.fields import check_field_output, write_fields
     from stimsim.solve.model import HarmonicModel
     from stimsim.solve.simulate import simulate
 
     study = _load(args, args.quiet)
     check_study(study)
+    if args.fields:
+        check_field_output(study)
     outdir = _outdir(args, comm, Path("results") / args.study.stem, RUN_FILES)
     start = time.perf_counter()
     with HarmonicModel(study, comm) as model:
@@ -278,7 +298,7 @@ def _run(args, comm) -> int:
 
         on_root(comm, "OUTDIR", write)
         if args.fields:
-            write_fields(outdir / "fields", model, result.solutions)
+            write_fields(outdir / "fields", model, result.fields)
     for warning in result.warnings():  # shown even with -q, once per parameter
         log.warning(warning)
     if comm.rank == 0 and not args.quiet:

@@ -45,7 +45,13 @@ def comm():
 @pytest.fixture
 def shared_tmp(tmp_path_factory):
     """A temporary folder that is the same on every rank (rank 0 makes it)."""
-    path = tmp_path_factory.mktemp("shared") if MPI.COMM_WORLD.rank == 0 else None
+    return shared_folder(tmp_path_factory)
+
+
+def shared_folder(tmp_path_factory, name: str = "shared") -> Path:
+    """A new temporary folder that is the same on every rank (rank 0 makes it; collective), for a
+    fixture of any scope."""
+    path = tmp_path_factory.mktemp(name) if MPI.COMM_WORLD.rank == 0 else None
     return Path(MPI.COMM_WORLD.bcast(path, root=0))
 
 

@@ -221,6 +221,10 @@ BAD = [
     (["validate", D, "--set", "tip.thermal_contact_radius=1e-3"], "tip.thermal_contact_radius = 0.001 m is too large"),
     (["validate", "{tmp}"], "is a folder; give a study file"),
     (["run", D, "-o", "{tmp}/afile/out"], "OUTDIR cannot create '{tmp}/afile/out': '{tmp}/afile' is a file, not a folder"),
+    (["run", D, "--set", "solver.periodic=harmonic_balance", "--set", "solver.harmonics=1"],
+     "solver.harmonics = 1 is below the ionic channel's harmonic 2 of excitation.mode 'power'"),
+    (["run", D, "--set", "solver.periodic=time_domain", "--fields"],
+     "--fields cannot be written with [solver] periodic = 'time_domain'"),
     (["run", D, "--set", "excitation.frequencies=1e4,1e5"], "the value is not TOML"),
     (["export", "{tmp}", "{tmp}/afile/x.csv"], "OUT cannot create"),
 ]
@@ -338,3 +342,18 @@ def test_semicolon_data_files_are_read(tmp_path):
     path.write_text("drive_frequency_hz;harmonic;amplitude_m\n1e4;1;1,5e-12\n")
     with pytest.raises(Exception, match="decimal point"):
         read_data(path)
+
+
+def test_run_prints_a_harmonic_balance_tail_warning_once(shared_tmp, capsys):
+    """Harmonic balance with too few harmonics (H = 3 at 3 uW: u_3 is 16 % of u_2): `run` exits 0 and
+    prints the warning, logged where it arose and in the result's warnings, once."""
+    settings = ["mesh.refinement=0.3", "excitation.frequencies=[1e4]", "excitation.power_amplitude=3e-6",
+                "solver.periodic=harmonic_balance", "solver.harmonics=3"]
+    argv = ["run", str(DEFAULT), *(a for s in settings for a in ("--set", s)), "-o", str(shared_tmp / "hot"), "-q"]
+    assert main(argv) == 0
+    if MPI.COMM_WORLD.rank == 0:
+        lines = capsys.readouterr().err.splitlines()
+        assert [line for line in lines if "harmonic balance at 10000 Hz" in line] == [
+            next(line for line in lines if line.startswith("stimsim: warning: harmonic balance at 10000 Hz: [solver] "
+                                                           "harmonics = 3 leaves the highest harmonic u_3 at 0.1"))
+        ]

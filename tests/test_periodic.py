@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
+from conftest import ROOT
+
 from stimsim.study.load import derived_study, study_from_dict
 from stimsim.solve.forward import base_state, expansion_responses, frequency_response, responses, solve_harmonics
 from stimsim.solve.model import HarmonicModel
@@ -141,7 +143,8 @@ def test_harmonic_balance_covers_films_space_charge_preload_and_dc_heating(sampl
 @pytest.mark.parametrize(
     "solver, key",
     [({"periodic": "shooting"}, "solver.periodic"), ({"harmonics": 0}, "solver.harmonics"),
-     ({"steps_per_period": 4}, "solver.steps_per_period"), ({"harmonic": 8}, "solver.harmonic")],
+     ({"steps_per_period": 4}, "solver.steps_per_period"), ({"harmonic": 8}, "solver.harmonic"),
+     ({"harmonics": 1}, "solver.harmonics"), ({"harmonics": 1, "periodic": "time_domain"}, "solver.harmonics")],
 )
 def test_solver_keys_are_checked(solver, key):
     """A bad [solver] key is refused with a message that names it."""
@@ -221,3 +224,57 @@ def test_fitting_differentiates_the_periodic_state():
             difference = (shifted[0] - shifted[1]) / (2 * step)
             assert np.all(np.abs(prediction.jacobian[:, column] / difference - 1) < 1e-5), (name, prediction.jacobian[:, column], difference)
             fitted.evaluate(values)
+
+
+@pytest.mark.parametrize("raw", [{"solver": {"periodic": "expansion", "harmonics": 1}},
+                                 {"sample": {"material": "PTFE"}, "solver": {"harmonics": 1}}], ids=["expansion", "no_ions"])
+def test_one_harmonic_is_accepted_where_no_ionic_channel_is_solved_by_it(raw):
+    """H = 1 is refused only where it would drop an ionic channel (above); the expansion does not
+    read it, and a sample without mobile ions has no ionic channel."""
+    study = study_from_dict({"tip": {"contact_radius": 20e-9}, "excitation": {"power_amplitude": 1e-7, "frequencies": [FREQUENCY]}} | raw)
+    assert study.solver.harmonics == 1
+
+
+def test_a_converged_harmonic_balance_gives_no_warning(small_amplitude):
+    """At 0.1 uW, H = 4 leaves u_4 far below 1 % of u_2: no warning."""
+    _, _, report = small_amplitude
+    assert report.tail < 1e-3 and report.warning is None
+
+
+def _hot(harmonics: int | None):
+    """The default study at 3 uW and 10 kHz (E_a theta_1/(R T^2) = 2.1) by harmonic balance with
+    [solver] harmonics = ``harmonics`` (None: adaptive), solved; its result and the warnings logged."""
+    from stimsim.solve.simulate import simulate
+    from stimsim.study.load import load_study
+
+    settings = ["mesh.refinement=0.3", "excitation.frequencies=[1e4]", "excitation.power_amplitude=3e-6",
+                "solver.periodic=harmonic_balance"] + ([f"solver.harmonics={harmonics}"] if harmonics else [])
+    return simulate(load_study(ROOT / "studies" / "default.toml", settings), MPI.COMM_WORLD)
+
+
+def test_too_few_harmonics_are_warned_about(caplog):
+    """H = 3 at 3 uW leaves u_3 at 16 % of u_2 (measured 0.163; 1.3 % at H = 4): a warning with H, the
+    tail and the remedy, logged and in the result's warnings (what the CLI prints and a fit reports)."""
+    with caplog.at_level("WARNING", logger="stimsim"):
+        result = _hot(3)
+    report = result.periodic[1e4]
+    assert report.harmonics == 3 and 0.1 < report.tail < 0.2
+    expected = (f"harmonic balance at 10000 Hz: [solver] harmonics = 3 leaves the highest harmonic u_3 at "
+                f"{report.tail:.3g} of the ionic channel u_2 (tolerance 0.01)")
+    assert len(result.warnings()) == 1 and result.warnings()[0].startswith(expected)
+    assert "raise [solver] harmonics (e.g. to 6)" in result.warnings()[0]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == result.warnings()
+
+
+def test_adaptive_harmonics_warn_when_the_most_leave_a_tail(monkeypatch):
+    """Adaptive H stops at MAX_HARMONICS; where the tail is still above HARMONIC_TAIL there it warns (the
+    largest H lowered to the first, 4, where 3 uW leaves a tail of 1.3 %)."""
+    from stimsim.solve import forward
+
+    monkeypatch.setattr(forward, "MAX_HARMONICS", 4)
+    result = _hot(None)
+    report = result.periodic[1e4]
+    assert report.harmonics == 4 and report.tail > forward.HARMONIC_TAIL
+    assert len(result.warnings()) == 1
+    assert "the adaptive H reached its maximum 4 leaves the highest harmonic u_4" in result.warnings()[0]
+    assert "set [solver] harmonics up to 64" in result.warnings()[0]

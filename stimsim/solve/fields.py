@@ -1,10 +1,12 @@
-"""Field output for ParaView: the base state and every solved harmonic, in physical units.
+"""Field output for ParaView: the base state and every harmonic of the method that answered, in physical units.
 
 Format: ADIOS2 VTX (``.bp`` folders, :class:`dolfinx.io.VTXWriter`). It keeps the P2 fields exactly
 (XDMF would interpolate them to the P1 geometry) and ParaView opens it with its ADIOS2 VTX reader
 (File > Open, "ADIOS2VTXReader"). One folder per state: ``base.bp`` (the DC base state) and
-``f<frequency>Hz_h<n>.bp`` (harmonic n of a drive frequency: first and second orders summed, what a
-lock-in at n sees). Each holds real P2 fields with the unit in the name:
+``f<frequency>Hz_h<n>.bp`` (harmonic n of a drive frequency, what a lock-in at n sees: the
+expansion's first and second orders summed, or harmonic n = 0..H of the periodic state where harmonic
+balance answered, n = 0 its rectified DC part). The time domain keeps only the tip signal, so it has
+no fields to write (:func:`check_field_output`). Each holds real P2 fields with the unit in the name:
 
 * ``temperature_k_{real,imag,amplitude}``, ``temperature_phase_deg``;
 * ``displacement_m_{real,imag}`` (vectors, (r, z) on an axisymmetric domain) and
@@ -24,7 +26,9 @@ import numpy as np
 from dolfinx import fem
 from dolfinx.io import VTXWriter
 
+from stimsim.core.errors import InputError
 from stimsim.physics.coupled import CARRIER, CONCENTRATION, DISPLACEMENT, POTENTIAL, STRESS, TEMPERATURE
+from stimsim.study.modes import PeriodicMethod
 
 #: Quantity and unit of each field in the output names.
 NAMES = {
@@ -51,19 +55,29 @@ def harmonic_file_name(frequency: float, harmonic: int) -> str:
     return f"f{frequency:.6g}Hz_h{harmonic}.bp"
 
 
-def write_fields(folder: str | Path, model, solutions) -> list[Path]:
-    """Write the base state and every harmonic of ``solutions``
-    (:class:`~stimsim.solve.forward.HarmonicSolution`) of ``model`` into ``folder`` (collective)."""
+def check_field_output(study) -> None:
+    """Refuse field output (``--fields``) for a study whose periodic method keeps no fields: the
+    time domain (before any solve)."""
+    if study.solver.periodic == PeriodicMethod.TIME_DOMAIN:
+        raise InputError(
+            "--fields", "cannot be written with [solver] periodic = 'time_domain', which keeps only the tip signal "
+            "(accepted: 'auto', 'expansion' or 'harmonic_balance', which solves the same periodic state with its fields)",
+        )
+
+
+def write_fields(folder: str | Path, model, fields: dict[float, dict[int, dict]]) -> list[Path]:
+    """Write the base state of ``model`` and ``fields`` (drive frequency in Hz -> harmonic -> scaled
+    fields, :attr:`~stimsim.solve.simulate.SimulationResult.fields`) into ``folder`` (collective)."""
     folder = Path(folder)
     comm = model.domain.comm
     if comm.rank == 0:
         folder.mkdir(parents=True, exist_ok=True)
     comm.barrier()
     written = [_write(folder / "base.bp", model, model.base, periodic=False)]
-    for solution in solutions:
-        for harmonic in sorted(set(solution.first) | set(solution.second)):
-            path = folder / harmonic_file_name(solution.frequency, harmonic)
-            written.append(_write(path, model, solution.fields(harmonic), periodic=True))
+    for frequency, by_harmonic in sorted(fields.items()):
+        for harmonic, harmonic_fields in sorted(by_harmonic.items()):
+            path = folder / harmonic_file_name(frequency, harmonic)
+            written.append(_write(path, model, harmonic_fields, periodic=True))
     return written
 
 

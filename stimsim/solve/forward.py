@@ -37,11 +37,14 @@ from stimsim.solve.validity import (
     validity_parameters,
 )
 from stimsim.study.modes import PeriodicMethod
+from stimsim.study.schema import SCHEMA
 
 #: Harmonic balance with adaptive H: the first H (times the ionic channel's harmonic), the largest, and
 #: the size of the highest retained harmonic of the tip displacement, relative to the ionic channel,
 #: below which H suffices.
 FIRST_HARMONICS, MAX_HARMONICS, HARMONIC_TAIL = 2, 32, 1e-2
+#: The largest H a study may ask for ([solver] harmonics).
+HARMONICS_KEY_MAX = int(SCHEMA["solver"]["harmonics"].high)
 
 
 def base_state(model: HarmonicModel, ambient_unit: dict | None = None) -> float:
@@ -159,6 +162,11 @@ class HarmonicSolution:
                 total[name].x.array[:] += f.x.array
         return total
 
+    def by_harmonic(self) -> dict[int, dict]:
+        """:meth:`fields` of every solved harmonic (harmonic -> name -> Function copy, scaled)."""
+        solved = set(self.first) | set(self.background) | set(self.second)
+        return {harmonic: self.fields(harmonic) for harmonic in sorted(solved)}
+
 
 def solve_harmonics(model: HarmonicModel, frequency: float) -> HarmonicSolution:
     """First- and second-order fields at the drive ``frequency`` (Hz)."""
@@ -171,11 +179,13 @@ def solve_harmonics(model: HarmonicModel, frequency: float) -> HarmonicSolution:
     )
 
 
-def frequency_response(model: HarmonicModel, frequency: float,
-                       solution: HarmonicSolution | None = None) -> FrequencyResponse:
+def frequency_response(model: HarmonicModel, frequency: float, solution: HarmonicSolution | None = None,
+                       keep_fields: bool = False) -> FrequencyResponse:
     """Labelled tip harmonics at the drive ``frequency`` (Hz) by the study's periodic method (the
     expansion's rows 1..MAX_HARMONIC, or the periodic state's 0..H) with the report of what was used
-    and why; the expansion's ``solution`` is solved here by default. Nothing is kept on the model."""
+    and why; the expansion's ``solution`` is solved here by default. With ``keep_fields`` the response
+    also holds the fields of the method that answered (harmonic balance's 0..H, the expansion's solved
+    harmonics; the time domain keeps none). Nothing is kept on the model."""
     solution = solution or solve_harmonics(model, frequency)
     parameters = validity_parameters(model, solution.first)
     check_first_order(model.study, {frequency: parameters})  # before a periodic solve would fail on it
@@ -183,9 +193,14 @@ def frequency_response(model: HarmonicModel, frequency: float,
     report.validity = parameters
     if report.method == PeriodicMethod.EXPANSION:
         rows = expansion_responses(model, frequency, solution)
+        return FrequencyResponse(tuple(rows), report, solution.by_harmonic() if keep_fields else {})
+    if report.method == PeriodicMethod.HARMONIC_BALANCE:
+        fields = harmonic_balance_fields(model, frequency, solution, report)
+        tips = tips_of(model, fields)
     else:
-        rows = periodic_responses(model, frequency, solution, report)
-    return FrequencyResponse(tuple(rows), report)
+        fields, tips = {}, time_domain_tips(model, frequency, solution, report)
+    rows = periodic_responses(model, frequency, solution, report, tips)
+    return FrequencyResponse(tuple(rows), report, fields if keep_fields else {})
 
 
 def responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution | None = None) -> list[TipResponse]:
@@ -197,7 +212,8 @@ def responses(model: HarmonicModel, frequency: float, solution: HarmonicSolution
 class PeriodicReport:
     """How the periodic state at one drive frequency was solved: ``method`` ('expansion',
     'harmonic_balance' or 'time_domain'), ``reason`` (a sentence), for harmonic balance its
-    :class:`~stimsim.solve.periodic.PeriodicStatistics` and the highest harmonic H, and the expansion's
+    :class:`~stimsim.solve.periodic.PeriodicStatistics`, the highest harmonic H, its size ``tail``
+    relative to the ionic channel and a ``warning`` where that is above HARMONIC_TAIL, and the expansion's
     ``validity`` parameters (:func:`stimsim.solve.validity.validity_parameters`) it chose by."""
 
     method: PeriodicMethod
@@ -205,6 +221,7 @@ class PeriodicReport:
     statistics: object = None
     harmonics: int | None = None
     tail: float | None = None
+    warning: str | None = None
     details: dict = field(default_factory=dict)
     validity: dict = field(default_factory=dict)
 
@@ -229,11 +246,13 @@ PERIODIC_COLUMNS = (
 
 @dataclass(frozen=True)
 class FrequencyResponse:
-    """The tip response at one drive frequency: its labelled ``rows`` and the :class:`PeriodicReport`
-    of how its periodic state was solved."""
+    """The tip response at one drive frequency: its labelled ``rows``, the :class:`PeriodicReport`
+    of how its periodic state was solved and, when asked for, the ``fields`` of the method that
+    answered (harmonic -> name -> Function, scaled deviation from the base state; empty otherwise)."""
 
     rows: tuple[TipResponse, ...]
     report: PeriodicReport
+    fields: dict[int, dict] = field(default_factory=dict)
 
 
 def periodic_method(model: HarmonicModel, parameters: dict[str, float]) -> PeriodicReport:
@@ -295,12 +314,13 @@ def _second_order_rows(model, frequency: float, harmonic: int, total: list[dict]
     return [part, rest]
 
 
-def periodic_responses(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport) -> list[TipResponse]:
-    """Tip harmonics 0..H of the nonlinear periodic state (``report.method``), each as 'thermal' (at
-    the heating harmonics), 'nonionic' (the background harmonics' linear response and, when alpha or k
-    depends on the temperature, the nonlinear part without ion motion), 'ionic' (the rest) and 'total'
-    rows (order 0: all orders, except the linear rows' 1)."""
-    tips = periodic_tips(model, frequency, solution, report)
+def periodic_responses(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport,
+                       tips: dict) -> list[TipResponse]:
+    """Tip harmonics 0..H of the nonlinear periodic state (``report.method``) whose tip (displacement,
+    temperature) by harmonic are ``tips``, each as 'thermal' (at the heating harmonics), 'nonionic' (the
+    background harmonics' linear response and, when alpha or k depends on the temperature, the nonlinear
+    part without ion motion), 'ionic' (the rest) and 'total' rows (order 0: all orders, except the
+    linear rows' 1)."""
     nonlinear = nonionic_tips(model, frequency, solution, report, tips)
     rows = []
     for harmonic, (displacement, temperature) in sorted(tips.items()):
@@ -380,22 +400,58 @@ def nonionic_tips(model, frequency: float, solution: HarmonicSolution, report: P
 
 def harmonic_balance_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport,
                           harmonics: int | None = None) -> dict:
-    """Tip (displacement, temperature) by harmonic 0..H by harmonic balance, started from the
-    expansion; H doubled from FIRST_HARMONICS until the highest falls below HARMONIC_TAIL of the ionic
-    channel (or ``harmonics`` if given, else the study's [solver] harmonics)."""
+    """Tip (displacement, temperature) by harmonic 0..H of :func:`harmonic_balance_fields`."""
+    return tips_of(model, harmonic_balance_fields(model, frequency, solution, report, harmonics))
+
+
+def tips_of(model, fields: dict[int, dict]) -> dict[int, tuple[complex, complex]]:
+    """Tip (displacement in m, temperature in K) by harmonic of ``fields`` (harmonic -> scaled fields)."""
+    return {k: model.tip_values(f) for k, f in fields.items()}
+
+
+def harmonic_balance_fields(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport,
+                            harmonics: int | None = None) -> dict[int, dict]:
+    """The periodic state by harmonic balance, started from the expansion: by harmonic 0..H its scaled
+    deviation from the base state (name -> Function; 0 the rectified DC part). H is doubled from
+    FIRST_HARMONICS times the ionic channel's harmonic until the highest falls below HARMONIC_TAIL of
+    the ionic channel (at most MAX_HARMONICS), or is ``harmonics`` if given, else the study's [solver]
+    harmonics. ``report`` gets the statistics, H, the tail and, with the tail above HARMONIC_TAIL, a
+    warning (:func:`tail_warning`)."""
     balance = model.harmonic_balance()
     start = expansion_harmonics(balance, solution)
     given = harmonics or model.study.solver.harmonics
     harmonics = given or FIRST_HARMONICS * model.drive.channels.ionic
     while True:
         state = balance.solve(frequency, solution.heating, model.base_heating, harmonics, start)
-        tips = {k: model.tip_values(balance.to_fields(state.harmonics[k], "harmonic")) for k in range(harmonics + 1)}
-        channel = abs(tips[min(model.drive.channels.ionic, harmonics)][0])
-        tail = abs(tips[harmonics][0]) / channel if channel else 0.0
+        fields = {k: balance.to_fields(state.harmonics[k], f"harmonic{k}") for k in range(harmonics + 1)}
+        channel = min(model.drive.channels.ionic, harmonics)
+        reference = abs(model.tip_values(fields[channel])[0])
+        tail = abs(model.tip_values(fields[harmonics])[0]) / reference if reference else 0.0
         report.statistics, report.harmonics, report.tail = state.statistics, harmonics, tail
         if given or tail <= HARMONIC_TAIL or 2 * harmonics > MAX_HARMONICS:
-            return tips
+            report.warning = tail_warning(frequency, harmonics, channel, tail, given)
+            return fields
         start, harmonics = state.harmonics, 2 * harmonics
+
+
+def tail_warning(frequency: float, harmonics: int, channel: int, tail: float, given: int | None) -> str | None:
+    """The warning for a harmonic-balance state at ``frequency`` (Hz) whose highest retained harmonic
+    H = ``harmonics`` is ``tail`` times the ionic ``channel``'s harmonic at the tip (None if at most
+    HARMONIC_TAIL): H is too low for the harmonics to be converged. ``given``: the H the study asked for
+    (None: adaptive, which stopped at MAX_HARMONICS)."""
+    if tail <= HARMONIC_TAIL:
+        return None
+    if given:
+        how = f"[solver] harmonics = {given}"
+        remedy = f"raise [solver] harmonics (e.g. to {min(2 * given, HARMONICS_KEY_MAX)}) or remove it to choose H adaptively"
+    else:
+        how = f"the adaptive H reached its maximum {harmonics}"
+        remedy = f"set [solver] harmonics up to {HARMONICS_KEY_MAX}, or lower the heating amplitude"
+    return (
+        f"harmonic balance at {frequency:g} Hz: {how} leaves the highest harmonic u_{harmonics} at {tail:.3g} of the "
+        f"ionic channel u_{channel} (tolerance {HARMONIC_TAIL:g}), so the reported harmonics are not converged in H "
+        f"(periodic.csv, column tail); {remedy}"
+    )
 
 
 def expansion_harmonics(balance, solution: HarmonicSolution) -> np.ndarray:

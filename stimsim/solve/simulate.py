@@ -6,12 +6,13 @@ protocols of the virtual experiments and the Python API call: it checks the heat
 base state and then :func:`solve_frequencies`, which answers each drive frequency by the study's
 periodic method (:func:`~stimsim.solve.forward.frequency_response`) and refuses a result whose
 temperature or concentration leaves the model's range (:func:`~stimsim.solve.limits.check_model`).
-Everything a caller needs comes back in one :class:`SimulationResult`; nothing is left on the model
-for it to read later.
+Everything a caller needs comes back in one :class:`SimulationResult`, the fields of the method that
+answered each frequency included when asked for; nothing is left on the model for it to read later.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,6 @@ from stimsim.fem.response import TipResponse
 from stimsim.io.files import RESPONSE_COLUMNS, write_rows
 from stimsim.solve.forward import (
     PERIODIC_COLUMNS,
-    HarmonicSolution,
     PeriodicReport,
     base_state,
     frequency_response,
@@ -35,6 +35,8 @@ from stimsim.solve.validity import exceeded, largest, table_rows
 from stimsim.study.modes import PeriodicMethod
 from stimsim.study.study import Study
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class SimulationResult:
@@ -42,14 +44,16 @@ class SimulationResult:
     every drive frequency in the study's order), how each drive frequency's periodic state was solved
     (``periodic``: frequency in Hz -> :class:`~stimsim.solve.forward.PeriodicReport`, with the validity
     parameters of the expansion's first order), the model's size ``num_dofs`` on ``comm``, the solve's
-    wall time ``seconds`` (s) and, when asked for, the expansion's fields ``solutions`` (scaled, on the
-    model's function spaces). Files are written on rank 0 of ``comm`` only."""
+    wall time ``seconds`` (s) and, when asked for, the ``fields`` of the method that answered each
+    frequency (frequency in Hz -> harmonic -> name -> Function: the scaled deviation from the base state
+    on the model's function spaces; harmonic balance's 0..H, the expansion's solved harmonics, none for
+    the time domain). Files are written on rank 0 of ``comm`` only."""
 
     rows: tuple[TipResponse, ...]
     periodic: dict[float, PeriodicReport]
     num_dofs: int
     seconds: float
-    solutions: tuple[HarmonicSolution, ...] = ()
+    fields: dict[float, dict[int, dict]] = field(default_factory=dict)
     comm: MPI.Comm = field(default_factory=lambda: MPI.COMM_WORLD, repr=False, compare=False)
 
     @property
@@ -69,10 +73,12 @@ class SimulationResult:
 
     def warnings(self) -> list[str]:
         """One sentence per validity parameter above its threshold at a frequency the expansion
-        answered (the periodic methods need no such warning)."""
+        answered, and one per frequency whose harmonic-balance state kept too few harmonics
+        (:func:`~stimsim.solve.forward.tail_warning`)."""
         expansion = {f: r.validity for f, r in self.periodic.items() if r.method == PeriodicMethod.EXPANSION}
         remedy = "[solver] periodic = 'auto' or 'harmonic_balance' solves the periodic state instead"
-        return [f"{warning} (validity.csv; {remedy})" for warning in exceeded(largest(expansion))]
+        found = [f"{warning} (validity.csv; {remedy})" for warning in exceeded(largest(expansion))]
+        return found + [r.warning for _, r in sorted(self.periodic.items()) if r.warning is not None]
 
     def periodic_rows(self) -> list[dict]:
         """The periodic.csv rows (:data:`~stimsim.solve.forward.PERIODIC_COLUMNS`), by drive frequency."""
@@ -100,7 +106,7 @@ def simulate(study: Study, comm: MPI.Comm | None = None, frequencies=None, *, mo
     ``MPI.COMM_WORLD``; collective) and check the result. The heating is checked first; then the
     base state under the drive's DC heating and every frequency (:func:`solve_frequencies`). The
     model is built and freed here unless the caller passes ``model`` (of this study, on ``comm``),
-    e.g. to write its fields with ``keep_fields``. Raises :class:`~stimsim.core.errors.InputError` for
+    e.g. to write the result's fields (``keep_fields``: :attr:`SimulationResult.fields`). Raises :class:`~stimsim.core.errors.InputError` for
     a heating outside the model's range and :class:`~stimsim.core.errors.SolverError` for a failed solve."""
     comm = comm or MPI.COMM_WORLD
     check_study(study)
@@ -119,14 +125,15 @@ def solve_frequencies(model: HarmonicModel, frequencies, *, keep_fields: bool = 
     (:func:`~stimsim.solve.limits.check_model`; a DC heating power ``dc_value`` in W that the study key
     ``dc_key`` sets, e.g. a protocol's, is named in the refusal instead of the drive's). Collective."""
     start = time.perf_counter()
-    rows, reports, solutions = [], {}, []
+    rows, reports, fields = [], {}, {}
     for frequency in frequencies:
-        solution = solve_harmonics(model, frequency)
-        found = frequency_response(model, frequency, solution)
+        found = frequency_response(model, frequency, solve_harmonics(model, frequency), keep_fields)
         rows += found.rows
         reports[frequency] = found.report
         if keep_fields:
-            solutions.append(solution)
+            fields[frequency] = found.fields
+        if found.report.warning is not None:
+            log.warning(found.report.warning)
     check_model(model, rows, {f: r.validity for f, r in reports.items()}, dc_key, dc_value)
     seconds = model.domain.comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
-    return SimulationResult(tuple(rows), reports, model.num_dofs, seconds, tuple(solutions), model.domain.comm)
+    return SimulationResult(tuple(rows), reports, model.num_dofs, seconds, fields, model.domain.comm)

@@ -1,5 +1,6 @@
 """Cross-checks of a built study: lengths the mesh can resolve beside the domain size, space-charge
-layers and Debye lengths, and what 3D cannot do yet (tip and grain boundaries on the sample).
+layers and Debye lengths, what 3D cannot do yet (tip and grain boundaries on the sample), and a
+periodic method's H that reaches the ionic channel.
 """
 
 from __future__ import annotations
@@ -8,12 +9,13 @@ from stimsim.core.errors import InputError
 from stimsim.materials.species import Species
 from stimsim.study.grains import GrainBoundary
 from stimsim.study.lengths import MIN_DOMAIN_PER_RADIUS, domain_size, tip_range
-from stimsim.study.modes import GeometryModel, LinearSolver
+from stimsim.study.modes import GeometryModel, LinearSolver, PeriodicMethod
 from stimsim.study.schema import MIN_DEBYE_FRACTION, MIN_FEATURE_FRACTION
 from stimsim.study.study import Study
 
 
 def cross_check(study: Study) -> None:
+    _check_harmonics(study)
     size = domain_size(study)
     if study.sample.model == GeometryModel.THREE_D:
         _check_3d(study, size)
@@ -50,6 +52,21 @@ def cross_check(study: Study) -> None:
                 name, f"= {length:g} m is below {MIN_FEATURE_FRACTION:g} of the domain size ({size:g} m): the mesh "
                 "would not resolve it (raise it, or lower mesh.domain_thermal_lengths / the lowest frequency)"
             )
+
+
+def _check_harmonics(study: Study) -> None:
+    """Refuse a [solver] harmonics H below the ionic channel's harmonic of a study with mobile ions
+    whose periodic state may be solved (periodic other than 'expansion'): its ionic response would
+    not be among the harmonics 0..H solved and reported."""
+    harmonics, channel = study.solver.harmonics, study.drive.channels.ionic
+    if harmonics is None or harmonics >= channel or study.solver.periodic == PeriodicMethod.EXPANSION:
+        return
+    if any(m.is_ionic for m in study.sample.materials()):
+        raise InputError(
+            "solver.harmonics", f"= {harmonics} is below the ionic channel's harmonic {channel} of excitation.mode "
+            f"{study.excitation.mode!r}: the ions' response would be dropped (accepted: at least {channel}; absent: "
+            "chosen adaptively)",
+        )
 
 
 def _check_layer_width(study: Study, size: float) -> None:
