@@ -432,13 +432,18 @@ def _validate(args, comm) -> int:
 
     from stimsim.geometry.meshes import mesh_spec
     from stimsim.solve.limits import check_study, estimate
+    from stimsim.solve.model import check_estimated_size, estimated_direct_dofs
 
     study = _load(args)
     summary = []
     if "protocol" in study.extensions:
         from stimsim.experiments.run import check_experiments
 
-        summary.append(f"protocols {', '.join(check_experiments(study))}")
+        from stimsim.experiments.scans import scan_cost, scan_positions
+
+        chosen = check_experiments(study)
+        summary.append(f"protocols {', '.join(chosen)}")
+        summary += [scan_cost(study, name, scan_positions(name, options))[0] for name, options in chosen.items() if name.is_scan]
     elif "instrument" in study.extensions:
         from stimsim.experiments.protocols import instrument
 
@@ -454,7 +459,10 @@ def _validate(args, comm) -> int:
         sweep = load_sweep(args.study, args.overrides)
         summary.append(f"sweep of {len(sweep)} samples ({sweep.mode})")
     check_study(study)
+    check_estimated_size(study)
     spec = mesh_spec(study)
+    if spec.gdim == 3:
+        summary.append(f"about {estimated_direct_dofs(study)} DOFs to factorise (estimate)")
     if comm.rank == 0:
         print(tomli_w.dumps(study.resolved), end="")
         for key, material in (("sample.material", study.sample.material), ("geometry.substrate", study.sample.substrate)):

@@ -190,6 +190,7 @@ FILES = {
     "afile": "",
 }
 D = str(DEFAULT)
+CERIA, GRAIN, LINE = (str(ROOT / "studies" / f"{name}.toml") for name in ("ceria_vacancies_electrons", "grain_boundary_3d", "line_scan_3d"))
 BAD = [
     # class 1: nonsense refused, in every mode
     (["run", D, "--set", 'sample.material="PTFE"', "--set", "sample.properties.thermal_conductivity=0.25",
@@ -227,6 +228,24 @@ BAD = [
      "--fields cannot be written with [solver] periodic = 'time_domain'"),
     (["run", D, "--set", "excitation.frequencies=1e4,1e5"], "the value is not TOML"),
     (["export", "{tmp}", "{tmp}/afile/x.csv"], "OUT cannot create"),
+    # class 6: keys in a table of an array of tables, and keys that would do nothing
+    (["validate", CERIA, "--set", "sample.species[5].charge=3"],
+     "sample.species[5].charge has index 5, but sample.species has 2 table(s) ([[sample.species]] in the study file; indices 0 to 1)"),
+    (["validate", D, "--set", "sample.species[0].charge=3"], "sample.species[0].charge has index 0, but sample.species has 0 table(s)"),
+    (["validate", CERIA, "--set", "sample.species[0].chrge=3"], "sample.species[0].chrge is not a known key; did you mean 'charge'?"),
+    (["fit", CERIA, D, "--param", "sample.species[3].diffusivity"], "sample.species[3].diffusivity has index 3, but sample.species has 2"),
+    (["fit", CERIA, D, "--param", "diffusivity"], "fit the species' own, e.g. sample.species[0].diffusivity"),
+    (["validate", D, "--set", "solver.periodic=expansion", "--set", "solver.harmonics=4"],
+     "solver.harmonics is not used by solver.periodic = 'expansion'"),
+    (["validate", GRAIN, "--set", "geometry.grain_boundaries[0].space_charge_excess=0"],
+     "geometry.grain_boundaries[0].space_charge_length is only used by the prescribed layer"),
+    (["validate", GRAIN, "--set", "geometry.grain_boundaries[0].width=1e-12"],
+     "geometry.grain_boundaries[0].width makes a core of 1e-12 m, below the 5e-11 m the mesh resolves here"),
+    (["validate", LINE, "--set", "instrument.resonance_frequency=3e5", "--set", "instrument.quality_factor=50.0",
+      "--set", "instrument.contact_nonlinearity=hertz"], "instrument.contact_nonlinearity = 'hertz' is not yet supported by the scans"),
+    # class 7: what run would refuse after meshing, refused by validate before (2.24M DOFs meshed, 2.24M estimated)
+    (["validate", str(ROOT / "studies" / "centred_3d.toml"), "--set", "mesh.refinement=3"],
+     "mesh.refinement = 3 makes a 3D mesh of about 2241"),
 ]
 
 

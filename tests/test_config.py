@@ -213,3 +213,50 @@ def test_material_limits_are_cited():
         mat = material(name)
         assert 0 < mat.max_temperature < 5000 and mat.max_temperature_note
     assert material("PTFE").max_temperature == 600.0
+
+
+CERIA = ROOT / "studies" / "ceria_vacancies_electrons.toml"
+
+
+def test_set_reaches_a_table_of_an_array_of_tables():
+    """--set names a key in one [[sample.species]] or [[geometry.grain_boundaries]] table by its index
+    (the form the error messages use), a property override inside one, or replaces or removes a whole table."""
+    study = load_study(CERIA, ["sample.species[1].diffusivity=2e-8"])
+    assert study.sample.species[1].diffusivity == 2e-8
+    grain = load_study(ROOT / "studies" / "grain_boundary_3d.toml", ["geometry.grain_boundaries[0].properties.diffusivity=1e-8"])
+    assert grain.sample.grain_boundaries[0].core.diffusivity == 1e-8
+    raw = {"geometry": {"grain_boundaries": [{"width": 1e-9}, {"width": 2e-9}]}}
+    apply_override(raw, "geometry.grain_boundaries[1]={width = 3e-9}")
+    assert raw["geometry"]["grain_boundaries"] == [{"width": 1e-9}, {"width": 3e-9}]
+    with pytest.raises(InputError, match=r"indexes width, which is not an array of tables"):
+        apply_override(raw, "geometry.grain_boundaries[0].width[0]=1")
+    with pytest.raises(InputError, match=r"has the index \[-1\]: an index is a whole number >= 0"):
+        apply_override(raw, "geometry.grain_boundaries[-1].width=1")
+
+
+@pytest.mark.parametrize(
+    "name, kind, words",
+    [
+        ("sample.species[0].charge", "integer", None),
+        ("geometry.grain_boundaries[2].properties.diffusivity", "number", None),
+        ("sample.species.charge", None, "names the array of tables sample.species ([[sample.species]]): name one table by its index"),
+        ("sample.species[0].chrge", None, "did you mean 'charge'? (keys of [[sample.species]]"),
+        ("tip[0].force", None, "indexes tip, which is not an array"),
+        ("geometry.grain_boundaries[0].properties.difusivity", None, "must name one material property; did you mean 'diffusivity'?"),
+    ],
+)
+def test_key_spec_names_one_value_of_the_study(name, kind, words):
+    from stimsim.study.schema import key_spec
+
+    if kind is not None:
+        assert key_spec(name).kind == kind
+        return
+    with pytest.raises(InputError) as info:
+        key_spec(name)
+    assert info.value.key == name and words in str(info.value)
+
+
+def test_keys_that_would_do_nothing_warn(caplog):
+    """solver.linear = 'iterative' without mobile ions warns (MUMPS still factorises heat and mechanics)."""
+    load_study(ROOT / "studies" / "centred_3d.toml", ["sample.properties.partial_molar_volume=0.0", "solver.linear=iterative"])
+    assert "solver.linear = 'iterative' is not used without mobile ions" in caplog.text

@@ -260,3 +260,17 @@ def test_one_and_two_ranks_give_the_same_scan(scanned, shared_tmp):
     for position, rows in together.items():
         for key, value in rows.items():
             assert abs(value - serial[position][key]) <= 1e-8 * abs(serial[position][(1, "thermal")]), (position, key)
+
+
+def test_what_a_scan_does_not_use_is_said_and_its_cost_estimated(caplog):
+    """tip.position beside a scan warns (the scan moves the tip); a scan shorter than a contact cell
+    warns that its contrast is the meshes'; the cost line counts the positions before any mesh."""
+    from stimsim.experiments.scans import scan_cost
+
+    short = LINE | {"end": [-STEP + 1e-12, 0.0]}
+    study = study_from_dict(raw_study(tip={"position": [0.0, 0.0]}, protocol={"line_scan": short}))
+    check_experiments(study)
+    assert "tip.position = [0.0, 0.0] m is not used by line_scan and map" in caplog.text
+    assert "protocol.line_scan spans 1e-12 m, less than the" in caplog.text
+    line, total = scan_cost(study, "map", [(0.0, 0.0)] * 1000)
+    assert line.startswith("protocol.map: 1000 positions of about") and total > 0

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 
 import numpy as np
 import pytest
@@ -459,3 +460,14 @@ def test_quiet_still_reports_failed_samples(caplog):
     err = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert err[0] == "sweep: sample 0 failed: error 0"
     assert len(err) == REPORTED_FAILURES + 1 and "samples.csv" in err[-1]
+
+
+def test_axes_name_a_table_of_an_array_by_its_index():
+    """An axis can be a key of one [[sample.species]] table; an index past the array names its length."""
+    raw = tomllib.loads((ROOT / "studies" / "ceria_vacancies_electrons.toml").read_text())
+    sweep = sweep_from_dict(raw | {"sweep": {"axes": {"sample.species[0].diffusivity": [1e-13, 2e-13]}}})
+    assert sweep.study(1).sample.species[0].diffusivity == 2e-13
+    with pytest.raises(InputError, match=r"sweep.axes.sample.species\[2\].diffusivity has index 2, but sample.species has 2"):
+        sweep_from_dict(raw | {"sweep": {"axes": {"sample.species[2].diffusivity": [1e-13]}}})
+    with pytest.raises(InputError, match=r"sweep.axes.sample.species\[0\].charge values must each be a whole number"):
+        sweep_from_dict(raw | {"sweep": {"axes": {"sample.species[0].charge": [1.5]}}})

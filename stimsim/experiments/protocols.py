@@ -176,11 +176,16 @@ def instrument(study: Study) -> tuple[Resonance, LockIn]:
     return resonance, LockIn(resonance, table["noise"], table["seed"])
 
 
+def hertz_contact_requested(study: Study) -> bool:
+    """Whether the study's instrument reads the contact nonlinearity (contact_nonlinearity = 'hertz')."""
+    if "instrument" not in study.extensions:
+        return False
+    return check_table("instrument", INSTRUMENT, study.extensions["instrument"])["contact_nonlinearity"] != "none"
+
+
 def hertz_contact(study: Study) -> HertzContact | None:
     """The study's Hertz contact if its instrument reads the contact nonlinearity (None otherwise)."""
-    if "instrument" not in study.extensions:
-        return None
-    if check_table("instrument", INSTRUMENT, study.extensions["instrument"])["contact_nonlinearity"] == "none":
+    if not hertz_contact_requested(study):
         return None
     tip, top = study.tip, study.sample.material
     if not tip.force > 0 or tip.tip_radius is None:

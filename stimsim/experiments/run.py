@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from stimsim.core.errors import InputError, suggest
@@ -13,6 +14,7 @@ from stimsim.experiments.protocols import (
     estimate_dc_power,
     force_series,
     hertz_contact,
+    hertz_contact_requested,
     instrument,
     modulation,
     protocols,
@@ -23,6 +25,8 @@ from stimsim.solve.limits import check_study
 from stimsim.study.load import derived_study
 from stimsim.study.modes import GeometryModel
 from stimsim.study.study import Study
+
+log = logging.getLogger(__name__)
 
 #: Protocol runners of the axisymmetric protocols; each returns one table or a tuple of tables.
 RUNNERS = {
@@ -46,6 +50,8 @@ def check_experiments(study: Study, only: list[str] | None = None) -> dict[Proto
             raise InputError("--protocol", f"= {name!r} is not in the study{suggest(name, chosen)}")
     chosen = {name: options for name, options in chosen.items() if not only or name in only}
     _check_model(study, chosen)
+    if any(name.is_scan for name in chosen):
+        _check_scan_keys(study)
     if "instrument" in study.extensions or any(name.needs_instrument for name in chosen):
         instrument(study)
         hertz_contact(study)
@@ -91,6 +97,19 @@ def _check_model(study: Study, chosen: dict[str, dict]) -> None:
             )
         if name.is_scan:
             check_scan(study, name, options)
+
+
+def _check_scan_keys(study: Study) -> None:
+    """What a scan does not use: the Hertz contact's harmonics (refused: the scans' tables have no
+    contact rows yet) and tip.position (a warning: the scan moves the tip; ``stimsim run`` uses it)."""
+    if hertz_contact_requested(study):
+        raise InputError(
+            "instrument.contact_nonlinearity", "= 'hertz' is not yet supported by the scans of a 3D study (their "
+            "tables have no contact rows): use 'none'"
+        )
+    if "position" in study.raw.get("tip", {}):
+        log.warning(f"tip.position = {list(study.tip.position)!r} m is not used by {' and '.join(SCANS)}: the scan "
+                    "moves the tip (stimsim run uses it)")
 
 
 def _check_heating(study: Study, name: str, options: dict) -> None:

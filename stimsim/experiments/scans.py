@@ -38,10 +38,14 @@ from stimsim.experiments.protocols import (
     contact_stiffness_under_tip,
     instrument,
 )
+from stimsim.core.progress import format_duration
+from stimsim.geometry.box import contact_cell
+from stimsim.geometry.meshes import mesh_spec
 from stimsim.hpc.sampling import Sweep
 from stimsim.hpc.store import read_store
 from stimsim.hpc.sweep import run_sweep
 from stimsim.io.files import RESPONSE_COLUMN_INFO
+from stimsim.solve.model import estimated_direct_dofs
 from stimsim.study.checks import check_tip_position
 from stimsim.study.schema import check_table
 from stimsim.study.study import Study
@@ -65,6 +69,13 @@ RESONANCE_COLUMNS = (
 SWEEP_KEYS = {"sweep.ranks_per_sample": "ranks_per_position", "sweep.dispatcher": "dispatcher"}
 #: Response columns whose values are integers or text (the others are floats).
 INTEGER_COLUMNS, TEXT_COLUMNS = ("harmonic", "order"), ("kind", "method")
+
+
+#: Wall time of one position (s) = T (N / N0)^p per drive frequency, N the DOFs: the direct 3D ionic
+#: solves of docs/developer/performance.md, '3D' (5.8 s at 11 940 DOFs, 15-22 s at 23k, 53-88 s at 54k).
+SECONDS_PER_POSITION = (5.8, 11_940, 1.5)
+#: A scan estimated to take longer than this (s) is announced as a warning, not a progress line.
+LONG_SCAN = 24 * 3600.0
 
 
 class ScanStopped(StimsimError):
@@ -100,11 +111,41 @@ def check_scan(study: Study, name: str, options: dict) -> list[tuple[float, floa
         raise InputError(f"{key}.end", f"= {options['end']!r} m must differ from start (a scan has a length)")
     positions = scan_positions(name, options)
     corners = {Protocol.LINE_SCAN: [("start", 0), ("end", -1)], Protocol.MAP: [("origin", 0), ("size", -1)]}[name]
-    for corner, index in corners:  # the positions span a box: its corners name the key to change
+    for corner, index in corners:  # the positions span a box (every one inside it): its corners name the key to change
         check_tip_position(study, positions[index], f"{key}.{corner}")
-    for index, position in enumerate(positions):
-        check_tip_position(study, position, f"{key} position {index}")
+    _check_extent(study, name, positions)
     return positions
+
+
+def _check_extent(study: Study, name: str, positions: list[tuple[float, float]]) -> None:
+    """Warn about a scan that spans less than a cell at the contact (:func:`stimsim.geometry.box.contact_cell`):
+    each position has its own mesh, so its contrast would be the meshes' discretisation, not the sample's
+    (a few per cent, docs/guide/experiments.md, 'Line scans and maps')."""
+    extent = float(np.ptp(np.array(positions), axis=0).max())
+    cell = contact_cell(mesh_spec(study))
+    if extent < cell:
+        log.warning(
+            f"protocol.{name} spans {extent:.3g} m, less than the {cell:.3g} m cells at the contact: each position has "
+            "its own mesh, so the contrast between them is the meshes' discretisation (a few per cent), not the "
+            "sample's; scan over several cells"
+        )
+
+
+def scan_cost(study: Study, name: str, positions: list) -> tuple[str, float]:
+    """One line on the cost of the scan ``name`` over ``positions`` and its total (s), estimated before any mesh
+    (:data:`SECONDS_PER_POSITION` at the DOFs of :func:`stimsim.solve.model.estimated_direct_dofs`), on one group."""
+    seconds, reference, exponent = SECONDS_PER_POSITION
+    dofs = max(estimated_direct_dofs(study), 1)
+    each = seconds * (dofs / reference) ** exponent * len(study.excitation.frequencies)
+    total = each * len(positions)
+    return (f"protocol.{name}: {len(positions)} positions of about {dofs} DOFs, about {format_duration(each)} each: "
+            f"{format_duration(total)} on one group of ranks (estimate)"), total
+
+
+def announce_cost(study: Study, name: str, positions: list) -> None:
+    """Log :func:`scan_cost` (a warning when it is longer than :data:`LONG_SCAN`)."""
+    line, total = scan_cost(study, name, positions)
+    (log.warning if total > LONG_SCAN else log.info)(line)
 
 
 def scan_sweep(study: Study, name: str, options: dict) -> Sweep:
@@ -138,6 +179,7 @@ def run_scan(study: Study, name: str, options: dict, store: Path, comm, resume: 
     reported and has no rows; ``resume`` tries it again. Raises :class:`ScanStopped` when a stop
     signal ended the run first."""
     sweep = scan_sweep(study, name, options)
+    announce_cost(study, name, [s[0] for s in sweep.samples])
     try:
         summary = run_sweep(sweep, store, comm, resume=resume, retry_failed=resume, quiet=quiet)
     except InputError as err:  # the run settings are the scan's keys here

@@ -33,6 +33,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
+from stimsim.core.errors import InputError
 from stimsim.geometry.axisymmetric import (
     IONIC_LAYER_RADII,
     MeshSpec,
@@ -63,6 +66,16 @@ CELLS_PER_CIRCLE = 8.0
 CELLS_PER_CHEMICAL_LENGTH = 2.0
 #: Cells across a grain-boundary core, and per length of its space-charge layer, at refinement 1.
 CELLS_PER_CORE, CELLS_PER_LAYER = 1.0, 2.0
+#: Smallest accepted ratio of a grain boundary's cells (core width / CELLS_PER_CORE, layer length /
+#: CELLS_PER_LAYER) to the cells at the contact (:func:`contact_cell`): below it the boundary's
+#: refinement multiplies the mesh. Measured on studies/grain_boundary_3d.toml at refinement 0.35 (20 nm
+#: contact, contact cells of 14 nm): 1 024 cells with a 2 nm core, 1 674 at 0.2 nm (ratio 1/25), 6 207
+#: at 20 pm (1/250), 37 782 at 1 pm (1/5000).
+MIN_BOUNDARY_CELL_RATIO = 0.01
+#: P2 nodes N = A I^p of the integral I of 1/h^3 over the box (:func:`estimated_nodes`): gmsh's meshes
+#: of studies/centred_3d.toml at refinements 0.75, 1.5, 2 and 3 (9 053 to 374 095 nodes; gmsh makes
+#: fewer cells than the size field asks for as the sizes fall) are within 7 % of it.
+NODES_FIT = (19.6, 0.895)
 
 
 @dataclass(frozen=True)
@@ -100,7 +113,77 @@ def box_spec(study, axisymmetric: MeshSpec) -> BoxMeshSpec:
         if position[axis] == 0 and all(b.symmetric_about(axis) for b in boundaries)
     )
     planes = tuple((*b.point, *b.normal, b.width / 2, boundary_layer_length(study, b) or 0.0) for b in boundaries)
+    _check_boundary_cells(study, contact_cell(axisymmetric))
     return BoxMeshSpec(**asdict(axisymmetric), tip_position=position, mirrors=mirrors, refined_planes=planes)
+
+
+def contact_cell(spec: MeshSpec) -> float:
+    """The cell size (m) of the 3D mesh of ``spec`` at the contact (the smallest feature over
+    :data:`CELLS_PER_RADIUS` times the refinement)."""
+    return grading_sizes(spec, CELLS_PER_RADIUS)[0] * spec.length_scale
+
+
+def _check_boundary_cells(study, cell: float) -> None:
+    """Refuse a grain-boundary core or space-charge layer whose cells would be below
+    :data:`MIN_BOUNDARY_CELL_RATIO` of the contact ``cell`` (m): the mesh would grow many times over."""
+    refinement = study.mesh.refinement
+    for i, b in enumerate(study.sample.grain_boundaries):
+        layer = boundary_layer_length(study, b)
+        lengths = {"width": ("core", b.width, CELLS_PER_CORE)}
+        if layer:
+            key = b.core_key if b.core_potential is not None else "space_charge_length"
+            lengths[key] = ("space-charge layer", layer, CELLS_PER_LAYER)
+        for key, (what, length, cells) in lengths.items():
+            smallest = MIN_BOUNDARY_CELL_RATIO * cell * refinement * cells
+            if length < smallest:
+                raise InputError(
+                    f"geometry.grain_boundaries[{i}].{key}", f"makes a {what} of {length:.3g} m, below the {smallest:.3g} m "
+                    f"the mesh resolves here: its cells would be below {MIN_BOUNDARY_CELL_RATIO:g} of the {cell:.3g} m "
+                    "cells at the contact and the mesh would grow many times over (a 1 pm core: 37 times the cells of a "
+                    "2 nm one)"
+                )
+
+
+def estimated_nodes(spec: BoxMeshSpec) -> float:
+    """Estimate, without meshing (in milliseconds), of the P2 nodes (vertices and edges) of the mesh of
+    ``spec``: :data:`NODES_FIT` of the integral of 1/h^3 over the meshed part of the box, h the size
+    field of :func:`_set_size_field` about the tip (heated disk, surface circles, ionic layer), which
+    depends on the distance from the tip's axis and the depth only; each circle about the axis counts by
+    the fraction of it inside the meshed box. Grain-boundary planes are not counted (their refinement is
+    bounded by :data:`MIN_BOUNDARY_CELL_RATIO`); below about 10 000 nodes it underestimates (by 41 % at 2 000)."""
+    h_min, slope, h_max = grading_sizes(spec, CELLS_PER_RADIUS)
+    size = spec.scaled(spec.domain_size)
+    rho, d_rho = _cells(h_min / 100, 2 * size)
+    depth, d_depth = _cells(h_min / 100, size)
+    rho, depth = rho[:, None], depth[None, :]
+    radii = [spec.scaled(r) for r in spec.surface_radii]
+    heated = max(r for r in radii if r <= 1 + 1e-9)
+    sizes = [h_min + slope * np.hypot(np.maximum(rho - heated, 0), depth)]
+    sizes += [r / (CELLS_PER_CIRCLE * spec.refinement) + slope * np.hypot(rho - r, depth) for r in radii]
+    if spec.chemical_length:
+        layer = max(r for r in radii if r <= IONIC_LAYER_RADII * (1 + 1e-9))
+        h_layer = spec.scaled(spec.chemical_length) / (CELLS_PER_CHEMICAL_LENGTH * spec.refinement)
+        sizes.append(h_layer + slope * np.hypot(np.maximum(rho - layer, 0), depth))
+    h = np.minimum(np.min(sizes, axis=0), h_max)
+    ring = 2 * np.pi * rho[:, 0] * d_rho * _inside(spec, rho[:, 0])
+    factor, exponent = NODES_FIT
+    return factor * float(ring @ (h**-3.0) @ d_depth) ** exponent
+
+
+def _cells(first: float, last: float, count: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Midpoints and widths of ``count`` geometrically growing intervals from 0 to ``last``, the first ``first`` wide."""
+    edges = np.concatenate([[0.0], np.geomspace(first, last, count)])
+    return (edges[1:] + edges[:-1]) / 2, np.diff(edges)
+
+
+def _inside(spec: BoxMeshSpec, rho: np.ndarray, angles: int = 720) -> np.ndarray:
+    """The fraction of each circle of radius ``rho`` (mesh units) about the tip inside the meshed box."""
+    size = spec.scaled(spec.domain_size)
+    low = [0.0 if name in spec.mirrors else -size for name in MIRRORS]
+    x0, y0 = spec.scaled_tip_position
+    phi = np.linspace(0, 2 * np.pi, angles, endpoint=False)
+    x, y = x0 + rho[:, None] * np.cos(phi), y0 + rho[:, None] * np.sin(phi)
+    return ((x >= low[0]) & (x <= size) & (y >= low[1]) & (y <= size)).mean(axis=1)
 
 
 def write_box_msh(spec: BoxMeshSpec, path: Path) -> None:

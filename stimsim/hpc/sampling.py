@@ -29,11 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stimsim.study.schema import SCHEMA
+from stimsim.study.schema import key_spec
 from stimsim.study.study import Study
 from stimsim.study.load import read_study_file, set_key, study_from_dict
 from stimsim.core.errors import InputError, did_you_mean, suggest
-from stimsim.materials.library import PROPERTIES
 
 #: Sampling modes of ``sweep.mode``.
 MODES = ("grid", "list", "lhs", "csv")
@@ -45,8 +44,6 @@ SWEEP_KEYS = {
 }
 #: Where the dispatcher runs: beside rank 0's group ('shared') or alone on rank 0 ('dedicated').
 DISPATCHERS = ("shared", "dedicated")
-#: Study sections whose table keys hold material properties (one more key level).
-PROPERTY_TABLES = {("sample", "properties"), ("geometry", "substrate_properties")}
 
 
 @dataclass(frozen=True)
@@ -135,7 +132,7 @@ def sweep_from_dict(raw: dict, folder: str | Path = ".", source: str = "") -> Sw
         sampler = {"grid": _grid, "list": _list, "lhs": _latin_hypercube}[mode]
         axes, samples = tuple(columns), sampler(columns, table)
     for key in axes:
-        _check_key(key)
+        _check_key(key, raw)
     for sample in samples:
         for key, value in zip(axes, sample):
             _check_type(key, value)
@@ -255,38 +252,28 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_key(key: str) -> None:
-    """An axis key must name a study key (a material property inside the property tables)."""
+def _check_key(key: str, raw: dict) -> None:
+    """An axis key must name one value of the study (:func:`stimsim.study.schema.key_spec`: a key of a
+    section, a material property of a property table, ``table[i].key`` in an existing table of an
+    array of tables of the base study ``raw``)."""
     name = f"sweep.axes.{key}"
-    parts = key.split(".")
-    if parts[0] not in SCHEMA:
-        raise InputError(name, f"is not a study key: {parts[0]!r} is not a section{_listed(parts[0], SCHEMA, 'sections')}")
-    section = SCHEMA[parts[0]]
-    if len(parts) < 2 or parts[1] not in section:
-        wrong = parts[1] if len(parts) > 1 else ""
-        raise InputError(name, f"is not a study key{_listed(wrong, section, f'keys of [{parts[0]}]')}")
-    if (parts[0], parts[1]) in PROPERTY_TABLES:
-        if len(parts) != 3 or parts[2] not in PROPERTIES:
-            hint = did_you_mean(parts[2], PROPERTIES) if len(parts) == 3 else ""
-            raise InputError(name, f"must name one material property{hint}: {parts[0]}.{parts[1]}.<{'|'.join(PROPERTIES)}>")
-    elif len(parts) != 2:
-        raise InputError(name, f"is not a study key ({parts[0]}.{parts[1]} has no sub-keys)")
-
-
-def _listed(word: str, known, what: str) -> str:
-    """' (what: a, b, ...)' with the did-you-mean hint of :func:`stimsim.core.errors.did_you_mean` before it."""
-    return f"{did_you_mean(word, known)} ({what}: {', '.join(known)})"
+    try:
+        key_spec(key)
+        set_key(copy.deepcopy(raw), key, 0)  # the index names an existing table
+    except InputError as err:
+        raise InputError(name, str(err).removeprefix(f"{err.key} ")) from None
 
 
 def _check_type(key: str, value) -> None:
     """Values must have the key's type (a number where a number goes, ...); ranges are checked per sample."""
-    parts = key.split(".")
-    kind = "number" if len(parts) == 3 else SCHEMA[parts[0]][parts[1]].kind
+    kind = key_spec(key).kind
     ok = {
         "number": _is_number(value),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
         "numbers": isinstance(value, list) and bool(value) and all(_is_number(v) for v in value),
         "string": isinstance(value, str),
     }[kind]
     if not ok:
-        expected = {"number": "a number", "numbers": "a non-empty list of numbers", "string": "a string"}[kind]
+        expected = {"number": "a number", "integer": "a whole number", "numbers": "a non-empty list of numbers",
+                    "string": "a string"}[kind]
         raise InputError(f"sweep.axes.{key}", f"values must each be {expected}, got {value!r}")

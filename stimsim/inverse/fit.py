@@ -36,7 +36,7 @@ import numpy as np
 from mpi4py import MPI
 from scipy.optimize import least_squares
 
-from stimsim.study.schema import SCHEMA
+from stimsim.study.schema import key_spec
 from stimsim.study.study import Study
 from stimsim.core.errors import InputError, did_you_mean, suggest
 from stimsim.inverse.forward_model import ALIASES, ForwardModel, parameter_key, study_value
@@ -170,11 +170,7 @@ class Transform:
 
 def accepted_range(key: str) -> tuple[float, float]:
     """The accepted open range (SI) of a study key."""
-    section, _, name = key.rpartition(".")
-    if section in ("sample.properties", "geometry.substrate_properties"):
-        spec = PROPERTIES[name]
-    else:
-        spec = SCHEMA[section][name]
+    spec = key_spec(key)
     return spec.low, spec.high
 
 
@@ -236,8 +232,8 @@ def _check_fittable(study: Study, name: str, key: str, where: str) -> None:
         )
     if prop in IONIC_PROPERTIES and section == "sample.properties" and study.sample.species:
         raise InputError(
-            where, f"= {name!r}: with [[sample.species]] the species set it; fitting the species' parameters is not "
-            "supported yet"
+            where, f"= {name!r}: with [[sample.species]] the species set it; fit the species' own, e.g. "
+            f"sample.species[0].{prop}"
         )
     value = study_value(study, key)
     if accepted_range(key)[0] >= 0 and isinstance(value, (int, float)) and value <= 0:
@@ -256,7 +252,8 @@ def checked_parameter(name: str, where: str | None = None) -> str:
         known = [*PROPERTIES, *ALIASES]
         raise InputError(
             where or name, f"{'= ' + repr(name) + ' ' if where else ''}is not a fit parameter{did_you_mean(name, known)} "
-            f"(known: {', '.join(known)}, or a numeric study key such as tip.contact_radius)"
+            f"(known: {', '.join(known)}, or a numeric study key such as tip.contact_radius or "
+            "sample.species[0].diffusivity)"
         ) from None
 
 

@@ -76,7 +76,7 @@ from stimsim.solve.simulate import SimulationResult, simulate
 from stimsim.solve.validity import validity_parameters
 from stimsim.study.load import derived_study
 from stimsim.study.modes import PeriodicMethod
-from stimsim.study.schema import SCHEMA
+from stimsim.study.schema import key_parts, key_spec
 from stimsim.study.study import Study
 
 #: Short parameter names that are not material properties, and the study keys they stand for.
@@ -105,30 +105,39 @@ HERTZ_KEYS = ("sample.properties.youngs_modulus", "sample.properties.poisson_rat
 
 def parameter_key(name: str) -> str:
     """The study key of a fit-parameter name: a material property (``diffusivity``) is
-    ``sample.properties.diffusivity``; see :data:`ALIASES`; a dotted numeric study key is itself."""
+    ``sample.properties.diffusivity``; see :data:`ALIASES`; a dotted numeric study key is itself,
+    including a key of one table of an array (``sample.species[0].diffusivity``; differenced, as every
+    key outside the model's in-place keys)."""
     if name in PROPERTIES:
         return f"sample.properties.{name}"
     if name in ALIASES:
         return ALIASES[name]
-    section, _, key = name.partition(".")
-    table, _, prop = key.partition(".")
-    if (section, table) in (("sample", "properties"), ("geometry", "substrate_properties")) and prop in PROPERTIES:
-        return name
-    if SCHEMA.get(section, {}).get(key) is not None and SCHEMA[section][key].kind == "number":
+    try:
+        numeric = key_spec(name).kind == "number"
+    except InputError:
+        numeric = False
+    if numeric:
         return name
     raise InputError(
         name, f"is not a fit parameter; use a material property ({', '.join(PROPERTIES)}), "
-        f"{', '.join(ALIASES)} or a numeric study key such as tip.contact_radius",
+        f"{', '.join(ALIASES)} or a numeric study key such as tip.contact_radius or sample.species[0].diffusivity",
     )
 
 
 def study_value(study: Study, key: str):
-    """The value of the study key ``key`` (SI) in the resolved study."""
-    value = study.resolved
-    for part in key.split("."):
+    """The value of the study key ``key`` (SI; indexed parts such as ``species[0]`` allowed) in the
+    resolved study."""
+    value, path = study.resolved, []
+    for part, index in key_parts(key):
         if not isinstance(value, dict) or part not in value:
             raise InputError(key, "has no value in this study (give it in the study file to fit it)")
         value = value[part]
+        path.append(part)
+        if index is not None:
+            if index >= len(value):
+                raise InputError(key, f"has index {index}, but {'.'.join(path)} has {len(value)} table(s) in this study")
+            value = value[index]
+            path[-1] += f"[{index}]"
     return value
 
 

@@ -22,6 +22,7 @@ The model is a context manager that frees its PETSc objects on exit.
 
 from __future__ import annotations
 
+import logging
 import functools
 import math
 import time
@@ -46,6 +47,7 @@ from stimsim.fem.forms import (
     functions,
 )
 from stimsim.fem.response import DiskAverage
+from stimsim.geometry.box import estimated_nodes
 from stimsim.geometry.meshes import load_domain, mesh_spec
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE
 from stimsim.solve.direct import (
@@ -78,6 +80,45 @@ def relative_update(update: fem.Function, field: fem.Function, comm) -> float:
     return size / max(1.0, value)
 
 
+log = logging.getLogger(__name__)
+
+#: Error of the estimate of :func:`estimated_direct_dofs` against the meshes (:data:`stimsim.geometry.box.NODES_FIT`):
+#: a model estimated above :data:`MAX_DIRECT_3D_DOFS` by more is refused before meshing, within it a warning.
+ESTIMATE_ERROR = 0.1
+
+
+def estimated_direct_dofs(study: Study) -> int:
+    """The DOFs a 3D model of ``study`` would factorise (0 for an axisymmetric one), estimated from its
+    mesh spec without meshing (:func:`stimsim.geometry.box.estimated_nodes`): P2 temperature and
+    displacement, with mobile ions the stress and concentration; with ``[solver] linear = 'iterative'``
+    only the heat and mechanics of a thermally nonlinear sample (see :meth:`HarmonicModel._check_size`)."""
+    spec = mesh_spec(study)
+    if spec.gdim != 3:
+        return 0
+    ionic = study.sample.material.is_ionic
+    fields = 6 if ionic else 4
+    if ionic and study.solver.linear == LinearSolver.ITERATIVE:
+        fields = 4 if thermally_nonlinear(study) else 0
+    return round(fields * estimated_nodes(spec))
+
+
+def check_estimated_size(study: Study) -> None:
+    """Refuse, before any mesh is built, a 3D study whose :func:`estimated_direct_dofs` exceed
+    :data:`MAX_DIRECT_3D_DOFS` by more than :data:`ESTIMATE_ERROR`; warn within it (the mesh decides)."""
+    dofs = estimated_direct_dofs(study)
+    if dofs <= MAX_DIRECT_3D_DOFS * (1 - ESTIMATE_ERROR):
+        return
+    message = (f"= {study.mesh.refinement:g} makes a 3D mesh of about {dofs} DOFs to factorise "
+               f"(estimated from the mesh sizing within {ESTIMATE_ERROR:.0%}), against the {MAX_DIRECT_3D_DOFS} the "
+               "direct solver handles")
+    if dofs <= MAX_DIRECT_3D_DOFS * (1 + ESTIMATE_ERROR):
+        log.warning(f"mesh.refinement {message}: the run may refuse it once meshed")
+        return
+    iterative = "" if study.solver.linear == LinearSolver.ITERATIVE else " or set solver.linear = 'iterative' (with mobile ions),"
+    raise InputError("mesh.refinement", f"{message}: lower mesh.refinement,{iterative} or raise the lowest diffusivity or "
+                     "lower the highest frequency")
+
+
 class HarmonicModel:
     """The frequency-domain model of one study on one communicator, reusable across frequencies and
     (in place) across parameter values. ``domain`` defaults to the study's cached mesh on ``comm``;
@@ -95,6 +136,8 @@ class HarmonicModel:
         self.study, self.drive = study, study.drive
         # the staggered scheme splits concentration and stress only: Poisson's fields are solved monolithically
         self.method = "monolithic" if self.iterative or study.poisson else method
+        if domain is None:
+            check_estimated_size(study)
         self.domain = domain or load_domain(mesh_spec(study), comm)
         self.scales = scales_for(study)
         self.spaces = field_spaces(self.domain, self.ionic, charged_fields(study))

@@ -5,6 +5,8 @@ periodic method's H that reaches the ionic channel.
 
 from __future__ import annotations
 
+import logging
+
 from stimsim.core.errors import InputError
 from stimsim.materials.species import Species
 from stimsim.study.grains import GrainBoundary
@@ -13,10 +15,13 @@ from stimsim.study.modes import GeometryModel, LinearSolver, PeriodicMethod
 from stimsim.study.schema import MIN_DEBYE_FRACTION, MIN_FEATURE_FRACTION
 from stimsim.study.study import Study
 
+log = logging.getLogger(__name__)
+
 
 def cross_check(study: Study) -> None:
     _check_harmonics(study)
     size = domain_size(study)
+    _check_solver(study)
     if study.sample.model == GeometryModel.THREE_D:
         _check_3d(study, size)
     elif study.solver.linear == LinearSolver.ITERATIVE:
@@ -66,6 +71,22 @@ def _check_harmonics(study: Study) -> None:
             "solver.harmonics", f"= {harmonics} is below the ionic channel's harmonic {channel} of excitation.mode "
             f"{study.excitation.mode!r}: the ions' response would be dropped (accepted: at least {channel}; absent: "
             "chosen adaptively)",
+        )
+
+
+def _check_solver(study: Study) -> None:
+    """Refuse solver.harmonics beside solver.periodic = 'expansion' (which keeps harmonics 1 and 2 of
+    the expansion, not H); warn that solver.linear = 'iterative' does nothing without mobile ions (the
+    iterative solver is the coupled ionic system's: heat and mechanics are factorised by MUMPS)."""
+    if study.solver.periodic == PeriodicMethod.EXPANSION and study.solver.harmonics is not None:
+        raise InputError(
+            "solver.harmonics", "is not used by solver.periodic = 'expansion' (the expansion's orders set its "
+            "harmonics): remove it, or use 'auto', 'harmonic_balance' or 'time_domain'"
+        )
+    if study.solver.linear == LinearSolver.ITERATIVE and not study.sample.material.is_ionic:
+        log.warning(
+            "solver.linear = 'iterative' is not used without mobile ions: it solves the coupled ionic system; "
+            "heat and mechanics are factorised by MUMPS as with 'direct'"
         )
 
 

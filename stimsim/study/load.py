@@ -32,7 +32,9 @@ from stimsim.study.schema import (
     POISSON_SPECIES,
     SCHEMA,
     SPECIES_PROPERTIES,
+    ARRAYS,
     check_section,
+    key_parts,
     reject_unknown,
 )
 from stimsim.study.study import (
@@ -92,18 +94,40 @@ _BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_+\-.]*")
 
 
 def set_key(raw: dict, name: str, value: Any) -> None:
-    """Set the dotted study key ``name`` (e.g. 'tip.force') to ``value`` in a raw study dict; ``None``
-    removes the key."""
-    *parents, leaf = name.split(".")
+    """Set the dotted study key ``name`` (e.g. 'tip.force', or 'sample.species[0].charge' in a table of
+    an array, :func:`~stimsim.study.schema.key_parts`) to ``value`` in a raw study dict; ``None``
+    removes the key. An index must name an existing table of the array."""
+    *parents, (leaf, index) = key_parts(name)
     table = raw
-    for part in parents:
-        table = table.setdefault(part, {})
+    for part, position in parents:
+        table = table.setdefault(part, {}) if position is None else _element(table, part, position, name)
         if not isinstance(table, dict):
             raise InputError(name, "cannot be set: its parent is not a table")
-    if value is None:
+    if index is not None:
+        _element(table, leaf, index, name)
+        array = table[leaf]
+        if value is None:
+            array.pop(index)
+        else:
+            array[index] = copy.deepcopy(value)
+    elif value is None:
         table.pop(leaf, None)
     else:
         table[leaf] = copy.deepcopy(value)
+
+
+def _element(table: dict, part: str, index: int, name: str) -> dict:
+    """Table ``index`` of the array of tables ``part`` of ``table``, or an InputError naming ``name``,
+    the array and its length."""
+    array = table.get(part, [])
+    if not isinstance(array, list):
+        raise InputError(name, f"indexes {part}, which is not an array of tables (indexed: {', '.join(ARRAYS)})")
+    if index >= len(array):
+        where = name[: name.index(f"{part}[")] + part
+        accepted = f"indices 0 to {len(array) - 1}" if array else "none"
+        raise InputError(name, f"has index {index}, but {where} has {len(array)} table(s) ([[{where}]] in the study "
+                         f"file; {accepted})")
+    return array[index]
 
 
 def derived_study(study: Study, changes: dict[str, Any]) -> Study:
@@ -464,6 +488,12 @@ def _core_potential(
         )
     if excess != 0 and values["space_charge_length"] is None:
         raise InputError(f"{prefix}.space_charge_length", f"is required when {prefix}.space_charge_excess is not 0 (m)")
+    if excess == 0 and values["space_charge_length"] is not None:
+        raise InputError(
+            f"{prefix}.space_charge_length", f"is only used by the prescribed layer, with {prefix}.space_charge_excess "
+            "not 0 (an equilibrium layer's width follows from its core potential and the Debye length): remove it, "
+            f"or give {prefix}.space_charge_excess"
+        )
     if not given:
         return None
     if not species:

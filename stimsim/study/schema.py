@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from stimsim.core.errors import InputError, checked_number, did_you_mean, suggest
 from stimsim.materials.library import (
     HEAT_OF_TRANSPORT_BOUND,
+    PROPERTIES,
 )
 
 
@@ -258,6 +260,78 @@ MODE_REQUIRED: dict[str, tuple[str, ...]] = {
     "laser": ("mean_power", "modulation_depth", "beam_radius"),
     "joule": ("ac_voltage", "heater_resistance", "contact_conductance", "heater_conductance"),
 }
+
+#: The arrays of tables of a study file, by dotted name: the schema of one table (a key inside one is
+#: named with its index, ``sample.species[0].diffusivity``).
+ARRAYS: dict[str, dict[str, Key]] = {"sample.species": SPECIES_SCHEMA, "geometry.grain_boundaries": BOUNDARY_SCHEMA}
+#: Keys of tables of material-property overrides, by the table (or array) that holds them.
+PROPERTY_TABLES = {"sample": ("properties",), "geometry": ("substrate_properties",),
+                   "geometry.grain_boundaries": ("properties", "beyond_properties")}
+_INDEXED = re.compile(r"(?P<name>[^.\[\]]+)\[(?P<index>[^\]]*)\]")
+
+
+def key_parts(name: str) -> list[tuple[str, int | None]]:
+    """The parts of a dotted study key with their indices: ``'sample.species[0].charge'`` is
+    ``[('sample', None), ('species', 0), ('charge', None)]``. An index must be a whole number >= 0."""
+    parts = []
+    for part in name.split("."):
+        match = _INDEXED.fullmatch(part)
+        if match is None:
+            parts.append((part, None))
+            continue
+        if not match["index"].isdigit():
+            raise InputError(name, f"has the index [{match['index']}]: an index is a whole number >= 0, e.g. {match['name']}[0]")
+        parts.append((match["name"], int(match["index"])))
+    return parts
+
+
+def key_spec(name: str) -> Key:
+    """The :class:`Key` of the dotted study key ``name`` that holds one value: a key of a section
+    (``tip.force``), a material property of a property table (``sample.properties.diffusivity``,
+    ``geometry.grain_boundaries[0].properties.diffusivity``) or a key of one table of an array
+    (``sample.species[1].charge``). InputError naming ``name`` and what is accepted otherwise (the
+    index is checked against a study by :func:`stimsim.study.load.set_key`)."""
+    parts = key_parts(name)
+    section = parts[0][0]
+    if section not in SCHEMA:
+        raise InputError(name, f"is not a study key: {section!r} is not a section{_listed(section, SCHEMA, 'sections')}")
+    if parts[0][1] is not None:
+        raise InputError(name, f"indexes {section}, which is not an array of tables (indexed: {', '.join(ARRAYS)})")
+    table, path = SCHEMA[section], section
+    for i, (part, index) in enumerate(parts[1:], start=1):
+        if part in PROPERTY_TABLES.get(path, ()) and index is None:
+            return _property_spec(name, parts[i + 1:], path, part)
+        if part not in table:
+            where = f"[[{path}]]" if path in ARRAYS else f"[{path}]"
+            raise InputError(name, f"is not a study key{_listed(part, table, f'keys of {where}')}")
+        path = f"{path}.{part}"
+        if path in ARRAYS:
+            if index is None:
+                raise InputError(name, f"names the array of tables {path} ([[{path}]]): name one table by its index, "
+                                 f"e.g. {path}[0].{next(iter(ARRAYS[path]))}")
+            table = ARRAYS[path]
+            continue
+        if index is not None:
+            raise InputError(name, f"indexes {path}, which is not an array of tables (indexed: {', '.join(ARRAYS)})")
+        if i != len(parts) - 1:
+            raise InputError(name, f"is not a study key ({path} has no sub-keys)")
+        return table[part]
+    raise InputError(name, f"names a table, not one value{_listed('', table, 'its keys')}")
+
+
+def _listed(word: str, known, what: str) -> str:
+    """' (what: a, b, ...)' with the did-you-mean hint of :func:`stimsim.core.errors.did_you_mean` before it."""
+    return f"{did_you_mean(word, known)} ({what}: {', '.join(known)})"
+
+
+def _property_spec(name: str, rest: list, path: str, table: str) -> Key:
+    """The :class:`Key` of the material property ``rest`` (one part) of the property table ``table`` in ``path``."""
+    if len(rest) != 1 or rest[0][1] is not None or rest[0][0] not in PROPERTIES:
+        hint = did_you_mean(rest[0][0], PROPERTIES) if len(rest) == 1 else ""
+        raise InputError(name, f"must name one material property{hint}: {path}.{table}.<{'|'.join(PROPERTIES)}>")
+    spec = PROPERTIES[rest[0][0]]
+    return Key("number", spec.unit, spec.meaning, low=spec.low, high=spec.high, low_inclusive=spec.low_inclusive)
+
 
 def reject_unknown(raw: dict) -> None:
     for section, table in raw.items():
