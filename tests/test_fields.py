@@ -87,13 +87,14 @@ def large_amplitude(tmp_path_factory):
     --fields` by harmonic balance (H = 4), and in this process the harmonic-balance and the expansion's
     fields, their maxima of |u_z| and |c| (SI) by harmonic and the tip values of the harmonic-balance
     fields with the rows they answered."""
-    settings = [*SETTINGS, "excitation.power_amplitude=3e-6", "solver.harmonics=4"]
+    settings = [*SETTINGS, "excitation.power_amplitude=3e-6"]
+    balance = ["solver.periodic=harmonic_balance", "solver.harmonics=4"]
     outdir = shared_folder(tmp_path_factory, "hb") / "run"
-    argv = ["run", str(STUDY), *(a for s in settings for a in ("--set", s)), "--set", "solver.periodic=harmonic_balance"]
+    argv = ["run", str(STUDY), *(a for s in settings + balance for a in ("--set", s))]
     assert main([*argv, "-o", str(outdir), "--fields", "-q"]) == 0
     found = {}
-    for method in ("harmonic_balance", "expansion"):
-        study = load_study(STUDY, [*settings, f"solver.periodic={method}"])
+    for method, keys in (("harmonic_balance", balance), ("expansion", ["solver.periodic=expansion"])):
+        study = load_study(STUDY, [*settings, *keys])
         with HarmonicModel(study, MPI.COMM_WORLD) as model:
             result = simulate(study, MPI.COMM_WORLD, model=model, keep_fields=True)
             s = model.scales

@@ -340,7 +340,7 @@ def _fit(model: ForwardModel, data: Data, names, options: dict, start_time: floa
         values = ", ".join(f"{name} = {value:.4g}" for name, value in zip(names, fitted))
         raise InputError(where, f"the fit reached {values}, where the model does not hold: {err}") from None
     result = _report(model, names, transforms, start, solution, r, jac, data, limits)
-    result["warnings"] += checked.warnings()
+    result["warnings"] += checked.periodic_warnings()
     result["forward_evaluations"] = model.evaluations
     result["rebuilds"] = model.rebuilds
     result["wall_time_s"] = model.comm.allreduce(time.perf_counter() - start_time, op=MPI.MAX)

@@ -72,13 +72,20 @@ class SimulationResult:
         raise KeyError(f"no {kind!r} row at harmonic {harmonic} of {frequency:g} Hz (rows: {sorted(found)})")
 
     def warnings(self) -> list[str]:
+        """:meth:`validity_warnings` and :meth:`periodic_warnings` together."""
+        return self.validity_warnings() + self.periodic_warnings()
+
+    def validity_warnings(self) -> list[str]:
         """One sentence per validity parameter above its threshold at a frequency the expansion
-        answered, and one per frequency whose harmonic-balance state kept too few harmonics
-        (:func:`~stimsim.solve.forward.tail_warning`)."""
+        answered."""
         expansion = {f: r.validity for f, r in self.periodic.items() if r.method == PeriodicMethod.EXPANSION}
         remedy = "[solver] periodic = 'auto' or 'harmonic_balance' solves the periodic state instead"
-        found = [f"{warning} (validity.csv; {remedy})" for warning in exceeded(largest(expansion))]
-        return found + [r.warning for _, r in sorted(self.periodic.items()) if r.warning is not None]
+        return [f"{warning} (validity.csv; {remedy})" for warning in exceeded(largest(expansion))]
+
+    def periodic_warnings(self) -> list[str]:
+        """One sentence per frequency whose periodic state kept too few harmonics
+        (:func:`~stimsim.solve.forward.tail_warning`)."""
+        return [r.warning for _, r in sorted(self.periodic.items()) if r.warning is not None]
 
     def periodic_rows(self) -> list[dict]:
         """The periodic.csv rows (:data:`~stimsim.solve.forward.PERIODIC_COLUMNS`), by drive frequency."""
