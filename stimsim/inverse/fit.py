@@ -196,20 +196,20 @@ def fit_options(study: Study, parameters=(), require: bool = True) -> dict:
     if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
         raise InputError("fit.parameters", f"must be a list of parameter names, e.g. [\"diffusivity\"], got {listed!r}")
     for name in listed:
-        checked_parameter(name, "fit.parameters", study)
+        checked_parameter(name, study, "fit.parameters")
     names = list(parameters) or listed
     if not names and require:
         raise InputError("--param", "is required: name the parameters to fit (e.g. --param diffusivity), or list them in [fit] parameters")
     where = "--param" if parameters else "fit.parameters"
-    keys = {checked_parameter(n, where if where == "fit.parameters" else None, study) for n in names}
+    keys = {checked_parameter(n, study, where if where == "fit.parameters" else None) for n in names}
     for name in names:
-        _check_fittable(study, name, checked_parameter(name), where)
+        _check_fittable(study, name, checked_parameter(name, study), where)
     bounds = {}
     raw_bounds = table.get("bounds", {})
     if not isinstance(raw_bounds, dict):
         raise InputError("fit.bounds", "must be a table NAME = [low, high]")
     for name, pair in raw_bounds.items():
-        key = checked_parameter(name, f"fit.bounds.{name}", study)
+        key = checked_parameter(name, study, f"fit.bounds.{name}")
         low, high = accepted_range(key)
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, (int, float)) for v in pair)
                 and low <= pair[0] < pair[1] <= high):
@@ -266,18 +266,18 @@ def unfittable(study: Study, key: str) -> str | None:
     return None
 
 
-def checked_parameter(name: str, where: str | None = None, study: Study | None = None) -> str:
+def checked_parameter(name: str, study: Study, where: str | None = None) -> str:
     """The study key of the fit-parameter ``name`` (see :func:`stimsim.inverse.forward_model.parameter_key`), or an
     InputError naming ``where`` (default the name) with the closest name (a spelling: of all) and the
-    list of those ``study`` can fit (:func:`unfittable`; all without a study)."""
+    list of those ``study`` can fit (:func:`unfittable`)."""
     try:
         return parameter_key(name)
     except InputError:
         names = (*PROPERTIES, *ALIASES)
-        known = [n for n in names if study is None or not unfittable(study, parameter_key(n))]
+        known = [n for n in names if not unfittable(study, parameter_key(n))]
         raise InputError(
             where or name, f"{'= ' + repr(name) + ' ' if where else ''}is not a fit parameter{did_you_mean(name, names)} "
-            f"(known{' here' if study else ''}: {', '.join(known)}, or a numeric study key such as tip.contact_radius)"
+            f"(known here: {', '.join(known)}, or a numeric study key such as tip.contact_radius)"
         ) from None
 
 
