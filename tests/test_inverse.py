@@ -452,3 +452,12 @@ def test_a_model_failure_during_the_fit_names_the_parameters_and_their_values():
         "harmonic balance: Newton did not converge")
     err = failed_at(InputError("sample.properties.x", "is too large"), names, values, "--param")
     assert isinstance(err, InputError) and err.key == "--param" and "reached thermal_conductivity_derivative = -0.0023" in str(err)
+
+
+def test_a_posterior_without_an_estimate_of_the_noise_is_refused():
+    """No sigmas and no degree of freedom (reduced chi2 null): the likelihood has no noise level."""
+    from stimsim.inverse.posterior import posterior
+
+    data = Data(np.array([1e4]), np.array([1]), np.array([1e-12]), None, np.array([1e-14]), None, False, np.array([2]))
+    with pytest.raises(InputError, match="--posterior needs the noise of the data"):
+        posterior(ptfe(), data, {"reduced_chi2": None, "parameters": {}}, MPI.COMM_SELF, 10)
