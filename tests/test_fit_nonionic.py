@@ -154,3 +154,27 @@ def test_harmonic_balance_tangents_through_a_heater_with_a_temperature_coefficie
             difference = (shifted[0] - shifted[1]) / (2 * step)
             assert np.all(np.abs(prediction.jacobian[:, column] / difference - 1) < 2e-5), (name, prediction.jacobian[:, column], difference)
             forward.evaluate(values)
+
+
+def test_a_conductivity_slope_is_bounded_so_that_k_stays_positive(comm):
+    """PTFE, 1 uW at 10 kHz (tip oscillation estimated at 54 K), k' = -1e-4 W/(m K^2) and a 2w datum 300 times
+    the model's: unbounded, the optimiser drove k' to -2.3e-3, where harmonic balance failed with a message
+    naming neither the fit nor k'. Bounded by the heating (|k'| <= 0.25 k / 54 K), the fit ends at the bound
+    with a warning saying why."""
+    from stimsim.inverse.fit import Data, slope_bounds
+    from stimsim.solve.limits import estimate
+
+    study = study_from_dict({
+        "sample": {"material": "PTFE", "properties": {"thermal_conductivity_derivative": -1e-4}},
+        "tip": {"contact_radius": 20e-9}, "mesh": {"refinement": 0.3},
+        "excitation": {"mode": "power", "power_amplitude": 1e-6, "frequencies": [1e4]},
+    })
+    low, high = slope_bounds(study, "sample.properties.thermal_conductivity_derivative")
+    assert np.isclose(high, 0.25 * 0.25 / estimate(study).oscillation) and low == -high
+    amplitude = 300 * abs(simulated_displacements(study, comm)[1e4, 2])
+    data = Data(np.array([1e4]), np.array([2]), np.array([amplitude]), None, np.array([0.01 * amplitude]), None,
+                True, np.array([2]))
+    result = fit(study, data, ["thermal_conductivity_derivative"], comm)
+    slope = result["parameters"]["thermal_conductivity_derivative"]
+    assert np.isclose(slope["value"], low) and slope["bounds"] == [low, high]
+    assert any("is at a bound of the fit (lower; it keeps k(T)" in w for w in result["warnings"])

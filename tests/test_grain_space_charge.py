@@ -20,7 +20,8 @@ from stimsim.study.lengths import domain_size
 from stimsim.physics.coupled import CONCENTRATION
 from stimsim.materials.spacecharge import gouy_chapman_potential
 
-from test_grains import FREQUENCY, RADIUS, relative, tip_rows
+from test_grains import FREQUENCY, RADIUS, boundary, relative, tip_rows
+from test_grains import raw_study as neutral_study
 
 #: Ambipolar diffusivity of the symmetric pair (m^2/s): the chemical length about the contact radius.
 DIFFUSIVITY = 4e-10
@@ -91,6 +92,39 @@ def test_bad_boundary_space_charge_input_names_the_key(changes, species, message
         study_from_dict(raw)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("excess, low", [(-0.6, "-0.2"), (-0.5, "0")])
+def test_overlapping_prescribed_layers_that_empty_the_core_are_refused_at_load(excess, low):
+    """Two crossing boundaries (x = 0 and y = 0) with prescribed depletion layers (a neutral species):
+    where they meet c0 (1 + A1 + A2) would be negative (-0.6 each: the solve failed after 128 s) or zero
+    (-0.5 each: silently no ions in the core). Refused when the study is built, naming the keys; the
+    summed excess of -0.9 leaves 0.1 c0, above the margin, and loads; so does -0.6 on parallel boundaries
+    too far apart to overlap."""
+    def layer(excess=excess, **where):
+        return boundary(**where, space_charge_excess=excess, space_charge_length=5e-9)
+
+    with pytest.raises(InputError) as info:
+        study_from_dict(neutral_study([layer(), layer(normal=(0.0, 1.0))]))
+    message = str(info.value)
+    assert message.startswith("geometry.grain_boundaries[0].space_charge_excess and the other layers")
+    assert f"geometry.grain_boundaries[1].space_charge_excess = {excess:g}" in message
+    assert f"falls to {low} c0" in message and "at least 0.05 c0" in message and "\n" not in message
+    study_from_dict(neutral_study([layer(-0.45), layer(-0.45, normal=(0.0, 1.0))]))
+    study_from_dict(neutral_study([layer(), layer(x=1e-7)]))
+
+
+def test_parallel_layers_and_the_surface_layer_are_summed():
+    """Two parallel boundaries 4 nm apart (core faces touching) and a depleted top surface: the
+    layers add between the cores and at the surface; the same boundaries far apart load."""
+    def layer(x):
+        return boundary(x=x, space_charge_excess=-0.4, space_charge_length=5e-9)
+
+    raw = neutral_study([layer(0.0), layer(4e-9)])
+    study_from_dict(raw)  # 1 - 0.4 - 0.4 = 0.2
+    raw["ions"] = {"space_charge_excess": -0.3, "space_charge_length": 5e-9}
+    with pytest.raises(InputError, match=r"ions.space_charge_excess = -0.3\) overlap at .* falls to -0.1 c0"):
+        study_from_dict(raw)
 
 
 def test_a_core_beyond_the_double_range_of_the_boltzmann_factors_is_refused():

@@ -5,6 +5,7 @@ import gc
 import json
 import math
 import resource
+import warnings
 
 import numpy as np
 import pytest
@@ -355,3 +356,108 @@ def test_fit_with_fewer_data_than_parameters_reports_them_undetermined(comm):
     assert all(p["stderr"] is None for p in result["parameters"].values())
     assert any("cannot determine 2 parameters" in w for w in result["warnings"])
     json.dumps(result, allow_nan=False)  # no Infinity or NaN in fit.json
+
+
+def test_a_fit_of_a_3d_study_is_refused_on_every_path(comm):
+    """geometry.model = '3d' without a [fit] section (which the study load refuses): fit_options, fit()
+    and ForwardModel refuse it naming geometry.model before any mesh is built."""
+    study = study_from_dict({
+        "sample": {"material": "PTFE"}, "geometry": {"model": "3d"}, "tip": {"contact_radius": 20e-9},
+        "excitation": {"mode": "power", "power_amplitude": 1e-6, "frequencies": [1e4]},
+    })
+    data = Data(np.array([1e4]), np.array([1]), np.array([1e-12]), None, np.array([1e-14]), None, True, np.array([2]))
+    for attempt in (lambda: fit_options(study, ["thermal_conductivity"]),
+                    lambda: fit(study, data, ["thermal_conductivity"], comm),
+                    lambda: ForwardModel(study, ["thermal_conductivity"], comm)):
+        with pytest.raises(InputError, match=r"^geometry.model = '3d': fits .* are not yet supported in 3D"):
+            attempt()
+
+
+def one_point(comm, sigma_given: bool) -> tuple:
+    """A PTFE study and its thermal amplitude at 10 kHz, 5 % off: one datum for one parameter."""
+    study = ptfe((1e4,), refinement=0.3)
+    amplitude = 1.05 * next(r for r in simulate(study, comm).rows if r.harmonic == 1).amplitude
+    data = Data(np.array([1e4]), np.array([1]), np.array([amplitude]), None, np.array([0.01 * amplitude]), None,
+                sigma_given, np.array([2]))
+    return study, data
+
+
+def test_zero_degrees_of_freedom_leave_the_uncertainty_undetermined_without_sigmas(comm):
+    """One amplitude and one parameter: the fit matches the datum, so chi2 ~ 0 and scaling by it gave a
+    standard error of 3e-15. Without sigmas the scatter cannot be estimated: stderr null, a warning
+    saying why; the reduced chi2 is undefined (null, not chi2); no numpy warning on the way."""
+    study, data = one_point(comm, sigma_given=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = fit(study, data, ["thermal_conductivity"], comm)
+    k = result["parameters"]["thermal_conductivity"]
+    assert k["stderr"] is None and k["interval_68"] == [None, None]
+    assert result["reduced_chi2"] is None and result["degrees_of_freedom"] == 0
+    assert any("no degree of freedom to estimate the scatter" in w and "undetermined" in w for w in result["warnings"])
+    json.dumps(result, allow_nan=False)
+
+
+def test_zero_degrees_of_freedom_with_given_sigmas_keep_the_absolute_errors(comm):
+    """With the measurement's sigmas the covariance is the absolute one: a finite stderr, no scatter
+    warning; the reduced chi2 is still undefined."""
+    study, data = one_point(comm, sigma_given=True)
+    result = fit(study, data, ["thermal_conductivity"], comm)
+    k = result["parameters"]["thermal_conductivity"]
+    assert 0 < k["stderr"] < k["value"] and None not in k["interval_68"]
+    assert result["reduced_chi2"] is None and not any("scatter" in w for w in result["warnings"])
+
+
+def test_an_interval_beyond_the_float_range_is_open_without_overflow():
+    """A log parameter with a standard error of 800 in ln p: exp(x + 800) is beyond the floats, the
+    upper end is null (exp is not evaluated: no overflow), the lower end exp(x - 800) = 0."""
+    from stimsim.inverse.fit import Transform, interval
+
+    with np.errstate(over="raise", invalid="raise"):  # (underflow to 0 is numpy's silent default)
+        assert interval(Transform(log=True, scale=1.0), 0.0, 800.0) == [0.0, None]
+        assert interval(Transform(log=True, scale=1.0), 0.0, np.inf) == [None, None]
+        assert interval(Transform(log=False, scale=2.0), 1.0, 0.5) == [1.0, 3.0]
+
+
+def test_the_known_fit_parameters_are_those_the_study_can_fit():
+    """A misspelt name lists the parameters this study can fit: no diffusivity for a species study (the
+    species set it), no ionic property or [ions] key without mobile ions (the spelling suggestion is
+    still the closest name, whose refusal says why); a drive key of another mode is refused naming the
+    mode that uses it, not asked for in the study."""
+    species = study_from_dict({
+        "sample": {"material": "SDC", "species": [
+            dict(name="cation", charge=1, diffusivity=4e-10, partial_molar_volume=6.5e-6, concentration=4.0),
+            dict(name="anion", charge=-1, diffusivity=4e-10, partial_molar_volume=-1e-6, concentration=4.0)]},
+        "ions": {"electrostatics": "electroneutral"}, "tip": {"contact_radius": 20e-9},
+        "excitation": {"mode": "power", "power_amplitude": 1e-6, "frequencies": [1e4]},
+    })
+    for study, absent in ((species, "diffusivity"), (ptfe(), "exchange_velocity")):
+        with pytest.raises(InputError, match="did you mean 'diffusivity'") as info:
+            fit_options(study, ["difusivity"])
+        assert "known here: youngs_modulus" in str(info.value) and absent not in str(info.value).partition("known")[2]
+    with pytest.raises(InputError, match=r"excitation.mode = 'power' does not use excitation.heater_temperature_coefficient "
+                                         r"\(excitation.mode 'joule' does\)"):
+        fit_options(ptfe(), ["excitation.heater_temperature_coefficient"])
+
+
+def test_a_model_failure_during_the_fit_names_the_parameters_and_their_values():
+    """What the optimiser's step makes fail (a solver error, a value out of the model's range) is
+    reported as the fit's error with the values it reached, in its class (exit 3 or 2)."""
+    from stimsim.core.errors import SolverError
+    from stimsim.inverse.fit import failed_at
+
+    names, values = ["thermal_conductivity_derivative"], [-2.3e-3]
+    err = failed_at(SolverError("harmonic balance: Newton did not converge"), names, values, "--param")
+    assert isinstance(err, SolverError) and str(err) == (
+        "fit: the fit reached thermal_conductivity_derivative = -0.0023, where the model could not be solved: "
+        "harmonic balance: Newton did not converge")
+    err = failed_at(InputError("sample.properties.x", "is too large"), names, values, "--param")
+    assert isinstance(err, InputError) and err.key == "--param" and "reached thermal_conductivity_derivative = -0.0023" in str(err)
+
+
+def test_a_posterior_without_an_estimate_of_the_noise_is_refused():
+    """No sigmas and no degree of freedom (reduced chi2 null): the likelihood has no noise level."""
+    from stimsim.inverse.posterior import posterior
+
+    data = Data(np.array([1e4]), np.array([1]), np.array([1e-12]), None, np.array([1e-14]), None, False, np.array([2]))
+    with pytest.raises(InputError, match="--posterior needs the noise of the data"):
+        posterior(ptfe(), data, {"reduced_chi2": None, "parameters": {}}, MPI.COMM_SELF, 10)

@@ -36,11 +36,11 @@ import numpy as np
 from mpi4py import MPI
 from scipy.optimize import least_squares
 
-from stimsim.study.schema import key_spec
+from stimsim.study.schema import MODE_KEYS, key_spec
 from stimsim.study.study import Study
-from stimsim.core.errors import InputError, did_you_mean, suggest
-from stimsim.inverse.forward_model import ALIASES, ForwardModel, parameter_key, study_value
-from stimsim.solve.limits import check_study
+from stimsim.core.errors import InputError, SolverError, StimsimError, did_you_mean, suggest
+from stimsim.inverse.forward_model import ALIASES, ForwardModel, check_fittable_geometry, parameter_key, study_value
+from stimsim.solve.limits import check_study, estimate
 from stimsim.materials.library import PROPERTIES
 from stimsim.core.progress import Progress
 
@@ -54,6 +54,9 @@ CORRELATION_LIMIT = 0.95
 SINGULAR_LIMIT = 1e-3
 #: Material properties that act only through mobile ions.
 IONIC_PROPERTIES = ("diffusivity", "activation_energy", "partial_molar_volume", "concentration", "heat_of_transport")
+#: Fraction of k that k(T) = k + k' (T - T_amb) keeps at the estimated lowest and highest tip temperature
+#: when k' is fitted: the bound :func:`slope_bounds` puts on k' (the optimiser cannot reach k(T) <= 0).
+CONDUCTIVITY_KEPT = 0.5
 #: Keys of the study file's [fit] section.
 FIT_KEYS = ("parameters", "bounds", "max_evaluations")
 
@@ -178,6 +181,7 @@ def fit_options(study: Study, parameters=(), require: bool = True) -> dict:
     """The [fit] section, validated: parameters (names), bounds {key: (low, high)} and max_evaluations;
     every parameter must be one the model depends on with a start value that can be fitted.
     ``require``: refuse a fit without parameters (``stimsim validate`` does not: --param may name them)."""
+    check_fittable_geometry(study)
     table = study.extensions.get("fit", {})
     if not isinstance(table, dict):
         raise InputError("fit", "must be a table ([fit])")
@@ -188,20 +192,20 @@ def fit_options(study: Study, parameters=(), require: bool = True) -> dict:
     if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
         raise InputError("fit.parameters", f"must be a list of parameter names, e.g. [\"diffusivity\"], got {listed!r}")
     for name in listed:
-        checked_parameter(name, "fit.parameters")
+        checked_parameter(name, study, "fit.parameters")
     names = list(parameters) or listed
     if not names and require:
         raise InputError("--param", "is required: name the parameters to fit (e.g. --param diffusivity), or list them in [fit] parameters")
     where = "--param" if parameters else "fit.parameters"
-    keys = {checked_parameter(n, where if where == "fit.parameters" else None) for n in names}
+    keys = {checked_parameter(n, study, where if where == "fit.parameters" else None) for n in names}
     for name in names:
-        _check_fittable(study, name, checked_parameter(name), where)
+        _check_fittable(study, name, checked_parameter(name, study), where)
     bounds = {}
     raw_bounds = table.get("bounds", {})
     if not isinstance(raw_bounds, dict):
         raise InputError("fit.bounds", "must be a table NAME = [low, high]")
     for name, pair in raw_bounds.items():
-        key = checked_parameter(name, f"fit.bounds.{name}")
+        key = checked_parameter(name, study, f"fit.bounds.{name}")
         low, high = accepted_range(key)
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, (int, float)) for v in pair)
                 and low <= pair[0] < pair[1] <= high):
@@ -216,25 +220,11 @@ def fit_options(study: Study, parameters=(), require: bool = True) -> dict:
 
 
 def _check_fittable(study: Study, name: str, key: str, where: str) -> None:
-    """Refuse a parameter the model does not depend on (an ionic property without mobile ions, the
-    permittivity), an ionic property that [[sample.species]] set (not fittable yet), or one whose
-    start value cannot be fitted (0 for a positive parameter, fitted in log space)."""
-    section, _, prop = key.rpartition(".")
-    if prop in IONIC_PROPERTIES and section == "sample.properties" and not study.sample.material.is_ionic:
-        raise InputError(
-            where, f"= {name!r}: this study has no mobile ions ({study.sample.material.name}: concentration, "
-            "diffusivity and partial_molar_volume must all be non-zero), so the data do not depend on it: it cannot be fitted"
-        )
-    if prop == "relative_permittivity":
-        raise InputError(
-            where, f"= {name!r}: the relative permittivity sets the Debye length that the log reports and the shape "
-            "of an equilibrium space-charge layer, which the fit's derivatives do not follow, so it cannot be fitted"
-        )
-    if prop in IONIC_PROPERTIES and section == "sample.properties" and study.sample.species:
-        raise InputError(
-            where, f"= {name!r}: with [[sample.species]] the species set it; fit the species' own, e.g. "
-            f"sample.species[0].{prop}"
-        )
+    """Refuse a parameter this study cannot fit (:func:`unfittable`), or one whose start value cannot be
+    fitted (0 for a positive parameter, fitted in log space)."""
+    reason = unfittable(study, key)
+    if reason:
+        raise InputError(where, f"= {name!r}: {reason}")
     value = study_value(study, key)
     if accepted_range(key)[0] >= 0 and isinstance(value, (int, float)) and value <= 0:
         raise InputError(
@@ -243,18 +233,74 @@ def _check_fittable(study: Study, name: str, key: str, where: str) -> None:
         )
 
 
-def checked_parameter(name: str, where: str | None = None) -> str:
+def unfittable(study: Study, key: str) -> str | None:
+    """Why ``study`` cannot fit the study key ``key`` whatever its start value, or None: an ionic property
+    or [ions] key without mobile ions, an ionic property set by [[sample.species]] (not fittable yet), the
+    permittivity, or a drive key of another heating mode."""
+    section, _, prop = key.rpartition(".")
+    material = study.sample.material
+    ionic = section == "ions" or (prop in IONIC_PROPERTIES and section == "sample.properties")
+    if ionic and not material.is_ionic:
+        return (
+            f"this study has no mobile ions ({material.name}: concentration, diffusivity and partial_molar_volume "
+            "must all be non-zero), so the data do not depend on it: it cannot be fitted"
+        )
+    if prop == "relative_permittivity":
+        return (
+            "the relative permittivity sets the Debye length that the log reports and the shape of an equilibrium "
+            "space-charge layer, which the fit's derivatives do not follow, so it cannot be fitted"
+        )
+    if prop in IONIC_PROPERTIES and section == "sample.properties" and study.sample.species:
+        return f"with [[sample.species]] the species set it; fit the species' own, e.g. sample.species[0].{prop}"
+    mode = study.excitation.mode
+    if section == "excitation" and prop in set().union(*MODE_KEYS.values()) - set(MODE_KEYS[mode]):
+        users = " or ".join(repr(m) for m, keys in MODE_KEYS.items() if prop in keys)
+        return (
+            f"excitation.mode = {mode!r} does not use {key} (excitation.mode {users} does), so the data do not "
+            "depend on it: it cannot be fitted in this study"
+        )
+    return None
+
+
+def checked_parameter(name: str, study: Study, where: str | None = None) -> str:
     """The study key of the fit-parameter ``name`` (see :func:`stimsim.inverse.forward_model.parameter_key`), or an
-    InputError naming ``where`` (default the name) with the closest known name."""
+    InputError naming ``where`` (default the name) with the closest name (a spelling: of all) and the
+    list of those ``study`` can fit (:func:`unfittable`)."""
     try:
         return parameter_key(name)
     except InputError:
-        known = [*PROPERTIES, *ALIASES]
+        names = (*PROPERTIES, *ALIASES)
+        known = [n for n in names if not unfittable(study, parameter_key(n))]
         raise InputError(
-            where or name, f"{'= ' + repr(name) + ' ' if where else ''}is not a fit parameter{did_you_mean(name, known)} "
-            f"(known: {', '.join(known)}, or a numeric study key such as tip.contact_radius or "
+            where or name, f"{'= ' + repr(name) + ' ' if where else ''}is not a fit parameter{did_you_mean(name, names)} "
+            f"(known here: {', '.join(known)}, or a numeric study key such as tip.contact_radius or "
             "sample.species[0].diffusivity)"
         ) from None
+
+
+def slope_bounds(study: Study, key: str) -> tuple[float, float] | None:
+    """Bounds (W/(m K^2)) on a fitted k' (``key`` a thermal_conductivity_derivative) that keep
+    k(T) = k + k' (T - T_amb) >= f k, f = :data:`CONDUCTIVITY_KEPT`, at the tip temperature rises the
+    heating makes: the estimated rises theta (DC rise -/+ the oscillation, K,
+    :func:`stimsim.solve.limits.estimate`, for the study's k) grow about as k / k(T), to theta / f where
+    k(T) = f k, so |k'| <= f (1 - f) k / |theta|. None for other keys."""
+    section, _, prop = key.rpartition(".")
+    if prop != "thermal_conductivity_derivative":
+        return None
+    material = study.sample.material if section == "sample.properties" else study.sample.substrate
+    rise = estimate(study)
+    lowest, highest = rise.dc_rise - rise.oscillation, rise.dc_rise + rise.oscillation
+    room = CONDUCTIVITY_KEPT * (1 - CONDUCTIVITY_KEPT) * material.thermal_conductivity
+    return (-room / highest if highest > 0 else -math.inf, room / -lowest if lowest < 0 else math.inf)
+
+
+def failed_at(err: StimsimError, names, values, where: str) -> StimsimError:
+    """``err`` of the model at the parameter ``values`` (SI) the optimiser reached, as the fit's error
+    naming the parameters (``names``) and their values: an InputError naming ``where``, or a SolverError."""
+    reached = ", ".join(f"{name} = {value:.4g}" for name, value in zip(names, values))
+    if isinstance(err, InputError):
+        return InputError(where, f"the fit reached {reached}, where the model does not hold: {err}")
+    return SolverError(f"fit: the fit reached {reached}, where the model could not be solved: {err}")
 
 
 def residuals(y, dy, data: Data):
@@ -301,6 +347,9 @@ def _fit(model: ForwardModel, data: Data, names, options: dict, start_time: floa
     where = "fit.parameters" if options.get("listed") else "--param"
     for key, value in zip(model.keys, start):
         low, high = options["bounds"].get(key, accepted_range(key))
+        slopes = slope_bounds(model.study, key)
+        if slopes is not None:  # never narrower than needed to hold the start value
+            low, high = max(low, min(slopes[0], value)), min(high, max(slopes[1], value))
         limits.append([low, high])
         t = Transform(log=low >= 0, scale=abs(value) or 1.0)
         if not low <= value <= high:
@@ -315,7 +364,10 @@ def _fit(model: ForwardModel, data: Data, names, options: dict, start_time: floa
         if key not in cache:
             cache.clear()
             p = np.array([t.to_p(v) for t, v in zip(transforms, x)])
-            prediction = model.evaluate(p, derivatives=True)
+            try:
+                prediction = model.evaluate(p, derivatives=True)
+            except StimsimError as err:
+                raise failed_at(err, names, p, where) from None
             y, dy = prediction.displacement[index], prediction.jacobian[index]
             r, jac = residuals(y, dy, data)
             jac = jac * np.array([t.dp_dx(v) for t, v in zip(transforms, x)])
@@ -336,9 +388,8 @@ def _fit(model: ForwardModel, data: Data, names, options: dict, start_time: floa
     fitted = [t.to_p(v) for t, v in zip(transforms, solution.x)]
     try:
         checked = model.checked(fitted)
-    except InputError as err:
-        values = ", ".join(f"{name} = {value:.4g}" for name, value in zip(names, fitted))
-        raise InputError(where, f"the fit reached {values}, where the model does not hold: {err}") from None
+    except StimsimError as err:
+        raise failed_at(err, names, fitted, where) from None
     result = _report(model, names, transforms, start, solution, r, jac, data, limits)
     result["warnings"] += checked.periodic_warnings()
     result["forward_evaluations"] = model.evaluations
@@ -350,21 +401,28 @@ def _fit(model: ForwardModel, data: Data, names, options: dict, start_time: floa
 
 def _report(model, names, transforms, start, solution, r, jac, data: Data, bounds) -> dict:
     m, n = jac.shape
-    dof = max(m - n, 1)
+    dof = m - n
     chi2 = float(r @ r)
-    reduced = chi2 / dof
+    reduced = chi2 / dof if dof > 0 else None  # undefined without degrees of freedom
     covariance, undetermined = covariance_of(jac)
-    if not data.sigma_given:
+    warnings = []
+    if not data.sigma_given and reduced is None:
+        warnings.append(
+            f"{m} data value(s) and {n} parameter(s) leave no degree of freedom to estimate the scatter of the data "
+            "from, and the data give no amplitude_sigma_m: the uncertainties are undetermined (stderr null); give "
+            "the measurement's sigmas, or add data"
+        )
+        undetermined[:] = True
+    elif not data.sigma_given:
         covariance *= reduced
     stderr_x = np.sqrt(np.clip(np.diag(covariance), 0, None))
     stderr_x[undetermined] = np.inf
     with np.errstate(invalid="ignore", divide="ignore"):
         correlation = np.clip(covariance / np.outer(stderr_x, stderr_x), -1, 1)
     correlation[undetermined, :] = correlation[:, undetermined] = np.nan  # undefined where a variance is infinite
-    warnings = []
     if not solution.success:
         warnings.append(f"the optimiser stopped without converging: {solution.message}")
-    if data.sigma_given and reduced > 4:
+    if data.sigma_given and reduced is not None and reduced > 4:
         warnings.append(f"reduced chi-square {reduced:.3g} >> 1: the model does not describe the data within the given sigmas")
     for i in range(n):
         for j in range(i + 1, n):
@@ -398,11 +456,14 @@ def _report(model, names, transforms, start, solution, r, jac, data: Data, bound
         elif t.log and stderr_x[i] > 1:
             warnings.append(f"{name} is not determined by these data (relative uncertainty {stderr_x[i]:.1f} in ln {name})")
         if solution.active_mask[i] != 0:
-            warnings.append(f"{name} = {value:g} is at a bound of the fit ({'lower' if solution.active_mask[i] < 0 else 'upper'})")
-        spread = [t.to_p(solution.x[i] - stderr_x[i]), t.to_p(solution.x[i] + stderr_x[i])]
+            side = "lower" if solution.active_mask[i] < 0 else "upper"
+            why = ""
+            if slope_bounds(model.study, key) is not None:
+                why = f"; it keeps k(T) = k + k' (T - T_amb) >= {CONDUCTIVITY_KEPT:g} k at the tip's temperatures"
+            warnings.append(f"{name} = {value:g} is at a bound of the fit ({side}{why})")
         parameters[name] = {
             "key": key, "value": value, "stderr": stderr, "start": float(start[i]),
-            "interval_68": [_finite(v) for v in spread], "scale": "log" if t.log else "linear",
+            "interval_68": interval(t, solution.x[i], stderr_x[i]), "scale": "log" if t.log else "linear",
             "bounds": [_finite(b) for b in bounds[i]],
             "derivative": model.methods[key],
         }
@@ -412,7 +473,8 @@ def _report(model, names, transforms, start, solution, r, jac, data: Data, bound
         "warnings": warnings,
         "converged": bool(solution.success), "status": solution.message,
         "cost": float(solution.cost), "chi2": chi2, "reduced_chi2": reduced, "degrees_of_freedom": m - n,
-        "sigma": "given" if data.sigma_given else f"default {DEFAULT_RELATIVE_SIGMA:g} relative; errors scaled by the reduced chi-square",
+        "sigma": "given" if data.sigma_given else f"default {DEFAULT_RELATIVE_SIGMA:g} relative; errors scaled by the reduced chi-square"
+        + ("" if reduced is not None else " (undefined: no degree of freedom)"),
         "nfev": int(solution.nfev), "njev": int(solution.njev or 0),
     }
 
@@ -428,6 +490,18 @@ def covariance_of(jac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     covariance = (vt[:rank].T / s[:rank] ** 2) @ vt[:rank]
     undetermined = np.any(np.abs(vt[rank:]) > 1e-8, axis=0) if rank < n else np.zeros(n, dtype=bool)
     return covariance, undetermined
+
+
+#: The largest fit variable of a log parameter whose value is a float (ln of the largest float, about 709.8).
+LARGEST_LOG = math.log(np.finfo(float).max)
+
+
+def interval(t: Transform, x: float, stderr_x: float) -> list[float | None]:
+    """The 68 % interval [p(x - s), p(x + s)] (SI) of a parameter at the fit variable ``x`` with the
+    standard error ``stderr_x`` (s) of x: None for an end that is not a finite number (an undetermined
+    parameter, or an upper end beyond the float range: exp is not evaluated there)."""
+    ends = [x - stderr_x, x + stderr_x]
+    return [_finite(t.to_p(e)) if np.isfinite(e) and not (t.log and e > LARGEST_LOG) else None for e in ends]
 
 
 def _finite(value) -> float | None:

@@ -74,8 +74,9 @@ from stimsim.solve.forward import (
 from stimsim.solve.model import HarmonicModel
 from stimsim.solve.simulate import SimulationResult, simulate
 from stimsim.solve.validity import validity_parameters
+from stimsim.study.checks import NOT_YET_3D
 from stimsim.study.load import derived_study
-from stimsim.study.modes import PeriodicMethod
+from stimsim.study.modes import GeometryModel, PeriodicMethod
 from stimsim.study.schema import key_parts, key_spec
 from stimsim.study.study import Study
 
@@ -211,6 +212,16 @@ def _perturbed(study: Study, key: str, value: float) -> Study:
     return dataclasses.replace(study, sample=sample)
 
 
+def check_fittable_geometry(study: Study) -> None:
+    """Refuse to fit a 3D study (geometry.model = '3d'): the fitting model is axisymmetric only, whether
+    or not the study has a [fit] section (which :mod:`stimsim.study.checks` refuses at load)."""
+    if study.sample.model == GeometryModel.THREE_D:
+        raise InputError(
+            "geometry.model", f"= '3d': {NOT_YET_3D['fit']} are not yet supported in 3D; fit with "
+            "geometry.model = 'axisymmetric' (the tip on the axis)"
+        )
+
+
 def _check_slope_start(study: Study, key: str) -> None:
     """Refuse to fit a temperature slope (alpha', k') of a study in which both are 0: its forms would
     not carry the slopes (no coefficient to move, :func:`stimsim.fem.coefficients.thermally_nonlinear`)."""
@@ -228,6 +239,7 @@ class ForwardModel:
     with the same arguments and gets the same numbers. A context manager that frees its PETSc objects."""
 
     def __init__(self, study: Study, parameters, comm: MPI.Comm = MPI.COMM_WORLD, frequencies=None):
+        check_fittable_geometry(study)
         self.comm = comm
         self.names = list(parameters)
         self.keys = [parameter_key(name) for name in self.names]

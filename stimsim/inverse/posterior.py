@@ -26,6 +26,12 @@ def posterior(study: Study, data: Data, result: dict, comm: MPI.Comm = MPI.COMM_
     """Sample the posterior around a fit ``result`` (from :func:`stimsim.inverse.fit.fit`) for ``steps`` steps of
     ``walkers`` walkers (default 4 per parameter, at least 8, even). Returns (summary for fit.json,
     samples after the burn-in of half the steps, SI values, shape (samples, parameters))."""
+    noise = 1.0 if data.sigma_given else result["reduced_chi2"]
+    if noise is None:
+        raise InputError(
+            "--posterior", "needs the noise of the data: give amplitude_sigma_m (and phase_sigma_deg), or more data "
+            "values than parameters (the scatter then sets it)"
+        )
     try:
         import emcee
     except ImportError:
@@ -37,7 +43,6 @@ def posterior(study: Study, data: Data, result: dict, comm: MPI.Comm = MPI.COMM_
     transforms = [Transform(p["scale"] == "log", abs(p["start"]) or 1.0) for p in result["parameters"].values()]
     low = np.array([_x(t, p["bounds"][0], -np.inf) for t, p in zip(transforms, result["parameters"].values())])
     high = np.array([_x(t, p["bounds"][1], np.inf) for t, p in zip(transforms, result["parameters"].values())])
-    noise = 1.0 if data.sigma_given else result["reduced_chi2"]
     model = ForwardModel(with_values(study, fitted), names, MPI.COMM_SELF, frequencies=sorted(set(data.frequency)))
     points = {point: i for i, point in enumerate(model.evaluate().points)}
     index = np.array([points[f, n] for f, n in zip(data.frequency, data.harmonic)])

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 from stimsim.core.errors import InputError
 from stimsim.materials.species import Species
-from stimsim.study.grains import GrainBoundary
+from stimsim.study.grains import GrainBoundary, layer_distances
 from stimsim.study.lengths import MIN_DOMAIN_PER_RADIUS, domain_size, tip_range
 from stimsim.study.modes import GeometryModel, LinearSolver, PeriodicMethod
 from stimsim.study.schema import MIN_DEBYE_FRACTION, MIN_FEATURE_FRACTION
@@ -149,7 +151,69 @@ def _check_3d(study: Study, size: float) -> None:
             raise InputError(section, f"{what} are not yet supported with geometry.model = '3d'")
     for i, boundary in enumerate(study.sample.grain_boundaries):
         _check_boundary_on_sample(f"geometry.grain_boundaries[{i}]", boundary, size)
+    _check_summed_excess(study, size)
     check_tip_position(study, study.tip.position)
+
+
+#: The smallest stress-free equilibrium concentration, as a fraction of c0, that overlapping prescribed
+#: space-charge layers may leave: 1 + the sum of their excesses A exp(-distance/length) must stay at least
+#: this wherever they overlap (one layer alone keeps c0 (1 + A) > 0 by the range A > -1 of its key).
+MIN_LAYER_FACTOR = 0.05
+#: Points per core line and per gap between parallel cores at which :func:`_check_summed_excess` sums the layers.
+LAYER_SAMPLES = 401
+
+
+def _check_summed_excess(study: Study, size: float) -> None:
+    """Refuse prescribed space-charge layers (the grain boundaries' ``space_charge_excess`` and the top
+    surface's ``ions.space_charge_excess``) whose excesses add up, where they overlap on the sample of
+    domain ``size`` (m), to a factor 1 + sum below :data:`MIN_LAYER_FACTOR`: the concentration would be
+    zero or negative there (a singular diffusion operator, a failing solve). The layers are summed on
+    the boundaries' core lines (where two planes meet included) and across the gap of parallel cores,
+    with the surface layer at its strongest."""
+    layered = [(i, b) for i, b in enumerate(study.sample.grain_boundaries) if b.space_charge_excess]
+    surface = study.ions.space_charge_excess
+    if len(layered) + bool(surface) < 2:
+        return
+    boundaries = [b for _, b in layered]
+    x, y = _layer_points(boundaries, size)
+    distances = layer_distances(boundaries, x, y)
+    factor = 1 + min(surface, 0.0) + sum(
+        b.space_charge_excess * np.exp(-d / b.space_charge_length) for b, d in zip(boundaries, distances)
+    )
+    k = int(np.argmin(factor))
+    if factor[k] >= MIN_LAYER_FACTOR:
+        return
+    keys = [f"geometry.grain_boundaries[{i}].space_charge_excess = {b.space_charge_excess:g}" for i, b in layered]
+    keys += [f"ions.space_charge_excess = {surface:g}"] if surface else []
+    raise InputError(
+        f"geometry.grain_boundaries[{layered[0][0]}].space_charge_excess",
+        f"and the other layers ({', '.join(keys)}) overlap at (x, y) = ({x[k]:.3g}, {y[k]:.3g}) m, where the "
+        f"equilibrium concentration c0 (1 + sum of A exp(-distance/length)) falls to {factor[k]:.3g} c0: it must "
+        f"stay at least {MIN_LAYER_FACTOR:g} c0 (make the excesses less negative, shorten space_charge_length, or "
+        "move the boundaries apart)",
+    )
+
+
+def _layer_points(boundaries, size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points (x, y) in m on the sample (it spans +-``size``) where overlapping layers are strongest:
+    along each boundary's core line, where two of them meet, and across the gap between parallel ones."""
+    t = np.linspace(-1.0, 1.0, LAYER_SAMPLES)
+    points = []
+    for a in boundaries:
+        along = np.array([-a.normal[1], a.normal[0]])
+        points.append(np.array(a.point) + 2 * size * t[:, None] * along)
+        for b in boundaries:
+            cross = a.normal[0] * b.normal[1] - a.normal[1] * b.normal[0]
+            if abs(cross) > 1e-9:  # where the planes meet: n_a . x = n_a . p_a, n_b . x = n_b . p_b
+                ca, cb = np.dot(a.normal, a.point), np.dot(b.normal, b.point)
+                points.append(np.array([[(ca * b.normal[1] - cb * a.normal[1]) / cross,
+                                         (a.normal[0] * cb - b.normal[0] * ca) / cross]]))
+            else:  # across the gap from a's core to b's
+                gap = b.signed_distance(*a.point)
+                points.append(np.array(a.point) - gap * (t[:, None] + 1) / 2 * np.array(b.normal))
+    found = np.concatenate(points)
+    found = found[np.all(np.abs(found) <= size, axis=1)]
+    return found[:, 0], found[:, 1]
 
 
 def check_tip_position(study: Study, position, key: str = "tip.position") -> None:
