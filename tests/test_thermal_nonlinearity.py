@@ -32,7 +32,7 @@ def _study(material: str, properties: dict, power: float, periodic: str = "expan
             "tip": {"contact_radius": RADIUS},
             "excitation": {"mode": "power", "power_amplitude": power, "dc_power": dc_power, "frequencies": [FREQUENCY]},
             "mesh": {"refinement": refinement},
-            "solver": {"periodic": periodic, "harmonics": 4},
+            "solver": {"periodic": periodic} | ({} if periodic == "expansion" else {"harmonics": 4}),
         }
     )
 

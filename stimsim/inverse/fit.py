@@ -273,8 +273,7 @@ def checked_parameter(name: str, study: Study, where: str | None = None) -> str:
         known = [n for n in names if not unfittable(study, parameter_key(n))]
         raise InputError(
             where or name, f"{'= ' + repr(name) + ' ' if where else ''}is not a fit parameter{did_you_mean(name, names)} "
-            f"(known here: {', '.join(known)}, or a numeric study key such as tip.contact_radius or "
-            "sample.species[0].diffusivity)"
+            f"(known here: {', '.join(known)}, or a numeric study key such as tip.contact_radius)"
         ) from None
 
 
