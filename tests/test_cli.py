@@ -200,6 +200,10 @@ BAD = [
     (["experiment", "{tmp}/dc_series_hot.toml"], "protocol.dc_series.dc_powers (at a DC heating power of 1 W) heats the tip"),
     (["fit", D, D, "--set", 'sample.material="PTFE"', "--param", "diffusivity"], "this study has no mobile ions"),
     (["fit", D, D, "--param", "activation_energy", "--set", "sample.properties.activation_energy=0"], "= 0 cannot start a fit"),
+    (["run", D, "--set", 'solver.periodic="time_domain"', "--set", "solver.periods=2", "--set", "solver.steps_per_period=8"],
+     "solver.steps_per_period = 8 cannot resolve harmonic 4 (H, from the default"),
+    (["validate", D, "--set", 'solver.periodic="time_domain"', "--set", "solver.harmonics=3", "--set", "solver.steps_per_period=23"],
+     "needs at least 8 steps per period of the highest reported harmonic, 24 here"),
     # class 2: validate runs every check
     (["validate", "{tmp}/unknown_protocol.toml"], "protocol.resonance_sweeep is not a protocol; did you mean 'resonance_sweep'?"),
     (["validate", "{tmp}/no_instrument.toml"], "instrument is required by the protocols"),
