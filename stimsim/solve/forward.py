@@ -28,7 +28,7 @@ from stimsim.fem.response import TipResponse
 from stimsim.physics.drives import MAX_HARMONIC, second_order_pairs
 from stimsim.solve.limits import check_first_order
 from stimsim.solve.model import HarmonicModel
-from stimsim.solve.periodic import heating_signal
+from stimsim.solve.periodic import NEWTON_BUDGET, heating_signal
 from stimsim.solve.timedomain import PERIODIC_TOLERANCE, not_periodic, periodic_tip_harmonics
 from stimsim.solve.validity import (
     AUTO_SWITCH_ERROR,
@@ -382,13 +382,17 @@ def harmonic_balance_tips(model, frequency: float, solution: HarmonicSolution, r
                           harmonics: int | None = None) -> dict:
     """Tip (displacement, temperature) by harmonic 0..H by harmonic balance, started from the
     expansion; H doubled from the study's first choice until the highest falls below HARMONIC_TAIL of the ionic
-    channel (or ``harmonics`` if given, else the study's [solver] harmonics)."""
+    channel (or ``harmonics`` if given, else the study's [solver] harmonics); the solves at every H share
+    one budget of :data:`~stimsim.solve.periodic.NEWTON_BUDGET` Newton iterations."""
     balance = model.harmonic_balance()
     start = expansion_harmonics(balance, solution)
     given = harmonics or model.study.solver.harmonics
     harmonics = given or model.study.periodic_harmonics
+    spent = 0
     while True:
-        state = balance.solve(frequency, solution.heating, model.base_heating, harmonics, start)
+        state = balance.solve(frequency, solution.heating, model.base_heating, harmonics, start,
+                              budget=NEWTON_BUDGET - spent)
+        spent += state.statistics.newton
         tips = {k: model.tip_values(balance.to_fields(state.harmonics[k], "harmonic")) for k in range(harmonics + 1)}
         channel = abs(tips[min(model.drive.channels.ionic, harmonics)][0])
         tail = abs(tips[harmonics][0]) / channel if channel else 0.0
