@@ -300,12 +300,13 @@ def test_output_folder_of_another_run_is_refused_unless_overwrite(shared_tmp, ca
 
 
 def test_ctrl_c_says_interrupted_exits_130_and_writes_nothing(shared_tmp, monkeypatch, capsys):
-    import stimsim.solve.simulate
+    import importlib
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(stimsim.solve.simulate, "simulate", interrupted)
+    # the module, not the package attribute of the same name (stimsim.solve.simulate is the function)
+    monkeypatch.setattr(importlib.import_module("stimsim.solve.simulate"), "simulate", interrupted)
     outdir = shared_tmp / "interrupted"
     assert main(["run", D, "-o", str(outdir)]) == 130
     if MPI.COMM_WORLD.rank == 0:
@@ -342,3 +343,38 @@ def test_semicolon_data_files_are_read(tmp_path):
     path.write_text("drive_frequency_hz;harmonic;amplitude_m\n1e4;1;1,5e-12\n")
     with pytest.raises(Exception, match="decimal point"):
         read_data(path)
+
+
+def _command(code: str, env_path: str = "", timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter with this checkout (and ``env_path`` first) on the path."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (env_path, str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.mark.serial
+def test_ctrl_c_while_the_command_loads_is_one_line_and_130(tmp_path):
+    """A real SIGINT while ``stimsim`` imports its modules (here from the first library it loads,
+    dolfinx_solver, shadowed by one that interrupts itself) ends the console script's entry point with
+    exactly 'stimsim: interrupted' and status 130, no traceback."""
+    (tmp_path / "dolfinx_solver.py").write_text("import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(30)\n")
+    done = _command("import sys, stimsim_command; sys.argv = ['stimsim', 'info']; raise SystemExit(stimsim_command.main())",
+                    str(tmp_path))
+    assert (done.returncode, done.stderr, done.stdout) == (130, "stimsim: interrupted\n", "")
+
+
+@pytest.mark.serial
+def test_ctrl_c_inside_a_petsc_callback_of_harmonic_balance_is_one_line_and_130(tmp_path):
+    """A real SIGINT inside harmonic balance's preconditioner (a Python callback PETSc's GMRES calls):
+    exactly 'stimsim: interrupted', status 130, no output folder (it was three tracebacks and status 1)."""
+    outdir = tmp_path / "interrupted"
+    argv = ["run", D, "-o", str(outdir), "-q", "--set", "excitation.frequencies=[2e4]", "--set", "mesh.refinement=0.3",
+            "--set", 'solver.periodic="harmonic_balance"', "--set", "excitation.power_amplitude=1e-7"]
+    done = _command(
+        "import os, signal, sys, stimsim_command\n"
+        "from stimsim.solve.periodic import HarmonicBalance\n"
+        "HarmonicBalance.precondition = lambda self, grid, b: os.kill(os.getpid(), signal.SIGINT)\n"
+        f"sys.argv = ['stimsim', *{argv!r}]\n"
+        "raise SystemExit(stimsim_command.main())\n"
+    )
+    assert (done.returncode, done.stderr, done.stdout) == (130, "stimsim: interrupted\n", "")
+    assert not outdir.exists() and not list(tmp_path.iterdir())

@@ -101,8 +101,8 @@ class PeriodicStatistics:
 
 class _Shell:
     """A PETSc shell matrix (``mult``) or preconditioner (``apply``) calling ``operator(x_array) ->
-    y_array`` on local arrays. An exception inside is kept in :attr:`error` (PETSc would report only
-    its own error code) for the caller to raise."""
+    y_array`` on local arrays. An exception inside, Ctrl-C's KeyboardInterrupt included, is kept in
+    :attr:`error` (PETSc would report only its own error code) for the caller to raise."""
 
     def __init__(self, operator):
         self.operator, self.error = operator, None
@@ -116,7 +116,7 @@ class _Shell:
     def _call(self, x, y):
         try:
             y.array[:] = self.operator(x.array_r)
-        except Exception as err:
+        except BaseException as err:  # noqa: BLE001 (raised again after PETSc returns)
             self.error = err
             raise
 
