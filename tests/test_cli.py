@@ -206,6 +206,10 @@ BAD = [
      "geometry.model = '3d': fits (the inverse model stretches axisymmetric meshes) are not yet supported in 3D"),
     (["fit", D, D, "--param", "excitation.heater_temperature_coefficient"],
      "excitation.mode = 'power' does not use excitation.heater_temperature_coefficient (excitation.mode 'joule' does)"),
+    (["run", D, "--set", 'solver.periodic="time_domain"', "--set", "solver.periods=2", "--set", "solver.steps_per_period=8"],
+     "solver.steps_per_period = 8 cannot resolve harmonic 4 (H, from the default"),
+    (["validate", D, "--set", 'solver.periodic="time_domain"', "--set", "solver.harmonics=3", "--set", "solver.steps_per_period=23"],
+     "needs at least 8 steps per period of the highest reported harmonic, 24 here"),
     # class 2: validate runs every check
     (["validate", "{tmp}/unknown_protocol.toml"], "protocol.resonance_sweeep is not a protocol; did you mean 'resonance_sweep'?"),
     (["validate", "{tmp}/no_instrument.toml"], "instrument is required by the protocols"),
@@ -324,12 +328,13 @@ def test_output_folder_of_another_run_is_refused_unless_overwrite(shared_tmp, ca
 
 
 def test_ctrl_c_says_interrupted_exits_130_and_writes_nothing(shared_tmp, monkeypatch, capsys):
-    import stimsim.solve.simulate
+    import importlib
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(stimsim.solve.simulate, "simulate", interrupted)
+    # the module, not the package attribute of the same name (stimsim.solve.simulate is the function)
+    monkeypatch.setattr(importlib.import_module("stimsim.solve.simulate"), "simulate", interrupted)
     outdir = shared_tmp / "interrupted"
     assert main(["run", D, "-o", str(outdir)]) == 130
     if MPI.COMM_WORLD.rank == 0:
@@ -381,3 +386,38 @@ def test_run_prints_a_harmonic_balance_tail_warning_once(shared_tmp, capsys):
             next(line for line in lines if line.startswith("stimsim: warning: harmonic balance at 10000 Hz: [solver] "
                                                            "harmonics = 3 leaves the highest harmonic u_3 at 0.1"))
         ]
+
+
+def _command(code: str, env_path: str = "", timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter with this checkout (and ``env_path`` first) on the path."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (env_path, str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.mark.serial
+def test_ctrl_c_while_the_command_loads_is_one_line_and_130(tmp_path):
+    """A real SIGINT while ``stimsim`` imports its modules (here from the first library it loads,
+    dolfinx_solver, shadowed by one that interrupts itself) ends the console script's entry point with
+    exactly 'stimsim: interrupted' and status 130, no traceback."""
+    (tmp_path / "dolfinx_solver.py").write_text("import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(30)\n")
+    done = _command("import sys, stimsim_command; sys.argv = ['stimsim', 'info']; raise SystemExit(stimsim_command.main())",
+                    str(tmp_path))
+    assert (done.returncode, done.stderr, done.stdout) == (130, "stimsim: interrupted\n", "")
+
+
+@pytest.mark.serial
+def test_ctrl_c_inside_a_petsc_callback_of_harmonic_balance_is_one_line_and_130(tmp_path):
+    """A real SIGINT inside harmonic balance's preconditioner (a Python callback PETSc's GMRES calls):
+    exactly 'stimsim: interrupted', status 130, no output folder (it was three tracebacks and status 1)."""
+    outdir = tmp_path / "interrupted"
+    argv = ["run", D, "-o", str(outdir), "-q", "--set", "excitation.frequencies=[2e4]", "--set", "mesh.refinement=0.3",
+            "--set", 'solver.periodic="harmonic_balance"', "--set", "excitation.power_amplitude=1e-7"]
+    done = _command(
+        "import os, signal, sys, stimsim_command\n"
+        "from stimsim.solve.periodic import HarmonicBalance\n"
+        "HarmonicBalance.precondition = lambda self, grid, b: os.kill(os.getpid(), signal.SIGINT)\n"
+        f"sys.argv = ['stimsim', *{argv!r}]\n"
+        "raise SystemExit(stimsim_command.main())\n"
+    )
+    assert (done.returncode, done.stderr, done.stdout) == (130, "stimsim: interrupted\n", "")
+    assert not outdir.exists() and not list(tmp_path.iterdir())

@@ -2,6 +2,7 @@
 periodic state is the expansion's exactly, and the nonlinear periodic state against the expansion at a
 small heating amplitude (docs/validation/verification.md, 'Harmonic balance')."""
 
+import logging
 import math
 
 import numpy as np
@@ -277,3 +278,29 @@ def test_adaptive_harmonics_warn_when_the_most_leave_a_tail(monkeypatch):
     assert len(result.warnings()) == 1
     assert "the adaptive H reached its maximum 4 leaves the highest harmonic u_4" in result.warnings()[0]
     assert "set [solver] harmonics up to 64" in result.warnings()[0]
+
+
+def test_adaptive_h_shares_one_newton_budget_and_logs_every_iteration(monkeypatch, caplog):
+    """SDC with D = 1e-11 m^2/s under 9 uW (theta_1 ~ 60 K): without [solver] harmonics H doubles from 4;
+    each solve gets what the ones before left of NEWTON_BUDGET, and every Newton iteration logs its
+    residual at INFO."""
+    from stimsim.solve.periodic import NEWTON_BUDGET, HarmonicBalance
+
+    calls = []
+    solve = HarmonicBalance.solve
+
+    def recorded(self, *args, budget, **kwargs):
+        state = solve(self, *args, budget=budget, **kwargs)
+        calls.append((budget, state.statistics.newton))
+        return state
+
+    monkeypatch.setattr(HarmonicBalance, "solve", recorded)
+    study = _study({"material": "SDC", "properties": {"diffusivity": 1e-11}}, 9e-6, harmonics=None)
+    with caplog.at_level(logging.INFO, logger="stimsim"), HarmonicModel(study, MPI.COMM_WORLD) as model:
+        base_state(model)
+        report = frequency_response(model, FREQUENCY).report
+    assert len(calls) >= 2 and report.harmonics > 4, calls
+    assert calls[0][0] == NEWTON_BUDGET
+    assert all(later[0] == budget - newton for (budget, newton), later in zip(calls, calls[1:])), calls
+    lines = [m for m in caplog.messages if "Newton iteration" in m]
+    assert len(lines) == sum(newton for _, newton in calls) and "residual " in lines[-1], lines

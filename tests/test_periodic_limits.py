@@ -6,6 +6,7 @@ history, exit status 3 and no output (docs/guide/errors.md)."""
 import pytest
 from mpi4py import MPI
 
+from stimsim.solve import forward
 from stimsim.solve import model as harmonic
 from stimsim.solve import periodic
 from stimsim.solve import timedomain
@@ -87,6 +88,11 @@ STARVED = {
     "harmonic_balance_newton": (
         [(periodic, "NEWTON_ITERATIONS", 1), (periodic, "CONTINUATION_STEPS", ())], "harmonic_balance", [],
         ["harmonic balance: Newton did not converge in 1 iterations", "residuals (relative to the heat input) "],
+    ),
+    "harmonic_balance_budget": (
+        [(forward, "NEWTON_BUDGET", 1)], "harmonic_balance", [],
+        ["harmonic balance: no periodic state within the budget of 1 Newton iterations (H = 4, at 100% of the heating",
+         "residuals (relative to the heat input) "],
     ),
     "harmonic_balance_gmres": (
         [(periodic, "KRYLOV_ITERATIONS", 1), (periodic, "CONTINUATION_STEPS", ())], "harmonic_balance", [],

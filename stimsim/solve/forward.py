@@ -28,8 +28,8 @@ from stimsim.fem.response import TipResponse
 from stimsim.physics.drives import MAX_HARMONIC, second_order_pairs
 from stimsim.solve.limits import check_first_order
 from stimsim.solve.model import HarmonicModel
-from stimsim.solve.periodic import heating_signal
-from stimsim.solve.timedomain import periodic_tip_harmonics
+from stimsim.solve.periodic import NEWTON_BUDGET, heating_signal
+from stimsim.solve.timedomain import PERIODIC_TOLERANCE, not_periodic, periodic_tip_harmonics
 from stimsim.solve.validity import (
     AUTO_SWITCH_ERROR,
     exceeded,
@@ -39,10 +39,10 @@ from stimsim.solve.validity import (
 from stimsim.study.modes import PeriodicMethod
 from stimsim.study.schema import SCHEMA
 
-#: Harmonic balance with adaptive H: the first H (times the ionic channel's harmonic), the largest, and
-#: the size of the highest retained harmonic of the tip displacement, relative to the ionic channel,
-#: below which H suffices.
-FIRST_HARMONICS, MAX_HARMONICS, HARMONIC_TAIL = 2, 32, 1e-2
+#: Harmonic balance with adaptive H (from :attr:`~stimsim.study.study.Study.periodic_harmonics`): the
+#: largest H, and the size of the highest retained harmonic of the tip displacement, relative to the
+#: ionic channel, below which H suffices.
+MAX_HARMONICS, HARMONIC_TAIL = 32, 1e-2
 #: The largest H a study may ask for ([solver] harmonics).
 HARMONICS_KEY_MAX = int(SCHEMA["solver"]["harmonics"].high)
 
@@ -413,16 +413,20 @@ def harmonic_balance_fields(model, frequency: float, solution: HarmonicSolution,
                             harmonics: int | None = None) -> dict[int, dict]:
     """The periodic state by harmonic balance, started from the expansion: by harmonic 0..H its scaled
     deviation from the base state (name -> Function; 0 the rectified DC part). H is doubled from
-    FIRST_HARMONICS times the ionic channel's harmonic until the highest falls below HARMONIC_TAIL of
-    the ionic channel (at most MAX_HARMONICS), or is ``harmonics`` if given, else the study's [solver]
-    harmonics. ``report`` gets the statistics, H, the tail and, with the tail above HARMONIC_TAIL, a
-    warning (:func:`tail_warning`)."""
+    the study's first choice (:attr:`~stimsim.study.study.Study.periodic_harmonics`) until the highest
+    falls below HARMONIC_TAIL of the ionic channel (at most MAX_HARMONICS), or is ``harmonics`` if given,
+    else the study's [solver] harmonics; the solves at every H share one budget of
+    :data:`~stimsim.solve.periodic.NEWTON_BUDGET` Newton iterations. ``report`` gets the statistics, H,
+    the tail and, with the tail above HARMONIC_TAIL, a warning (:func:`tail_warning`)."""
     balance = model.harmonic_balance()
     start = expansion_harmonics(balance, solution)
     given = harmonics or model.study.solver.harmonics
-    harmonics = given or FIRST_HARMONICS * model.drive.channels.ionic
+    harmonics = given or model.study.periodic_harmonics
+    spent = 0
     while True:
-        state = balance.solve(frequency, solution.heating, model.base_heating, harmonics, start)
+        state = balance.solve(frequency, solution.heating, model.base_heating, harmonics, start,
+                              budget=NEWTON_BUDGET - spent)
+        spent += state.statistics.newton
         fields = {k: balance.to_fields(state.harmonics[k], f"harmonic{k}") for k in range(harmonics + 1)}
         channel = min(model.drive.channels.ionic, harmonics)
         reference = abs(model.tip_values(fields[channel])[0])
@@ -464,16 +468,20 @@ def expansion_harmonics(balance, solution: HarmonicSolution) -> np.ndarray:
 def time_domain_tips(model, frequency: float, solution: HarmonicSolution, report: PeriodicReport,
                      harmonics: int | None = None) -> dict:
     """Tip (displacement, temperature) by harmonic 0..H from the last of [solver] periods time-stepped
-    periods (steps_per_period each), started from the expansion's state at t = 0; H is ``harmonics`` if given."""
+    periods (steps_per_period each), started from the expansion's state at t = 0; H is ``harmonics`` if given.
+    ``report.details`` gets the periods, the steps and the last period's change (:class:`~stimsim.solve.timedomain.TipHarmonics`),
+    and ``report.reason`` the warning of a run that is not periodic yet."""
     options = model.study.solver
-    harmonics = harmonics or options.harmonics or FIRST_HARMONICS * model.drive.channels.ionic
-    displacement, temperature = periodic_tip_harmonics(
+    harmonics = harmonics or model.study.periodic_harmonics
+    found = periodic_tip_harmonics(
         model, frequency, heating_in_time(model, solution), range(harmonics + 1), options.periods,
         options.steps_per_period, expansion_state(model, solution)
     )
     report.harmonics = harmonics
-    report.details = dict(periods=options.periods, steps_per_period=options.steps_per_period)
-    return {k: (displacement[k], temperature[k]) for k in range(harmonics + 1)}
+    report.details = dict(periods=options.periods, steps_per_period=options.steps_per_period, change=found.change)
+    if found.change > PERIODIC_TOLERANCE:
+        report.reason += f"; warning: {not_periodic(frequency, found.change, options.periods)}"
+    return {k: (found.displacement[k], found.temperature[k]) for k in range(harmonics + 1)}
 
 
 def expansion_state(model, solution: HarmonicSolution) -> dict:

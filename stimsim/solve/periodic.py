@@ -36,6 +36,7 @@ there, the heating amplitude is raised in steps from the last converged state (c
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -55,8 +56,17 @@ from stimsim.physics.coupled import TEMPERATURE, storage
 from stimsim.solve.direct import MAX_DIRECT_3D_DOFS, assemble_into, factorize_lu, lu_solver
 from stimsim.solve.timegrid import SUBSTEPS, TimeGrid, along_period, harmonics_of, samples_of
 
+log = logging.getLogger(__name__)
+
 #: Newton iterations, the residual (relative to the heat input) and the relative update that end them.
 NEWTON_ITERATIONS, RESIDUAL_TOLERANCE, NEWTON_TOLERANCE = 12, 1e-7, 1e-9
+#: Newton iterations in all for one periodic state: the attempt from the expansion, the continuation's and
+#: (:func:`stimsim.solve.forward.harmonic_balance_tips`) those of every H tried. A converging solve takes
+#: 2 to 4 per H (docs/theory/harmonics.md, 'Large amplitudes'); E_a = 2e5 J/mol at theta_1/T = 0.9,
+#: which cannot converge, took 55 and 3 minutes on 7 890 DOFs before it gave up.
+NEWTON_BUDGET = 40
+#: A Newton iteration diverges when its residual exceeds this multiple of its first (plus 1).
+DIVERGED = 1e3
 #: Largest relative residual reduction asked of a Newton step's Krylov solve (it asks for no more
 #: than the Newton tolerance needs), and its iteration limit.
 KRYLOV_TOLERANCE, KRYLOV_ITERATIONS = 1e-4, 200
@@ -91,8 +101,8 @@ class PeriodicStatistics:
 
 class _Shell:
     """A PETSc shell matrix (``mult``) or preconditioner (``apply``) calling ``operator(x_array) ->
-    y_array`` on local arrays. An exception inside is kept in :attr:`error` (PETSc would report only
-    its own error code) for the caller to raise."""
+    y_array`` on local arrays. An exception inside, Ctrl-C's KeyboardInterrupt included, is kept in
+    :attr:`error` (PETSc would report only its own error code) for the caller to raise."""
 
     def __init__(self, operator):
         self.operator, self.error = operator, None
@@ -106,7 +116,7 @@ class _Shell:
     def _call(self, x, y):
         try:
             y.array[:] = self.operator(x.array_r)
-        except Exception as err:
+        except BaseException as err:  # noqa: BLE001 (raised again after PETSc returns)
             self.error = err
             raise
 
@@ -144,7 +154,7 @@ class HarmonicBalance:
         self.comm = model.domain.comm
         self.jacobians: list = []
         self.steps: list = []
-        self.statistics = PeriodicStatistics()
+        self.statistics, self.budget = PeriodicStatistics(), NEWTON_BUDGET
         self.mean_solver = self.mean_matrix = None
         #: The last solved state (for :meth:`tangent`), and (frequency, H) of the kept factorisations.
         self.last: _Solved | None = None
@@ -358,17 +368,20 @@ class HarmonicBalance:
             )
 
     def solve(self, frequency: float, spectrum: dict[int, complex], dc: float, harmonics: int,
-              start: np.ndarray | None = None, tolerance: float = RESIDUAL_TOLERANCE) -> PeriodicState:
+              start: np.ndarray | None = None, tolerance: float = RESIDUAL_TOLERANCE,
+              budget: int = NEWTON_BUDGET) -> PeriodicState:
         """The periodic state at the drive ``frequency`` (Hz) under the scaled total heating
         dc + sum_n Re(spectrum[n] e^{i n phi}) with ``harmonics`` (H) retained. ``start``: harmonics
         (any count, local arrays) to begin Newton from, e.g. the expansion's; without it, zero.
         ``tolerance``: the residual, relative to the heat input, that ends Newton (0 < tolerance < 1;
         looser than the default only where a coarse answer is wanted, as in benchmarks/periodic.py: at
         theta_1 ~ 60 K, 1e-2 left u_2 within 1e-4 of the converged state, but at small amplitudes it
-        accepts the start as it is, without the harmonics the start lacks: docs/theory/harmonics.md)."""
+        accepts the start as it is, without the harmonics the start lacks: docs/theory/harmonics.md).
+        ``budget``: Newton iterations in all, the continuation's included; a SolverError with the
+        residual history once they are spent. Logs each Newton iteration's residual (INFO)."""
         if not 0 < tolerance < 1:
             raise ValueError(f"the Newton tolerance must be in (0, 1), not {tolerance!r}")
-        self.statistics = PeriodicStatistics()
+        self.statistics, self.budget = PeriodicStatistics(), budget
         began = time.perf_counter()
         grid = TimeGrid.build(harmonics)
         self._check_memory(grid)
@@ -406,18 +419,21 @@ class HarmonicBalance:
             return np.zeros_like(state)
         shape = state.shape
         fresh = rate = None  # Krylov iterations per decade on fresh factorisations, and on the current ones
-        forcing_term, previous = FIRST_FORCING, None
+        forcing_term, previous, first = FIRST_FORCING, None, None
         for _ in range(NEWTON_ITERATIONS):
+            self._check_budget(grid, fraction)
             residual = self.residual(grid, state, heating)
             norm = self._norm(residual) / reference
             if previous is not None:
                 forcing_term = min(MAX_FORCING, FORCING_GAIN * (norm / previous) ** 2)
-            previous = norm
+            previous, first = norm, first or norm
             self.statistics.residuals.append(norm)
             self.statistics.newton += 1
+            log.info(f"harmonic balance, H = {grid.harmonics}, {fraction:.0%} of the heating amplitude: Newton "
+                     f"iteration {self.statistics.newton} of at most {self.budget}, residual {norm:.2e}")
             if norm < tolerance:
                 return state
-            if not math.isfinite(norm) or norm > 1e3 * self.statistics.residuals[0] + 1.0:
+            if not math.isfinite(norm) or norm > DIVERGED * first + 1.0:
                 break
             self.assemble_jacobians(grid, state)
             refresh = fresh is None or rate > LAGGED_ITERATIONS * fresh
@@ -448,11 +464,23 @@ class HarmonicBalance:
             f"{fraction:.0%} of the heating amplitude; residuals (relative to the heat input) {history(self.statistics.residuals)}"
         )
 
+    def _check_budget(self, grid: TimeGrid, fraction: float) -> None:
+        """Raise a SolverError with the residual history once the solve's Newton budget is spent."""
+        if self.statistics.newton >= self.budget:
+            raise SolverError(
+                f"harmonic balance: no periodic state within the budget of {self.budget} Newton iterations (H = "
+                f"{grid.harmonics}, at {fraction:.0%} of the heating amplitude); residuals (relative to the heat input) "
+                f"{history(self.statistics.residuals)}; a heating this strong may have no periodic state within reach of "
+                "the expansion and the continuation: lower its amplitude"
+            )
+
     def _continuation(self, grid: TimeGrid, spectrum: dict, dc: float, forcing: float, tolerance: float,
                       failure: SolverError) -> np.ndarray:
         """Raise the oscillating heating in steps from zero, each Newton solve starting from the last
-        state scaled to the new amplitude."""
+        state scaled to the new amplitude; none once the Newton budget is spent (``failure`` says why)."""
         for steps in CONTINUATION_STEPS:
+            if self.statistics.newton >= self.budget:
+                break
             state = np.zeros((grid.collocation, self.size))
             try:
                 for step in range(1, steps + 1):

@@ -14,7 +14,9 @@ no second copy of the physics), compiled with the same quadrature.
 
 from __future__ import annotations
 
+import logging
 import math
+from typing import NamedTuple
 
 import numpy as np
 import ufl
@@ -26,10 +28,17 @@ from stimsim.solve.model import HarmonicModel, relative_update
 from stimsim.physics.coupled import SPECIES_FIELDS, TEMPERATURE, storage
 from stimsim.solve.direct import DirectSolver
 
+log = logging.getLogger(__name__)
+
 #: Modified-Newton iterations per step, the update size (relative, see relative_update) that ends them, and the
 #: contraction above which the step operator is refactorised at the current state (an update larger than
 #: the last is undone first).
 STEP_ITERATIONS, STEP_TOLERANCE, SLOW_CONTRACTION = 30, 1e-9, 0.2
+#: A run is periodic when no tip-displacement harmonic changed over its last period by more than
+#: PERIODIC_TOLERANCE of its size, sizes below NEGLIGIBLE of the ionic channel's harmonic (or ROUNDOFF
+#: of the largest) counted as that (SDC at 2 uW, 20 kHz: 0.04 %, 3 %, 33 %, 150 % for harmonics 1 to 4
+#: after 4 periods, all below 1 % after 7; docs/theory/harmonics.md, 'Time domain').
+PERIODIC_TOLERANCE, NEGLIGIBLE, ROUNDOFF = 1e-2, 1e-2, 1e-9
 
 
 #: Time-stepping schemes: (a0, a1, a2, theta) of the step a0 X1 + a1 X0 + a2 X(-1) (times M/dt) +
@@ -164,16 +173,53 @@ def periodic_harmonics(
     """Tip-displacement harmonics (m) of the periodic state under the scaled heating ``heating(t)``
     (a function of time in s; the total heating, the base state's DC part included), from the DFT of the last of ``periods``
     drive periods of ``frequency`` (Hz). ``start`` optionally gives the initial deviation from the base."""
-    return periodic_tip_harmonics(model, frequency, heating, harmonics, periods, steps_per_period, start)[0]
+    return periodic_tip_harmonics(model, frequency, heating, harmonics, periods, steps_per_period, start).displacement
 
 
-def periodic_tip_harmonics(model, frequency, heating, harmonics, periods, steps_per_period, start=None):
-    """(tip displacement in m, tip temperature in K) harmonics, each a dict harmonic -> complex, of the
-    last of ``periods`` periods; arguments as :func:`periodic_harmonics`."""
+class TipHarmonics(NamedTuple):
+    """Tip harmonics of the last period, each a dict harmonic -> complex: ``displacement`` (m) and
+    ``temperature`` (K); ``change``: how far the run is from periodic (:func:`period_change`, 1 = 100 %)."""
+
+    displacement: dict[int, complex]
+    temperature: dict[int, complex]
+    change: float
+
+
+def periodic_tip_harmonics(model, frequency, heating, harmonics, periods, steps_per_period, start=None) -> TipHarmonics:
+    """The :class:`TipHarmonics` of the last of ``periods`` periods; arguments as
+    :func:`periodic_harmonics`. Logs a warning when the run is not periodic (a change beyond
+    :data:`PERIODIC_TOLERANCE`)."""
     if periods < 2:
         raise ValueError("periods must be at least 2 (the last two give the drift)")
     times, signals = tip_signals(model, frequency, heating, periods, steps_per_period, start)
-    return tuple(harmonics_of(signals[:, i], times, frequency, steps_per_period, harmonics) for i in range(2))
+    last, previous = (
+        [harmonics_of(signals[:end, i], times[:end], frequency, steps_per_period, harmonics) for i in range(2)]
+        for end in (len(times), len(times) - steps_per_period)
+    )
+    channel = min(model.drive.channels.ionic, max(harmonics))
+    change = period_change(last[0], previous[0], channel)
+    if change > PERIODIC_TOLERANCE:
+        log.warning(not_periodic(frequency, change, periods))
+    return TipHarmonics(*last, change)
+
+
+def period_change(last: dict[int, complex], previous: dict[int, complex], channel: int) -> float:
+    """The largest change of a harmonic n >= 1 between the ``previous`` and the ``last`` period relative
+    to its size, a size below :data:`NEGLIGIBLE` of harmonic ``channel``'s or :data:`ROUNDOFF` of the
+    largest counted as that."""
+    sizes = {n: abs(x) for n, x in last.items() if n}
+    floor = max(NEGLIGIBLE * sizes.get(channel, 0.0), ROUNDOFF * max(sizes.values(), default=0.0))
+    return max((abs(last[n] - previous[n]) / max(size, floor) for n, size in sizes.items() if max(size, floor)),
+               default=0.0)
+
+
+def not_periodic(frequency: float, change: float, periods: int) -> str:
+    """The warning for a time-domain run at ``frequency`` (Hz) whose harmonics still ``change``d (1 = 100 %)
+    over the last of ``periods`` periods."""
+    return (
+        f"time domain at {frequency:g} Hz is not periodic yet: a tip harmonic changed by {100 * change:.2g} % over the "
+        f"last of {periods} periods (more than {100 * PERIODIC_TOLERANCE:g} %); raise solver.periods"
+    )
 
 
 def tip_signals(model, frequency, heating, periods, steps_per_period, start=None):

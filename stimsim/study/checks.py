@@ -14,7 +14,7 @@ from stimsim.materials.species import Species
 from stimsim.study.grains import GrainBoundary, layer_distances
 from stimsim.study.lengths import MIN_DOMAIN_PER_RADIUS, domain_size, tip_range
 from stimsim.study.modes import GeometryModel, LinearSolver, PeriodicMethod
-from stimsim.study.schema import MIN_DEBYE_FRACTION, MIN_FEATURE_FRACTION
+from stimsim.study.schema import MIN_DEBYE_FRACTION, MIN_FEATURE_FRACTION, STEPS_PER_HARMONIC
 from stimsim.study.study import Study
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def cross_check(study: Study) -> None:
     }
     _check_layer_width(study, size)
     _check_debye_length(study)
+    _check_time_steps(study)
     radii = study.drive.surface_radii()
     largest = max(radii, key=radii.get)
     grown = study.mesh.domain_size is None and size == MIN_DOMAIN_PER_RADIUS * radii[largest]
@@ -133,6 +134,22 @@ def _check_debye_length(study: Study) -> None:
             "(it needs lambda_D >= {:.3g} m). There the species cannot separate charge over the contact: use "
             "ions.electrostatics = 'electroneutral' (an ion and its compensating carrier), or lower the species' "
             "concentrations or raise sample.properties.relative_permittivity".format(MIN_DEBYE_FRACTION * radius)
+        )
+
+
+def _check_time_steps(study: Study) -> None:
+    """Under periodic = 'time_domain', refuse fewer than :data:`STEPS_PER_HARMONIC` time steps per
+    period of the highest reported harmonic H (:attr:`Study.periodic_harmonics`): the DFT of the last
+    period would report it wrong, at the Nyquist frequency (2 steps) by orders of magnitude."""
+    solver = study.solver
+    highest = study.periodic_harmonics
+    needed = STEPS_PER_HARMONIC * highest
+    if solver.periodic == PeriodicMethod.TIME_DOMAIN and solver.steps_per_period < needed:
+        given = "solver.harmonics" if solver.harmonics else "the default, twice the ionic channel's harmonic"
+        raise InputError(
+            "solver.steps_per_period", f"= {solver.steps_per_period} cannot resolve harmonic {highest} (H, from {given}): "
+            f"periodic = 'time_domain' needs at least {STEPS_PER_HARMONIC} steps per period of the highest reported "
+            f"harmonic, {needed} here (raise it, or lower solver.harmonics)"
         )
 
 

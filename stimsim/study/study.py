@@ -128,6 +128,11 @@ class MeshOptions:
     domain_size: float | None = None
 
 
+#: Without [solver] harmonics, the periodic methods report harmonics up to this multiple of the ionic
+#: channel's harmonic (harmonic balance starts there and may double it).
+FIRST_HARMONICS = 2
+
+
 @dataclass(frozen=True)
 class SolverOptions:
     """How the periodic state is solved (see :data:`SCHEMA` ['solver'])."""
@@ -165,6 +170,12 @@ class Study:
     def drive(self) -> Drive:
         """The heating mode of the study (:mod:`stimsim.physics.drives`)."""
         return make_drive(self.excitation, self.tip)
+
+    @property
+    def periodic_harmonics(self) -> int:
+        """H, the highest harmonic the periodic methods report (harmonic balance's first choice): [solver]
+        harmonics, else :data:`FIRST_HARMONICS` times the ionic channel's harmonic."""
+        return self.solver.harmonics or FIRST_HARMONICS * self.drive.channels.ionic
 
     @property
     def poisson(self) -> bool:
