@@ -208,6 +208,8 @@ BAD = [
      "excitation.mode = 'power' does not use excitation.heater_temperature_coefficient (excitation.mode 'joule' does)"),
     (["run", D, "--set", 'solver.periodic="time_domain"', "--set", "solver.periods=2", "--set", "solver.steps_per_period=8"],
      "solver.steps_per_period = 8 cannot resolve harmonic 4 (H, from the default"),
+    (["validate", D, "--set", "solver.periods=6"],
+     "solver.periods is used only by solver.periodic = 'time_domain' (here 'auto', which does not step in time)"),
     (["validate", D, "--set", 'solver.periodic="time_domain"', "--set", "solver.harmonics=3", "--set", "solver.steps_per_period=23"],
      "needs at least 8 steps per period of the highest reported harmonic, 24 here"),
     # class 2: validate runs every check

@@ -79,12 +79,19 @@ def _check_harmonics(study: Study) -> None:
 
 def _check_solver(study: Study) -> None:
     """Refuse solver.harmonics beside solver.periodic = 'expansion' (which keeps harmonics 1 and 2 of
-    the expansion, not H); warn that solver.linear = 'iterative' does nothing without mobile ions (the
+    the expansion, not H) and the time-stepping keys solver.periods and solver.steps_per_period
+    beside any method but 'time_domain'; warn that solver.linear = 'iterative' does nothing without mobile ions (the
     iterative solver is the coupled ionic system's: heat and mechanics are factorised by MUMPS)."""
     if study.solver.periodic == PeriodicMethod.EXPANSION and study.solver.harmonics is not None:
         raise InputError(
             "solver.harmonics", "is not used by solver.periodic = 'expansion' (the expansion's orders set its "
             "harmonics): remove it, or use 'auto', 'harmonic_balance' or 'time_domain'"
+        )
+    stepping = [key for key in ("periods", "steps_per_period") if key in study.raw.get("solver", {})]
+    if stepping and study.solver.periodic != PeriodicMethod.TIME_DOMAIN:
+        raise InputError(
+            f"solver.{stepping[0]}", f"is used only by solver.periodic = 'time_domain' (here {study.solver.periodic!r}, "
+            "which does not step in time): remove it, or set solver.periodic = 'time_domain'"
         )
     if study.solver.linear == LinearSolver.ITERATIVE and not study.sample.material.is_ionic:
         log.warning(
