@@ -14,7 +14,12 @@ from stimsim.materials.species import Species
 from stimsim.study.grains import GrainBoundary, layer_distances
 from stimsim.study.lengths import MIN_DOMAIN_PER_RADIUS, domain_size, tip_range
 from stimsim.study.modes import GeometryModel, LinearSolver, PeriodicMethod
-from stimsim.study.schema import MIN_DEBYE_FRACTION, MIN_FEATURE_FRACTION, STEPS_PER_HARMONIC
+from stimsim.study.schema import (
+    MIN_DEBYE_FRACTION,
+    MIN_FEATURE_FRACTION,
+    STEPS_PER_HARMONIC,
+    TIME_STEPPING_KEYS,
+)
 from stimsim.study.study import Study
 
 log = logging.getLogger(__name__)
@@ -87,10 +92,10 @@ def _check_solver(study: Study) -> None:
             "solver.harmonics", "is not used by solver.periodic = 'expansion' (the expansion's orders set its "
             "harmonics): remove it, or use 'auto', 'harmonic_balance' or 'time_domain'"
         )
-    stepping = [key for key in ("periods", "steps_per_period") if key in study.raw.get("solver", {})]
+    stepping = [key for key in TIME_STEPPING_KEYS if key in study.raw.get("solver", {})]
     if stepping and study.solver.periodic != PeriodicMethod.TIME_DOMAIN:
         raise InputError(
-            f"solver.{stepping[0]}", f"is used only by solver.periodic = 'time_domain' (here {study.solver.periodic!r}, "
+            f"solver.{stepping[0]}", f"is used only by solver.periodic = 'time_domain' (here '{study.solver.periodic}', "
             "which does not step in time): remove it, or set solver.periodic = 'time_domain'"
         )
     if study.solver.linear == LinearSolver.ITERATIVE and not study.sample.material.is_ionic:

@@ -24,7 +24,9 @@ from stimsim.materials.spacecharge import LARGEST_SCALED_POTENTIAL
 from stimsim.materials.species import ElectroneutralPair, Species, species_layer
 from stimsim.study.checks import cross_check
 from stimsim.study.grains import GrainBoundary
+from stimsim.study.modes import PeriodicMethod
 from stimsim.study.schema import (
+    ARRAYS,
     EXTENSION_SECTIONS,
     MAX_CORE_POTENTIAL,
     MODE_KEYS,
@@ -32,7 +34,7 @@ from stimsim.study.schema import (
     POISSON_SPECIES,
     SCHEMA,
     SPECIES_PROPERTIES,
-    ARRAYS,
+    TIME_STEPPING_KEYS,
     check_section,
     key_parts,
     reject_unknown,
@@ -205,6 +207,8 @@ def _built(raw: dict) -> Study:
     ions = _ions(resolved["ions"], sample, excitation.ambient_temperature)
     extensions = {name: raw[name] for name in EXTENSION_SECTIONS if name in raw}
     solver = SolverOptions(**{k: v for k, v in resolved["solver"].items() if v is not None})
+    if solver.periodic != PeriodicMethod.TIME_DOMAIN:  # the resolved study keeps only the keys its method reads
+        resolved["solver"] = {k: v for k, v in resolved["solver"].items() if k not in TIME_STEPPING_KEYS}
     study = Study(
         sample=sample, tip=tip, excitation=excitation, ions=ions, mesh=mesh, solver=solver,
         resolved=_drop_none(resolved) | extensions, extensions=extensions, raw=copy.deepcopy(raw),

@@ -244,6 +244,9 @@ BOUNDARY_SCHEMA: dict[str, Key] = {
 #: Material properties that [[sample.species]] replace (the pair's derived values, :func:`_charged`).
 SPECIES_PROPERTIES = ("diffusivity", "activation_energy", "partial_molar_volume", "concentration")
 
+#: Keys of [solver] that only the time domain reads (periodic = 'time_domain').
+TIME_STEPPING_KEYS = ("periods", "steps_per_period")
+
 #: Sections that describe what to do with the model rather than the model (a sweep, a protocol, the
 #: instrument, a fit); each is validated by the module that uses it and kept raw in
 #: :attr:`Study.extensions`.
