@@ -29,10 +29,10 @@ test-layers: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 test-serial: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-mpi: $(STAMP)
-	$(BIN)/mpiexec -n $(MPI_RANKS) $(BIN)/python -m pytest -q -m "not serial"
+	$(BIN)/mpiexec -n $(MPI_RANKS) $(BIN)/python -m pytest -q -m "not serial" --durations=15
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/forward.py

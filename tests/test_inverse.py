@@ -116,6 +116,7 @@ def taylor_rates(forward, steps=(2e-3, 1e-3)):
     return rates
 
 
+@pytest.mark.serial  # slow; tangents under MPI: test_taylor_contact_conductance_and_radius, test_fit_is_identical_on_one_and_all_ranks
 def test_taylor_with_a_heated_base_state(comm):
     """Power mode with DC heating: a nonzero base state, so the base-state tangent and R''' terms count;
     with thermotransport (Q* = 5e4 J/mol), whose derivative is checked too (measured rate 2.000)."""
@@ -142,6 +143,7 @@ def test_taylor_contact_conductance_and_radius(comm):
     forward.destroy()
 
 
+@pytest.mark.serial  # slow; tangents under MPI: test_taylor_contact_conductance_and_radius, test_fit_is_identical_on_one_and_all_ranks
 def test_joule_drive_values_and_taylor(comm):
     """Joule heater with V0 = 0.5 V and V1 = 1 V: heating at harmonics 1 and 2, ionic rows at 1 to 4
     from sums and differences. The values equal stimsim.solve.forward's (heater balance per harmonic), and the

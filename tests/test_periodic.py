@@ -252,6 +252,7 @@ def _hot(harmonics: int | None):
     return simulate(load_study(ROOT / "studies" / "default.toml", settings), MPI.COMM_WORLD)
 
 
+@pytest.mark.serial  # bookkeeping of H and the Newton budget, the same on every rank (MPI: test_fieldsplit)
 def test_too_few_harmonics_are_warned_about(caplog):
     """H = 3 at 3 uW leaves u_3 at 16 % of u_2 (measured 0.163; 1.3 % at H = 4): a warning with H, the
     tail and the remedy, logged and in the result's warnings (what the CLI prints and a fit reports)."""
@@ -266,6 +267,7 @@ def test_too_few_harmonics_are_warned_about(caplog):
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == result.warnings()
 
 
+@pytest.mark.serial  # bookkeeping of H and the Newton budget, the same on every rank (MPI: test_fieldsplit)
 def test_adaptive_harmonics_warn_when_the_most_leave_a_tail(monkeypatch):
     """Adaptive H stops at MAX_HARMONICS; where the tail is still above HARMONIC_TAIL there it warns (the
     largest H lowered to the first, 4, where 3 uW leaves a tail of 1.3 %)."""
@@ -280,6 +282,7 @@ def test_adaptive_harmonics_warn_when_the_most_leave_a_tail(monkeypatch):
     assert "set [solver] harmonics up to 64" in result.warnings()[0]
 
 
+@pytest.mark.serial  # bookkeeping of H and the Newton budget, the same on every rank (MPI: test_fieldsplit)
 def test_adaptive_h_shares_one_newton_budget_and_logs_every_iteration(monkeypatch, caplog):
     """SDC with D = 1e-11 m^2/s under 9 uW (theta_1 ~ 60 K): without [solver] harmonics H doubles from 4;
     each solve gets what the ones before left of NEWTON_BUDGET, and every Newton iteration logs its

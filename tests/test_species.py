@@ -288,6 +288,7 @@ def test_small_amplitude_harmonic_balance_of_a_pair_reproduces_the_expansion():
     assert relative(balance[2, "ionic"], expansion[2, "ionic"]) < 5e-4  # 3.2e-5: third order
 
 
+@pytest.mark.serial  # slow; the pair under MPI: test_pair_response_is_the_same_on_one_and_all_ranks
 @pytest.mark.parametrize("space_charge", [None, 0.05], ids=["pair", "pair-in-a-layer"])
 def test_nonionic_rows_of_species_are_those_of_the_sample_without_ions(space_charge):
     """With alpha(T) the periodic modes report a 'nonionic' row, the periodic state of the sample with

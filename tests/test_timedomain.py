@@ -31,6 +31,7 @@ def test_harmonics_of_a_drifting_signal():
     assert abs(found[1] - x1) < 1e-10 and abs(found[2] - x2) < 1e-10
 
 
+@pytest.mark.serial  # slow; the time domain under MPI: test_a_run_too_short_to_be_periodic_is_reported
 def test_periodic_state_matches_first_and_second_harmonics():
     """SDC with D = 1e-12 m^2/s under 0.1 uW (a 0.07 K oscillation): the time-domain run starts from
     the first-order state (a shortcut past the thermal transient that leaves the second order to the
