@@ -18,7 +18,8 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from stimsim.study.load import study_from_dict
-from stimsim.inverse.fit import Data, fit
+from stimsim.inverse.data import Data
+from stimsim.inverse.fit import fit
 from stimsim.inverse.forward_model import ForwardModel
 
 FREQUENCIES = (1e3, 3e3, 1e4, 3e4)

@@ -391,7 +391,8 @@ def _print_table(responses) -> None:
 
 
 def _fit(args, comm) -> int:
-    from stimsim.inverse.fit import fit, fit_options, read_data, write_fit
+    from stimsim.inverse.data import read_data
+    from stimsim.inverse.fit import fit, fit_options, write_fit
     from stimsim.solve.limits import check_study
 
     study = _load(args, args.quiet)

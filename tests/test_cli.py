@@ -365,7 +365,7 @@ def test_response_plot_skips_zero_rows_on_log_axes(tmp_path):
 
 
 def test_semicolon_data_files_are_read(tmp_path):
-    from stimsim.inverse.fit import read_data
+    from stimsim.inverse.data import read_data
 
     path = tmp_path / "data.csv"
     path.write_text("drive_frequency_hz;harmonic;amplitude_m\n1e4;1;1e-12\n1e5;1;5e-13\n")

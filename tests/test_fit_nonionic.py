@@ -161,7 +161,8 @@ def test_a_conductivity_slope_is_bounded_so_that_k_stays_positive(comm):
     the model's: unbounded, the optimiser drove k' to -2.3e-3, where harmonic balance failed with a message
     naming neither the fit nor k'. Bounded by the heating (|k'| <= 0.25 k / 54 K), the fit ends at the bound
     with a warning saying why."""
-    from stimsim.inverse.fit import Data, slope_bounds
+    from stimsim.inverse.data import Data
+    from stimsim.inverse.fit import slope_bounds
     from stimsim.solve.limits import estimate
 
     study = study_from_dict({

@@ -17,7 +17,8 @@ from stimsim.study.load import study_from_dict
 from stimsim.solve.forward import base_state, responses
 from stimsim.solve.simulate import simulate
 from stimsim.core.errors import InputError
-from stimsim.inverse.fit import Data, fit, fit_options, read_data
+from stimsim.inverse.data import Data, read_data
+from stimsim.inverse.fit import fit, fit_options
 from stimsim.solve.model import HarmonicModel
 from stimsim.inverse.forward_model import ForwardModel, parameter_key, with_values
 

@@ -17,7 +17,8 @@ from mpi4py import MPI
 
 from stimsim.study.study import Study
 from stimsim.core.errors import InputError, StimsimError
-from stimsim.inverse.fit import Data, Transform, residuals
+from stimsim.inverse.data import Data
+from stimsim.inverse.fit import Transform, residuals
 from stimsim.inverse.forward_model import ForwardModel, with_values
 
 
