@@ -1,4 +1,5 @@
-"""Files in and out: response tables, the resolved study, all-or-nothing output folders, mesh export and plots."""
+"""Files in and out: response tables, the resolved study, all-or-nothing output folders, mesh export, plots, and
+measured data in the formats AFM users keep."""
 
 from stimsim.io.files import (
     check_output_dir,
@@ -10,6 +11,7 @@ from stimsim.io.files import (
     write_netcdf,
 )
 from stimsim.io.plots import plot_response, plot_table, plot_fit, plot_scan
+from stimsim.io.measured import ChannelSpec, Reading, read_channels
 
 __all__ = [
     "check_output_dir",
@@ -23,4 +25,7 @@ __all__ = [
     "plot_table",
     "plot_fit",
     "plot_scan",
+    "ChannelSpec",
+    "Reading",
+    "read_channels",
 ]
