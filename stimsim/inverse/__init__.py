@@ -2,8 +2,8 @@
 uncertainties, and the Bayesian posterior."""
 
 from stimsim.inverse.forward_model import ForwardModel, Prediction, parameter_key
-from stimsim.inverse.data import Data, read_data
+from stimsim.inverse.data import Data, data_from_tables, read_data
 from stimsim.inverse.fit import fit
 from stimsim.inverse.posterior import posterior
 
-__all__ = ["ForwardModel", "Prediction", "parameter_key", "Data", "read_data", "fit", "posterior"]
+__all__ = ["ForwardModel", "Prediction", "parameter_key", "Data", "read_data", "data_from_tables", "fit", "posterior"]

@@ -1,4 +1,6 @@
-"""Measured STIM harmonics: the :class:`Data` a fit reads, and the DATA.csv reader.
+"""Measured STIM harmonics: the :class:`Data` a fit reads, the DATA.csv reader, and the study's
+``[[fit.data]]`` tables of measured files (:func:`data_from_tables`, files read by
+:mod:`stimsim.io.measured`; docs/guide/fitting.md#measured-data-files).
 
 DATA.csv has the column names of response.csv (a response.csv is valid input):
 
@@ -19,28 +21,49 @@ noise level). With sigmas the errors are the absolute ones from the Jacobian.
 from __future__ import annotations
 
 import csv
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from stimsim.core.errors import InputError
+from stimsim.core.errors import InputError, suggest
+from stimsim.inverse.forward_model import with_values
+from stimsim.io.measured import ChannelSpec, Reading, read_channels
+from stimsim.study.schema import flat_keys
+from stimsim.study.study import Study
+
+log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("drive_frequency_hz", "harmonic", "amplitude_m")
 OPTIONAL_COLUMNS = ("phase_deg", "amplitude_sigma_m", "phase_sigma_deg")
 #: Default relative standard deviation of the amplitudes (and, in rad, of the phases).
 DEFAULT_RELATIVE_SIGMA = 0.01
+#: Keys of a [[fit.data]] table that describe its channels (:class:`stimsim.io.measured.ChannelSpec`).
+CHANNEL_KEYS = ("file", "format", "frequency", "amplitude", "phase", "amplitude_unit", "sensitivity", "phase_unit",
+                "phase_convention", "amplitude_sigma", "phase_sigma")
+#: Keys of one [[fit.data]] table.
+TABLE_KEYS = (*CHANNEL_KEYS, "harmonic", "frequency_of", "set")
+#: What a table's frequency channel holds: the drive frequency f, or that of the measured harmonic, n f.
+FREQUENCY_OF = ("drive", "harmonic")
+#: Relative tolerance of the span of the study's excitation.frequencies that a table's points must lie in.
+SPAN_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
 class Data:
     """Measured harmonics, one entry per point: drive frequency (Hz), harmonic, amplitude (m), phase
-    (rad; None when no point has one), standard deviations (m, rad), whether the sigmas were given,
-    and the 1-based row of each point in its source. ``condition[i]`` indexes ``conditions``, the
-    study overrides (key -> value, e.g. a DC heating level or a force) under which point i was
-    measured: the points of one condition share one forward model. ``source[i]`` indexes ``sources``,
-    the names of the files (or tables) the points came from."""
+    (rad; None when no point has one), standard deviations (m, rad), whether the amplitude sigmas
+    were given, and the row of each point in its source (the 1-based line of a CSV file, the 0-based
+    point index of a wave or dataset). ``condition[i]`` indexes ``conditions``, the study overrides
+    (dotted key -> value, e.g. a DC heating level or a force) under which point i was measured: the
+    points of one condition share one forward model. ``source[i]`` indexes ``sources``, the names of
+    the files (or tables) the points came from.
+
+    Missing phases: where some points have a phase and others do not (``[[fit.data]]`` tables with and
+    without a phase channel), ``phase`` and ``phase_sigma`` are arrays that hold NaN for the points
+    without: such a point has an amplitude residual and no phase residual."""
 
     frequency: np.ndarray
     harmonic: np.ndarray
@@ -139,3 +162,147 @@ def _check(table: dict, column: str, lines, valid, accepted: str) -> None:
     if bad.size:
         i = bad[0]
         raise InputError("DATA", f"row {lines[i]}, column {column}: {table[column][i]:g} is not {accepted}")
+
+
+def fit_tables(study: Study) -> list[dict]:
+    """The raw [[fit.data]] tables of ``study`` ([] without them): a non-empty array of tables."""
+    section = study.extensions.get("fit", {})
+    if not isinstance(section, dict) or "data" not in section:
+        return []
+    tables = section["data"]
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise InputError("fit.data", f"must be an array of tables ([[fit.data]] with file, frequency, amplitude, ...), got {tables!r}")
+    return tables
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The points of one [[fit.data]] table: what its file holds (within the study's frequencies),
+    their drive frequencies (Hz), the harmonic, the study overrides and the table's name."""
+
+    reading: Reading
+    frequency: np.ndarray
+    harmonic: int
+    overrides: dict
+    name: str
+
+
+def data_from_tables(study: Study, base_folder: str | Path) -> Data:
+    """The measured harmonics of the study's [[fit.data]] tables, merged into one :class:`Data` (relative
+    file names are relative to ``base_folder``, the study file's folder). Each table is read by
+    :func:`stimsim.io.measured.read_channels`; its ``set`` overrides become its points' condition.
+    Points outside the span of the study's excitation.frequencies are left out with a warning (a table
+    with none inside is refused); a (condition, frequency, harmonic) given twice, a mix of tables with
+    and without amplitude sigmas, and unknown keys are refused, naming ``fit.data[i]``."""
+    tables = fit_tables(study)
+    if not tables:
+        raise InputError("fit.data", "is not in the study: add [[fit.data]] tables (file, frequency, amplitude, ...)")
+    return _merged([_table(study, table, i, Path(base_folder)) for i, table in enumerate(tables)])
+
+
+def _table(study: Study, table: dict, i: int, base_folder: Path) -> _Table:
+    """Table ``i``, checked and read, its points restricted to the study's frequencies."""
+    where = f"fit.data[{i}]"
+    for key in table:
+        if key not in TABLE_KEYS:
+            raise InputError(f"{where}.{key}", f"is not a [[fit.data]] key{suggest(key, TABLE_KEYS)}")
+    if "file" not in table:
+        raise InputError(f"{where}.file", "is required: the measured file (relative to the study file's folder)")
+    harmonic = table.get("harmonic", 1)
+    if isinstance(harmonic, bool) or not isinstance(harmonic, int) or harmonic < 1:
+        raise InputError(f"{where}.harmonic", f"must be a whole number >= 1 (the multiple n of the drive frequency), got {harmonic!r}")
+    frequency_of = table.get("frequency_of", "drive")
+    if frequency_of not in FREQUENCY_OF:
+        raise InputError(f"{where}.frequency_of", f"= {frequency_of!r} is not accepted{suggest(frequency_of, FREQUENCY_OF)}")
+    overrides, condition = _condition(study, table.get("set", {}), where)
+    channels = {key: value for key, value in table.items() if key in CHANNEL_KEYS}
+    if isinstance(channels["file"], str) and channels["file"].strip():
+        channels["file"] = base_folder / channels["file"]
+    reading = read_channels(ChannelSpec(**channels, key=where))
+    frequency = reading.frequency / (harmonic if frequency_of == "harmonic" else 1)
+    inside = _inside(frequency, condition.excitation.frequencies, reading, where)
+    return _Table(reading.take(inside), frequency[inside], harmonic, overrides, f"{where} ({reading.file})")
+
+
+def _condition(study: Study, overrides, where: str) -> tuple[dict, Study]:
+    """The ``set`` table of a [[fit.data]] table as dotted study keys (nested tables flattened), and the
+    study under them; an InputError naming ``where``.set for a key or value the study refuses."""
+    if not isinstance(overrides, dict):
+        raise InputError(f"{where}.set", f"must be a table of study keys and values, e.g. {{ \"excitation.dc_power\" = 1e-6 }}, got {overrides!r}")
+    flat = flat_keys(overrides)
+    try:
+        return flat, with_values(study, flat) if flat else study
+    except InputError as err:
+        raise InputError(f"{where}.set", f"names a study key or value the study refuses: {err}") from None
+
+
+def _inside(frequency: np.ndarray, study_frequencies, reading: Reading, where: str) -> np.ndarray:
+    """Which drive frequencies lie within the span of the study's frequencies (relative tolerance
+    :data:`SPAN_TOLERANCE`); none is an InputError naming ``where``, some a logged warning."""
+    low, high = min(study_frequencies) * (1 - SPAN_TOLERANCE), max(study_frequencies) * (1 + SPAN_TOLERANCE)
+    inside = (frequency >= low) & (frequency <= high)
+    span = f"the study's excitation.frequencies span {min(study_frequencies):g} to {max(study_frequencies):g} Hz"
+    if not inside.any():
+        raise InputError(where, f"= {reading.file}: data with no overlap with the study's frequencies: its drive frequencies "
+                                f"span {frequency.min():g} to {frequency.max():g} Hz, {span}")
+    if not inside.all():
+        log.warning(f"{where}: {np.count_nonzero(~inside)} of {inside.size} points of {reading.file} lie outside the study's "
+                    f"frequencies ({span}) and are left out")
+    return inside
+
+
+def _merged(tables: list[_Table]) -> Data:
+    """One :class:`Data` of the tables' points: a condition per distinct ``set``, NaN phases for the
+    points of tables without a phase; refused: amplitude sigmas for some tables only, and a
+    (condition, frequency, harmonic) given twice."""
+    given = [t.reading.amplitude_sigma is not None for t in tables]
+    if any(given) and not all(given):
+        i, j = given.index(True), given.index(False)
+        raise InputError(
+            f"fit.data[{j}].amplitude_sigma", f"is not given while fit.data[{i}] gives one: give amplitude_sigma in every "
+            "table or in none (the fit's errors are either absolute or scaled by the scatter of the data)"
+        )
+    conditions = []
+    for t in tables:
+        if t.overrides not in conditions:
+            conditions.append(t.overrides)
+    phased = any(t.reading.phase is not None for t in tables)
+
+    def joined(values) -> np.ndarray:
+        return np.concatenate([np.broadcast_to(v, t.frequency.shape) for v, t in zip(values, tables)])
+
+    amplitude = joined([t.reading.amplitude for t in tables])
+    phase_sigma = [DEFAULT_RELATIVE_SIGMA if t.reading.phase_sigma is None else t.reading.phase_sigma for t in tables]
+    data = Data(
+        frequency=joined([t.frequency for t in tables]), harmonic=joined([t.harmonic for t in tables]), amplitude=amplitude,
+        phase=joined([np.nan if t.reading.phase is None else t.reading.phase for t in tables]) if phased else None,
+        amplitude_sigma=joined([t.reading.amplitude_sigma for t in tables]) if all(given) else DEFAULT_RELATIVE_SIGMA * amplitude,
+        phase_sigma=joined([np.nan if t.reading.phase is None else s for t, s in zip(tables, phase_sigma)]) if phased else None,
+        sigma_given=all(given), rows=joined([t.reading.rows for t in tables]),
+        condition=joined([conditions.index(t.overrides) for t in tables]), conditions=tuple(conditions),
+        source=joined(list(range(len(tables)))), sources=tuple(t.name for t in tables),
+    )
+    _check_unique(data, tables)
+    return data
+
+
+def _check_unique(data: Data, tables: list[_Table]) -> None:
+    """Each (condition, frequency, harmonic) once, or an InputError naming both places."""
+    seen = {}
+    for i, point in enumerate(zip(data.condition, data.frequency, data.harmonic)):
+        if point in seen:
+            first, condition = seen[point], data.conditions[point[0]]
+            under = f" under set {condition}" if condition else ""
+            raise InputError(
+                f"fit.data[{data.source[i]}]",
+                f"{_place(data, tables, i)}: drive frequency {point[1]:g} Hz, harmonic {point[2]}{under} is also at "
+                f"{_place(data, tables, first)} of {tables[data.source[first]].name}; give each point once (average the "
+                "repeated measurements of one frequency)"
+            )
+        seen[point] = i
+
+
+def _place(data: Data, tables: list[_Table], i: int) -> str:
+    """Where point ``i`` of ``data`` is in its file, e.g. "dart.ibw point 3"."""
+    reading = tables[data.source[i]].reading
+    return f"{reading.file} {reading.place} {data.rows[i]}"
