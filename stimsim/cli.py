@@ -134,7 +134,10 @@ def _parser() -> argparse.ArgumentParser:
 
     fit = commands.add_parser("fit", help="fit study parameters to measured harmonics; write OUTDIR/fit.json, fit.csv, fit.png")
     _study_arguments(fit)
-    fit.add_argument("data", type=Path, help="measured harmonics (CSV with response.csv column names)")
+    fit.add_argument(
+        "data", type=Path, nargs="?",
+        help="measured harmonics (CSV with response.csv column names); default: the study's [[fit.data]] tables",
+    )
     fit.add_argument(
         "--param", dest="parameters", action="append", default=[], metavar="NAME",
         help="parameter to fit, e.g. diffusivity or sample.properties.diffusivity (repeatable; default [fit] parameters)",
@@ -390,8 +393,26 @@ def _print_table(responses) -> None:
         )
 
 
+def _fit_data(args, study: Study, comm):
+    """The measured data of a fit (read on rank 0, broadcast) and their name: DATA when given, else the
+    study's [[fit.data]] tables (files relative to the study file's folder)."""
+    from stimsim.core.parallel import shared_from_root
+    from stimsim.inverse.data import data_from_tables, fit_tables, read_data
+
+    tables = fit_tables(study)
+    if args.data is not None:
+        if tables:
+            log.info(f"DATA {args.data} is given: the study's [[fit.data]] tables are not read")
+        return shared_from_root(comm, "DATA", read_data, args.data), args.data.name
+    if not tables:
+        raise InputError(
+            "DATA", "is required: give a DATA file (CSV with response.csv column names), or [[fit.data]] tables in the study "
+            "(docs/guide/fitting.md#measured-data-files)"
+        )
+    return shared_from_root(comm, "fit.data", data_from_tables, study, args.study.parent), "[[fit.data]]"
+
+
 def _fit(args, comm) -> int:
-    from stimsim.inverse.data import read_data
     from stimsim.inverse.fit import fit, fit_options, write_fit
     from stimsim.solve.limits import check_study
 
@@ -399,14 +420,13 @@ def _fit(args, comm) -> int:
     fit_options(study, args.parameters)
     check_study(study)
     outdir = _outdir(args, comm, Path("results") / f"{args.study.stem}-fit", FIT_FILES)
-    data = on_root(comm, "DATA", read_data, args.data)
-    data = comm.bcast(data, root=0)
+    data, source = _fit_data(args, study, comm)
     result, samples = fit(study, data, args.parameters, comm, quiet=args.quiet), None
     if args.posterior is not None:
         from stimsim.inverse.posterior import posterior
 
         result["posterior"], samples = posterior(study, data, result, comm, args.posterior, args.walkers)
-    title = f"{args.study.stem}: fit to {args.data.name}"
+    title = f"{args.study.stem}: fit to {source}"
     on_root(comm, "OUTDIR", write_fit, result, outdir, title, samples, args.overwrite)
     if comm.rank == 0:
         for warning in result["warnings"]:  # problems are shown even with -q
@@ -454,6 +474,7 @@ def _validate(args, comm) -> int:
 
         names = fit_options(study, require=False)["parameters"]
         summary.append(f"fit parameters {', '.join(names) or '(give --param)'}")
+        summary += _fit_tables_summary(study, args.study.parent, comm)
     if "sweep" in study.extensions:
         from stimsim.hpc.sweep import load_sweep
 
@@ -480,6 +501,19 @@ def _validate(args, comm) -> int:
         summary.append(f"domain {spec.domain_size:.4g} m, surface radii {spec.surface_radii} m")
         print(f"# valid; {'; '.join(summary)}")
     return 0
+
+
+def _fit_tables_summary(study: Study, folder: Path, comm) -> list[str]:
+    """The study's [[fit.data]] tables read (files found, channels in them, frequencies within the
+    study's) as one summary line; [] without them."""
+    from stimsim.core.parallel import shared_from_root
+    from stimsim.inverse.data import data_from_tables, fit_tables
+
+    if not fit_tables(study):
+        return []
+    data = shared_from_root(comm, "fit.data", data_from_tables, study, folder)
+    points, tables, conditions = len(data.amplitude), len(data.sources), len(data.conditions)
+    return [f"fit data {points} points from {tables} [[fit.data]] table(s), {conditions} condition(s)"]
 
 
 def _info(args, comm) -> int:
