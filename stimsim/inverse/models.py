@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from stimsim.core.errors import InputError, suggest
 from stimsim.inverse.forward_model import with_values
+from stimsim.study.schema import flat_keys
 from stimsim.study.study import Study
 
 #: Keys of one [[fit.models]] table.
@@ -60,7 +61,7 @@ def model_specs(study: Study) -> list[ModelSpec]:
         overrides = table.get("set", {})
         if not isinstance(overrides, dict):
             raise InputError(f"{where}.set", f"must be a table of study keys and values, got {overrides!r}")
-        spec = ModelSpec(name, tuple(params), dict(overrides))
+        spec = ModelSpec(name, tuple(params), flat_keys(overrides))  # nested tables as dotted keys
         spec.study(study, where)  # every key known and every value in range
         specs.append(spec)
     return specs
