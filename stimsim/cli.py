@@ -117,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     experiment = commands.add_parser(
-        "experiment", help="run the study's [protocol.*] virtual experiments; write CSV, NetCDF and plots"
+        "experiment", help="run the study's [protocol.*] virtual experiments; write CSV, NetCDF, plots (and map images)"
     )
     _study_arguments(experiment)
     experiment.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>)")
@@ -316,7 +316,8 @@ def _experiment(args, comm) -> int:
     from stimsim.experiments.run import SCANS, check_experiments, output_names, run_experiments
     from stimsim.io.files import staged_output, write_netcdf, write_study, write_table_csv
     from stimsim.io.plots import plot_scan, plot_table
-    from stimsim.experiments.scans import ScanStopped
+    from stimsim.experiments.protocols import Protocol
+    from stimsim.experiments.scans import ScanStopped, write_map_images
 
     study = _load(args, args.quiet)
     chosen = check_experiments(study, args.protocol)
@@ -335,6 +336,7 @@ def _experiment(args, comm) -> int:
     def write() -> None:
         import tomli_w
 
+        source = f"stimsim {stimsim.__version__}"
         with staged_output(outdir, replace=args.overwrite) as staging:
             for table in tables:
                 write_table_csv(table, staging / f"{table.name}.csv")
@@ -343,7 +345,9 @@ def _experiment(args, comm) -> int:
                     plot_scan(table, staging / f"{table.name}.png", study.drive.channels, title=title)
                 else:
                     plot_table(table, staging / f"{table.name}.png", title=title)
-            attributes = {"title": f"stimsim virtual experiment {args.study.stem}", "source": f"stimsim {stimsim.__version__}",
+                if table.name == Protocol.MAP:
+                    write_map_images(table, chosen[Protocol.MAP], staging, f"{source}: {args.study.stem}")
+            attributes = {"title": f"stimsim virtual experiment {args.study.stem}", "source": source,
                           "study": tomli_w.dumps(study.resolved)}
             write_netcdf(tables, staging / "experiment.nc", attributes)
             write_study(study.resolved, staging / "study.toml")

@@ -1,7 +1,8 @@
 """Line scans and maps over a 3D sample (stimsim.experiments.scans): their checks, positions and tables, a
 homogeneous sample scanned (position-independent and symmetric responses, against the axisymmetric
-model), resuming a store, the compiled forms reused from one position to the next, and the same
-table on one and two ranks. Measured numbers are in docs/guide/experiments.md ('Line scans and maps')."""
+model), the map's image files (map.gwy, map.h5), resuming a store, the compiled forms reused from one
+position to the next, and the same table on one and two ranks. Measured numbers are in
+docs/guide/experiments.md ('Line scans and maps')."""
 
 import csv
 import json
@@ -9,6 +10,8 @@ import math
 import shutil
 
 import ffcx.codegeneration.jit
+import gwyfile
+import h5py
 import pytest
 import tomli_w
 from mpi4py import MPI
@@ -16,7 +19,7 @@ from mpi4py import MPI
 from stimsim.cli import EXIT_INPUT, main
 from stimsim.study.load import derived_study, study_from_dict
 from stimsim.core.errors import InputError
-from stimsim.experiments.run import check_experiments, run_experiments
+from stimsim.experiments.run import check_experiments, output_names, run_experiments
 from stimsim.solve.forward import responses
 from stimsim.solve.model import HarmonicModel
 from stimsim.io.files import RESPONSE_COLUMNS, read_rows
@@ -177,6 +180,26 @@ def test_scan_tables_have_the_position_and_the_response_columns(scanned):
     # a homogeneous sample: the contact stiffness and so the resonance are the same everywhere
     assert {float(r["resonance_shift_hz"]) for r in grid} == {0.0}
     assert {float(r["resonance_frequency_hz"]) for r in grid} == {INSTRUMENT["resonance_frequency"]}
+
+
+def test_the_map_images_hold_its_channels(scanned):
+    """map.gwy and map.h5 beside map.csv: Amplitude/Phase of harmonics 1 and 2 and the contact resonance
+    Frequency, the values of map.csv (row 0 of the Gwyddion image at the largest y, map.h5 [x, y] from the top)."""
+    _, out = scanned
+    fields = gwyfile.util.get_datafields(gwyfile.load(str(out / "map.gwy")))
+    assert list(fields) == ["Amplitude1", "Phase1", "Amplitude2", "Phase2", "Frequency"]
+    grid = {(float(r["x_m"]), float(r["y_m"]), r["harmonic"]): r for r in read_rows(out / "map.csv")}
+    with h5py.File(out / "map.h5", "r") as h5:
+        nsid = h5["Measurement_000/Channel_000/Amplitude1/Amplitude1"][()]
+        assert h5["Measurement_000/Channel_004/Frequency/Frequency"].attrs["units"] == "Hz"
+    for row, y in enumerate((STEP, 0.0)):
+        for column, x in enumerate((-STEP, STEP)):
+            for name, column_name, harmonic in (("Amplitude1", "amplitude_m", "1"), ("Phase2", "phase_deg", "2")):
+                assert fields[name].data[row, column] == float(grid[(x, y, harmonic)][column_name]), (name, x, y)
+            assert nsid[column, row] == float(grid[(x, y, "1")]["amplitude_m"])
+    assert fields["Frequency"].data.tolist() == [[INSTRUMENT["resonance_frequency"]] * 2] * 2
+    # they are this run's files: a run into the same OUTDIR replaces them without --overwrite
+    assert {"map.csv", "map.gwy", "map.h5"} <= set(output_names(study_from_dict(raw_study(protocol={"map": MAP}))))
 
 
 def test_a_homogeneous_sample_gives_position_independent_symmetric_responses(scanned, axisymmetric):

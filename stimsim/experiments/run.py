@@ -20,7 +20,7 @@ from stimsim.experiments.protocols import (
     protocols,
     resonance_sweep,
 )
-from stimsim.experiments.scans import check_scan, check_store, run_scan
+from stimsim.experiments.scans import MAP_IMAGES, check_scan, check_store, run_scan
 from stimsim.solve.limits import check_study
 from stimsim.study.load import derived_study
 from stimsim.study.modes import GeometryModel
@@ -141,7 +141,8 @@ def output_names(study: Study, only: list[str] | None = None) -> list[str]:
     known = [Protocol(name) for name in chosen if name in set(Protocol)]
     tables = [t for name in known for t in name.tables]
     stores = [store_name(name) for name in known if name.is_scan]
-    return [f"{t}.{ext}" for t in tables for ext in ("csv", "png")] + ["experiment.nc", "study.toml"] + stores
+    images = list(MAP_IMAGES) if Protocol.MAP in known else []
+    return [f"{t}.{ext}" for t in tables for ext in ("csv", "png")] + ["experiment.nc", "study.toml"] + stores + images
 
 
 def store_name(name: str) -> str:

@@ -18,6 +18,9 @@ the instrument follows the contact stiffness (``instrument.cantilever_stiffness`
 stiffness under the tip (grains and cores by area) and the contact resonance there with its shift from
 the instrument's own, given on the sample's own material (the grain interior)
 (:meth:`stimsim.instrument.afm.Resonance.at_contact_stiffness`).
+
+Beside ``map.csv`` a map writes its images as AFM users open them (:func:`write_map_images`,
+:mod:`stimsim.io.maps`): ``map.gwy`` (Gwyddion) and ``map.h5`` (NSID HDF5), with Asylum-like channels.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from stimsim.hpc.sampling import Sweep
 from stimsim.hpc.store import read_store
 from stimsim.hpc.sweep import run_sweep
 from stimsim.io.files import RESPONSE_COLUMN_INFO
+from stimsim.io.maps import MapChannel, MapImages, write_gwy, write_nsid
 from stimsim.solve.model import estimated_direct_dofs
 from stimsim.study.checks import check_tip_position
 from stimsim.study.schema import check_table
@@ -67,6 +71,13 @@ RESONANCE_COLUMNS = (
 )
 #: The sweep's run-setting keys and the scan keys that set them.
 SWEEP_KEYS = {"sweep.ranks_per_sample": "ranks_per_position", "sweep.dispatcher": "dispatcher"}
+#: The image files of a map beside map.csv, by writer (stimsim.io.maps).
+MAP_IMAGES = {"map.gwy": write_gwy, "map.h5": write_nsid}
+#: Asylum-like channels of a map's harmonic n: (name, table column, unit, quantity).
+HARMONIC_CHANNELS = (("Amplitude", "amplitude_m", "m", "tip displacement amplitude"),
+                     ("Phase", "phase_deg", "deg", "tip displacement phase"))
+#: The channel of the contact resonance (where the instrument follows the contact stiffness).
+RESONANCE_CHANNEL = ("Frequency", "resonance_frequency_hz", "Hz", "contact resonance frequency")
 #: Response columns whose values are integers or text (the others are floats).
 INTEGER_COLUMNS, TEXT_COLUMNS = ("harmonic", "order"), ("kind", "method")
 
@@ -245,3 +256,61 @@ def _resonance_columns(here: Study, resonance) -> dict:
     frequency = resonance.at_contact_stiffness(stiffness).frequency
     return {"contact_stiffness_n_per_m": stiffness, "resonance_frequency_hz": frequency,
             "resonance_shift_hz": frequency - resonance.frequency}
+
+
+def map_images(table: Table, options: dict, source: str) -> MapImages:
+    """The images of the map ``table`` of the checked ``[protocol.map]`` ``options``: at every drive
+    frequency and harmonic n >= 1 what the lock-in reads (the 'total' row where several kinds land on n,
+    else its one row) as 'Amplitude<n>' (m) and 'Phase<n>' (deg), named with '_<f>Hz' appended when the
+    study has several drive frequencies f; then, where the table has the contact resonance, 'Frequency'
+    (Hz). A position without rows (it failed) is NaN in every channel."""
+    positions = scan_positions(Protocol.MAP, options)
+    nx, ny = options["points"]
+    pixel = {position: divmod(k, nx) for k, position in enumerate(positions)}
+    read = _lock_in_rows(table.rows)
+    several = len({f for f, _ in read}) > 1
+    channels = []
+    for (frequency, harmonic), rows in read.items():
+        suffix = f"_{frequency:.12g}Hz" if several else ""
+        for name, column, unit, quantity in HARMONIC_CHANNELS:
+            what = f"{quantity}, harmonic {harmonic} of the drive at {frequency:.12g} Hz"
+            channels.append(MapChannel(f"{name}{harmonic}{suffix}", unit, what, _grid(rows, column, pixel, (ny, nx))))
+    if RESONANCE_CHANNEL[1] in table.names:
+        name, column, unit, quantity = RESONANCE_CHANNEL
+        at = {(r["x_m"], r["y_m"]): r for r in table.rows}
+        channels.append(MapChannel(name, unit, quantity, _grid(at, column, pixel, (ny, nx))))
+    x, y = np.array([p[0] for p in positions[:nx]]), np.array([p[1] for p in positions[::nx]])
+    return MapImages(x, y, tuple(channels), source)
+
+
+def _lock_in_rows(rows: list[dict]) -> dict[tuple[float, int], dict[tuple[float, float], dict]]:
+    """The rows a lock-in reads, by (drive frequency, harmonic >= 1) and position (x, y): the 'total'
+    row where several kinds land on a harmonic, else its one row; in the table's order (by drive frequency,
+    then harmonic)."""
+    read: dict = {}
+    for row in rows:
+        if row["harmonic"] >= 1:
+            at = read.setdefault((row["drive_frequency_hz"], row["harmonic"]), {})
+            position = (row["x_m"], row["y_m"])
+            if position not in at or row["kind"] == "total":
+                at[position] = row
+    return read
+
+
+def _grid(rows: dict, column: str, pixel: dict, shape: tuple[int, int]) -> np.ndarray:
+    """``column`` of the ``rows`` by position as an image [ny, nx] (``pixel``: position -> (row, column)),
+    NaN where a position has no row."""
+    grid = np.full(shape, np.nan)
+    for position, row in rows.items():
+        grid[pixel[position]] = row[column]
+    return grid
+
+
+def write_map_images(table: Table, options: dict, folder: Path, source: str) -> None:
+    """Write the images of the map ``table`` (:func:`map_images`) into ``folder`` as :data:`MAP_IMAGES`
+    (rank 0 only); a map without rows (every position failed) has no images and writes none."""
+    if not table.rows:
+        return
+    images = map_images(table, options, source)
+    for name, write in MAP_IMAGES.items():
+        write(images, folder / name)

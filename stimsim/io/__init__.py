@@ -1,5 +1,5 @@
-"""Files in and out: response tables, the resolved study, all-or-nothing output folders, mesh export, plots, and
-measured data in the formats AFM users keep."""
+"""Files in and out: response tables, the resolved study, all-or-nothing output folders, mesh export, map
+images (Gwyddion, NSID HDF5), plots, and measured data in the formats AFM users keep."""
 
 from stimsim.io.files import (
     check_output_dir,
@@ -10,6 +10,7 @@ from stimsim.io.files import (
     write_table_csv,
     write_netcdf,
 )
+from stimsim.io.maps import MapChannel, MapImages, write_gwy, write_nsid
 from stimsim.io.plots import plot_response, plot_table, plot_fit, plot_scan
 from stimsim.io.measured import ChannelSpec, Reading, read_channels
 
@@ -21,6 +22,10 @@ __all__ = [
     "write_study",
     "write_table_csv",
     "write_netcdf",
+    "MapChannel",
+    "MapImages",
+    "write_gwy",
+    "write_nsid",
     "plot_response",
     "plot_table",
     "plot_fit",
