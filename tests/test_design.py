@@ -71,6 +71,19 @@ def test_fisher_sigma_is_the_fits_standard_error(designs):
     assert one.sigma_of(chosen) == one.ranking.value[chosen[-1]]  # the chosen set's row carries its sigma
 
 
+def test_amplitudes_only_is_the_design_without_phases(designs):
+    """Design.amplitudes_only() ranks as a design with phases = false; one amplitude cannot fix k and
+    alpha: that candidate's sigma is infinite, written empty with a note."""
+    one, two, _ = designs
+    table = {"target": "thermal_conductivity", "frequencies": FREQUENCIES, "measurements": 2, "phases": False}
+    without = design(ptfe(table), MPI.COMM_WORLD)
+    assert np.allclose(one.amplitudes_only().information, without.information, rtol=1e-12, atol=0)
+    assert one.amplitudes_only().ranking == without.ranking
+    first = two.amplitudes_only().rows()[0]
+    assert first["sigma_ln_target"] is None and "undetermined" in first["note"]
+    assert not two.amplitudes_only().notes and math.isinf(two.amplitudes_only().sigma_of([0]))
+
+
 def test_best_ranked_set_beats_the_worst_by_the_predicted_factor(designs):
     """Synthetic noisy data (the design's noise, seeded) at the best-ranked and at the worst-ranked two
     candidates, fitted for k and alpha from a wrong start: the ratio of the fits' standard errors of
@@ -105,6 +118,24 @@ def test_separation_is_the_chi2_of_the_refitted_model(designs):
     assert result["chi2"] == pytest.approx(s.chi2(0, chosen), rel=1e-3)
     assert s.ranking.value[chosen[-1]] == pytest.approx(min(s.chi2(0, chosen), s.chi2(1, chosen)))
     assert s.chi2(0, chosen) > 0.5  # something to tell apart (measured 0.85)
+
+
+def test_exchanges_improve_on_the_greedy_choice():
+    """A criterion for which the greedy choice is not the best pair: the best single candidate (0) is
+    in no good pair. Greedy takes 0 then 2 (0.9); an exchange finds 1 and 2 (0.1), ranked in the order
+    the greedy choice takes them; the others follow."""
+    from stimsim.inverse.design import _greedy
+
+    costs = {(0,): 1.0, (1,): 2.0, (2,): 2.0, (3,): 3.0, (0, 1): 1.0, (0, 2): 0.9, (1, 2): 0.1, (0, 3): 0.95,
+             (1, 3): 2.0, (2, 3): 2.0, (1, 2, 3): 0.1, (0, 1, 2): 0.05, (1, 2, 2): 0.1, (1, 1, 2): 0.1}
+
+    def score(indices):
+        cost = costs[tuple(sorted(indices))]
+        return (cost,), cost
+
+    ranking = _greedy(4, 2, score)
+    assert ranking.chosen == (1, 2) and ranking.value[1] == 2.0 and ranking.value[2] == 0.1
+    assert ranking.order == (1, 2, 0, 3) and ranking.basis[0] == (1, 2, 0) and ranking.after[0] == 0.05
 
 
 REFUSALS = [
@@ -146,8 +177,9 @@ def test_dc_powers_set_the_drives_dc_key_and_keep_the_oscillation():
         changed = with_values(study, study.drive.dc_power_changes(power, "design.dc_powers"))
         assert changed.drive.dc_power == pytest.approx(power, rel=1e-12)
         assert oscillation(changed.drive) == pytest.approx(oscillation(study.drive), rel=1e-12)
+    study = ptfe({"target": "thermal_conductivity"}, mode=joule)
+    assert study.drive.dc_power_changes(1e-4 * (1 + 1e-7), "design.dc_powers") == {"excitation.dc_voltage": 0.0}
     with pytest.raises(InputError, match=r"design.dc_powers = 5e-05 W is below the drive's own DC power 0.0001 W"):
-        study = ptfe({"target": "thermal_conductivity"}, mode=joule)
         study.drive.dc_power_changes(5e-5, "design.dc_powers")
 
 
@@ -172,7 +204,7 @@ def test_cli_design_writes_the_ranking_and_refuses_bad_input(shared_tmp, capsys)
         rows = read_rows(out / "design.csv")
         assert len(rows) == 6 and [r["rank"] for r in rows] == [str(i) for i in range(1, 7)]
         assert {float(r["dc_power_w"]) for r in rows} == {0.0, 1e-7}
-        assert "chi2_ptfe_vs_k_plus_10" in rows[0] and rows[0]["chosen"] == "True"
+        assert "chi2_ptfe_vs_k_plus_10" in rows[0] and "sigma_ln_target_next" in rows[0] and rows[0]["chosen"] == "True"
         summary = json.loads((out / "design.json").read_text())
         assert len(summary["chosen"]) == 2 and summary["sigma_ln_target"] == pytest.approx(float(rows[1]["sigma_ln_target"]))
         assert math.isfinite(summary["parameters"]["thermal_expansion"]["sigma"])

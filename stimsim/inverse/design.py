@@ -16,7 +16,9 @@ the target undetermined (:func:`stimsim.inverse.fit.covariance_of`). ``measureme
 chosen greedily, each the one with the smallest sigma(chosen so far + it); ties among candidates that
 all leave the target undetermined go to the smallest sigma under a weak prior of
 :data:`UNDETERMINED_PRIOR` on every fit variable (the candidate that comes nearest to determining it).
-The candidates not chosen are ranked after them by sigma(chosen + it).
+Exchanges then swap a chosen candidate for another while that lowers sigma of the set, and the final
+set is ranked in the order the greedy choice takes it. The candidates not chosen are ranked after it
+by sigma(chosen + it).
 
 Models. For an ordered pair (A, B) of ``[[fit.models]]``, chi2_AB(S) is the chi-square of model B's
 linearised best fit to model A's noise-free prediction at S: with r the weighted residuals of B's
@@ -72,6 +74,9 @@ DESIGN_SCHEMA = {
 #: the greedy choices while the chosen set leaves the target undetermined or lets a model fit another
 #: exactly (it changes no reported number).
 UNDETERMINED_PRIOR = 10.0
+#: A model pair's chi-square below this fraction of the squared residual before the refit is round-off
+#: of an exact fit (reported as 0).
+ROUND_OFF = 1e-12
 
 #: The columns of design.csv: name, unit, meaning (the separation columns only with [[fit.models]]).
 DESIGN_COLUMNS = (
@@ -82,12 +87,14 @@ DESIGN_COLUMNS = (
     ("amplitude_m", "m", "predicted |u_z|"),
     ("phase_deg", "deg", "predicted phase of u_z"),
     ("sigma_ln_target", "1", "sigma of ln target with the chosen set so far plus this candidate (empty: undetermined)"),
+    ("sigma_ln_target_next", "1", "sigma of ln target with the whole chosen set plus one more measurement here"),
     ("chosen", "", "whether the candidate is in the chosen set"),
     ("note", "", "why sigma_ln_target is empty"),
 )
 SEPARATION_COLUMNS = (
     ("separation_rank", "", "rank by separation_chi2; 1 .. measurements are the separating set"),
     ("separation_chi2", "1", "smallest chi2_A_vs_B over the model pairs, with the separating set so far plus this candidate"),
+    ("separation_chi2_next", "1", "the same with the whole separating set plus one more measurement here"),
     ("separating", "", "whether the candidate is in the separating set"),
 )
 
@@ -143,12 +150,14 @@ class Ranking:
     """Candidates ranked greedily: ``order`` (candidate indices, best first; the first ``count`` are
     the chosen set, in the order chosen), ``value`` (by candidate index, the criterion of
     ``basis[index]``, the set chosen before the candidate plus the candidate itself; the candidates not
-    chosen are ranked with the whole chosen set)."""
+    chosen are ranked with the whole chosen set) and ``after`` (by candidate index, the criterion of
+    the whole chosen set plus one more measurement at the candidate, a repeat for a chosen one)."""
 
     order: tuple[int, ...]
     value: tuple[float, ...]
     basis: tuple[tuple[int, ...], ...]
     count: int
+    after: tuple[float, ...]
 
     @property
     def chosen(self) -> tuple[int, ...]:
@@ -191,7 +200,8 @@ def pair_chi2(residual: np.ndarray, jacobian: np.ndarray, indices, prior: float 
         r = np.concatenate([r, np.zeros(jac.shape[1])])
         jac = np.vstack([jac, np.eye(jac.shape[1]) / prior])
     step = np.linalg.lstsq(jac, -r, rcond=None)[0]
-    return float(np.sum((r + jac @ step) ** 2))
+    found = float(np.sum((r + jac @ step) ** 2))
+    return found if found > ROUND_OFF * float(r @ r) else 0.0  # an exact fit is 0, not round-off
 
 
 @dataclass(frozen=True)
@@ -200,7 +210,8 @@ class Design:
     nuisance parameters and whether each is varied in ln (``log``), the DC ``conditions`` (study
     overrides), the ``candidates``, their weighted Jacobian rows ``information`` (candidates x rows x
     parameters, fit variables), the greedy ``ranking`` by sigma of ln target, the model ``separation``
-    (None without two [[fit.models]]) and ``notes`` on what the numbers mean where they are infinite."""
+    (None without two [[fit.models]]) and the candidates left out because the study predicts no
+    signal there (``silent``, descriptions)."""
 
     options: DesignOptions
     keys: tuple[str, ...]
@@ -211,7 +222,33 @@ class Design:
     information: np.ndarray
     ranking: Ranking
     separation: Separation | None
-    notes: tuple[str, ...]
+    silent: tuple[str, ...] = ()
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the numbers mean where they are infinite, and what was left out."""
+        found = [f"left out, the study predicts no signal there: {', '.join(self.silent)}"] if self.silent else []
+        if not math.isfinite(self.sigma_of(self.ranking.chosen)):
+            found.append(
+                f"the chosen {self.options.measurements} measurement(s) leave ln {self.options.target} undetermined "
+                "(sigma infinite): choose more measurements, add candidates (phases, harmonics, DC powers) or drop "
+                "nuisance parameters"
+            )
+        return tuple(found)
+
+    def amplitudes_only(self) -> Design:
+        """The same candidates measured without their phases (the amplitude rows alone), ranked again."""
+        if not self.options.phases:
+            return self
+        options = dataclasses.replace(self.options, phases=False)
+        separation = self.separation
+        if separation is not None:
+            residual = tuple(r[:, :1] for r in separation.residual)
+            jacobian = tuple(j[:, :1] for j in separation.jacobian)
+            separation = _separating(separation.models, separation.pairs, residual, jacobian, options.measurements)
+        information = self.information[:, :1]
+        return dataclasses.replace(self, options=options, information=information, separation=separation,
+                                   ranking=_target_ranking(information, options.measurements))
 
     def sigmas(self, indices) -> np.ndarray:
         """The standard deviation of every fit variable (ln p, or p/|p|; target first) from the
@@ -249,8 +286,9 @@ class Design:
             row = {
                 "rank": rank, "drive_frequency_hz": c.frequency, "harmonic": c.harmonic, "dc_power_w": c.dc_power,
                 "amplitude_m": abs(c.displacement), "phase_deg": math.degrees(np.angle(c.displacement)),
-                "sigma_ln_target": _finite(sigma), "chosen": index in self.ranking.chosen,
-                "note": "" if math.isfinite(sigma) else "target undetermined by this set (more parameters than it fixes)",
+                "sigma_ln_target": _finite(sigma), "sigma_ln_target_next": _finite(self.ranking.after[index]),
+                "chosen": index in self.ranking.chosen,
+                "note": "" if math.isfinite(sigma) else "target undetermined by the set so far plus this candidate",
             }
             if self.separation is not None:
                 row |= self._separation_cells(index)
@@ -262,7 +300,7 @@ class Design:
         basis = s.ranking.basis[index]
         cells = {
             "separation_rank": s.ranking.rank(index), "separation_chi2": s.ranking.value[index],
-            "separating": index in s.ranking.chosen,
+            "separation_chi2_next": s.ranking.after[index], "separating": index in s.ranking.chosen,
         }
         return cells | {f"chi2_{name}": s.chi2(p, basis) for p, name in enumerate(s.pair_names())}
 
@@ -286,7 +324,7 @@ class Design:
             "target": o.target, "nuisance": list(o.nuisance), "measurements": o.measurements,
             "amplitude_noise": o.amplitude_noise, "phase_noise_deg": o.phase_noise if o.phases else None,
             "parameters": parameters, "candidates": len(self.candidates),
-            "chosen": [self._point(i) for i in chosen],
+            "chosen": [self._point(i, "sigma_ln_target", self.ranking) for i in chosen],
             "sigma_ln_target": _finite(sigmas[0]), "sigma_ln_target_all_candidates": _finite(everything[0]),
             "separation": None, "notes": list(self.notes),
         }
@@ -294,16 +332,17 @@ class Design:
             s = self.separation
             result["separation"] = {
                 "models": list(s.models),
-                "chosen": [self._point(i) for i in s.ranking.chosen],
+                "chosen": [self._point(i, "separation_chi2", s.ranking) for i in s.ranking.chosen],
                 "chi2": {name: s.chi2(p, s.ranking.chosen) for p, name in enumerate(s.pair_names())},
                 "chi2_of_the_target_set": {name: s.chi2(p, chosen) for p, name in enumerate(s.pair_names())},
             }
         return result
 
-    def _point(self, index: int) -> dict:
+    def _point(self, index: int, name: str, ranking: Ranking) -> dict:
+        """Candidate ``index`` for design.json, with its value ``name`` in ``ranking``."""
         c = self.candidates[index]
         return {"drive_frequency_hz": c.frequency, "harmonic": c.harmonic, "dc_power_w": c.dc_power,
-                "sigma_ln_target": _finite(self.ranking.value[index])}
+                name: _finite(ranking.value[index])}
 
 
 def _finite(value) -> float | None:
@@ -410,22 +449,21 @@ def design(study: Study, comm: MPI.Comm = MPI.COMM_WORLD, quiet: bool = True) ->
     progress = Progress("design", len(conditions) * (1 + len(specs)), quiet, comm.rank)
     keys = tuple(parameter_key(name) for name in options.parameters)
     predicted = [_predicted(c.study, options.parameters, options.frequencies, comm, progress) for c in conditions]
-    candidates, notes = _candidates(conditions, predicted, options)
+    candidates, silent = _candidates(conditions, predicted, options)
     y = np.array([c.displacement for c in candidates])
     jac = np.array([predicted[c.condition][c.frequency, c.harmonic][1] for c in candidates])
     information = _rows(y, y, jac, options)[1]
-    ranking = _greedy(len(candidates), options.measurements, lambda s: _sigma_score(information, s))
-    if not math.isfinite(ranking.value[ranking.chosen[-1]]):
-        notes.append(
-            f"the chosen {options.measurements} measurement(s) leave ln {options.target} undetermined (sigma infinite): "
-            "choose more measurements, add candidates (phases, harmonics, DC powers) or drop nuisance parameters"
-        )
     separation = _separation(study, specs, conditions, candidates, options, comm, progress) if specs else None
     values = tuple(float(study_value(study, key)) for key in keys)
     return Design(
         options, keys, values, tuple(is_log(k) for k in keys), tuple(c.changes for c in conditions), tuple(candidates),
-        information, ranking, separation, tuple(notes),
+        information, _target_ranking(information, options.measurements), separation, tuple(silent),
     )
+
+
+def _target_ranking(information: np.ndarray, count: int) -> Ranking:
+    """The candidates of the weighted Jacobian rows ``information`` ranked by sigma of ln target."""
+    return _greedy(len(information), count, lambda s: _sigma_score(information, s))
 
 
 def _predicted(study: Study, names, frequencies, comm, progress: Progress) -> dict:
@@ -440,8 +478,8 @@ def _predicted(study: Study, names, frequencies, comm, progress: Progress) -> di
 
 
 def _candidates(conditions, predicted: list[dict], options: DesignOptions) -> tuple[list[Candidate], list[str]]:
-    """The candidates by condition, harmonic and frequency; those where the study predicts exactly no
-    signal are left out (a relative noise has no scale there), with a note."""
+    """The candidates by condition, harmonic and frequency, and those where the study predicts exactly
+    no signal, left out (a relative noise has no scale there)."""
     candidates, silent = [], []
     for i, (condition, table) in enumerate(zip(conditions, predicted)):
         for n in _harmonics(condition.study, options):
@@ -451,10 +489,9 @@ def _candidates(conditions, predicted: list[dict], options: DesignOptions) -> tu
                     silent.append(f"{f:g} Hz harmonic {n} at {condition.dc_power:g} W")
                     continue
                 candidates.append(Candidate(f, n, condition.dc_power, i, complex(y)))
-    notes = [f"left out, the study predicts no signal there: {', '.join(silent)}"] if silent else []
     if not candidates:
         raise InputError("design.harmonics", "leaves no candidate where the study predicts a signal")
-    return candidates, notes
+    return candidates, silent
 
 
 def _measured(y: np.ndarray, options: DesignOptions) -> Data:
@@ -504,21 +541,48 @@ def _sigma_score(information: np.ndarray, indices) -> tuple[tuple, float]:
 
 
 def _greedy(total: int, count: int, score) -> Ranking:
-    """Choose ``count`` of ``total`` candidates one at a time, each the one with the smallest
-    ``score(chosen + [it])[0]``; rank the rest by their score with the whole chosen set."""
-    chosen, rest = [], list(range(total))
-    value, basis = [math.nan] * total, [()] * total
+    """Choose ``count`` of ``total`` candidates: greedily, each the one with the smallest
+    ``score(chosen + [it])[0]``, then improved by exchanges (:func:`_exchanged`) and put in the order in
+    which the greedy choice takes them from the final set; the rest are ranked by their score with the
+    whole chosen set."""
+    chosen = _exchanged(_picked(range(total), count, score)[0], total, score)
+    chosen, value, basis = _picked(chosen, count, score)
+    rest = [c for c in range(total) if c not in chosen]
+    scores = {c: score([*chosen, c]) for c in range(total)}
+    for c in rest:
+        value[c], basis[c] = scores[c][1], (*chosen, c)
+    order = (*chosen, *sorted(rest, key=lambda c: scores[c][0]))
+    return Ranking(order, tuple(value[c] for c in range(total)), tuple(basis[c] for c in range(total)), count,
+                   tuple(scores[c][1] for c in range(total)))
+
+
+def _picked(pool, count: int, score) -> tuple[list[int], dict, dict]:
+    """``count`` candidates of ``pool`` taken greedily, and the value and basis (the set taken so far)
+    of each when taken."""
+    chosen, rest, value, basis = [], list(pool), {}, {}
     for _ in range(count):
         scores = {c: score([*chosen, c]) for c in rest}
         best = min(rest, key=lambda c: scores[c][0])
         chosen.append(best)
         rest.remove(best)
         value[best], basis[best] = scores[best][1], tuple(chosen)
-    scores = {c: score([*chosen, c]) for c in rest}
-    for c in rest:
-        value[c], basis[c] = scores[c][1], (*chosen, c)
-    order = (*chosen, *sorted(rest, key=lambda c: scores[c][0]))
-    return Ranking(order, tuple(value), tuple(basis), count)
+    return chosen, value, basis
+
+
+def _exchanged(chosen: list[int], total: int, score) -> list[int]:
+    """``chosen`` improved by exchanges: a chosen candidate is swapped for one not chosen while that
+    lowers the score of the set (a Fedorov exchange, to a set no single swap improves)."""
+    best = score(chosen)[0]
+    improved = True
+    while improved:
+        improved = False
+        for i in range(len(chosen)):
+            for c in (c for c in range(total) if c not in chosen):
+                trial = [*chosen[:i], c, *chosen[i + 1:]]
+                found = score(trial)[0]
+                if found < best:
+                    chosen, best, improved = trial, found, True
+    return chosen
 
 
 def _separation(study: Study, specs: list[ModelSpec], conditions, candidates: list[Candidate], options: DesignOptions,
@@ -536,13 +600,18 @@ def _separation(study: Study, specs: list[ModelSpec], conditions, candidates: li
         predictions.append((np.array([y for y, _ in found]), np.array([d for _, d in found])))
     pairs = tuple((a, b) for a in range(len(specs)) for b in range(len(specs)) if a != b)
     rows = [_rows(predictions[a][0], *predictions[b], options) for a, b in pairs]
+    models = tuple(s.name for s in specs)
+    return _separating(models, pairs, tuple(r for r, _ in rows), tuple(j for _, j in rows), options.measurements)
+
+
+def _separating(models, pairs, residual, jacobian, count: int) -> Separation:
+    """The :class:`Separation` of these rows, ranked greedily by the smallest pair chi-square."""
 
     def score(indices):  # the pair that is hardest to tell apart, its prior-regularised value as the tie-break
-        smallest = min((pair_chi2(r, j, indices), pair_chi2(r, j, indices, UNDETERMINED_PRIOR)) for r, j in rows)
+        smallest = min((pair_chi2(r, j, indices), pair_chi2(r, j, indices, UNDETERMINED_PRIOR)) for r, j in zip(residual, jacobian))
         return (-smallest[0], -smallest[1]), smallest[0]
 
-    ranking = _greedy(len(candidates), options.measurements, score)
-    return Separation(tuple(s.name for s in specs), pairs, tuple(r for r, _ in rows), tuple(j for _, j in rows), ranking)
+    return Separation(models, pairs, residual, jacobian, _greedy(len(residual[0]), count, score))
 
 
 def write_design(result: Design, outdir, title: str = "", replace: bool = False) -> None:

@@ -34,6 +34,9 @@ from stimsim.physics import analytic, heat
 
 #: Highest multiple of the drive frequency that is reported.
 MAX_HARMONIC = 4
+#: Relative difference within which a DC power asked of a Joule drive is its own pure-AC DC power
+#: V1^2/(2R) (:meth:`JouleDrive.dc_power_changes`: DC voltage 0, not a rounding error's millivolts).
+OWN_POWER_MATCH = 1e-6
 
 #: The study key of the heater's resistance temperature coefficient.
 TCR_KEY = "excitation.heater_temperature_coefficient"
@@ -396,9 +399,11 @@ class JouleDrive(HeaterDrive):
         frequency too (2 V0 V1/R)."""
         exc = self.excitation
         own = exc.ac_voltage**2 / (2 * exc.heater_resistance)
-        if power < own * (1 - 1e-12):
+        if power < own * (1 - OWN_POWER_MATCH):
             raise InputError(key, f"= {power:g} W is below the drive's own DC power {own:g} W (V1^2/(2R) at excitation.dc_voltage = 0)")
-        return {"excitation.dc_voltage": math.sqrt(max(exc.heater_resistance * power - exc.ac_voltage**2 / 2, 0.0))}
+        if power <= own * (1 + OWN_POWER_MATCH):  # the pure AC drive itself (a rounded value of its power)
+            return {"excitation.dc_voltage": 0.0}
+        return {"excitation.dc_voltage": math.sqrt(exc.heater_resistance * power - exc.ac_voltage**2 / 2)}
 
     def base_heating(self, tip_per_heater: complex | None = None) -> float:
         if self.coefficient:
