@@ -461,7 +461,7 @@ def _design(args, comm) -> int:
         summary = result.summary()
         sigma = summary["sigma_ln_target"]
         print(
-            f"sigma of ln {result.options.target} with the {result.options.measurements} chosen: "
+            f"sigma of {result.target_label} with the {result.options.measurements} chosen: "
             f"{'undetermined' if sigma is None else f'{sigma:.3g}'}; {len(result.candidates)} candidates, "
             f"{time.perf_counter() - start:.1f} s; results in {outdir}/"
         )
@@ -501,7 +501,7 @@ def _validate(args, comm) -> int:
         from stimsim.inverse.design import design_options
 
         options = design_options(study)
-        summary.append(f"design for ln {options.target}, {options.measurements} measurement(s)")
+        summary.append(f"design for {options.target}, {options.measurements} measurement(s)")
     if "sweep" in study.extensions:
         from stimsim.hpc.sweep import load_sweep
 

@@ -24,8 +24,10 @@ Models. For an ordered pair (A, B) of ``[[fit.models]]``, chi2_AB(S) is the chi-
 linearised best fit to model A's noise-free prediction at S: with r the weighted residuals of B's
 prediction against A's (A's amplitudes set the noise) and J_B B's weighted Jacobian in its own
 parameters, chi2_AB(S) = min_d |r_S + J_B,S d|^2. It is the non-centrality of B's chi-square on A's
-noisy data: B's expected chi-square exceeds A's by about chi2_AB. The separation of S is the smallest
-chi2_AB over the ordered pairs; a second greedy ranking maximises it (ties broken as above).
+noisy data: B's expected chi-square exceeds A's by about chi2_AB. Every model is evaluated at its own
+parameter values under the same settings of each DC condition (the same study keys: with a Joule drive
+the same DC voltage). The separation of S is the smallest chi2_AB over the ordered pairs; a second
+greedy ranking maximises it (ties broken as above).
 """
 
 from __future__ import annotations
@@ -230,7 +232,7 @@ class Design:
         found = [f"left out, the study predicts no signal there: {', '.join(self.silent)}"] if self.silent else []
         if not math.isfinite(self.sigma_of(self.ranking.chosen)):
             found.append(
-                f"the chosen {self.options.measurements} measurement(s) leave ln {self.options.target} undetermined "
+                f"the chosen {self.options.measurements} measurement(s) leave {self.target_label} undetermined "
                 "(sigma infinite): choose more measurements, add candidates (phases, harmonics, DC powers) or drop "
                 "nuisance parameters"
             )
@@ -249,6 +251,12 @@ class Design:
         information = self.information[:, :1]
         return dataclasses.replace(self, options=options, information=information, separation=separation,
                                    ranking=_target_ranking(information, options.measurements))
+
+    @property
+    def target_label(self) -> str:
+        """What sigma_ln_target is the standard deviation of: 'ln NAME', or 'NAME/|NAME|' for a signed target."""
+        name = self.options.target
+        return f"ln {name}" if self.log[0] else f"{name}/|{name}|"
 
     def sigmas(self, indices) -> np.ndarray:
         """The standard deviation of every fit variable (ln p, or p/|p|; target first) from the
@@ -624,4 +632,4 @@ def write_design(result: Design, outdir, title: str = "", replace: bool = False)
     with staged_output(outdir, replace=replace) as staging:
         write_rows(rows, staging / "design.csv", result.columns())
         (staging / "design.json").write_text(json.dumps(result.summary(), indent=2, allow_nan=False) + "\n")
-        plot_design(rows, staging / "design.png", f"{title}: sigma of ln {result.options.target}".lstrip(": "))
+        plot_design(rows, staging / "design.png", f"{title}: sigma of {result.target_label}".lstrip(": "))
