@@ -194,7 +194,8 @@ def test_cli_design_writes_the_ranking_and_refuses_bad_input(shared_tmp, capsys)
             '[design]\ntarget = "thermal_conductivity"\nnuisance = ["thermal_expansion"]\nfrequencies = [1e2, 1e4, 1e6]\n'
             "dc_powers = [0.0, 1e-7]\nmeasurements = 2\n"
             '[[fit.models]]\nname = "ptfe"\nparams = ["thermal_expansion"]\n'
-            '[[fit.models]]\nname = "k_plus_10"\nparams = ["thermal_expansion"]\nset = { "sample.properties.thermal_conductivity" = 0.275 }\n'
+            '[[fit.models]]\nname = "k_plus_10"\nparams = ["thermal_expansion"]\n'
+            'set = { "sample.properties.thermal_conductivity" = 0.275 }\n'
         )
     MPI.COMM_WORLD.barrier()
     out = shared_tmp / "design"

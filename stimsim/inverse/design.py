@@ -69,7 +69,9 @@ DESIGN_SCHEMA = {
         "number", "1", "relative standard deviation of a measured amplitude", DEFAULT_RELATIVE_SIGMA, low=0.0, high=1.0,
         high_inclusive=True,
     ),
-    "phase_noise": Key("number", "deg", "standard deviation of a measured phase", math.degrees(DEFAULT_RELATIVE_SIGMA), low=0.0, high=180.0),
+    "phase_noise": Key(
+        "number", "deg", "standard deviation of a measured phase", math.degrees(DEFAULT_RELATIVE_SIGMA), low=0.0, high=180.0,
+    ),
     "phases": Key("boolean", "", "whether a measurement gives the phase as well as the amplitude", True),
 }
 #: Standard deviation of the weak prior on every fit variable (ln p, or p/|p|) that breaks the ties of
@@ -264,7 +266,8 @@ class Design:
         return _sigmas(self.information, indices)
 
     def sigma_of(self, indices) -> float:
-        """The standard deviation of ln target from the candidates ``indices`` (inf: undetermined)."""
+        """The standard deviation of ln target (target/|target| for a signed one) from the candidates
+        ``indices`` (inf: undetermined)."""
         return float(self.sigmas(indices)[0])
 
     def data(self, indices, rng: np.random.Generator | None = None) -> Data:
@@ -274,6 +277,7 @@ class Design:
         picked = [self.candidates[i] for i in indices]
         y = np.array([c.displacement for c in picked])
         data = _measured(y, self.options)
+
         def noise(size):
             return np.zeros(size) if rng is None else rng.standard_normal(size)
 
@@ -616,7 +620,9 @@ def _separating(models, pairs, residual, jacobian, count: int) -> Separation:
     """The :class:`Separation` of these rows, ranked greedily by the smallest pair chi-square."""
 
     def score(indices):  # the pair that is hardest to tell apart, its prior-regularised value as the tie-break
-        smallest = min((pair_chi2(r, j, indices), pair_chi2(r, j, indices, UNDETERMINED_PRIOR)) for r, j in zip(residual, jacobian))
+        smallest = min(
+            (pair_chi2(r, j, indices), pair_chi2(r, j, indices, UNDETERMINED_PRIOR)) for r, j in zip(residual, jacobian)
+        )
         return (-smallest[0], -smallest[1]), smallest[0]
 
     return Separation(models, pairs, residual, jacobian, _greedy(len(residual[0]), count, score))
