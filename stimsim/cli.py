@@ -1,4 +1,4 @@
-"""Command line: ``stimsim run | experiment | fit | validate | info | mesh | sweep | export``.
+"""Command line: ``stimsim run | experiment | fit | design | validate | info | mesh | sweep | export``.
 
 Input errors print one line ``stimsim: error: <key> <what is accepted>`` (on rank 0) and exit with
 status 2; solver failures exit with status 3; a sweep stopped by ``--max-samples`` or ``--time-limit``
@@ -152,8 +152,18 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("-q", "--quiet", action="store_true", help="do not print progress lines and the estimates (warnings still)")
     fit.set_defaults(handler=_fit)
 
+    design = commands.add_parser(
+        "design", help="rank candidate measurements by the uncertainty of a target parameter and by model separation; "
+        "write OUTDIR/design.csv, design.json, design.png",
+    )
+    _study_arguments(design)
+    design.add_argument("-o", "--output", type=Path, help="output folder (default results/<study name>-design)")
+    _overwrite_argument(design)
+    design.add_argument("-q", "--quiet", action="store_true", help="do not print progress lines and the ranking (warnings still)")
+    design.set_defaults(handler=_design)
+
     validate = commands.add_parser(
-        "validate", help="run every check of run, experiment, fit, sweep and mesh on a study; print it resolved"
+        "validate", help="run every check of run, experiment, fit, design, sweep and mesh on a study; print it resolved"
     )
     _study_arguments(validate)
     validate.set_defaults(handler=_validate)
@@ -265,6 +275,9 @@ def _space_charge_line(study: Study, what: str, potential: float, sides: int) ->
 
 RUN_FILES = ("response.csv", "validity.csv", "periodic.csv", "study.toml", "response.png", "fields")
 FIT_FILES = ("fit.json", "fit.csv", "fit.png", "posterior.csv")
+DESIGN_FILES = ("design.csv", "design.json", "design.png")
+#: Rows of the ranking that ``stimsim design`` prints beyond the chosen ones.
+DESIGN_PRINTED_EXTRA = 3
 
 
 def _outdir(args, comm, default: Path, names) -> Path:
@@ -449,10 +462,40 @@ def _fit(args, comm) -> int:
     return 0
 
 
+def _design(args, comm) -> int:
+    from stimsim.inverse.design import DESIGN_COLUMNS, SEPARATION_COLUMNS, design, design_options, write_design
+
+    study = _load(args, args.quiet)
+    design_options(study)
+    check_study(study)
+    outdir = _outdir(args, comm, Path("results") / f"{args.study.stem}-design", DESIGN_FILES)
+    start = time.perf_counter()
+    result = design(study, comm, quiet=args.quiet)
+    on_root(comm, "OUTDIR", write_design, result, outdir, args.study.stem, args.overwrite)
+    if comm.rank == 0:
+        for note in result.notes:  # shown even with -q
+            log.warning(note)
+    if comm.rank == 0 and not args.quiet:
+        shown = [c for c in DESIGN_COLUMNS if c[0] not in ("chosen", "note")]
+        if result.separation is not None:
+            shown += [c for c in SEPARATION_COLUMNS if c[0] == "separation_chi2"]
+        rows = result.rows()[: result.options.measurements + DESIGN_PRINTED_EXTRA]
+        for line in format_table(shown, rows):
+            print("  " + line)
+        summary = result.summary()
+        sigma = summary["sigma_ln_target"]
+        print(
+            f"sigma of {result.target_label} with the {result.options.measurements} chosen: "
+            f"{'undetermined' if sigma is None else f'{sigma:.3g}'}; {len(result.candidates)} candidates, "
+            f"{time.perf_counter() - start:.1f} s; results in {outdir}/"
+        )
+    return 0
+
+
 def _validate(args, comm) -> int:
     """Every check the other commands make before they solve: the study, the temperature limits of
-    its heating, its [protocol.*] and [instrument] tables (experiment), [fit] (fit), [sweep] (sweep)
-    and the mesh; prints the resolved study, the sources and notes of its materials and a summary."""
+    its heating, its [protocol.*] and [instrument] tables (experiment), [fit] (fit), [design] (design),
+    [sweep] (sweep) and the mesh; prints the resolved study, the sources and notes of its materials and a summary."""
     import tomli_w
 
     from stimsim.geometry.meshes import mesh_spec
@@ -479,6 +522,11 @@ def _validate(args, comm) -> int:
         names = fit_options(study, require=False)["parameters"]
         summary.append(f"fit parameters {', '.join(names) or '(give --param)'}")
         summary += _fit_tables_summary(study, args.study.parent, comm)
+    if "design" in study.extensions:
+        from stimsim.inverse.design import design_options
+
+        options = design_options(study)
+        summary.append(f"design for {options.target}, {options.measurements} measurement(s)")
     if "sweep" in study.extensions:
         from stimsim.hpc.sweep import load_sweep
 

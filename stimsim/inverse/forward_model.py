@@ -161,6 +161,17 @@ class Prediction:
     jacobian: np.ndarray | None = None
 
 
+def produced_harmonics(drive, linear: bool) -> tuple[int, ...]:
+    """Harmonics of the drive frequency at which a study with the heating ``drive``
+    (:class:`~stimsim.physics.drives.Drive`) responds: its heating and background harmonics and, unless the
+    model is ``linear`` (no mobile ions, constant alpha and k), the sums and differences of its heating
+    harmonics (second order)."""
+    found = set(drive.harmonics) | set(drive.background_harmonics)
+    if not linear:
+        found |= {pair.harmonic for pair in second_order_pairs(drive.harmonics)}
+    return tuple(sorted(found))
+
+
 def stretched_spec(spec: MeshSpec, required: MeshSpec, band: float = MESH_BAND) -> MeshSpec | None:
     """``spec`` stretched to the length scale of ``required``, if the stretched mesh serves ``required``
     (same geometry in units of the contact radius, lengths resolved within ``band``); else None. Only
@@ -277,11 +288,7 @@ class ForwardModel:
         """Harmonics of the drive frequency with a nonzero response: the heating harmonics (thermal),
         a heater's background harmonics and, with mobile ions or a temperature-dependent alpha or k,
         the sums and differences of the heating harmonics (second order)."""
-        heating = self.model.drive.harmonics
-        found = set(heating) | set(self.model.drive.background_harmonics)
-        if not self.model.linear:
-            found |= {pair.harmonic for pair in second_order_pairs(heating)}
-        return tuple(sorted(found))
+        return produced_harmonics(self.model.drive, self.model.linear)
 
     def _build(self, study: Study, domain=None) -> None:
         self.destroy()

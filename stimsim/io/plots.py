@@ -93,6 +93,42 @@ def plot_fit(points: list[dict], path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def plot_design(rows: list[dict], path: Path, title: str = "") -> None:
+    """A measurement design (rows of design.csv): the predicted sigma of ln target with the chosen set
+    plus one more measurement, against drive frequency, one line per harmonic and DC power, the chosen
+    candidates ringed and the chosen set's own sigma dashed; with model separation, its chi-square
+    likewise below. Undetermined candidates (empty sigma) are not drawn."""
+    panels = [("sigma_ln_target", "chosen", "sigma of ln target, chosen set\n+ one more measurement")]
+    if "separation_chi2" in rows[0]:
+        panels.append(("separation_chi2", "separating", "model separation chi-square,\nseparating set + one more"))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 3.6 * len(panels)), sharex=True, squeeze=False)
+    groups: dict = {}
+    for row in rows:
+        groups.setdefault((row["harmonic"], row["dc_power_w"]), []).append(row)
+    for ax, (column, marked, label) in zip(axes[:, 0], panels):
+        for (harmonic, power), group in sorted(groups.items()):
+            shown = sorted((r for r in group if (r[f"{column}_next"] or 0) > 0), key=lambda r: r["drive_frequency_hz"])
+            if not shown:
+                continue
+            f = [r["drive_frequency_hz"] for r in shown]
+            line = ax.loglog(f, [r[f"{column}_next"] for r in shown], "o-", ms=4, label=f"n={harmonic}, {power:g} W DC")[0]
+            picked = [r for r in shown if r[marked]]
+            ax.plot([r["drive_frequency_hz"] for r in picked], [r[f"{column}_next"] for r in picked], "o", ms=11,
+                    mfc="none", color=line.get_color())
+        last = max((r for r in rows if r[marked]), key=lambda r: r["rank" if marked == "chosen" else "separation_rank"])
+        if last[column]:
+            ax.axhline(last[column], color="k", ls="--", lw=1, label="the chosen set")
+        ax.set(ylabel=label)
+        ax.grid(True, which="both", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    axes[-1, 0].set_xlabel("drive frequency (Hz); ringed: chosen")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _by(rows, key) -> dict:
     groups: dict = {}
     for row in rows:

@@ -34,6 +34,9 @@ from stimsim.physics import analytic, heat
 
 #: Highest multiple of the drive frequency that is reported.
 MAX_HARMONIC = 4
+#: Relative difference within which a DC power asked of a Joule drive is its own pure-AC DC power
+#: V1^2/(2R) (:meth:`JouleDrive.dc_power_changes`: DC voltage 0, not a rounding error's millivolts).
+OWN_POWER_MATCH = 1e-6
 
 #: The study key of the heater's resistance temperature coefficient.
 TCR_KEY = "excitation.heater_temperature_coefficient"
@@ -176,6 +179,15 @@ class Drive:
         needed only with a balance."""
         raise InputError("excitation.mode", f"= {self.excitation.mode!r} has no DC heating power: use 'power', 'laser' or 'joule'")
 
+    def dc_power_changes(self, power: float, key: str) -> dict[str, float]:
+        """The study keys and values (SI) that set the drive's DC heating power (:attr:`dc_power`) to
+        ``power`` (W) and leave its oscillating heating as it is; an InputError naming ``key`` (where the
+        power was asked for) if the mode has no DC heating power or cannot make ``power``."""
+        raise InputError(
+            key, f"is not accepted with excitation.mode = {self.excitation.mode!r}, which has no DC heating power "
+            "(modes with one: 'power' sets excitation.dc_power, 'laser' excitation.mean_power, 'joule' excitation.dc_voltage)"
+        )
+
     def heat_flow(self, heating: complex, tip_temperature: complex) -> complex:
         """Heat flow (W) into the sample of a heating harmonic of scaled amplitude ``heating`` with the
         tip temperature ``tip_temperature`` (K)."""
@@ -227,6 +239,9 @@ class PowerDrive(Drive):
     def dc_heating_per_watt(self, tip_per_heater=None) -> float:
         return 1.0 / self.scale
 
+    def dc_power_changes(self, power: float, key: str) -> dict[str, float]:
+        return {"excitation.dc_power": power}
+
     def heat_input(self, domain, theta, v, heating, contact, power_scale: float) -> HeatInput:
         disk = domain.disk(self.heated_radius)
         flux = domain.constant(self.scale / power_scale / domain.integral(domain.weight * disk))
@@ -256,6 +271,16 @@ class LaserDrive(Drive):
 
     def dc_heating_per_watt(self, tip_per_heater=None) -> float:
         return 1.0 / self.scale
+
+    def dc_power_changes(self, power: float, key: str) -> dict[str, float]:
+        """The mean power A P = ``power`` with the modulation depth that keeps the absorbed oscillation
+        A m P: possible down to ``power`` = A m P (m = 1)."""
+        if power < self.scale * (1 - 1e-12):
+            raise InputError(
+                key, f"= {power:g} W is below the absorbed oscillation amplitude {self.scale:g} W (A m P): the laser "
+                "power would have to go negative (modulation depth above 1)"
+            )
+        return {"excitation.mean_power": power / self.excitation.absorptance, "excitation.modulation_depth": min(self.scale / power, 1.0)}
 
     def halfspace_response(self, material, angular_frequency: float) -> float:
         """|Tip temperature| (K) per W absorbed by a half-space of ``material``: the Gaussian spot (on the
@@ -367,6 +392,18 @@ class JouleDrive(HeaterDrive):
 
     def dc_heating_per_watt(self, tip_per_heater: complex | None = None) -> float:
         return self.balance.temperature(1.0, 0.0, complex(tip_per_heater).real).real / self.scale
+
+    def dc_power_changes(self, power: float, key: str) -> dict[str, float]:
+        """The DC voltage V0 that makes the electrical DC power (V0^2 + V1^2/2)/R = ``power`` at the AC
+        voltage V1: possible down to the pure AC drive's own V1^2/(2R). V0 adds heating at the drive
+        frequency too (2 V0 V1/R)."""
+        exc = self.excitation
+        own = exc.ac_voltage**2 / (2 * exc.heater_resistance)
+        if power < own * (1 - OWN_POWER_MATCH):
+            raise InputError(key, f"= {power:g} W is below the drive's own DC power {own:g} W (V1^2/(2R) at excitation.dc_voltage = 0)")
+        if power <= own * (1 + OWN_POWER_MATCH):  # the pure AC drive itself (a rounded value of its power)
+            return {"excitation.dc_voltage": 0.0}
+        return {"excitation.dc_voltage": math.sqrt(exc.heater_resistance * power - exc.ac_voltage**2 / 2)}
 
     def base_heating(self, tip_per_heater: complex | None = None) -> float:
         if self.coefficient:

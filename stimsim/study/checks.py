@@ -168,6 +168,7 @@ def _check_time_steps(study: Study) -> None:
 #: What a study cannot use yet with geometry.model = '3d': section or key -> why.
 NOT_YET_3D = {
     "fit": "fits (the inverse model stretches axisymmetric meshes)",
+    "design": "measurement designs (the inverse model stretches axisymmetric meshes)",
     "sweep": "sweeps",
 }
 

@@ -21,8 +21,8 @@ from stimsim.materials.library import (
 
 @dataclass(frozen=True)
 class Key:
-    """One study-file key: kind ('number', 'integer', 'string', 'numbers', 'integers', 'table', 'species',
-    'boundaries'), unit, meaning,
+    """One study-file key: kind ('number', 'integer', 'string', 'boolean', 'numbers', 'integers', 'strings',
+    'table', 'species', 'boundaries'), unit, meaning,
     default (``None``: optional without default, ``REQUIRED``: must be given), open interval or
     choices."""
 
@@ -248,9 +248,9 @@ SPECIES_PROPERTIES = ("diffusivity", "activation_energy", "partial_molar_volume"
 TIME_STEPPING_KEYS = ("periods", "steps_per_period")
 
 #: Sections that describe what to do with the model rather than the model (a sweep, a protocol, the
-#: instrument, a fit); each is validated by the module that uses it and kept raw in
-#: :attr:`Study.extensions`.
-EXTENSION_SECTIONS = ("sweep", "protocol", "instrument", "fit")
+#: instrument, a fit, a measurement design); each is validated by the module that uses it and kept raw
+#: in :attr:`Study.extensions`.
+EXTENSION_SECTIONS = ("sweep", "protocol", "instrument", "fit", "design")
 
 #: Keys of [excitation] that each heating mode needs; the others of this list it must not have.
 MODE_KEYS: dict[str, tuple[str, ...]] = {
@@ -378,6 +378,14 @@ def _check_value(name: str, spec: Key, value: Any) -> Any:
             raise InputError(name, f"must be a non-empty list of integers in [{spec.low:g}, {spec.high:g}]")
         single = dataclasses.replace(spec, kind="integer")
         return [_check_value(f"{name}[{i}]", single, v) for i, v in enumerate(value)]
+    if spec.kind == "strings":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(name, f"must be a list of strings ({spec.meaning}), got {value!r}")
+        return list(value)
+    if spec.kind == "boolean":
+        if not isinstance(value, bool):
+            raise InputError(name, f"= {value!r} must be true or false")
+        return value
     if spec.kind == "string":
         if not isinstance(value, str) or (spec.choices and value not in spec.choices):
             accepted = " or ".join(repr(c) for c in spec.choices) if spec.choices else "a string"
