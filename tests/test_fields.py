@@ -108,6 +108,8 @@ def large_amplitude(tmp_path_factory):
     return outdir / "fields", found
 
 
+@pytest.mark.serial  # suite time (the fixture solves harmonic balance twice); under MPI: fields from 2 ranks in
+# test_fields_read_back, harmonic balance in tests/test_periodic.py
 def test_harmonic_balance_writes_its_harmonics_0_to_h(large_amplitude):
     """With [solver] periodic = 'harmonic_balance' the fields written are harmonics 0..H of its
     periodic state, not the expansion's 1 and 2."""
@@ -118,6 +120,8 @@ def test_harmonic_balance_writes_its_harmonics_0_to_h(large_amplitude):
         )
 
 
+@pytest.mark.serial  # suite time (the fixture solves harmonic balance twice); under MPI: fields from 2 ranks in
+# test_fields_read_back, harmonic balance in tests/test_periodic.py
 def test_harmonic_balance_fields_are_those_of_its_rows(large_amplitude):
     """The kept harmonic-balance fields give at the tip the rows of the response (to rounding), and the
     files hold them (the largest |u_z| and |c| of every harmonic, to the Newton tolerance of a second
@@ -132,6 +136,8 @@ def test_harmonic_balance_fields_are_those_of_its_rows(large_amplitude):
             assert read(path, "concentration_excess_mol_m3_amplitude").max() == pytest.approx(concentration, rel=1e-6)
 
 
+@pytest.mark.serial  # suite time (the fixture solves harmonic balance twice); under MPI: fields from 2 ranks in
+# test_fields_read_back, harmonic balance in tests/test_periodic.py
 def test_harmonic_balance_fields_differ_from_the_expansions_at_a_large_amplitude(large_amplitude):
     """At 3 uW the written second harmonic is the periodic state's: its largest |c_2| is 21 % below the
     expansion's (measured 1.22 against 1.55 mol/m^3), while the first harmonics' largest |u_z| agree

@@ -112,6 +112,7 @@ def test_split_preconditioner_inverts_a_linear_balance():
     assert _largest(balance.comm, recovered - v) < 1e-10 * _largest(balance.comm, v)
 
 
+@pytest.mark.serial  # suite time (28 s on 2 ranks); the split under MPI: test_split_jacobian_equals_the_coupled_one
 def test_split_and_coupled_solvers_give_the_same_periodic_state_and_tangent(sdc):
     """The periodic state at theta_1 ~ 13 K from the split solver and from the coupled one: every field's
     harmonics 0..4 agree to the Newton tolerance, the small harmonics each to itself, and so do the
