@@ -1,0 +1,183 @@
+"""Which mechanism is it? Every candidate model of a study (``[[fit.models]]``,
+:mod:`stimsim.inverse.models`) fitted to the same data and compared by the Bayesian information
+criterion (docs/guide/fitting.md, 'Models comparison').
+
+With the measurement's sigmas the fit's chi-square is -2 ln L up to a constant common to every model,
+so BIC = chi2 + k ln m (k fitted parameters, m data values). Without sigmas the noise level is a
+further unknown common to every model; profiled out, -2 ln L = m ln(chi2 / m) + const, so
+BIC = m ln(chi2 / m) + k ln m (the noise level's own ln m is the same for every model and left out),
+undefined when the model leaves no degree of freedom (the scatter cannot be estimated). The
+preferred model has the lowest BIC. With sigmas and a proper prior (finite bounds on every fitted
+parameter) the Laplace approximation of the evidence is given too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from mpi4py import MPI
+
+from stimsim.core.errors import InputError
+from stimsim.inverse.data import Data
+from stimsim.inverse.fit import fit, fit_options
+from stimsim.inverse.models import ModelSpec
+from stimsim.inverse.results import FitResult
+from stimsim.solve.limits import check_study
+from stimsim.study.study import Study
+
+
+@dataclass(frozen=True)
+class ModelFit:
+    """One candidate model fitted: its ``spec``, the fit ``result``, its ``bic`` (None: undefined),
+    ``delta_bic`` (BIC minus the lowest BIC; None where undefined), ``weight`` exp(-delta_bic/2)
+    normalised over the models with a BIC (the approximate posterior probability of the model among
+    them, equal prior odds), the Laplace ``log_evidence`` (natural log, up to a constant common to the
+    models; None where not defined) and whether it is the ``preferred`` one (lowest BIC)."""
+
+    spec: ModelSpec
+    result: FitResult
+    bic: float | None
+    delta_bic: float | None
+    weight: float | None
+    log_evidence: float | None
+    preferred: bool
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+#: The columns of models.csv.
+MODEL_COLUMNS = (
+    "name", "chi2", "dof", "bic", "delta_bic", "preferred", "bic_weight", "log_evidence", "data_values", "parameters",
+    "converged", "values", "warnings",
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The candidate ``models`` fitted to the same data (in the order of [[fit.models]]) and the
+    comparison's own ``warnings``."""
+
+    models: tuple[ModelFit, ...]
+    warnings: tuple[str, ...]
+
+    columns = MODEL_COLUMNS
+
+    @property
+    def preferred(self) -> ModelFit | None:
+        """The model with the lowest BIC (None when no model has one)."""
+        return next((m for m in self.models if m.preferred), None)
+
+    @property
+    def chosen(self) -> ModelFit:
+        """The model whose fit stands for the comparison in fit.json: the preferred one, else the first."""
+        return self.preferred or self.models[0]
+
+    def rows(self) -> list[dict]:
+        """One models.csv row per model."""
+        return [
+            {
+                "name": m.name, "chi2": m.result.chi2, "dof": m.result.degrees_of_freedom, "bic": _blank(m.bic),
+                "delta_bic": _blank(m.delta_bic), "preferred": int(m.preferred), "bic_weight": _blank(m.weight),
+                "log_evidence": _blank(m.log_evidence), "data_values": m.result.data_values,
+                "parameters": len(m.result.parameters), "converged": int(m.result.converged),
+                "values": "; ".join(_value(p) for p in m.result.parameters), "warnings": " | ".join(m.result.warnings),
+            }
+            for m in self.models
+        ]
+
+
+def _blank(value: float | None):
+    return "" if value is None else value
+
+
+def _value(estimate) -> str:
+    stderr = "undetermined" if estimate.stderr is None else f"{estimate.stderr:.3g}"
+    return f"{estimate.name}={estimate.value:.6g}+-{stderr}"
+
+
+def bic(result: FitResult) -> float | None:
+    """The Bayesian information criterion of a fit (module docstring): chi2 + k ln m with given sigmas,
+    m ln(chi2 / m) + k ln m with the scatter estimated (None without a degree of freedom or with
+    chi2 = 0: the scatter cannot be estimated)."""
+    m, k = result.data_values, len(result.parameters)
+    if result.sigma_given:
+        return result.chi2 + k * math.log(m)
+    if result.degrees_of_freedom <= 0 or result.chi2 <= 0:
+        return None
+    return m * math.log(result.chi2 / m) + k * math.log(m)
+
+
+def log_evidence(result: FitResult) -> float | None:
+    """Laplace approximation of ln(evidence) of a fit with given sigmas, up to a constant common to
+    every model of the same data: -chi2/2 + (k/2) ln(2 pi) - (1/2) ln det(J^T J) - sum ln w_i, with J
+    the weighted Jacobian in the fit variables and w_i the width of the flat prior of fit variable i
+    (its bounds: ln(high/low) for a log parameter, (high - low)/|start| for a linear one). None without
+    sigmas, with a singular J^T J or with an open bound."""
+    if not result.sigma_given or result.log_det_information is None:
+        return None
+    widths = []
+    for p in result.parameters:
+        low, high = p.bounds
+        if low is None or high is None or (p.scale == "log" and low <= 0):
+            return None
+        widths.append(math.log(high / low) if p.scale == "log" else (high - low) / p.transform.scale)
+    k = len(result.parameters)
+    return -0.5 * result.chi2 + 0.5 * k * math.log(2 * math.pi) - 0.5 * result.log_det_information - sum(map(math.log, widths))
+
+
+def compare(specs, results) -> Comparison:
+    """The :class:`Comparison` of the fits ``results`` of the models ``specs`` (same order, same data)."""
+    bics = [bic(r) for r in results]
+    defined = [b for b in bics if b is not None]
+    lowest = min(defined) if defined else None
+    best = bics.index(lowest) if defined else None
+    total = sum(math.exp(-(b - lowest) / 2) for b in defined)
+    models = tuple(
+        ModelFit(spec, result, b, None if b is None else b - lowest, None if b is None else math.exp(-(b - lowest) / 2) / total,
+                 log_evidence(result), i == best)
+        for i, (spec, result, b) in enumerate(zip(specs, results, bics))
+    )
+    warnings = []
+    if best is None:
+        warnings.append(
+            "no model has a BIC (without amplitude_sigma_m the scatter of the data sets the noise, and no model leaves "
+            "a degree of freedom to estimate it from): the models cannot be compared; give the measurement's sigmas, or add data"
+        )
+    undefined = [m.name for m, b in zip(models, bics) if b is None and best is not None]
+    if undefined:
+        warnings.append(f"model(s) {', '.join(undefined)} have no BIC (no degree of freedom to estimate the scatter from): not compared")
+    return Comparison(models, tuple(warnings))
+
+
+def check_models(study: Study, specs: list[ModelSpec], data: Data | None = None) -> None:
+    """Refuse, before any solve, a model that cannot be fitted: each model's study (its ``set``) valid
+    and within the temperature limits, its ``params`` fittable in it (a ``set`` key it fits is its
+    start value), and (with ``data``) no ``set`` key that the data's measurement conditions set too."""
+    condition_keys = {key for c in (data.conditions if data is not None else ()) for key in c}
+    for i, spec in enumerate(specs):
+        where = f"fit.models[{i}]"
+        here = spec.study(study, where)
+        fit_options(here, spec.parameters, where=f"{where}.params")
+        clash = sorted(condition_keys & set(spec.overrides))
+        if clash:
+            raise InputError(
+                f"{where}.set", f"of model {spec.name!r} sets {clash[0]}, which the data's measurement conditions set per "
+                "condition: leave it to the conditions"
+            )
+        check_study(here)
+
+
+def fit_models(study: Study, data: Data, specs: list[ModelSpec], comm: MPI.Comm = MPI.COMM_WORLD,
+               quiet: bool = True) -> Comparison:
+    """Fit every model of ``specs`` (its ``params`` from the study's values with its ``set`` applied)
+    to ``data`` and compare them (:func:`compare`). Collective; every rank returns the same comparison."""
+    if not specs:
+        raise InputError("fit.models", "is empty: give at least one [[fit.models]] table to compare")
+    check_models(study, specs, data)
+    results = [fit(spec.study(study), data, spec.parameters, comm, quiet, where=f"fit.models[{i}].params")
+               for i, spec in enumerate(specs)]
+    return compare(specs, results)
+
