@@ -27,6 +27,11 @@ from stimsim.solve.limits import check_study
 from stimsim.study.study import Study
 
 
+#: Delta BIC below which the data do not decide between two models (2 ln of the Bayes factor below 2:
+#: "not worth more than a bare mention", Kass and Raftery, J. Am. Stat. Assoc. 90, 773 (1995)).
+UNDECIDED_BIC = 2.0
+
+
 @dataclass(frozen=True)
 class ModelFit:
     """One candidate model fitted: its ``spec``, the fit ``result``, its ``bic`` (None: undefined),
@@ -145,6 +150,13 @@ def compare(specs, results) -> Comparison:
         warnings.append(
             "no model has a BIC (without amplitude_sigma_m the scatter of the data sets the noise, and no model leaves "
             "a degree of freedom to estimate it from): the models cannot be compared; give the measurement's sigmas, or add data"
+        )
+    close = [repr(m.name) for m in models if not m.preferred and m.delta_bic is not None and m.delta_bic < UNDECIDED_BIC]
+    if close:
+        warnings.append(
+            f"the data do not decide between the preferred model {models[best].name!r} and {', '.join(close)} (delta BIC "
+            f"< {UNDECIDED_BIC:g}): its preference is no evidence; add data that tell them apart (phases, other harmonics, "
+            "frequencies or conditions)"
         )
     undefined = [m.name for m, b in zip(models, bics) if b is None and best is not None]
     if undefined:
