@@ -441,6 +441,9 @@ def _fit(args, comm) -> int:
 def _print_fit(result, comparison) -> None:
     """The estimates (and posterior) of ``result`` and, with a models ``comparison``, one line per model."""
     for model in comparison.models if comparison else ():
+        if model.result is None:
+            print(f"model {model.name}: not fitted (see the warning)")
+            continue
         bic = "undefined" if model.bic is None else f"{model.bic:.4g} (delta {model.delta_bic:.3g})"
         mark = ", preferred" if model.preferred else ""
         print(f"model {model.name}: chi2 {model.result.chi2:.4g} ({model.result.degrees_of_freedom} dof), BIC {bic}{mark}")

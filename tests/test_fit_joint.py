@@ -3,6 +3,7 @@ the comparison of candidate models ([[fit.models]]) by BIC (docs/guide/fitting.m
 'Uncertainty', 'Models comparison')."""
 
 import csv
+import importlib.util
 import json
 import math
 
@@ -17,6 +18,7 @@ from stimsim.inverse.data import Data
 from stimsim.inverse.fit import JointModel, fit, fit_options, fit_with, half_widths
 from stimsim.inverse.forward_model import ForwardModel, with_values
 from stimsim.inverse.models import ModelSpec
+from stimsim.inverse.posterior import posterior
 from stimsim.inverse.results import Estimate, FitResult, write_fit
 from stimsim.study.load import study_from_dict
 
@@ -132,7 +134,8 @@ def test_interval_half_widths_are_normal_with_sigmas_and_student_t_without():
 
 def test_noise_free_data_without_sigmas_are_said_to_be_too_smooth_and_a_nan_phase_counts_nothing(comm):
     """Exact model data without sigmas: the scatter is far below the default sigmas', so the scaled
-    errors are tiny: the fit says so. One amplitude with a NaN phase is one data value: with one
+    errors are tiny: the fit says so, and a posterior is refused (its walkers would start on one
+    point). One amplitude with a NaN phase is one data value: with one
     parameter no degree of freedom, the uncertainty undetermined."""
     study = ptfe((1e3, 1e4))
     with ForwardModel(study, ["thermal_conductivity"], comm) as model:
@@ -140,6 +143,9 @@ def test_noise_free_data_without_sigmas_are_said_to_be_too_smooth_and_a_nan_phas
     exact = data_of(y, points, noise=0.0, sigma_given=False)
     result = fit(study, exact, ["thermal_conductivity"], comm)
     assert any("far less than the default sigmas suppose" in w for w in result.warnings), result.warnings
+    if importlib.util.find_spec("emcee"):  # no width to sample: refused, not emcee's traceback
+        with pytest.raises(InputError, match="--posterior cannot start: walkers started within the standard errors"):
+            posterior(study, exact, result, comm, 10)
     one = data_of(y[:1], points[:1], noise=0.0, sigma_given=False)
     one = Data(one.frequency, one.harmonic, one.amplitude, np.array([np.nan]), one.amplitude_sigma, one.phase_sigma, False, one.rows)
     result = fit(study, one, ["thermal_conductivity"], comm)
@@ -158,7 +164,7 @@ def fake(chi2: float, values: int, parameters: int, sigma_given: bool) -> FitRes
     )
 
 
-def test_bic_with_given_sigmas_and_with_the_scatter_estimated():
+def test_bic_with_given_sigmas_and_with_the_scatter_estimated_and_a_failed_model():
     assert bic(fake(10.0, 8, 2, True)) == pytest.approx(10 + 2 * math.log(8))
     assert bic(fake(10.0, 8, 2, False)) == pytest.approx(8 * math.log(10 / 8) + 2 * math.log(8))
     assert bic(fake(1e-20, 2, 2, False)) is None  # no degree of freedom: no scatter to compare by
@@ -172,6 +178,11 @@ def test_bic_with_given_sigmas_and_with_the_scatter_estimated():
     assert sum(m.weight for m in comparison.models) == pytest.approx(1.0)
     undecided = compare(specs[1:], [fake(0.0, 2, 2, False), fake(0.0, 2, 2, False)])
     assert undecided.preferred is None and undecided.chosen.name == "b" and "cannot be compared" in undecided.warnings[0]
+    failed = compare(specs[:2], [InputError("fit.models[0].params", "the fit reached p = 0.1, where ..."), fake(10.0, 8, 2, True)])
+    assert failed.chosen.name == "b" and failed.models[0].bic is None and failed.rows()[0]["converged"] == 0
+    assert failed.warnings == ("model 'a' could not be fitted, so it is not compared: fit.models[0].params the fit reached "
+                               "p = 0.1, where ...",)
+    assert failed.to_json()["a"] == {"error": "fit.models[0].params the fit reached p = 0.1, where ..."}
 
 
 def test_a_model_that_sets_what_the_conditions_set_is_refused_and_its_set_starts_what_it_fits():

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from mpi4py import MPI
 
-from stimsim.core.errors import InputError
+from stimsim.core.errors import InputError, StimsimError
 from stimsim.inverse.data import Data
 from stimsim.inverse.fit import fit, fit_options
 from stimsim.inverse.models import ModelSpec
@@ -34,19 +34,21 @@ UNDECIDED_BIC = 2.0
 
 @dataclass(frozen=True)
 class ModelFit:
-    """One candidate model fitted: its ``spec``, the fit ``result``, its ``bic`` (None: undefined),
-    ``delta_bic`` (BIC minus the lowest BIC; None where undefined), ``weight`` exp(-delta_bic/2)
-    normalised over the models with a BIC (the approximate posterior probability of the model among
-    them, equal prior odds), the Laplace ``log_evidence`` (natural log, up to a constant common to the
-    models; None where not defined) and whether it is the ``preferred`` one (lowest BIC)."""
+    """One candidate model fitted: its ``spec``, the fit ``result`` (None: the fit failed, ``failure``
+    says why, e.g. the optimiser reached values where the model does not hold), its ``bic`` (None:
+    undefined), ``delta_bic`` (BIC minus the lowest BIC; None where undefined), ``weight``
+    exp(-delta_bic/2) normalised over the models with a BIC (the approximate posterior probability of
+    the model among them, equal prior odds), the Laplace ``log_evidence`` (natural log, up to a constant
+    common to the models; None where not defined) and whether it is the ``preferred`` one (lowest BIC)."""
 
     spec: ModelSpec
-    result: FitResult
+    result: FitResult | None
     bic: float | None
     delta_bic: float | None
     weight: float | None
     log_evidence: float | None
     preferred: bool
+    failure: str | None = None
 
     @property
     def name(self) -> str:
@@ -77,21 +79,28 @@ class Comparison:
 
     @property
     def chosen(self) -> ModelFit:
-        """The model whose fit stands for the comparison in fit.json: the preferred one, else the first."""
-        return self.preferred or self.models[0]
+        """The model whose fit stands for the comparison in fit.json: the preferred one, else the first
+        that was fitted."""
+        return self.preferred or next(m for m in self.models if m.result is not None)
 
     def rows(self) -> list[dict]:
-        """One models.csv row per model."""
-        return [
-            {
-                "name": m.name, "chi2": m.result.chi2, "dof": m.result.degrees_of_freedom, "bic": _blank(m.bic),
-                "delta_bic": _blank(m.delta_bic), "preferred": int(m.preferred), "bic_weight": _blank(m.weight),
-                "log_evidence": _blank(m.log_evidence), "data_values": m.result.data_values,
-                "parameters": len(m.result.parameters), "converged": int(m.result.converged),
-                "values": "; ".join(_value(p) for p in m.result.parameters), "warnings": " | ".join(m.result.warnings),
-            }
-            for m in self.models
-        ]
+        """One models.csv row per model (a failed fit: its name, preferred 0, converged 0 and why)."""
+        return [_row(m) if m.result is not None else {"name": m.name, "preferred": 0, "converged": 0, "warnings": m.failure}
+                for m in self.models]
+
+    def to_json(self) -> dict:
+        """models.json: every model's fit.json content (a failed fit: its error) by name."""
+        return {m.name: m.result.to_json() if m.result is not None else {"error": m.failure} for m in self.models}
+
+
+def _row(m: ModelFit) -> dict:
+    r = m.result
+    return {
+        "name": m.name, "chi2": r.chi2, "dof": r.degrees_of_freedom, "bic": _blank(m.bic), "delta_bic": _blank(m.delta_bic),
+        "preferred": int(m.preferred), "bic_weight": _blank(m.weight), "log_evidence": _blank(m.log_evidence),
+        "data_values": r.data_values, "parameters": len(r.parameters), "converged": int(r.converged),
+        "values": "; ".join(_value(p) for p in r.parameters), "warnings": " | ".join(r.warnings),
+    }
 
 
 def _blank(value: float | None):
@@ -134,18 +143,21 @@ def log_evidence(result: FitResult) -> float | None:
 
 
 def compare(specs, results) -> Comparison:
-    """The :class:`Comparison` of the fits ``results`` of the models ``specs`` (same order, same data)."""
-    bics = [bic(r) for r in results]
+    """The :class:`Comparison` of the fits ``results`` of the models ``specs`` (same order, same data;
+    a failed fit is the StimsimError it raised)."""
+    failures = {i: str(r) for i, r in enumerate(results) if isinstance(r, StimsimError)}
+    results = [None if i in failures else r for i, r in enumerate(results)]
+    bics = [None if r is None else bic(r) for r in results]
     defined = [b for b in bics if b is not None]
     lowest = min(defined) if defined else None
     best = bics.index(lowest) if defined else None
     total = sum(math.exp(-(b - lowest) / 2) for b in defined)
     models = tuple(
         ModelFit(spec, result, b, None if b is None else b - lowest, None if b is None else math.exp(-(b - lowest) / 2) / total,
-                 log_evidence(result), i == best)
+                 None if result is None else log_evidence(result), i == best, failures.get(i))
         for i, (spec, result, b) in enumerate(zip(specs, results, bics))
     )
-    warnings = []
+    warnings = [f"model {models[i].name!r} could not be fitted, so it is not compared: {message}" for i, message in failures.items()]
     if best is None:
         warnings.append(
             "no model has a BIC (without amplitude_sigma_m the scatter of the data sets the noise, and no model leaves "
@@ -158,7 +170,7 @@ def compare(specs, results) -> Comparison:
             f"< {UNDECIDED_BIC:g}): its preference is no evidence; add data that tell them apart (phases, other harmonics, "
             "frequencies or conditions)"
         )
-    undefined = [m.name for m, b in zip(models, bics) if b is None and best is not None]
+    undefined = [m.name for m, b in zip(models, bics) if b is None and m.result is not None and best is not None]
     if undefined:
         warnings.append(f"model(s) {', '.join(undefined)} have no BIC (no degree of freedom to estimate the scatter from): not compared")
     return Comparison(models, tuple(warnings))
@@ -185,11 +197,23 @@ def check_models(study: Study, specs: list[ModelSpec], data: Data | None = None)
 def fit_models(study: Study, data: Data, specs: list[ModelSpec], comm: MPI.Comm = MPI.COMM_WORLD,
                quiet: bool = True) -> Comparison:
     """Fit every model of ``specs`` (its ``params`` from the study's values with its ``set`` applied)
-    to ``data`` and compare them (:func:`compare`). Collective; every rank returns the same comparison."""
+    to ``data`` and compare them (:func:`compare`). A model whose fit fails (the optimiser reaching
+    values where the model does not hold, a solver failure) is reported, not compared; if every fit
+    fails the first failure is raised. Collective; every rank returns the same comparison."""
     if not specs:
         raise InputError("fit.models", "is empty: give at least one [[fit.models]] table to compare")
     check_models(study, specs, data)
-    results = [fit(spec.study(study), data, spec.parameters, comm, quiet, where=f"fit.models[{i}].params")
-               for i, spec in enumerate(specs)]
+    results = [_fitted(study, data, spec, comm, quiet, f"fit.models[{i}].params") for i, spec in enumerate(specs)]
+    failed = [r for r in results if isinstance(r, StimsimError)]
+    if len(failed) == len(results):
+        raise failed[0]
     return compare(specs, results)
+
+
+def _fitted(study: Study, data: Data, spec: ModelSpec, comm: MPI.Comm, quiet: bool, where: str) -> FitResult | StimsimError:
+    """The fit of one model, or the error its fit raised (every rank raises the same one)."""
+    try:
+        return fit(spec.study(study), data, spec.parameters, comm, quiet, where=where)
+    except StimsimError as err:
+        return err
 

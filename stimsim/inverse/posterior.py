@@ -45,6 +45,18 @@ def posterior(study: Study, data: Data, result: FitResult, comm: MPI.Comm = MPI.
     transforms = [p.transform for p in estimates]
     low = np.array([_x(p, p.bounds[0], -np.inf) for p in estimates])
     high = np.array([_x(p, p.bounds[1], np.inf) for p in estimates])
+    ndim = len(names)
+    walkers = walkers or max(8, 4 * ndim + (4 * ndim) % 2)
+    centre = np.array([t.to_x(p.value) for t, p in zip(transforms, estimates)])
+    spread = np.array([p.stderr_x or 1e-3 for p in estimates])  # undetermined: 1e-3
+    rng = np.random.default_rng(seed)
+    start = np.clip(centre + spread * rng.standard_normal((walkers, ndim)), low + 1e-12, high - 1e-12)
+    if not emcee.ensemble.walkers_independent(start):
+        raise InputError(
+            "--posterior", f"cannot start: walkers started within the standard errors of the fit (down to {min(spread):.2g} "
+            "in the fit variables) about the estimate are not independent; data far smoother than their sigmas (noise-free?) "
+            "leave no width to sample: give the measurement's sigmas"
+        )
     model = JointModel(with_values(study, {p.key: p.value for p in estimates}), names, data, MPI.COMM_SELF)
 
     def log_probability(x):
@@ -64,12 +76,6 @@ def posterior(study: Study, data: Data, result: FitResult, comm: MPI.Comm = MPI.
             merged |= part
         return np.array([merged[i] for i in range(len(positions))])
 
-    ndim = len(names)
-    walkers = walkers or max(8, 4 * ndim + (4 * ndim) % 2)
-    centre = np.array([t.to_x(p.value) for t, p in zip(transforms, estimates)])
-    spread = np.array([p.stderr_x or 1e-3 for p in estimates])  # undetermined: 1e-3
-    rng = np.random.default_rng(seed)
-    start = np.clip(centre + spread * rng.standard_normal((walkers, ndim)), low + 1e-12, high - 1e-12)
     sampler = emcee.EnsembleSampler(walkers, ndim, batch, vectorize=True)
     sampler.random_state = np.random.RandomState(seed).get_state()
     try:

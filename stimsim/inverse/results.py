@@ -218,7 +218,7 @@ def write_fit(result: FitResult, outdir: Path, title: str = "", samples=None, re
             write_rows([dict(zip(result.names, map(float, row))) for row in samples], staging / "posterior.csv", result.names)
         if comparison is not None:
             write_rows(comparison.rows(), staging / "models.csv", comparison.columns)
-            _write_json({m.name: m.result.to_json() for m in comparison.models}, staging / "models.json")
+            _write_json(comparison.to_json(), staging / "models.json")
 
 
 def _write_json(content: dict, path: Path) -> None:
