@@ -106,10 +106,10 @@ def main() -> None:
     forward.destroy()
     for names, start in ((["diffusivity"], 3e-11), (["diffusivity", "concentration"], 3e-11)):
         result = fit(study(diffusivity=start, refinement=args.refinement), data, names, comm)
-        found = result["parameters"]["diffusivity"]
-        say(comm, f"fit {', '.join(names)} from D = {start:g}: D = {found['value']:.4g} +- {found['stderr']:.2g} (truth 1e-11), "
-                  f"{result['nfev']} residual + {result['njev']} Jacobian evaluations ({result['forward_evaluations']} model "
-                  f"evaluations, {result['rebuilds']} builds), {result['wall_time_s']:.1f} s, warnings: {result['warnings'] or 'none'}")
+        found = result.parameter("diffusivity")
+        say(comm, f"fit {', '.join(names)} from D = {start:g}: D = {found.value:.4g} +- {found.stderr:.2g} (truth 1e-11), "
+                  f"{result.nfev} residual + {result.njev} Jacobian evaluations ({result.forward_evaluations} model "
+                  f"evaluations, {result.rebuilds} builds), {result.wall_time_s:.1f} s, warnings: {list(result.warnings) or 'none'}")
     for material, calls in (("PTFE", args.calls), ("SDC", args.calls // 10)):
         name = "thermal_conductivity"
         model = ForwardModel(study(material, refinement=args.refinement, frequencies=(1e4,)), [name], comm)

@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     experiment.add_argument("-q", "--quiet", action="store_true", help="do not print progress lines and summaries (warnings still)")
     experiment.set_defaults(handler=_experiment)
 
-    fit = commands.add_parser("fit", help="fit study parameters to measured harmonics; write OUTDIR/fit.json, fit.csv, fit.png")
+    fit = commands.add_parser("fit", help="fit study parameters to measured harmonics, or compare [[fit.models]]; write OUTDIR/fit.json, fit.csv, fit.png (models.csv)")
     _study_arguments(fit)
     fit.add_argument(
         "data", type=Path, nargs="?",
@@ -274,7 +274,7 @@ def _space_charge_line(study: Study, what: str, potential: float, sides: int) ->
 
 
 RUN_FILES = ("response.csv", "validity.csv", "periodic.csv", "study.toml", "response.png", "fields")
-FIT_FILES = ("fit.json", "fit.csv", "fit.png", "posterior.csv")
+FIT_FILES = ("fit.json", "fit.csv", "fit.png", "posterior.csv", "models.csv", "models.json")
 DESIGN_FILES = ("design.csv", "design.json", "design.png")
 #: Rows of the ranking that ``stimsim design`` prints beyond the chosen ones.
 DESIGN_PRINTED_EXTRA = 3
@@ -430,35 +430,48 @@ def _fit_data(args, study: Study, comm):
 
 
 def _fit(args, comm) -> int:
-    from stimsim.inverse.fit import fit, fit_options, write_fit
+    """Fit the study's parameters to DATA or, with [[fit.models]], fit every model and compare them
+    (fit.json is then the preferred model's fit, models.csv the comparison)."""
+    from dataclasses import replace
+
+    from stimsim.inverse.compare import check_models, fit_models
+    from stimsim.inverse.fit import fit, fit_options
+    from stimsim.inverse.models import model_specs
+    from stimsim.inverse.results import write_fit
     from stimsim.solve.limits import check_study
 
     study = _load(args, args.quiet)
-    fit_options(study, args.parameters)
+    specs = model_specs(study)
+    if specs and args.parameters:
+        raise InputError("--param", "cannot be given with [[fit.models]]: each model names its parameters (params)")
+    if specs:
+        check_models(study, specs)
+    else:
+        fit_options(study, args.parameters)
     check_study(study)
     outdir = _outdir(args, comm, Path("results") / f"{args.study.stem}-fit", FIT_FILES)
     data, source = _fit_data(args, study, comm)
-    result, samples = fit(study, data, args.parameters, comm, quiet=args.quiet), None
+    comparison, fitted, samples = None, study, None
+    if specs:
+        comparison = fit_models(study, data, specs, comm, quiet=args.quiet)
+        result, fitted = comparison.chosen.result, comparison.chosen.spec.study(study)
+    else:
+        result = fit(study, data, args.parameters, comm, quiet=args.quiet)
     if args.posterior is not None:
         from stimsim.inverse.posterior import posterior
 
-        result["posterior"], samples = posterior(study, data, result, comm, args.posterior, args.walkers)
+        summary, samples = posterior(fitted, data, result, comm, args.posterior, args.walkers)
+        result = replace(result, posterior=summary)
     title = f"{args.study.stem}: fit to {source}"
-    on_root(comm, "OUTDIR", write_fit, result, outdir, title, samples, args.overwrite)
+    if comparison is not None:
+        title += f", model {comparison.chosen.name!r}"
+    on_root(comm, "OUTDIR", write_fit, result, outdir, title, samples, args.overwrite, comparison)
     if comm.rank == 0:
-        for warning in result["warnings"]:  # problems are shown even with -q
+        for warning in (*(comparison.warnings if comparison else ()), *result.warnings):  # shown even with -q
             log.warning(warning)
     if comm.rank == 0 and not args.quiet:
-        for name, p in result["parameters"].items():
-            stderr = "undetermined" if p["stderr"] is None else f"{p['stderr']:.3g}"
-            print(f"{name:>24} = {p['value']:.6g} +- {stderr} ({p['derivative']})")
-            if "posterior" in result:
-                q = result["posterior"]["parameters"][name]
-                print(f"{'posterior':>24}: median {q['median']:.6g}, 68 % [{q['p16']:.6g}, {q['p84']:.6g}]")
-        print(
-            f"chi2 {result['chi2']:.4g} ({result['degrees_of_freedom']} dof), {result['nfev']} evaluations, "
-            f"{result['wall_time_s']:.1f} s; results in {outdir}/"
-        )
+        _print_fit(result, comparison)
+        print(f"results in {outdir}/")
     return 0
 
 
@@ -492,6 +505,24 @@ def _design(args, comm) -> int:
     return 0
 
 
+def _print_fit(result, comparison) -> None:
+    """The estimates (and posterior) of ``result`` and, with a models ``comparison``, one line per model."""
+    for model in comparison.models if comparison else ():
+        if model.result is None:
+            print(f"model {model.name}: not fitted (see the warning)")
+            continue
+        bic = "undefined" if model.bic is None else f"{model.bic:.4g} (delta {model.delta_bic:.3g})"
+        mark = ", preferred" if model.preferred else ""
+        print(f"model {model.name}: chi2 {model.result.chi2:.4g} ({model.result.degrees_of_freedom} dof), BIC {bic}{mark}")
+    for p in result.parameters:
+        stderr = "undetermined" if p.stderr is None else f"{p.stderr:.3g}"
+        print(f"{p.name:>24} = {p.value:.6g} +- {stderr} ({p.derivative})")
+        if result.posterior is not None:
+            q = result.posterior.parameters[p.name]
+            print(f"{'posterior':>24}: median {q.median:.6g}, 68 % [{q.p16:.6g}, {q.p84:.6g}]")
+    print(f"chi2 {result.chi2:.4g} ({result.degrees_of_freedom} dof), {result.nfev} evaluations, {result.wall_time_s:.1f} s")
+
+
 def _validate(args, comm) -> int:
     """Every check the other commands make before they solve: the study, the temperature limits of
     its heating, its [protocol.*] and [instrument] tables (experiment), [fit] (fit), [design] (design),
@@ -519,8 +550,16 @@ def _validate(args, comm) -> int:
     if "fit" in study.extensions:
         from stimsim.inverse.fit import fit_options
 
-        names = fit_options(study, require=False)["parameters"]
-        summary.append(f"fit parameters {', '.join(names) or '(give --param)'}")
+        from stimsim.inverse.compare import check_models
+        from stimsim.inverse.models import model_specs
+
+        specs = model_specs(study)
+        check_models(study, specs)
+        names = fit_options(study, require=False).parameters
+        if specs:
+            summary.append(f"fit models {', '.join(spec.name for spec in specs)}")
+        else:
+            summary.append(f"fit parameters {', '.join(names) or '(give --param)'}")
         summary += _fit_tables_summary(study, args.study.parent, comm)
     if "design" in study.extensions:
         from stimsim.inverse.design import design_options

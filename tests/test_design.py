@@ -53,9 +53,9 @@ def designs():
     return one, design(study, MPI.COMM_WORLD), study
 
 
-def stderr_ln(result: dict, name: str = "thermal_conductivity") -> float:
-    found = result["parameters"][name]
-    return found["stderr"] / found["value"]
+def stderr_ln(result, name: str = "thermal_conductivity") -> float:
+    found = result.parameter(name)
+    return found.stderr / found.value
 
 
 def test_fisher_sigma_is_the_fits_standard_error(designs):
@@ -66,7 +66,7 @@ def test_fisher_sigma_is_the_fits_standard_error(designs):
     start = with_values(ptfe({}), {K: 0.325})
     result = fit(start, one.data(chosen), ["thermal_conductivity"], MPI.COMM_WORLD)
     # (the fit's mesh is graded for its start value: 2e-4 off the design's)
-    assert result["converged"] and result["parameters"]["thermal_conductivity"]["value"] == pytest.approx(0.25, rel=2e-3)
+    assert result.converged and result.parameter("thermal_conductivity").value == pytest.approx(0.25, rel=2e-3)
     assert stderr_ln(result) == pytest.approx(one.sigma_of(chosen), rel=0.01)
     assert one.sigma_of(chosen) == one.ranking.value[chosen[-1]]  # the chosen set's row carries its sigma
 
@@ -98,7 +98,7 @@ def test_best_ranked_set_beats_the_worst_by_the_predicted_factor(designs):
     errors = []
     for indices in (best, worst):
         result = fit(start, two.data(indices, rng), ["thermal_conductivity", "thermal_expansion"], MPI.COMM_WORLD)
-        assert result["converged"]
+        assert result.converged
         errors.append(stderr_ln(result))
     assert errors[0] < errors[1]
     assert errors[1] / errors[0] == pytest.approx(predicted, rel=0.3)
@@ -115,7 +115,7 @@ def test_separation_is_the_chi2_of_the_refitted_model(designs):
     chosen = s.ranking.chosen
     refitted = model_specs(study)[1].study(study)
     result = fit(refitted, two.data(chosen), ["thermal_expansion"], MPI.COMM_WORLD)
-    assert result["chi2"] == pytest.approx(s.chi2(0, chosen), rel=1e-3)
+    assert result.chi2 == pytest.approx(s.chi2(0, chosen), rel=1e-3)
     assert s.ranking.value[chosen[-1]] == pytest.approx(min(s.chi2(0, chosen), s.chi2(1, chosen)))
     assert s.chi2(0, chosen) > 0.5  # something to tell apart (measured 0.85)
 

@@ -106,13 +106,13 @@ def test_expansion_slope_and_expansion_are_recovered_from_the_thermal_and_4w_row
     assert sorted(set(data.harmonic)) == [2, 4]
     start = with_values(ptfe_joule({"thermal_expansion_derivative": 3e-6}), {"sample.properties.thermal_expansion": 1.5e-4})
     result = fit(start, data, names, comm)
-    assert result["converged"] and not result["warnings"]
+    assert result.converged and not result.warnings
     for name, value in zip(names, (1.2e-6, alpha)):
-        found = result["parameters"][name]
-        assert found["derivative"] == "tangent-linear"
-        assert abs(found["value"] / value - 1) < 0.01, (name, found)
-        assert abs(found["value"] - value) < 2 * found["stderr"], (name, found)
-    assert abs(result["correlation"][names[0]][names[1]]) < 0.5
+        found = result.parameter(name)
+        assert found.derivative == "tangent-linear"
+        assert abs(found.value / value - 1) < 0.01, (name, found)
+        assert abs(found.value - value) < 2 * found.stderr, (name, found)
+    assert abs(result.correlation[0][1]) < 0.5
 
 
 @pytest.mark.serial
@@ -121,9 +121,9 @@ def test_heater_coefficient_is_recovered_from_the_4w_background(comm):
     truth = ptfe_joule({}, tcr=2e-3)
     data = synthetic(truth, [TCR], comm)
     result = fit(with_values(truth, {TCR: 5e-3}), data, [TCR], comm)
-    found = result["parameters"][TCR]
-    assert result["converged"] and found["derivative"] == "tangent-linear"
-    assert abs(found["value"] / 2e-3 - 1) < 0.01 and abs(found["value"] - 2e-3) < 2 * found["stderr"], found
+    found = result.parameter(TCR)
+    assert result.converged and found.derivative == "tangent-linear"
+    assert abs(found.value / 2e-3 - 1) < 0.01 and abs(found.value - 2e-3) < 2 * found.stderr, found
 
 
 @pytest.mark.serial  # 12 s; harmonic balance's tangents under MPI: tests/test_periodic.py
@@ -176,6 +176,6 @@ def test_a_conductivity_slope_is_bounded_so_that_k_stays_positive(comm):
     data = Data(np.array([1e4]), np.array([2]), np.array([amplitude]), None, np.array([0.01 * amplitude]), None,
                 True, np.array([2]))
     result = fit(study, data, ["thermal_conductivity_derivative"], comm)
-    slope = result["parameters"]["thermal_conductivity_derivative"]
-    assert np.isclose(slope["value"], low) and slope["bounds"] == [low, high]
-    assert any("is at a bound of the fit (lower; it keeps k(T)" in w for w in result["warnings"])
+    slope = result.parameter("thermal_conductivity_derivative")
+    assert np.isclose(slope.value, low) and slope.bounds == (low, high)
+    assert any("is at a bound of the fit (lower; it keeps k(T)" in w for w in result.warnings)

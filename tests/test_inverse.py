@@ -191,12 +191,12 @@ def test_diffusivity_is_recovered_from_noisy_data(comm):
     frequencies = (1e3, 3e3, 1e4, 3e4)
     data = synthetic(sdc(frequencies=frequencies, diffusivity=truth), ["diffusivity"], comm)
     result = fit(sdc(frequencies=frequencies, diffusivity=2e-11), data, ["diffusivity"], comm)
-    found = result["parameters"]["diffusivity"]
-    assert result["converged"] and not result["warnings"]
-    assert abs(found["value"] / truth - 1) < 0.05
-    assert abs(found["value"] - truth) < 2 * found["stderr"]
-    assert found["derivative"] == "tangent-linear" and found["stderr"] < 0.05 * truth
-    assert all(key in result for key in ROOT_KEYS)
+    found = result.parameter("diffusivity")
+    assert result.converged and not result.warnings
+    assert abs(found.value / truth - 1) < 0.05
+    assert abs(found.value - truth) < 2 * found.stderr
+    assert found.derivative == "tangent-linear" and found.stderr < 0.05 * truth
+    assert all(key in result.to_json() for key in ROOT_KEYS)
 
 
 @pytest.mark.serial
@@ -207,8 +207,8 @@ def test_diffusivity_and_concentration_are_flagged_at_high_frequency(comm):
     data = synthetic(sdc(frequencies=frequencies), ["diffusivity"], comm)
     study = with_values(sdc(frequencies=frequencies), {"fit": {"max_evaluations": 3}})
     result = fit(study, data, ["diffusivity", "concentration"], comm)
-    assert abs(result["correlation"]["diffusivity"]["concentration"]) > 0.95
-    assert any("diffusivity and concentration are not separately determined" in w for w in result["warnings"])
+    assert abs(result.correlation[0][1]) > 0.95
+    assert any("diffusivity and concentration are not separately determined" in w for w in result.warnings)
 
 
 @pytest.mark.serial
@@ -276,7 +276,7 @@ def test_fit_section_is_validated():
     with pytest.raises(InputError, match="--param is required"):
         options({}, ())
     section = {"parameters": ["thermal_conductivity"], "bounds": {"thermal_conductivity": [0.05, 2.0], "diffusivity": [1e-14, 1e-9]}}
-    assert options(section, ())["bounds"] == {"sample.properties.thermal_conductivity": (0.05, 2.0)}
+    assert options(section, ()).bounds == {"sample.properties.thermal_conductivity": (0.05, 2.0)}
     # PTFE has no mobile ions: the data do not depend on its diffusivity (issue 13)
     with pytest.raises(InputError, match="fit.parameters = 'diffusivity': this study has no mobile ions"):
         options({"parameters": ["diffusivity"]}, ())
@@ -314,8 +314,8 @@ def test_fit_is_identical_on_one_and_all_ranks(comm):
     start = with_values(ptfe((1e3, 1e5)), {"sample.properties.thermal_conductivity": 0.4})
     world = fit(start, data, ["thermal_conductivity"], comm)
     alone = fit(start, data, ["thermal_conductivity"], MPI.COMM_SELF)
-    a, b = (r["parameters"]["thermal_conductivity"] for r in (world, alone))
-    assert math.isclose(a["value"], b["value"], rel_tol=1e-8) and math.isclose(a["stderr"], b["stderr"], rel_tol=1e-6)
+    a, b = (r.parameter("thermal_conductivity") for r in (world, alone))
+    assert math.isclose(a.value, b.value, rel_tol=1e-8) and math.isclose(a.stderr, b.stderr, rel_tol=1e-6)
 
 
 def test_posterior_brackets_the_fit_and_is_the_same_on_every_rank(comm):
@@ -327,10 +327,10 @@ def test_posterior_brackets_the_fit_and_is_the_same_on_every_rank(comm):
     start = with_values(ptfe(frequencies), {"sample.properties.thermal_conductivity": 0.3})
     result = fit(start, data, ["thermal_conductivity"], comm)
     summary, samples = posterior(start, data, result, comm, steps=30, walkers=8)
-    found, sampled = result["parameters"]["thermal_conductivity"], summary["parameters"]["thermal_conductivity"]
-    assert samples.shape == (8 * 15, 1) and 0.2 < summary["acceptance_fraction"] < 0.95
-    assert sampled["p16"] < found["value"] < sampled["p84"]
-    assert 0.5 < (sampled["p84"] - sampled["p16"]) / (2 * found["stderr"]) < 2
+    found, sampled = result.parameter("thermal_conductivity"), summary.parameters["thermal_conductivity"]
+    assert samples.shape == (8 * 15, 1) and 0.2 < summary.acceptance_fraction < 0.95
+    assert sampled.p16 < found.value < sampled.p84
+    assert 0.5 < (sampled.p84 - sampled.p16) / (2 * found.stderr) < 2
     assert comm.allreduce(float(samples.sum()), op=MPI.MAX) == comm.allreduce(float(samples.sum()), op=MPI.MIN)
 
 
@@ -356,9 +356,9 @@ def test_fit_with_fewer_data_than_parameters_reports_them_undetermined(comm):
     data = Data(np.array([1e4]), np.array([1]), np.array([thermal.amplitude * 1.05]), None,
                 np.array([0.05 * thermal.amplitude]), None, True, np.array([2]))
     result = fit(study, data, ["thermal_conductivity", "thermal_expansion"], comm)
-    assert all(p["stderr"] is None for p in result["parameters"].values())
-    assert any("cannot determine 2 parameters" in w for w in result["warnings"])
-    json.dumps(result, allow_nan=False)  # no Infinity or NaN in fit.json
+    assert all(p.stderr is None for p in result.parameters)
+    assert any("cannot determine 2 parameters" in w for w in result.warnings)
+    json.dumps(result.to_json(), allow_nan=False)  # no Infinity or NaN in fit.json
 
 
 def test_a_fit_of_a_3d_study_is_refused_on_every_path(comm):
@@ -393,11 +393,11 @@ def test_zero_degrees_of_freedom_leave_the_uncertainty_undetermined_without_sigm
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         result = fit(study, data, ["thermal_conductivity"], comm)
-    k = result["parameters"]["thermal_conductivity"]
-    assert k["stderr"] is None and k["interval_68"] == [None, None]
-    assert result["reduced_chi2"] is None and result["degrees_of_freedom"] == 0
-    assert any("no degree of freedom to estimate the scatter" in w and "undetermined" in w for w in result["warnings"])
-    json.dumps(result, allow_nan=False)
+    k = result.parameter("thermal_conductivity")
+    assert k.stderr is None and k.interval_68 == (None, None) and k.interval_95 == (None, None)
+    assert result.reduced_chi2 is None and result.degrees_of_freedom == 0
+    assert any("no degree of freedom to estimate the scatter" in w and "undetermined" in w for w in result.warnings)
+    json.dumps(result.to_json(), allow_nan=False)
 
 
 def test_zero_degrees_of_freedom_with_given_sigmas_keep_the_absolute_errors(comm):
@@ -405,20 +405,20 @@ def test_zero_degrees_of_freedom_with_given_sigmas_keep_the_absolute_errors(comm
     warning; the reduced chi2 is still undefined."""
     study, data = one_point(comm, sigma_given=True)
     result = fit(study, data, ["thermal_conductivity"], comm)
-    k = result["parameters"]["thermal_conductivity"]
-    assert 0 < k["stderr"] < k["value"] and None not in k["interval_68"]
-    assert result["reduced_chi2"] is None and not any("scatter" in w for w in result["warnings"])
+    k = result.parameter("thermal_conductivity")
+    assert 0 < k.stderr < k.value and None not in k.interval_68
+    assert result.reduced_chi2 is None and not any("scatter" in w for w in result.warnings)
 
 
 def test_an_interval_beyond_the_float_range_is_open_without_overflow():
     """A log parameter with a standard error of 800 in ln p: exp(x + 800) is beyond the floats, the
     upper end is null (exp is not evaluated: no overflow), the lower end exp(x - 800) = 0."""
-    from stimsim.inverse.fit import Transform, interval
+    from stimsim.inverse.results import Transform, interval
 
     with np.errstate(over="raise", invalid="raise"):  # (underflow to 0 is numpy's silent default)
-        assert interval(Transform(log=True, scale=1.0), 0.0, 800.0) == [0.0, None]
-        assert interval(Transform(log=True, scale=1.0), 0.0, np.inf) == [None, None]
-        assert interval(Transform(log=False, scale=2.0), 1.0, 0.5) == [1.0, 3.0]
+        assert interval(Transform(log=True, scale=1.0), 0.0, 800.0) == (0.0, None)
+        assert interval(Transform(log=True, scale=1.0), 0.0, np.inf) == (None, None)
+        assert interval(Transform(log=False, scale=2.0), 1.0, 0.5) == (1.0, 3.0)
 
 
 def test_the_known_fit_parameters_are_those_the_study_can_fit():
@@ -457,10 +457,11 @@ def test_a_model_failure_during_the_fit_names_the_parameters_and_their_values():
     assert isinstance(err, InputError) and err.key == "--param" and "reached thermal_conductivity_derivative = -0.0023" in str(err)
 
 
-def test_a_posterior_without_an_estimate_of_the_noise_is_refused():
+def test_a_posterior_without_an_estimate_of_the_noise_is_refused(comm):
     """No sigmas and no degree of freedom (reduced chi2 null): the likelihood has no noise level."""
     from stimsim.inverse.posterior import posterior
 
-    data = Data(np.array([1e4]), np.array([1]), np.array([1e-12]), None, np.array([1e-14]), None, False, np.array([2]))
+    study, data = one_point(comm, sigma_given=False)
+    result = fit(study, data, ["thermal_conductivity"], comm)
     with pytest.raises(InputError, match="--posterior needs the noise of the data"):
-        posterior(ptfe(), data, {"reduced_chi2": None, "parameters": {}}, MPI.COMM_SELF, 10)
+        posterior(study, data, result, comm, 10)

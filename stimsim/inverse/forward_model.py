@@ -290,6 +290,11 @@ class ForwardModel:
         the sums and differences of the heating harmonics (second order)."""
         return produced_harmonics(self.model.drive, self.model.linear)
 
+    @property
+    def points(self) -> tuple[tuple[float, int], ...]:
+        """(drive frequency Hz, harmonic) of each output of :meth:`evaluate`, in its order."""
+        return tuple((f, n) for n in self.harmonics for f in self.study.excitation.frequencies)
+
     def _build(self, study: Study, domain=None) -> None:
         self.destroy()
         self.model = HarmonicModel(study, self.comm, domain=domain, method="monolithic")
@@ -360,8 +365,7 @@ class ForwardModel:
         :meth:`_amplitude_tangents`). The second orders
         take the tangents of both factors of every product. Periodic methods: :meth:`_record_periodic`."""
         m = self.model
-        frequencies = m.study.excitation.frequencies
-        points = tuple((f, n) for n in self.harmonics for f in frequencies)
+        frequencies, points = m.study.excitation.frequencies, self.points
         out = _Outputs(points, len(self.keys), m, tangent)
         keys = [self.keys[k] for k in tangent]
         d_contact = [m.drive.contact_conductance if key == "excitation.contact_conductance" else 0.0 for key in keys]

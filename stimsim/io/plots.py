@@ -66,21 +66,26 @@ def plot_table(table, path: Path, title: str = "") -> None:
 
 
 def plot_fit(points: list[dict], path: Path, title: str = "") -> None:
-    """Measured (with one-sigma bars) against fitted amplitude and phase, per harmonic, against frequency."""
+    """Measured (with one-sigma bars) against fitted amplitude and phase, per measurement condition and
+    harmonic, against frequency (points without ``phase_deg`` have no measured phase)."""
     fig, axes = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
-    for harmonic in sorted({p["harmonic"] for p in points}):
-        group = sorted((p for p in points if p["harmonic"] == harmonic), key=lambda p: p["drive_frequency_hz"])
-        f = [p["drive_frequency_hz"] for p in group]
+    for condition, harmonic in sorted({(p.get("condition", ""), p["harmonic"]) for p in points}):
+        group = sorted((p for p in points if (p.get("condition", ""), p["harmonic"]) == (condition, harmonic)),
+                       key=lambda p: p["drive_frequency_hz"])
+        label = f"n={harmonic}" + (f", {condition}" if condition else "")
+        f = np.array([p["drive_frequency_hz"] for p in group])
         data = axes[0].errorbar(
             f, [p["amplitude_m"] * 1e12 for p in group], yerr=[p["amplitude_sigma_m"] * 1e12 for p in group],
-            fmt="o", label=f"n={harmonic} data",
+            fmt="o", label=f"{label} data",
         )
         color = data[0].get_color()
-        axes[0].plot(f, [p["model_amplitude_m"] * 1e12 for p in group], "-", color=color, label=f"n={harmonic} fit")
+        axes[0].plot(f, [p["model_amplitude_m"] * 1e12 for p in group], "-", color=color, label=f"{label} fit")
         model = np.degrees(np.unwrap(np.radians([p["model_phase_deg"] for p in group])))  # continuous in f
-        if "phase_deg" in group[0]:
-            offset = [(p["phase_deg"] - p["model_phase_deg"] + 180) % 360 - 180 for p in group]
-            axes[1].errorbar(f, model + offset, yerr=[p["phase_sigma_deg"] for p in group], fmt="o", color=color)
+        phased = np.array(["phase_deg" in p for p in group])
+        if phased.any():
+            offset = [(p["phase_deg"] - p["model_phase_deg"] + 180) % 360 - 180 for p in group if "phase_deg" in p]
+            axes[1].errorbar(f[phased], model[phased] + offset, yerr=[p["phase_sigma_deg"] for p in group if "phase_deg" in p],
+                             fmt="o", color=color)
         axes[1].plot(f, model, "-", color=color)
     axes[0].set(xscale="log", yscale="log", ylabel="tip displacement amplitude (pm)")
     axes[1].set(xscale="log", xlabel="drive frequency (Hz)", ylabel="displacement phase (deg)")
