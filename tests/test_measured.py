@@ -18,6 +18,7 @@ from stimsim.cli import main
 from stimsim.core.errors import InputError
 from stimsim.inverse.data import data_from_tables
 from stimsim.inverse.forward_model import ForwardModel, with_values
+from stimsim.io.files import read_rows
 from stimsim.io.measured import ChannelSpec, read_channels
 from stimsim.study.load import study_from_dict
 
@@ -306,3 +307,13 @@ def test_cli_fits_an_ibw_file_of_fit_data_tables(shared_tmp, capsys):
         assert lines[2].startswith("stimsim: error: DATA file") and "none.csv" in lines[2]
         assert lines[3].startswith("stimsim: error: fit.data must be an array of tables")
         assert lines[4].startswith("stimsim: error: DATA is required: give a DATA file") and len(lines) == 5
+    # the same tables compared as [[fit.models]]: k fitted, against k held at 0.4 with alpha fitted
+    models = '[[fit.models]]\nname = "k"\nparams = ["thermal_conductivity"]\n[[fit.models]]\nname = "alpha"\n' \
+             'params = ["thermal_expansion"]\n'
+    if comm.rank == 0:
+        text = (shared_tmp / "ptfe.toml").read_text().replace('[fit]\nparameters = ["thermal_conductivity"]\n', "")
+        (shared_tmp / "models.toml").write_text(text + models)
+    comm.barrier()
+    assert main(["fit", str(shared_tmp / "models.toml"), "-o", str(shared_tmp / "models"), "-q"]) == 0
+    ranked = {row["name"]: row for row in read_rows(shared_tmp / "models" / "models.csv")}
+    assert ranked["k"]["preferred"] == "1" and ranked["alpha"]["preferred"] == "0"
