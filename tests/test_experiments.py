@@ -126,6 +126,8 @@ def test_dc_series_starts_at_the_steady_response_and_heats_linearly(model):
     assert abs(ionic[1] / ionic[0] - 1) > 0.05
 
 
+@pytest.mark.serial  # suite time (21 s on 2 ranks);
+# the series protocols under MPI: test_dc_series_starts_at_the_steady_response_and_heats_linearly
 def test_force_series_follows_hertz_and_moves_the_resonance():
     """Contact radius (3FR/4E*)^(1/3), stiffness 2aE*, resonance of the cantilever's contact mode; the
     ionic response changes with the force (contact size and preload; its sign depends on the case)."""

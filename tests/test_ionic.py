@@ -80,6 +80,8 @@ def test_ionic_response_is_the_same_on_one_and_all_ranks():
         assert abs(world[key].displacement - alone[key].displacement) < 1e-9 * abs(alone[key].displacement)
 
 
+@pytest.mark.serial  # suite time (17 s on 2 ranks);
+# exchange and layers under MPI: tests/test_transport.py, test_the_layer_is_the_same_on_one_and_all_ranks
 def test_exchanging_surface_and_space_charge_change_the_ionic_response():
     """Sanity of the optional physics: a fast surface exchange pins c at the surface to the stress
     equilibrium (tests/test_transport.py) and an ion-rich surface layer strengthens the stress-driven

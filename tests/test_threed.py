@@ -242,6 +242,8 @@ def test_a_3d_model_too_large_for_the_direct_solver_is_refused_before_it_is_solv
 
 
 # a 3D harmonic balance, split by field: 3 s and 0.4 GB (coupled, before: 15 s and 2 GB)
+@pytest.mark.serial  # suite time (11 s on 2 ranks);
+# 3D under MPI: test_one_and_two_ranks_give_the_same_3d_answer; harmonic balance: tests/test_periodic.py
 def test_harmonic_balance_in_3d_reproduces_the_expansion_at_small_amplitude(monkeypatch):
     """The periodic modes run on the 3D domain through the same forms: at 0.1 uW (theta_1 = 0.8 K, the
     expansion holds to about 1e-4) harmonic balance gives the expansion's u_1 and ionic u_2; a harmonic

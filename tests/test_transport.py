@@ -92,6 +92,8 @@ def preload_base_state(ions: dict) -> float:
         return global_max(comm, np.abs(error)) / global_max(comm, np.abs(exact))
 
 
+@pytest.mark.serial  # suite time (14 s on 2 ranks);
+# the preload under MPI: test_contact_force_changes_the_ionic_response
 def test_exchange_keeps_the_stress_equilibrium_of_a_preload():
     """Blocking surfaces and an exchange toward c_eq = c0 exp(Omega sigma_h/(R T)), slow or fast, leave
     the base state at the stress equilibrium (measured 2.1e-3, 2.7e-3, 2.1e-3 of the equilibrium excess
