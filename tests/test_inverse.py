@@ -361,21 +361,6 @@ def test_fit_with_fewer_data_than_parameters_reports_them_undetermined(comm):
     json.dumps(result.to_json(), allow_nan=False)  # no Infinity or NaN in fit.json
 
 
-def test_a_fit_of_a_3d_study_is_refused_on_every_path(comm):
-    """geometry.model = '3d' without a [fit] section (which the study load refuses): fit_options, fit()
-    and ForwardModel refuse it naming geometry.model before any mesh is built."""
-    study = study_from_dict({
-        "sample": {"material": "PTFE"}, "geometry": {"model": "3d"}, "tip": {"contact_radius": 20e-9},
-        "excitation": {"mode": "power", "power_amplitude": 1e-6, "frequencies": [1e4]},
-    })
-    data = Data(np.array([1e4]), np.array([1]), np.array([1e-12]), None, np.array([1e-14]), None, True, np.array([2]))
-    for attempt in (lambda: fit_options(study, ["thermal_conductivity"]),
-                    lambda: fit(study, data, ["thermal_conductivity"], comm),
-                    lambda: ForwardModel(study, ["thermal_conductivity"], comm)):
-        with pytest.raises(InputError, match=r"^geometry.model = '3d': fits .* are not yet supported in 3D"):
-            attempt()
-
-
 def one_point(comm, sigma_given: bool) -> tuple:
     """A PTFE study and its thermal amplitude at 10 kHz, 5 % off: one datum for one parameter."""
     study = ptfe((1e4,), refinement=0.3)

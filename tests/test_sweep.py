@@ -21,7 +21,7 @@ from stimsim.solve.simulate import simulate
 from stimsim.core.errors import InputError
 from stimsim.io.files import RESPONSE_COLUMNS
 from stimsim.hpc.store import Store
-from stimsim.hpc.sweep import load_sweep, read_store, run_sweep, sweep_from_dict
+from stimsim.hpc.sweep import ModelCache, evaluate, load_sweep, read_store, run_sweep, sweep_from_dict
 
 from conftest import ROOT
 
@@ -471,3 +471,31 @@ def test_axes_name_a_table_of_an_array_by_its_index():
         sweep_from_dict(raw | {"sweep": {"axes": {"sample.species[2].diffusivity": [1e-13]}}})
     with pytest.raises(InputError, match=r"sweep.axes.sample.species\[0\].charge values must each be a whole number"):
         sweep_from_dict(raw | {"sweep": {"axes": {"sample.species[0].charge": [1.5]}}})
+
+
+def test_a_3d_sweep_of_a_grain_boundary_core_is_resumable_and_matches_direct_solves(shared_tmp):
+    """[sweep] in 3D: two Young's moduli of a grain boundary's core (no ions, coarse quarter box) through
+    the same store, stopped after one sample and resumed; each stored sample equals its own simulate(),
+    and a group's second sample on the same mesh takes over the model in place (a core property is an
+    in-place key)."""
+    comm = MPI.COMM_WORLD
+    raw = {**BASE, "geometry": {"model": "3d", "grain_boundaries": [
+        {"point": [0.0, 0.0], "normal": [1.0, 0.0], "width": 4e-9, "properties": {"youngs_modulus": 140e9}}]},
+        "excitation": {**BASE["excitation"], "frequencies": [1e5]}, "mesh": {"refinement": 0.25}}
+    key = "geometry.grain_boundaries[0].properties.youngs_modulus"
+    sweep = sweep_from_dict(raw | {"sweep": {"mode": "list", "axes": {key: [140e9, 60e9]}}})
+    store = shared_tmp / "store"
+    first = run_sweep(sweep, store, comm, quiet=True, max_samples=1)
+    assert (first.stored, first.complete) == (1, False)
+    summary = run_sweep(sweep, store, comm, quiet=True, resume=True)
+    assert (summary.stored, summary.failed, summary.new, summary.complete) == (2, 0, 1, True)
+    if comm.rank != 0:
+        return
+    stored, cache = responses_by_sample(store), ModelCache(MPI.COMM_SELF)
+    for index, made in enumerate(("mesh", "model reused in place")):
+        rows, _, how = evaluate(sweep.study(index), MPI.COMM_SELF, cache)
+        assert how.startswith(made)
+        fresh = [r.displacement for r in simulate(sweep.study(index), MPI.COMM_SELF).rows]
+        for got, cached, want in zip(stored[index], [r.displacement for r in rows], fresh, strict=True):
+            assert abs(got - want) <= 1e-8 * abs(want) and abs(cached - want) <= 1e-8 * abs(want)
+    cache.drop_model()

@@ -74,7 +74,7 @@ def test_a_tip_on_a_mirror_plane_keeps_the_half_of_the_sample(position, mirrors)
         ({"tip": {"position": [1e-7]}}, ["tip.position", "two numbers"]),
         ({"tip": {"position": [1.0, 0.0]}}, ["tip.position", "off the sample", "at most"]),
         ({"tip": {"position": [0.0, -1.0]}}, ["tip.position", "|y| must be"]),
-        ({"fit": {"parameters": ["sample.properties.diffusivity"]}}, ["fit", "not yet supported"]),
+        ({"design": {"target": "diffusivity"}}, ["design (measurement designs) is not yet supported"]),
     ],
 )
 def test_what_3d_cannot_do_is_refused_by_name(changes, words):

@@ -2,12 +2,14 @@
 
 The coefficients are DG0 fields (one value per material region), constants and the stress-free
 equilibrium concentration c0(x). :meth:`Coefficients.update` rewrites all of them for another study
-on the same mesh (the in-place parameters, :data:`IN_PLACE_KEYS`): forms that use them need no
+on the same mesh (the in-place parameters, :func:`in_place`): forms that use them need no
 recompilation. :meth:`Coefficients.values` gives the values of a study without writing them, for
 the tangent-linear directions of :mod:`stimsim.inverse.forward_model`.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import ufl
@@ -19,11 +21,20 @@ from stimsim.materials.library import GAS_CONSTANT
 from stimsim.physics.scaling import Scales
 from stimsim.materials.spacecharge import FARADAY
 
-#: Study keys (prefixes) whose changes :meth:`Coefficients.update` applies in place.
+#: Study keys (prefixes) whose changes :meth:`Coefficients.update` applies in place (see :func:`in_place`).
 IN_PLACE_KEYS = (
     "sample.properties.", "geometry.substrate_properties.", "ions.exchange_velocity",
     "excitation.contact_conductance", "excitation.frequencies", "solver.", "excitation.heater_temperature_coefficient",
 )
+#: The material overrides of a grain boundary's core and of the grain beyond it: in place as well (the
+#: regions' values are weighted into the cell-wise fields, :meth:`Coefficients.values`).
+GRAIN_PROPERTY_KEY = re.compile(r"geometry\.grain_boundaries\[\d+\]\.(beyond_)?properties\.\w+")
+
+
+def in_place(key: str) -> bool:
+    """Whether :meth:`Coefficients.update` applies a change of the study key ``key`` in place (with the
+    grain boundaries' arrays flattened by index, :func:`stimsim.study.schema.flat_keys`)."""
+    return key.startswith(IN_PLACE_KEYS) or GRAIN_PROPERTY_KEY.fullmatch(key) is not None
 
 
 def scales_for(study: Study) -> Scales:

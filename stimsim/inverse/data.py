@@ -10,7 +10,10 @@ DATA.csv has the column names of response.csv (a response.csv is valid input):
   (m, > 0) and ``phase_sigma_deg`` (degrees, > 0), the standard deviations of the measurement, and
   ``kind``: where a response.csv gives thermal, ionic and total rows for one harmonic, the total (what
   the tip measures) is used, and rows of exactly zero amplitude (the ionic rows of a material without
-  mobile ions) are left out.
+  mobile ions) are left out;
+* optional ``x_m`` and ``y_m`` (both or neither): the tip position (m) of a line scan or map (a 3D
+  study's line_scan.csv or map.csv is valid input). Each distinct position is a measurement condition
+  ``{"tip.position": [x, y]}``, so it gets its own forward model (its own mesh).
 
 Without ``amplitude_sigma_m`` every amplitude gets a relative standard deviation of
 :data:`DEFAULT_RELATIVE_SIGMA` and every phase :data:`DEFAULT_RELATIVE_SIGMA` rad (the same complex
@@ -38,6 +41,10 @@ log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("drive_frequency_hz", "harmonic", "amplitude_m")
 OPTIONAL_COLUMNS = ("phase_deg", "amplitude_sigma_m", "phase_sigma_deg")
+#: Columns of the tip position (m) of a scan: each position is a measurement condition.
+POSITION_COLUMNS = ("x_m", "y_m")
+#: The study key a scan's positions set.
+POSITION_KEY = "tip.position"
 #: Default relative standard deviation of the amplitudes (and, in rad, of the phases).
 DEFAULT_RELATIVE_SIGMA = 0.01
 #: Keys of a [[fit.data]] table that describe its channels (:class:`stimsim.io.measured.ChannelSpec`).
@@ -107,12 +114,20 @@ def read_data(path: str | Path) -> Data:
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise InputError("DATA", f"{str(path)!r} lacks the column(s) {', '.join(missing)} (needs {', '.join(REQUIRED_COLUMNS)})")
+    located = [c for c in POSITION_COLUMNS if c in columns]
+    if len(located) == 1:
+        raise InputError("DATA", f"{str(path)!r} has the column {located[0]} alone: a tip position needs both "
+                                 f"{' and '.join(POSITION_COLUMNS)} (m)")
+
+    def place(row):  # the point's (position and) frequency and harmonic, as written
+        return tuple(row[c] for c in (*located, "drive_frequency_hz", "harmonic"))
+
     if "kind" in columns:
-        totals = {(r["drive_frequency_hz"], r["harmonic"]) for r, _ in rows if r.get("kind") == "total"}
-        rows = [(r, n) for r, n in rows if r.get("kind") == "total" or (r["drive_frequency_hz"], r["harmonic"]) not in totals]
+        totals = {place(r) for r, _ in rows if r.get("kind") == "total"}
+        rows = [(r, n) for r, n in rows if r.get("kind") == "total" or place(r) not in totals]
     if not rows:
         raise InputError("DATA", f"{str(path)!r} has no data rows")
-    present = [c for c in OPTIONAL_COLUMNS if c in columns]
+    present = [c for c in (*OPTIONAL_COLUMNS, *located) if c in columns]
     table = {c: np.array([_number(r.get(c), c, n) for r, n in rows]) for c in (*REQUIRED_COLUMNS, *present)}
     lines = np.array([n for _, n in rows])
     if "kind" in columns:  # response.csv of a material without ions: its ionic rows are exactly zero
@@ -126,11 +141,13 @@ def read_data(path: str | Path) -> Data:
         _check(table, column, lines, lambda s: s > 0, "a positive standard deviation")
     if "phase_sigma_deg" in table and "phase_deg" not in table:
         raise InputError("DATA", "column phase_sigma_deg needs the column phase_deg")
+    condition, conditions = _positions(table, located)
     seen = {}
-    for f, n, line in zip(table["drive_frequency_hz"], table["harmonic"], lines):
-        if (f, n) in seen:
-            raise InputError("DATA", f"rows {seen[f, n]} and {line}: frequency {f:g} Hz, harmonic {int(n)} is given twice")
-        seen[f, n] = line
+    for c, f, n, line in zip(condition, table["drive_frequency_hz"], table["harmonic"], lines):
+        if (c, f, n) in seen:
+            at = f" at {POSITION_KEY} {conditions[c][POSITION_KEY]} m" if located else ""
+            raise InputError("DATA", f"rows {seen[c, f, n]} and {line}: frequency {f:g} Hz, harmonic {int(n)}{at} is given twice")
+        seen[c, f, n] = line
     amplitude, phase = table["amplitude_m"], table.get("phase_deg")
     sigma_given = "amplitude_sigma_m" in table
     phase_sigma = None
@@ -140,8 +157,20 @@ def read_data(path: str | Path) -> Data:
         frequency=table["drive_frequency_hz"], harmonic=table["harmonic"].astype(int), amplitude=amplitude,
         phase=None if phase is None else np.radians(phase),
         amplitude_sigma=table["amplitude_sigma_m"] if sigma_given else DEFAULT_RELATIVE_SIGMA * amplitude,
-        phase_sigma=phase_sigma, sigma_given=sigma_given, rows=lines,
+        phase_sigma=phase_sigma, sigma_given=sigma_given, rows=lines, condition=condition, conditions=conditions,
     )
+
+
+def _positions(table: dict, located: list) -> tuple[np.ndarray, tuple[dict, ...]]:
+    """The condition of every row and the conditions: one per distinct tip position (x_m, y_m; m) in the
+    order of first appearance, ``{"tip.position": [x, y]}``; without the columns one condition, {}."""
+    count = len(table["amplitude_m"])
+    if not located:
+        return np.zeros(count, dtype=int), ({},)
+    positions = list(zip(*(table[c].tolist() for c in POSITION_COLUMNS)))
+    distinct = list(dict.fromkeys(positions))
+    condition = np.array([distinct.index(p) for p in positions], dtype=int)
+    return condition, tuple({POSITION_KEY: list(p)} for p in distinct)
 
 
 def _number(text, column: str, line: int) -> float:

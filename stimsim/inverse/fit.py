@@ -31,8 +31,9 @@ from scipy.optimize import least_squares
 from stimsim.study.schema import MODE_KEYS, key_spec
 from stimsim.study.study import Study
 from stimsim.core.errors import InputError, SolverError, StimsimError, did_you_mean, suggest
+from stimsim.fem.coefficients import GRAIN_PROPERTY_KEY
 from stimsim.inverse.forward_model import (
-    ALIASES, ForwardModel, check_fittable_geometry, parameter_key, study_value, with_values,
+    ALIASES, ForwardModel, parameter_key, study_value, with_values,
 )
 from stimsim.inverse.results import Estimate, FitPoint, FitResult, Transform, finite, interval
 from stimsim.solve.limits import check_study, estimate
@@ -85,7 +86,6 @@ def fit_options(study: Study, parameters=(), require: bool = True, where: str | 
     every parameter must be one the model depends on with a start value that can be fitted. ``require``:
     refuse a fit without parameters (``stimsim validate`` does not: --param may name them); ``where``:
     the key errors about ``parameters`` name (default '--param')."""
-    check_fittable_geometry(study)
     table = study.extensions.get("fit", {})
     if not isinstance(table, dict):
         raise InputError("fit", "must be a table ([fit])")
@@ -142,7 +142,8 @@ def unfittable(study: Study, key: str) -> str | None:
     permittivity, or a drive key of another heating mode."""
     section, _, prop = key.rpartition(".")
     material = study.sample.material
-    ionic = section == "ions" or (prop in IONIC_PROPERTIES and section == "sample.properties")
+    sample_region = section == "sample.properties" or GRAIN_PROPERTY_KEY.fullmatch(key) is not None
+    ionic = section == "ions" or (prop in IONIC_PROPERTIES and sample_region)
     if ionic and not material.is_ionic:
         return (
             f"this study has no mobile ions ({material.name}: concentration, diffusivity and partial_molar_volume "

@@ -10,7 +10,9 @@ cheapest correct way:
   objects;
 * a change whose mesh is a uniform stretch of the current one (the contact radius and every radius tied
   to it) rebuilds the model on the same mesh, stretched (no remeshing, so the outputs stay smooth in the
-  parameter);
+  parameter); a 3D mesh is not stretched: it is kept while the contact radius, the tip position and the
+  grain-boundary planes stay (a grain boundary's core and grain beyond are in place, like the sample's
+  properties);
 * anything else, or a change that leaves the band the mesh was graded for (a chemical or thermal length
   more than :data:`MESH_BAND` times smaller than the mesh resolves, a domain more than :data:`MESH_BAND`
   times smaller than the rule asks for), generates a new mesh.
@@ -52,9 +54,10 @@ from mpi4py import MPI
 from ufl.algorithms import expand_derivatives
 
 from stimsim.core.errors import InputError
-from stimsim.fem.coefficients import thermally_nonlinear
+from stimsim.fem.coefficients import in_place, thermally_nonlinear
 from stimsim.fem.forms import compiled
 from stimsim.geometry.axisymmetric import MeshSpec
+from stimsim.geometry.box import BoxMeshSpec
 from stimsim.geometry.meshes import mesh_spec
 from stimsim.materials.library import PROPERTIES
 from stimsim.physics.coupled import DISPLACEMENT, TEMPERATURE
@@ -74,9 +77,8 @@ from stimsim.solve.forward import (
 from stimsim.solve.model import HarmonicModel
 from stimsim.solve.simulate import SimulationResult, simulate
 from stimsim.solve.validity import validity_parameters
-from stimsim.study.checks import NOT_YET_3D
 from stimsim.study.load import derived_study
-from stimsim.study.modes import GeometryModel, PeriodicMethod
+from stimsim.study.modes import PeriodicMethod
 from stimsim.study.schema import key_parts, key_spec
 from stimsim.study.study import Study
 
@@ -174,24 +176,22 @@ def produced_harmonics(drive, linear: bool) -> tuple[int, ...]:
 
 def stretched_spec(spec: MeshSpec, required: MeshSpec, band: float = MESH_BAND) -> MeshSpec | None:
     """``spec`` stretched to the length scale of ``required``, if the stretched mesh serves ``required``
-    (same geometry in units of the contact radius, lengths resolved within ``band``); else None. Only
-    axisymmetric meshes are stretched (a 3D spec gives None: its model is rebuilt)."""
-    if type(spec) is not MeshSpec or type(required) is not MeshSpec:
+    (same geometry in units of the contact radius, lengths resolved within ``band``); else None. A 3D
+    mesh is not stretched: it serves ``required`` as it is when the contact radius, the tip position,
+    the mirror planes and the grain-boundary planes are the same (then ``spec`` itself), else None."""
+    if isinstance(spec, BoxMeshSpec) and isinstance(required, BoxMeshSpec):
+        placed = ("length_scale", "tip_position", "mirrors", "refined_planes")
+        if any(getattr(spec, name) != getattr(required, name) for name in placed):
+            return None
+        stretched = spec
+    elif type(spec) is MeshSpec and type(required) is MeshSpec:
+        stretched = _stretched(spec, required.length_scale)
+    else:
         return None
-    s = required.length_scale / spec.length_scale
-
-    def stretch(length):
-        return None if length is None else length * s
 
     def same(a, b):
         return (a is None) == (b is None) and (a is None or math.isclose(a, b, rel_tol=1e-9))
 
-    stretched = MeshSpec(
-        length_scale=required.length_scale, domain_size=spec.domain_size * s,
-        surface_radii=tuple(r * s for r in spec.surface_radii), film_thickness=stretch(spec.film_thickness),
-        refinement=spec.refinement, absorption_length=stretch(spec.absorption_length),
-        chemical_length=stretch(spec.chemical_length), thermal_length=stretch(spec.thermal_length),
-    )
     similar = (
         stretched.refinement == required.refinement
         and len(stretched.surface_radii) == len(required.surface_radii)
@@ -209,9 +209,28 @@ def stretched_spec(spec: MeshSpec, required: MeshSpec, band: float = MESH_BAND) 
     return stretched
 
 
+def _stretched(spec: MeshSpec, length_scale: float) -> MeshSpec:
+    """The axisymmetric ``spec`` with every length scaled to the contact radius ``length_scale`` (m)."""
+    s = length_scale / spec.length_scale
+
+    def stretch(length):
+        return None if length is None else length * s
+
+    return MeshSpec(
+        length_scale=length_scale, domain_size=spec.domain_size * s,
+        surface_radii=tuple(r * s for r in spec.surface_radii), film_thickness=stretch(spec.film_thickness),
+        refinement=spec.refinement, absorption_length=stretch(spec.absorption_length),
+        chemical_length=stretch(spec.chemical_length), thermal_length=stretch(spec.thermal_length),
+    )
+
+
 def _perturbed(study: Study, key: str, value: float) -> Study:
-    """``study`` with one in-place key changed, without validation (for coefficient directions)."""
+    """``study`` with one in-place key changed, without validation (for coefficient directions); with
+    grain boundaries through the loader (validated), which derives the cores' and grains' materials
+    from the sample's and their overrides."""
     section, _, name = key.rpartition(".")
+    if study.sample.grain_boundaries:
+        return with_values(study, {key: value})
     if section == "sample.properties":
         sample = dataclasses.replace(study.sample, material=dataclasses.replace(study.sample.material, **{name: value}))
     elif section == "geometry.substrate_properties":
@@ -221,16 +240,6 @@ def _perturbed(study: Study, key: str, value: float) -> Study:
     else:
         return dataclasses.replace(study, excitation=dataclasses.replace(study.excitation, **{name: value}))
     return dataclasses.replace(study, sample=sample)
-
-
-def check_fittable_geometry(study: Study) -> None:
-    """Refuse to fit a 3D study (geometry.model = '3d'): the fitting model is axisymmetric only, whether
-    or not the study has a [fit] section (which :mod:`stimsim.study.checks` refuses at load)."""
-    if study.sample.model == GeometryModel.THREE_D:
-        raise InputError(
-            "geometry.model", f"= '3d': {NOT_YET_3D['fit']} are not yet supported in 3D; fit with "
-            "geometry.model = 'axisymmetric' (the tip on the axis)"
-        )
 
 
 def _check_slope_start(study: Study, key: str) -> None:
@@ -250,7 +259,6 @@ class ForwardModel:
     with the same arguments and gets the same numbers. A context manager that frees its PETSc objects."""
 
     def __init__(self, study: Study, parameters, comm: MPI.Comm = MPI.COMM_WORLD, frequencies=None):
-        check_fittable_geometry(study)
         self.comm = comm
         self.names = list(parameters)
         self.keys = [parameter_key(name) for name in self.names]
@@ -274,7 +282,7 @@ class ForwardModel:
         # with a Hertz preload the sample's elasticity sets the contact radius (the mesh); the time
         # domain has no tangent
         return (
-            key.startswith(self.model.in_place_keys) and not (study.tip.force and key in HERTZ_KEYS)
+            in_place(key) and not (study.tip.force and key in HERTZ_KEYS)
             and study.solver.periodic != PeriodicMethod.TIME_DOMAIN
         )
 

@@ -34,8 +34,8 @@ from mpi4py import MPI
 
 from stimsim.core.errors import InputError, SolverError, history
 from stimsim.fem.coefficients import (
-    IN_PLACE_KEYS,
     Coefficients,
+    in_place,
     scales_for,
     thermally_nonlinear,
 )
@@ -277,20 +277,16 @@ class HarmonicModel:
 
     # -- parameters ---------------------------------------------------------------------------
 
-    @property
-    def in_place_keys(self) -> tuple[str, ...]:
-        """Study keys (prefixes) that :meth:`set_parameters` can change."""
-        return IN_PLACE_KEYS
-
     def updates_in_place(self, study: Study) -> bool:
         """Whether :meth:`set_parameters` can turn this model into one of ``study`` (on a mesh valid for
-        both): they differ only in :attr:`in_place_keys`, with the same heating scale, the same
-        mobile ions and alpha and k both constant or not (the forms carry the alpha' and k' terms only
-        where some material has them)."""
-        old, new = flat_keys(self.study.resolved), flat_keys(study.resolved)
+        both): they differ only in in-place keys (:func:`stimsim.fem.coefficients.in_place`: material
+        properties, a grain boundary's core and grain beyond included), with the same heating scale, the
+        same mobile ions and alpha and k both constant or not (the forms carry the alpha' and k' terms
+        only where some material has them)."""
+        old, new = flat_keys(self.study.resolved, arrays=True), flat_keys(study.resolved, arrays=True)
         changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
         return (
-            all(k.startswith(IN_PLACE_KEYS) for k in changed)
+            all(in_place(k) for k in changed)
             and study.drive.scale == self.drive.scale
             and study.sample.material.is_ionic == self.ionic
             and thermally_nonlinear(study) == self.thermally_nonlinear

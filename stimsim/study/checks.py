@@ -166,11 +166,7 @@ def _check_time_steps(study: Study) -> None:
 
 
 #: What a study cannot use yet with geometry.model = '3d': section or key -> why.
-NOT_YET_3D = {
-    "fit": "fits (the inverse model stretches axisymmetric meshes)",
-    "design": "measurement designs (the inverse model stretches axisymmetric meshes)",
-    "sweep": "sweeps",
-}
+NOT_YET_3D = {"design": "measurement designs"}
 
 
 def _check_3d(study: Study, size: float) -> None:
@@ -178,7 +174,8 @@ def _check_3d(study: Study, size: float) -> None:
     (:func:`check_tip_position`)."""
     for section, what in NOT_YET_3D.items():
         if section in study.extensions:
-            raise InputError(section, f"{what} are not yet supported with geometry.model = '3d'")
+            raise InputError(section, f"({what}) is not yet supported with geometry.model = '3d' (fits, sweeps and "
+                             "scans are)")
     for i, boundary in enumerate(study.sample.grain_boundaries):
         _check_boundary_on_sample(f"geometry.grain_boundaries[{i}]", boundary, size)
     _check_summed_excess(study, size)

@@ -426,12 +426,16 @@ def _check_number(name: str, spec: Key, value: Any) -> float:
     return checked_number(name, value, spec.low, spec.high, spec.unit, spec.low_inclusive, spec.high_inclusive)
 
 
-def flat_keys(table: dict, prefix: str = "") -> dict:
-    """A nested study table as {dotted key: value}."""
+def flat_keys(table: dict, prefix: str = "", arrays: bool = False) -> dict:
+    """A nested study table as {dotted key: value}; with ``arrays`` an array of tables is flattened too,
+    by index (``geometry.grain_boundaries[0].properties.diffusivity``), else it is one value."""
     flat = {}
     for key, value in table.items():
         if isinstance(value, dict):
-            flat |= flat_keys(value, f"{prefix}{key}.")
+            flat |= flat_keys(value, f"{prefix}{key}.", arrays)
+        elif arrays and isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for i, item in enumerate(value):
+                flat |= flat_keys(item, f"{prefix}{key}[{i}].", arrays)
         else:
             flat[f"{prefix}{key}"] = value
     return flat
