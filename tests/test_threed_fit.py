@@ -9,7 +9,7 @@ from mpi4py import MPI
 
 from stimsim.core.errors import InputError
 from stimsim.fem.coefficients import in_place
-from stimsim.inverse.data import Data, read_data
+from stimsim.inverse.data import Data, data_from_tables, read_data
 from stimsim.inverse.fit import JointModel, fit_options, fit_with
 from stimsim.inverse.forward_model import ForwardModel
 from stimsim.study.load import study_from_dict
@@ -115,6 +115,23 @@ def test_a_scan_table_gives_a_condition_per_position(tmp_path):
     path.write_text("x_m,drive_frequency_hz,harmonic,amplitude_m\n0.0,1e5,1,1e-12\n")
     with pytest.raises(InputError, match="has the column x_m alone: a tip position needs both x_m and y_m"):
         read_data(path)
+
+
+def test_fit_data_tables_set_the_tip_position_of_their_points(tmp_path):
+    """[[fit.data]] tables with set = { "tip.position" = [x, y] }: a condition per position (a file each);
+    a position off the sample is refused naming the table's set."""
+    folder = tmp_path / f"rank-{MPI.COMM_WORLD.rank}"
+    folder.mkdir()
+    tables = []
+    for i, position in enumerate(POSITIONS):
+        (folder / f"p{i}.csv").write_text("freq,amp2\n100000.0,1e-14\n")
+        tables.append({"file": f"p{i}.csv", "frequency": "freq", "amplitude": "amp2", "harmonic": 2,
+                       "set": {"tip.position": position}})
+    data = data_from_tables(study_from_dict(raw_study() | {"fit": {"data": tables}}), folder)
+    assert data.conditions == tuple({"tip.position": p} for p in POSITIONS) and data.condition.tolist() == [0, 1]
+    tables[1]["set"] = {"tip": {"position": [1.0, 0.0]}}
+    with pytest.raises(InputError, match=r"fit.data\[1\].set names a study key or value the study refuses: tip.position x = 1"):
+        data_from_tables(study_from_dict(raw_study() | {"fit": {"data": tables}}), folder)
 
 
 def test_a_3d_forward_model_writes_a_core_change_in_place():
