@@ -22,11 +22,12 @@ FREQUENCY = 1e5
 POSITIONS = ([-20e-9, 0.0], [0.0, 0.0])
 
 
-def raw_study(core_diffusivity: float = START) -> dict:
+def raw_study() -> dict:
+    """Ionic SDC with a grain boundary at x = 0 whose 4 nm core's diffusivity starts at :data:`START`."""
     return {
         "sample": {"material": "SDC", "properties": {"diffusivity": 4e-10}},
         "geometry": {"model": "3d", "grain_boundaries": [
-            {"point": [0.0, 0.0], "normal": [1.0, 0.0], "width": 4e-9, "properties": {"diffusivity": core_diffusivity}}]},
+            {"point": [0.0, 0.0], "normal": [1.0, 0.0], "width": 4e-9, "properties": {"diffusivity": START}}]},
         "tip": {"contact_radius": 20e-9},
         "excitation": {"mode": "power", "power_amplitude": 1e-6, "frequencies": [FREQUENCY]},
         "mesh": {"refinement": 0.15},
