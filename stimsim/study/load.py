@@ -39,7 +39,10 @@ from stimsim.study.schema import (
     key_parts,
     reject_unknown,
 )
+from stimsim.study.modes import GeometryModel
 from stimsim.study.study import (
+    DEFAULT_3D_ACCURACY,
+    DEFAULT_REFINEMENT,
     Excitation,
     Ions,
     MeshOptions,
@@ -47,6 +50,7 @@ from stimsim.study.study import (
     SolverOptions,
     Study,
     Tip,
+    refinement_for,
 )
 
 
@@ -203,7 +207,7 @@ def _built(raw: dict) -> Study:
     resolved["sample"]["properties"] = {k: v for k, v in sample.material.properties().items() if k not in derived}
     if sample.substrate is not None:
         resolved["geometry"]["substrate_properties"] = sample.substrate.properties()
-    mesh = MeshOptions(**{k: v for k, v in resolved["mesh"].items() if v is not None})
+    mesh = _mesh(resolved["mesh"], sample.model)
     ions = _ions(resolved["ions"], sample, excitation.ambient_temperature)
     extensions = {name: raw[name] for name in EXTENSION_SECTIONS if name in raw}
     solver = SolverOptions(**{k: v for k, v in resolved["solver"].items() if v is not None})
@@ -215,6 +219,26 @@ def _built(raw: dict) -> Study:
     )
     cross_check(study)
     return study
+
+
+def _mesh(table: dict, model: GeometryModel) -> MeshOptions:
+    """The mesh options of the [mesh] ``table`` (defaults filled in; completed in place with the 3D
+    default accuracy or the axisymmetric default refinement): mesh.refinement as given, or chosen from
+    mesh.accuracy (:func:`~stimsim.study.study.refinement_for`); both at once are refused."""
+    refinement, accuracy = table["refinement"], table["accuracy"]
+    if refinement is not None and accuracy is not None:
+        raise InputError(
+            "mesh.accuracy", f"= {accuracy:g} and mesh.refinement = {refinement:g} are both given: give one "
+            "(mesh.accuracy chooses the refinement, mesh.refinement sets it)"
+        )
+    if refinement is None and accuracy is None:
+        if model == GeometryModel.THREE_D:
+            accuracy = table["accuracy"] = DEFAULT_3D_ACCURACY
+        else:
+            refinement = table["refinement"] = DEFAULT_REFINEMENT
+    if accuracy is not None:
+        refinement = refinement_for(accuracy, model)
+    return MeshOptions(refinement, accuracy, table["domain_thermal_lengths"], table["domain_size"])
 
 
 def _excitation(table: dict, given: set[str]) -> Excitation:
