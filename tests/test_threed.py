@@ -296,17 +296,25 @@ def test_the_graded_layer_grows_with_the_log_of_the_length_ratio():
     assert layer_heights(spec(DIFFUSIVITY)) == ()
 
 
-def test_a_graded_layer_mesh_is_tagged_and_structured():
-    """A mesh with the graded layer (chemical length a/20, quarter box): the contact disk, top surface and
-    volume are those of the box without it, and under the contact the vertices lie on the layer's planes."""
+@pytest.mark.parametrize("film", [None, RADIUS], ids=["halfspace", "film"])
+def test_a_graded_layer_mesh_is_tagged_and_structured(film):
+    """A mesh with the graded layer (chemical length a/20, quarter box): the contact disk, top surface,
+    volume and a film's interface and cells are those of the box without it, and under the contact the
+    vertices lie on the layer's planes (within half the film)."""
     from stimsim.geometry.box import layer_heights
+    from stimsim.geometry.domain import FILM, INTERFACE
 
-    raw = raw_study(ionic=True, sample={"properties": {"diffusivity": SHORT_DIFFUSIVITY}})
+    geometry = {"kind": "film", "film_thickness": film, "substrate": "Si"} if film else {}
+    raw = raw_study(ionic=True, sample={"properties": {"diffusivity": SHORT_DIFFUSIVITY}}, geometry=geometry)
     domain = load_domain(mesh_spec(study_from_dict(raw)), MPI.COMM_WORLD)
     size = domain.spec.scaled(domain.spec.domain_size)
     assert 0.96 * math.pi < domain.integral(domain.weight * domain.disk(RADIUS)) < math.pi
     assert math.isclose(domain.integral(domain.weight * domain.dx), 4 * size**3, rel_tol=1e-9)
     assert math.isclose(domain.integral(domain.weight * domain.top_surface()), 4 * size**2, rel_tol=1e-9)
+    if film:
+        assert math.isclose(domain.integral(domain.weight * domain.dx(FILM)), 4 * size**2, rel_tol=1e-9)
+        interface = ufl.Measure("dS", domain=domain.mesh, subdomain_data=domain.facet_tags)(INTERFACE)
+        assert math.isclose(domain.integral(domain.weight * interface), 4 * size**2, rel_tol=1e-9)
     x = domain.mesh.geometry.x
     under = np.concatenate(domain.comm.allgather(x[np.hypot(x[:, 0], x[:, 1]) < 0.9, 2]))
     heights = np.array(layer_heights(domain.spec))
@@ -334,3 +342,15 @@ def test_auto_solves_small_and_graded_models_directly_and_large_ones_iteratively
     with pytest.raises(InputError, match="solver.linear = 'iterative' does not converge on this mesh's graded"):
         HarmonicModel(study_from_dict({**raw_study(ionic=True, sample={"properties": {"diffusivity": SHORT_DIFFUSIVITY}}),
                                        "solver": {"linear": "iterative"}}), MPI.COMM_WORLD)
+
+
+@pytest.mark.serial
+def test_a_graded_mesh_reproduces_the_axisymmetric_ionic_response():
+    """A chemical length of a/20 (five graded layers) on a coarse mesh, refinement 0.25 (@@DOFS@@ DOFs,
+    direct): u1 and u2 within @@TOL@@ of the axisymmetric model (measured @@MEASURED@@; the defaults'
+    accuracy over 0.01-1 a and 5-50 nm contacts: docs/validation/verification.md, '3D defaults')."""
+    rows = [tip_rows(raw_study(model=m, ionic=True, sample={"properties": {"diffusivity": SHORT_DIFFUSIVITY}},
+                               mesh={"refinement": 0.25}))
+            for m in ("axisymmetric", "3d")]
+    for key in ((1, "thermal"), (2, "ionic")):
+        assert relative(rows[1][key].displacement, rows[0][key].displacement) < 0.05, key

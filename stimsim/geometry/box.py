@@ -70,19 +70,21 @@ MESHER_3D_VERSION = 3
 CELLS_PER_RADIUS = 4.0
 #: Cells per radius along each surface circle (contact and heated-disk edges, where the load jumps).
 CELLS_PER_CIRCLE = 8.0
-#: Cells per chemical length on the top surface inside the ionic-layer radius.
+#: Cells per chemical length on the top surface inside the ionic-layer radius, where there is no graded layer.
 CELLS_PER_CHEMICAL_LENGTH = 2.0
 #: Cells across a grain-boundary core, and per length of its space-charge layer, at refinement 1.
 CELLS_PER_CORE, CELLS_PER_LAYER = 1.0, 2.0
 #: Graded ionic surface layer (:func:`layer_heights`): layers per chemical length at the surface (at
 #: refinement 1), the growth ratio of the layer heights and the fewest layers worth extruding. Measured
-#: (SDC, a = 20 nm, 20 kHz, chemical length a/100, refinement 0.4, against the axisymmetric model): a
-#: growth of 2 instead of 1.5 takes 12 layers to 7 and the DOFs from 94.6k to 61.0k at the same u2 error
-#: (2.25 %, 2.27 %); a first height half as large changes u2 by 0.01 %.
+#: (SDC, a = 20 nm, 20 kHz, chemical length a/100, refinement 0.4, against the axisymmetric model; the
+#: layer then spanned the whole top face): a growth of 2 instead of 1.5 takes 12 layers to 7 and the DOFs
+#: from 94.6k to 61.0k at the same u2 error (2.25 %, 2.27 %); a first height half as large changes u2 by
+#: 0.01 % (docs/validation/verification.md, '3D defaults').
 LAYER_CELLS_PER_CHEMICAL_LENGTH, LAYER_GROWTH, MIN_LAYERS = 4.0, 2.0, 2
 #: Cells per radius along the contact edge of a mesh with a graded ionic layer: the second-order
 #: ionic sources concentrate there. Measured as above: u2 2.27 % with 8 (61.0k DOFs), 0.78 % with 12
-#: (66.5k), 0.42 % with 16 (74.1k).
+#: (66.5k), 0.42 % with 16 (74.1k); with the layer inside the ionic-layer radius only (the pocket of
+#: :func:`_build_box`), 12: u2 0.84 % at 58.3k DOFs.
 CELLS_PER_CONTACT_EDGE = 12.0
 #: Estimate of the layer's P2 nodes (:func:`estimated_nodes`): triangles of the top face per
 #: (1/h^2) of area, and P2 nodes that one layer adds per top triangle (a copy of the vertices and the

@@ -112,7 +112,7 @@ def linear_solver(study: Study) -> LinearSolver:
     :data:`AUTO_DIRECT_MEMORY`, else the direct one. A mesh with a graded surface layer
     (:func:`stimsim.geometry.box.layer_heights`) is always solved directly: the iterative solver's multigrid
     blocks do not converge on its flat cells (docs/developer/performance.md, '3D solvers'). The choice does not
-    depend on the ranks, so 1 and N ranks solve alike."""
+    depend on the ranks, so 1 and N ranks solve alike; it is made from the study, before meshing."""
     chosen = study.solver.linear
     if chosen != LinearSolver.AUTO:
         return chosen
@@ -157,10 +157,10 @@ def check_estimated_size(study: Study) -> None:
 
 
 def _iterative_advice(study: Study) -> str:
-    """' or set solver.linear = ...,' where the iterative solver could take a model the direct one refuses."""
-    if not study.sample.material.is_ionic or linear_solver(study) == LinearSolver.ITERATIVE:
-        return ""
-    if layer_heights(mesh_spec(study)):
+    """' or set solver.linear = ...,' where the iterative solver could take a model the direct one refuses
+    (mobile ions, no graded layer, not solved iteratively already), else ''."""
+    iterative_fits = study.sample.material.is_ionic and not layer_heights(mesh_spec(study))
+    if not iterative_fits or linear_solver(study) == LinearSolver.ITERATIVE:
         return ""
     return " or set solver.linear = 'auto' or 'iterative',"
 
@@ -168,7 +168,7 @@ def _iterative_advice(study: Study) -> str:
 def check_iterative_mesh(study: Study) -> None:
     """Refuse ``solver.linear = 'iterative'`` on a mesh with a graded surface layer, where its multigrid
     blocks do not converge (:func:`linear_solver`)."""
-    if linear_solver(study) != LinearSolver.ITERATIVE or not study.sample.material.is_ionic:
+    if study.solver.linear != LinearSolver.ITERATIVE or not study.sample.material.is_ionic:
         return
     spec = mesh_spec(study)
     if spec.gdim == 3 and layer_heights(spec):

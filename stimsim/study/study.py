@@ -154,10 +154,11 @@ ACCURACY_RULES = {GeometryModel.THREE_D: (0.45, 3.0), GeometryModel.AXISYMMETRIC
 
 
 def refinement_for(accuracy: float, model: GeometryModel) -> float:
-    """The mesh.refinement (within its range 0.1-16) that :data:`ACCURACY_RULES` gives the geometry
-    ``model`` for the relative ``accuracy``."""
+    """The mesh.refinement that :data:`ACCURACY_RULES` gives the geometry ``model`` for the relative
+    ``accuracy`` (over mesh.accuracy's range [1e-5, 0.1]: 0.21-4.5 in 3D, 0.14-5.5 axisymmetric, within
+    mesh.refinement's range)."""
     refinement, order = ACCURACY_RULES[model]
-    return float(min(max(refinement * (accuracy / DEFAULT_3D_ACCURACY) ** (-1 / order), 0.1), 16.0))
+    return refinement * (accuracy / DEFAULT_3D_ACCURACY) ** (-1 / order)
 
 
 #: Without [solver] harmonics, the periodic methods report harmonics up to this multiple of the ionic
