@@ -262,7 +262,7 @@ def test_keys_that_would_do_nothing_warn(caplog):
     assert "solver.linear = 'iterative' is not used without mobile ions" in caplog.text
 
 
-def test_mesh_accuracy_chooses_the_refinement_and_mesh_refinement_still_sets_it():
+def test_mesh_accuracy_chooses_the_refinement_and_mesh_refinement_still_sets_it(caplog):
     """Without [mesh] keys a 3D study is meshed for mesh.accuracy 0.01 (refinement 0.45) and an
     axisymmetric one at refinement 1; a tighter accuracy refines by the model's rule (error ~
     refinement^-p); mesh.refinement is honoured as given; the resolved study loads to the same mesh."""
@@ -278,6 +278,9 @@ def test_mesh_accuracy_chooses_the_refinement_and_mesh_refinement_still_sets_it(
     assert refinements[0] < refinements[1] < refinements[2]
     assert abs(refinements[2] / refinements[1] - 10 ** (1 / 3)) < 1e-12
     assert study_from_dict({**threed, "mesh": {"refinement": 0.3}}).mesh.refinement == 0.3
+    both = study_from_dict({**threed, "mesh": {"refinement": 0.3, "accuracy": 1e-3}})  # refinement wins, warned
+    assert both.mesh.refinement == 0.3 and both.mesh.accuracy is None and "accuracy" not in both.resolved["mesh"]
+    assert "mesh.accuracy = 0.001 is not used: mesh.refinement = 0.3 sets the mesh" in caplog.text
     axisymmetric = study_from_dict(base())
     assert axisymmetric.mesh.refinement == 1.0 and axisymmetric.mesh.accuracy is None
     assert study_from_dict({**base(), "mesh": {"accuracy": 0.01}}).mesh.refinement == 0.35
@@ -286,7 +289,6 @@ def test_mesh_accuracy_chooses_the_refinement_and_mesh_refinement_still_sets_it(
 @pytest.mark.parametrize(
     "mesh, expected",
     [
-        ({"accuracy": 0.01, "refinement": 0.5}, "mesh.accuracy = 0.01 and mesh.refinement = 0.5 are both given: give one"),
         ({"accuracy": 0.5}, "mesh.accuracy = 0.5 is outside the accepted range [1e-05, 0.1]"),
         ({"accuracy": 0.0}, "mesh.accuracy = 0 is outside the accepted range [1e-05, 0.1]"),
     ],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import math
 import re
 import tomllib
@@ -52,6 +53,9 @@ from stimsim.study.study import (
     Tip,
     refinement_for,
 )
+
+
+log = logging.getLogger(__name__)
 
 
 def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Study:
@@ -222,15 +226,14 @@ def _built(raw: dict) -> Study:
 
 
 def _mesh(table: dict, model: GeometryModel) -> MeshOptions:
-    """The mesh options of the [mesh] ``table`` (defaults filled in; completed in place with the 3D
-    default accuracy or the axisymmetric default refinement): mesh.refinement as given, or chosen from
-    mesh.accuracy (:func:`~stimsim.study.study.refinement_for`); both at once are refused."""
+    """The mesh options of the [mesh] ``table`` (defaults filled in; completed in place to what sets the
+    mesh level: mesh.refinement as given, else mesh.accuracy, 0.01 in 3D, or the axisymmetric default
+    refinement). mesh.refinement wins over mesh.accuracy (warned); an accuracy chooses the refinement by
+    :func:`~stimsim.study.study.refinement_for`."""
     refinement, accuracy = table["refinement"], table["accuracy"]
     if refinement is not None and accuracy is not None:
-        raise InputError(
-            "mesh.accuracy", f"= {accuracy:g} and mesh.refinement = {refinement:g} are both given: give one "
-            "(mesh.accuracy chooses the refinement, mesh.refinement sets it)"
-        )
+        log.warning(f"mesh.accuracy = {accuracy:g} is not used: mesh.refinement = {refinement:g} sets the mesh")
+        accuracy = table["accuracy"] = None
     if refinement is None and accuracy is None:
         if model == GeometryModel.THREE_D:
             accuracy = table["accuracy"] = DEFAULT_3D_ACCURACY
