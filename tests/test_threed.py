@@ -346,11 +346,12 @@ def test_auto_solves_small_and_graded_models_directly_and_large_ones_iteratively
 
 @pytest.mark.serial
 def test_a_graded_mesh_reproduces_the_axisymmetric_ionic_response():
-    """A chemical length of a/20 (five graded layers) on a coarse mesh, refinement 0.25 (@@DOFS@@ DOFs,
-    direct): u1 and u2 within @@TOL@@ of the axisymmetric model (measured @@MEASURED@@; the defaults'
-    accuracy over 0.01-1 a and 5-50 nm contacts: docs/validation/verification.md, '3D defaults')."""
+    """A chemical length of a/20 (five graded layers) on a coarse mesh, refinement 0.2 (11.8k DOFs,
+    direct): u2 within the axisymmetric model's 2 % (measured 1.5 %; 0.7 % at refinement 0.25) and u1 within
+    3 % (2.3 %: the thermoelastic resolution of so coarse a mesh, 0.5-0.8 % at the default accuracy; the
+    defaults over 0.01-1 a and 5-50 nm contacts: docs/validation/verification.md, '3D defaults')."""
     rows = [tip_rows(raw_study(model=m, ionic=True, sample={"properties": {"diffusivity": SHORT_DIFFUSIVITY}},
-                               mesh={"refinement": 0.25}))
+                               mesh={"refinement": 0.2 if m == "3d" else REFINEMENT}))
             for m in ("axisymmetric", "3d")]
-    for key in ((1, "thermal"), (2, "ionic")):
-        assert relative(rows[1][key].displacement, rows[0][key].displacement) < 0.05, key
+    assert relative(rows[1][(1, "thermal")].displacement, rows[0][(1, "thermal")].displacement) < 3e-2
+    assert relative(rows[1][(2, "ionic")].displacement, rows[0][(2, "ionic")].displacement) < 2e-2

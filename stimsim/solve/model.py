@@ -162,7 +162,7 @@ def _iterative_advice(study: Study) -> str:
     iterative_fits = study.sample.material.is_ionic and not layer_heights(mesh_spec(study))
     if not iterative_fits or linear_solver(study) == LinearSolver.ITERATIVE:
         return ""
-    return " or set solver.linear = 'auto' or 'iterative',"
+    return " or set solver.linear = 'iterative' (or 'auto'),"
 
 
 def check_iterative_mesh(study: Study) -> None:
