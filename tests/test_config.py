@@ -281,6 +281,10 @@ def test_mesh_accuracy_chooses_the_refinement_and_mesh_refinement_still_sets_it(
     both = study_from_dict({**threed, "mesh": {"refinement": 0.3, "accuracy": 1e-3}})  # refinement wins, warned
     assert both.mesh.refinement == 0.3 and both.mesh.accuracy is None and "accuracy" not in both.resolved["mesh"]
     assert "mesh.accuracy = 0.001 is not used: mesh.refinement = 0.3 sets the mesh" in caplog.text
+    from stimsim.geometry.box import layer_heights
+
+    ceria = load_study(ROOT / "studies" / "ceria_3d.toml")  # the case: sqrt(D/omega) = a/5, three layers
+    assert ceria.mesh.refinement == 0.45 and len(layer_heights(mesh_spec(ceria))) == 3
     axisymmetric = study_from_dict(base())
     assert axisymmetric.mesh.refinement == 1.0 and axisymmetric.mesh.accuracy is None
     assert study_from_dict({**base(), "mesh": {"accuracy": 0.01}}).mesh.refinement == 0.35
