@@ -531,7 +531,7 @@ def _validate(args, comm) -> int:
 
     from stimsim.geometry.meshes import mesh_spec
     from stimsim.solve.limits import check_study, estimate
-    from stimsim.solve.model import check_estimated_size, estimated_direct_dofs
+    from stimsim.solve.model import check_estimated_size, estimated_direct_dofs, linear_solver
 
     study = _load(args)
     summary = []
@@ -575,7 +575,8 @@ def _validate(args, comm) -> int:
     check_estimated_size(study)
     spec = mesh_spec(study)
     if spec.gdim == 3:
-        summary.append(f"about {estimated_direct_dofs(study)} DOFs to factorise (estimate)")
+        summary.append(f"mesh.refinement {study.mesh.refinement:.3g}, about {estimated_direct_dofs(study)} DOFs to "
+                       f"factorise (estimate), {linear_solver(study)} linear solver")
     if comm.rank == 0:
         print(tomli_w.dumps(study.resolved), end="")
         for key, material in (("sample.material", study.sample.material), ("geometry.substrate", study.sample.substrate)):

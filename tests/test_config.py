@@ -260,3 +260,42 @@ def test_keys_that_would_do_nothing_warn(caplog):
     """solver.linear = 'iterative' without mobile ions warns (MUMPS still factorises heat and mechanics)."""
     load_study(ROOT / "studies" / "centred_3d.toml", ["sample.properties.partial_molar_volume=0.0", "solver.linear=iterative"])
     assert "solver.linear = 'iterative' is not used without mobile ions" in caplog.text
+
+
+def test_mesh_accuracy_chooses_the_refinement_and_mesh_refinement_still_sets_it(caplog):
+    """Without [mesh] keys a 3D study is meshed for mesh.accuracy 0.01 (refinement 0.45) and an
+    axisymmetric one at refinement 1; a tighter accuracy refines by the model's rule (error ~
+    refinement^-p); mesh.refinement is honoured as given; the resolved study loads to the same mesh."""
+    from stimsim.study.modes import GeometryModel
+    from stimsim.study.study import ACCURACY_RULES
+
+    threed = with_change("geometry.model", '"3d"')
+    study = study_from_dict(threed)
+    assert study.mesh.refinement == ACCURACY_RULES[GeometryModel.THREE_D][0] == 0.45
+    assert study.resolved["mesh"]["accuracy"] == 0.01 and "refinement" not in study.resolved["mesh"]
+    assert study_from_dict({**threed, "mesh": study.resolved["mesh"]}).mesh == study.mesh
+    refinements = [study_from_dict({**threed, "mesh": {"accuracy": a}}).mesh.refinement for a in (0.1, 0.01, 1e-3)]
+    assert refinements[0] < refinements[1] < refinements[2]
+    assert abs(refinements[2] / refinements[1] - 10 ** (1 / 3)) < 1e-12
+    assert study_from_dict({**threed, "mesh": {"refinement": 0.3}}).mesh.refinement == 0.3
+    both = study_from_dict({**threed, "mesh": {"refinement": 0.3, "accuracy": 1e-3}})  # refinement wins, warned
+    assert both.mesh.refinement == 0.3 and both.mesh.accuracy is None and "accuracy" not in both.resolved["mesh"]
+    assert "mesh.accuracy = 0.001 is not used: mesh.refinement = 0.3 sets the mesh" in caplog.text
+    from stimsim.geometry.box import layer_heights
+
+    ceria = load_study(ROOT / "studies" / "ceria_3d.toml")  # the issue's case: sqrt(D/omega) = a/5, three layers
+    assert ceria.mesh.refinement == 0.45 and len(layer_heights(mesh_spec(ceria))) == 3
+    axisymmetric = study_from_dict(base())
+    assert axisymmetric.mesh.refinement == 1.0 and axisymmetric.mesh.accuracy is None
+    assert study_from_dict({**base(), "mesh": {"accuracy": 0.01}}).mesh.refinement == 0.35
+
+
+@pytest.mark.parametrize(
+    "mesh, expected",
+    [
+        ({"accuracy": 0.5}, "mesh.accuracy = 0.5 is outside the accepted range [1e-05, 0.1]"),
+        ({"accuracy": 0.0}, "mesh.accuracy = 0 is outside the accepted range [1e-05, 0.1]"),
+    ],
+)
+def test_bad_mesh_accuracy_names_the_key(mesh, expected):
+    assert expected in error_for({**base(), "mesh": mesh})

@@ -10,13 +10,21 @@ radius, ionic layer) is a circle of mesh edges around the tip (gmsh OCC disks fr
 top face), and each annulus between two radii has its own facet tag as in 2D
 (:data:`stimsim.geometry.domain.TOP_SEGMENT` + i).
 
-Grading (same spirit as 2D, isotropic cells): the cell size grows linearly with the distance d from
-the heated disk, ``h(d) = h_min + (growth - 1) d`` with h_min the smallest feature over
-:data:`CELLS_PER_RADIUS`; each surface circle of radius r is resolved by cells of r /
-:data:`CELLS_PER_CIRCLE`; with mobile ions, cells of
-chemical_length / :data:`CELLS_PER_CHEMICAL_LENGTH` on the top surface out to the ionic-layer radius
-(isotropic: gmsh has no 3D boundary-layer field, so a chemical length far below the contact radius
-is costly). A film interface gets no size of its own (see :func:`_set_size_field`).
+Grading (same spirit as 2D): the cell size grows linearly with the distance d from the heated disk,
+``h(d) = h_min + (growth - 1) d`` with h_min the smallest feature over :data:`CELLS_PER_RADIUS`; each
+surface circle of radius r where the load or the averaging changes is resolved by cells of r /
+:data:`CELLS_PER_CIRCLE` (r / :data:`CELLS_PER_CONTACT_EDGE` at the contact edge of a mesh with a graded
+ionic layer, where the second-order ionic sources concentrate). With mobile ions the concentration has
+a boundary layer of the chemical length under the top surface (docs/developer/numerics.md, 'Model and
+numerics (as implemented)'). Where the chemical length is below the contact cells it is resolved by a
+graded surface layer (:func:`layer_heights`): the top face is meshed at ``z = -t`` and extruded up to
+z = 0 in structured layers (prisms split into tetrahedra), from chemical_length /
+:data:`LAYER_CELLS_PER_CHEMICAL_LENGTH` at the surface growing by :data:`LAYER_GROWTH` up to the contact
+cells, coarse laterally (the top face's cells), so that the layer costs a number of layers that grows
+with ln(a / chemical_length), not cells of the chemical length over the whole heated region.
+Otherwise (a chemical length at least the contact cells) the top surface inside the ionic-layer radius
+gets isotropic cells of chemical_length / :data:`CELLS_PER_CHEMICAL_LENGTH`. A film interface gets no
+size of its own (see :func:`_set_size_field`).
 Grain boundaries (:mod:`stimsim.study.grains`; they do not cut the mesh) refine it through their cores and
 space-charge layers near the tip: cells of min(width / :data:`CELLS_PER_CORE`, layer length /
 :data:`CELLS_PER_LAYER`) at the core where it passes through the heated disk (the layer length: the
@@ -57,15 +65,31 @@ from stimsim.geometry.domain import (
 from stimsim.study.lengths import boundary_layer_length
 
 #: Bump when the 3D mesher changes, so that cached meshes are regenerated.
-MESHER_3D_VERSION = 2
+MESHER_3D_VERSION = 3
 #: Cells per smallest feature at the contact, at refinement 1 (coarser than 2D: cells are volumes).
 CELLS_PER_RADIUS = 4.0
 #: Cells per radius along each surface circle (contact and heated-disk edges, where the load jumps).
 CELLS_PER_CIRCLE = 8.0
-#: Cells per chemical length on the top surface inside the ionic-layer radius.
+#: Cells per chemical length on the top surface inside the ionic-layer radius, where there is no graded layer.
 CELLS_PER_CHEMICAL_LENGTH = 2.0
 #: Cells across a grain-boundary core, and per length of its space-charge layer, at refinement 1.
 CELLS_PER_CORE, CELLS_PER_LAYER = 1.0, 2.0
+#: Graded ionic surface layer (:func:`layer_heights`): layers per chemical length at the surface (at
+#: refinement 1), the growth ratio of the layer heights and the fewest layers worth extruding. Measured
+#: (SDC, a = 20 nm, 20 kHz, chemical length a/100, refinement 0.4, against the axisymmetric model; the
+#: layer then spanned the whole top face): a growth of 2 instead of 1.5 takes 12 layers to 7 and the DOFs
+#: from 94.6k to 61.0k at the same u2 error (2.25 %, 2.27 %); a first height half as large changes u2 by
+#: 0.01 % (docs/validation/verification.md, '3D defaults').
+LAYER_CELLS_PER_CHEMICAL_LENGTH, LAYER_GROWTH, MIN_LAYERS = 4.0, 2.0, 2
+#: Cells per radius along the contact edge of a mesh with a graded ionic layer: the second-order
+#: ionic sources concentrate there. Measured as above: u2 2.27 % with 8 (61.0k DOFs), 0.78 % with 12
+#: (66.5k), 0.42 % with 16 (74.1k); with the layer inside the ionic-layer radius only (the pocket of
+#: :func:`_build_box`), 12: u2 0.84 % at 58.3k DOFs.
+CELLS_PER_CONTACT_EDGE = 12.0
+#: Estimate of the layer's P2 nodes (:func:`estimated_nodes`): triangles of the top face per
+#: (1/h^2) of area, and P2 nodes that one layer adds per top triangle (a copy of the vertices and the
+#: in-plane edges, the vertical edges and a diagonal per side face).
+TRIANGLES_PER_AREA, NODES_PER_LAYER_TRIANGLE = 4 / np.sqrt(3), 4.0
 #: Smallest accepted ratio of a grain boundary's cells (core width / CELLS_PER_CORE, layer length /
 #: CELLS_PER_LAYER) to the cells at the contact (:func:`contact_cell`): below it the boundary's
 #: refinement multiplies the mesh. Measured on studies/grain_boundary_3d.toml at refinement 0.35 (20 nm
@@ -147,27 +171,56 @@ def _check_boundary_cells(study, cell: float) -> None:
 def estimated_nodes(spec: BoxMeshSpec) -> float:
     """Estimate, without meshing (in milliseconds), of the P2 nodes (vertices and edges) of the mesh of
     ``spec``: :data:`NODES_FIT` of the integral of 1/h^3 over the meshed part of the box, h the size
-    field of :func:`_set_size_field` about the tip (heated disk, surface circles, ionic layer), which
-    depends on the distance from the tip's axis and the depth only; each circle about the axis counts by
-    the fraction of it inside the meshed box. Grain-boundary planes are not counted (their refinement is
-    bounded by :data:`MIN_BOUNDARY_CELL_RATIO`); below about 10 000 nodes it underestimates (by 41 % at 2 000)."""
+    field of :func:`_set_size_field` about the tip (:func:`_surface_sizes`), which depends on the
+    distance from the tip's axis and the depth only; each circle about the axis counts by the fraction
+    of it inside the meshed box. A graded ionic layer adds :data:`NODES_PER_LAYER_TRIANGLE` per layer and
+    triangle of its top face (:data:`TRIANGLES_PER_AREA` over h^2 at the surface, inside its radius).
+    Grain-boundary planes are not counted (their refinement is bounded by :data:`MIN_BOUNDARY_CELL_RATIO`).
+    Below about 10 000 nodes it underestimates: by 41 % at 2 000; by 29-45 % on the default 3D meshes of
+    sqrt(D/omega) = 0.01-1 a (3 600-8 400 nodes, the graded ones most), 4-19 % at refinement 0.7 and 4-11 % at
+    refinement 1 (9 400-33 000 nodes)."""
     h_min, slope, h_max = grading_sizes(spec, CELLS_PER_RADIUS)
     size = spec.scaled(spec.domain_size)
     rho, d_rho = _cells(h_min / 100, 2 * size)
     depth, d_depth = _cells(h_min / 100, size)
-    rho, depth = rho[:, None], depth[None, :]
-    radii = [spec.scaled(r) for r in spec.surface_radii]
-    heated = max(r for r in radii if r <= 1 + 1e-9)
-    sizes = [h_min + slope * np.hypot(np.maximum(rho - heated, 0), depth)]
-    sizes += [r / (CELLS_PER_CIRCLE * spec.refinement) + slope * np.hypot(rho - r, depth) for r in radii]
-    if spec.chemical_length:
-        layer = max(r for r in radii if r <= IONIC_LAYER_RADII * (1 + 1e-9))
-        h_layer = spec.scaled(spec.chemical_length) / (CELLS_PER_CHEMICAL_LENGTH * spec.refinement)
-        sizes.append(h_layer + slope * np.hypot(np.maximum(rho - layer, 0), depth))
-    h = np.minimum(np.min(sizes, axis=0), h_max)
-    ring = 2 * np.pi * rho[:, 0] * d_rho * _inside(spec, rho[:, 0])
+    ring = 2 * np.pi * rho * d_rho * _inside(spec, rho)
+    h = _size_at(spec, rho[:, None], depth[None, :])
     factor, exponent = NODES_FIT
-    return factor * float(ring @ (h**-3.0) @ d_depth) ** exponent
+    nodes = factor * float(ring @ (h**-3.0) @ d_depth) ** exponent
+    layers = len(layer_heights(spec))
+    if layers:
+        inside = rho <= _layer_radius(spec)
+        triangles = TRIANGLES_PER_AREA * float(ring[inside] @ _size_at(spec, rho[inside], 0.0) ** -2.0)
+        nodes += NODES_PER_LAYER_TRIANGLE * layers * triangles
+    return nodes
+
+
+def _size_at(spec: BoxMeshSpec, rho, depth) -> np.ndarray:
+    """The size field of :func:`_set_size_field` (mesh units) at the distance ``rho`` from the tip's
+    axis and the ``depth`` below the top surface (mesh units, arrays that broadcast)."""
+    _, slope, h_max = grading_sizes(spec, CELLS_PER_RADIUS)
+    sizes = []
+    for kind, radius, h0 in _surface_sizes(spec):
+        lateral = np.maximum(rho - radius, 0) if kind == "disk" else rho - radius
+        sizes.append(h0 + slope * np.hypot(lateral, depth))
+    return np.minimum(np.min(np.broadcast_arrays(*sizes), axis=0), h_max)
+
+
+def _surface_sizes(spec: BoxMeshSpec) -> list[tuple[str, float, float]]:
+    """The sources of the size field about the tip, as (kind, radius, size) in mesh units: 'disk' (the
+    disk of that radius on the top surface) or 'circle' (its edge), each growing at the grading's slope
+    from that size (:func:`_set_size_field`)."""
+    h_min = grading_sizes(spec, CELLS_PER_RADIUS)[0]
+    radii = [spec.scaled(r) for r in spec.surface_radii]
+    layered = bool(layer_heights(spec))
+    sources = [("disk", max(r for r in radii if r <= 1 + 1e-9), h_min)]
+    for r in radii:
+        cells = CELLS_PER_CONTACT_EDGE if layered and r <= 1 + 1e-9 else CELLS_PER_CIRCLE
+        sources.append(("circle", r, r / (cells * spec.refinement)))
+    if spec.chemical_length and not layered:
+        h_layer = spec.scaled(spec.chemical_length) / (CELLS_PER_CHEMICAL_LENGTH * spec.refinement)
+        sources.append(("disk", max(r for r in radii if r <= IONIC_LAYER_RADII * (1 + 1e-9)), h_layer))
+    return sources
 
 
 def _cells(first: float, last: float, count: int = 400) -> tuple[np.ndarray, np.ndarray]:
@@ -202,59 +255,130 @@ def write_box_msh(spec: BoxMeshSpec, path: Path) -> None:
         gmsh.finalize()
 
 
-def _build_box(spec: BoxMeshSpec):
+def _build_box(spec: BoxMeshSpec) -> list[list[int]]:
     """The box (a film and a substrate box with a film), the surface disks fragmented into its top
-    face and the physical groups. Returns the top-surface annuli (lists of surfaces, innermost first)."""
-    import gmsh
-
-    size = spec.scaled(spec.domain_size)
-    low = [0.0 if name in spec.mirrors else -size for name in MIRRORS]
-    depths = [0.0, -size] if spec.film_thickness is None else [0.0, -spec.scaled(spec.film_thickness), -size]
-    layers = [gmsh.model.occ.addBox(low[0], low[1], bottom, size - low[0], size - low[1], top - bottom)
-              for top, bottom in zip(depths[:-1], depths[1:])]
-    annuli, volumes, faces = _cut_disks(spec, layers)
-    for tag, entities in zip((FILM, SUBSTRATE), volumes):
-        gmsh.model.addPhysicalGroup(3, entities, tag)
-    for i, surfaces in enumerate(annuli):
-        gmsh.model.addPhysicalGroup(2, surfaces, TOP_SEGMENT + i)
-    for tag, surfaces in _classify_faces(spec, faces).items():
-        if surfaces:
-            gmsh.model.addPhysicalGroup(2, surfaces, tag)
-    return annuli
-
-
-def _cut_disks(spec: BoxMeshSpec, layers: list[int]):
-    """Fragment the surface disks around the tip into the top face of the ``layers`` (volumes) and
-    drop their parts outside the box. Returns the annuli (surfaces between two radii, innermost
-    first), the volumes of each layer and the other boundary surfaces."""
+    face, with ions and a short chemical length the graded layer (:func:`_graded_layer`), and the physical
+    groups. Returns, per surface radius, the surfaces of the annulus inside it (innermost first) that the
+    mesh starts from: on the top face, or for the layer's radii on its floor (extruded to the top face)."""
     import gmsh
 
     occ = gmsh.model.occ
+    size = spec.scaled(spec.domain_size)
+    low = [0.0 if name in spec.mirrors else -size for name in MIRRORS]
+    depths = [0.0, -size] if spec.film_thickness is None else [0.0, -spec.scaled(spec.film_thickness), -size]
+    boxes = [occ.addBox(low[0], low[1], bottom, size - low[0], size - low[1], top - bottom)
+             for top, bottom in zip(depths[:-1], depths[1:])]
+    heights = layer_heights(spec)
+    level, pocket = -sum(heights), _layer_radius(spec) if heights else 0.0
     x, y = spec.scaled_tip_position
-    disks = [occ.addDisk(x, y, 0.0, spec.scaled(r), spec.scaled(r)) for r in spec.surface_radii]
-    _, pieces = occ.fragment([(3, v) for v in layers], [(2, d) for d in disks])
+    if heights:  # the layer's place: a cylindrical pocket under the top face
+        cylinder = occ.addCylinder(x, y, level, 0, 0, -level, pocket)
+        boxes = [v for _, v in occ.cut([(3, boxes[0])], [(3, cylinder)])[0]] + boxes[1:]
+    disks = [occ.addDisk(x, y, level if r <= pocket else 0.0, r, r) for r in map(spec.scaled, spec.surface_radii)]
+    occ.fragment([(3, v) for v in boxes], [(2, d) for d in disks])
     occ.synchronize()
-    dangling = [(2, s) for _, s in gmsh.model.getEntities(2) if not len(gmsh.model.getAdjacencies(2, s)[0])]
-    occ.remove(dangling, recursive=True)
+    occ.remove([(2, s) for _, s in gmsh.model.getEntities(2) if not len(gmsh.model.getAdjacencies(2, s)[0])], recursive=True)
     occ.synchronize()
-    existing = {s for _, s in gmsh.model.getEntities(2)}
-    inside = [{s for dim, s in piece if dim == 2 and s in existing} for piece in pieces[len(layers):]]
-    annuli = [sorted(disk - smaller) for disk, smaller in zip(inside, [set(), *inside[:-1]])]
-    volumes = [[v for dim, v in piece if dim == 3] for piece in pieces[: len(layers)]]
-    return annuli, volumes, existing - set().union(*inside)
+    if heights:
+        _graded_layer([s for surfaces in _annuli(spec, level) for s in surfaces], heights, level)
+    sources = [inner if r <= pocket else top for r, inner, top in
+               zip(map(spec.scaled, spec.surface_radii), _annuli(spec, level), _annuli(spec, 0.0))]
+    for tag, volumes in _classify_volumes(spec).items():
+        gmsh.model.addPhysicalGroup(3, volumes, tag)
+    top = _annuli(spec, 0.0)
+    for i, surfaces in enumerate(top):
+        gmsh.model.addPhysicalGroup(2, surfaces, TOP_SEGMENT + i)
+    for tag, surfaces in _classify_faces(spec, {s for surfaces in top for s in surfaces}).items():
+        if surfaces:
+            gmsh.model.addPhysicalGroup(2, surfaces, tag)
+    return sources
 
 
-def _classify_faces(spec: BoxMeshSpec, surfaces) -> dict[int, list[int]]:
-    """Facet tag -> surfaces of the faces that are not top-surface annuli: by their plane."""
+def layer_heights(spec: BoxMeshSpec) -> tuple[float, ...]:
+    """Heights (mesh units, the top one first) of the graded surface layer of a 3D ionic mesh: from
+    chemical_length / (:data:`LAYER_CELLS_PER_CHEMICAL_LENGTH` refinement), growing by :data:`LAYER_GROWTH`
+    while below the cells at the contact (:func:`grading_sizes`' h_min) and while the layer stays within
+    half the film; () without ions or when fewer than :data:`MIN_LAYERS` fit (the isotropic cells of the
+    ionic layer resolve the chemical length)."""
+    if not spec.chemical_length:
+        return ()
+    h_min = grading_sizes(spec, CELLS_PER_RADIUS)[0]
+    cap = spec.scaled(spec.film_thickness) / 2 if spec.film_thickness else np.inf
+    height = spec.scaled(spec.chemical_length) / (LAYER_CELLS_PER_CHEMICAL_LENGTH * spec.refinement)
+    heights = []
+    while height < h_min and sum(heights) + height <= cap:
+        heights.append(height)
+        height *= LAYER_GROWTH
+    return tuple(heights) if len(heights) >= MIN_LAYERS else ()
+
+
+def _layer_radius(spec: BoxMeshSpec) -> float:
+    """Radius (mesh units) of the graded layer: the largest surface radius within the ionic-layer radius."""
+    return max(r for r in map(spec.scaled, spec.surface_radii) if r <= IONIC_LAYER_RADII * (1 + 1e-9))
+
+
+def _graded_layer(floor: list[int], heights, level: float) -> None:
+    """Fill the pocket above the ``floor`` surfaces (at height ``level``) by extruding them up to the top
+    face z = 0 in structured layers of ``heights`` (top first, mesh units), and merge the layer's side
+    with the pocket's wall (the structured layers survive the merge)."""
+    import gmsh
+
+    occ = gmsh.model.occ
+    fractions = np.cumsum(heights[::-1]) / sum(heights)
+    occ.extrude([(2, s) for s in floor], 0, 0, -level, numElements=[1] * len(heights), heights=list(fractions))
+    occ.synchronize()
+    occ.fragment(gmsh.model.getEntities(3), [])
+    occ.synchronize()
+
+
+def _annuli(spec: BoxMeshSpec, height: float) -> list[list[int]]:
+    """Per surface radius, the flat surfaces at ``height`` (mesh units) whose farthest point from the
+    tip's axis is that radius: the annulus inside it (empty where the radius lies at another height)."""
+    import gmsh
+
+    radii = [spec.scaled(r) for r in spec.surface_radii]
+    found = [[] for _ in radii]
+    x, y = spec.scaled_tip_position
+    tolerance = 1e-6 * spec.scaled(spec.domain_size)
+    for _, s in gmsh.model.getEntities(2):
+        x0, y0, z0, x1, y1, z1 = gmsh.model.getBoundingBox(2, s)
+        if abs(z0 - height) > tolerance or abs(z1 - height) > tolerance:
+            continue
+        extent = max(abs(x0 - x), abs(x1 - x), abs(y0 - y), abs(y1 - y))
+        for i, r in enumerate(radii):
+            if abs(extent - r) < 1e-6 * r + tolerance:
+                found[i].append(s)
+    return found
+
+
+def _classify_volumes(spec: BoxMeshSpec) -> dict[int, list[int]]:
+    """Cell tag -> volumes: the film (or the half-space) above the film's depth, the substrate below."""
+    import gmsh
+
+    bottom = -spec.scaled(spec.film_thickness) if spec.film_thickness else -np.inf
+    tolerance = 1e-6 * spec.scaled(spec.domain_size)
+    groups = {FILM: [], SUBSTRATE: []}
+    for _, v in gmsh.model.getEntities(3):
+        groups[FILM if gmsh.model.getBoundingBox(3, v)[2] > bottom - tolerance else SUBSTRATE].append(v)
+    return {tag: volumes for tag, volumes in groups.items() if volumes}
+
+
+def _classify_faces(spec: BoxMeshSpec, annuli: set[int]) -> dict[int, list[int]]:
+    """Facet tag -> surfaces of the faces that are not top-surface ``annuli``, by their plane: the sample's
+    boundary faces and the film interface (faces inside the sample elsewhere are not tagged)."""
     import gmsh
 
     size = spec.scaled(spec.domain_size)
     tolerance = 1e-6 * size
+    interface = -spec.scaled(spec.film_thickness) if spec.film_thickness else None
     groups = {TOP_FREE: [], BOTTOM: [], INTERFACE: [], FAR: [], **{tag: [] for tag, _ in MIRRORS.values()}}
-    for s in sorted(surfaces):
-        box = gmsh.model.getBoundingBox(2, s)
-        low, high = box[:3], box[3:]
-        if high[2] - low[2] < tolerance:
+    for _, s in gmsh.model.getEntities(2):
+        low, high = np.split(np.array(gmsh.model.getBoundingBox(2, s)), 2)
+        flat = high[2] - low[2] < tolerance
+        at_interface = flat and interface is not None and abs(high[2] - interface) < tolerance
+        if s in annuli or len(gmsh.model.getAdjacencies(2, s)[0]) > 1 and not at_interface:
+            continue
+        if flat:
             tag = TOP_FREE if abs(high[2]) < tolerance else BOTTOM if abs(high[2] + size) < tolerance else INTERFACE
         else:
             on_mirror = [tag for name, (tag, axis) in MIRRORS.items()
@@ -265,23 +389,25 @@ def _classify_faces(spec: BoxMeshSpec, surfaces) -> dict[int, list[int]]:
 
 
 def _set_size_field(spec: BoxMeshSpec, annuli: list[list[int]]) -> None:
-    """Linear growth of the cell size away from the heated disk, the surface circles and (with ions)
-    the top surface inside the ionic-layer radius. A film interface has no size of its own (unlike
-    2D, where cells of 8 film thicknesses along it cost a line of cells: in 3D they would fill its
-    whole area); its cells grow with the distance from the contact and become flat far away."""
+    """Linear growth of the cell size away from the sources of :func:`_surface_sizes` (the heated disk,
+    the surface circles and, with ions and no graded layer, the top surface inside the ionic-layer
+    radius; ``annuli`` the top-face surfaces between the surface radii) and the grain-boundary planes. A
+    film interface has no size of its own (unlike 2D, where cells of 8 film thicknesses along it cost a
+    line of cells: in 3D they would fill its whole area); its cells grow with the distance from the
+    contact and become flat far away."""
     import gmsh
 
-    h_min, slope, h_max = grading_sizes(spec, CELLS_PER_RADIUS)
-    heated = [s for r, surfaces in zip(spec.surface_radii, annuli) if r <= spec.length_scale * (1 + 1e-9) for s in surfaces]
-    grading = [(heated, "SurfacesList", h_min)]
-    for r, surfaces in zip(spec.surface_radii, annuli):
-        grading.append((_circles(surfaces), "CurvesList", spec.scaled(r) / (CELLS_PER_CIRCLE * spec.refinement)))
-    if spec.chemical_length:
-        layer_radius = IONIC_LAYER_RADII * spec.length_scale * (1 + 1e-9)
-        layer = [s for r, surfaces in zip(spec.surface_radii, annuli) if r <= layer_radius for s in surfaces]
-        h_layer = spec.scaled(spec.chemical_length) / (CELLS_PER_CHEMICAL_LENGTH * spec.refinement)
-        grading.append((layer, "SurfacesList", h_layer))
-    sizes = [linear_growth(entities, kind, h0, slope, h_max) for entities, kind, h0 in grading]
+    _, slope, h_max = grading_sizes(spec, CELLS_PER_RADIUS)
+    radii = [spec.scaled(r) for r in spec.surface_radii]
+    heated = [s for r, surfaces in zip(radii, annuli) if r <= 1 + 1e-9 for s in surfaces]
+    sizes = []
+    for kind, radius, h0 in _surface_sizes(spec):
+        if kind == "disk":
+            entities = [s for r, surfaces in zip(radii, annuli) if r <= radius * (1 + 1e-9) for s in surfaces]
+            sizes.append(linear_growth(entities, "SurfacesList", h0, slope, h_max))
+        else:
+            arcs = _circle(spec, annuli[radii.index(radius)], radius)
+            sizes.append(linear_growth(arcs, "CurvesList", h0, slope, h_max))
     sizes += [_plane_refinement(spec, plane, heated, slope, h_max) for plane in spec.refined_planes]
     use_smallest(sizes)
     gmsh.option.setNumber("Mesh.Algorithm", 6)
@@ -307,9 +433,18 @@ def _plane_refinement(spec: BoxMeshSpec, plane: tuple[float, ...], heated: list[
     return size
 
 
-def _circles(surfaces: list[int]) -> list[int]:
-    """The circular arcs that bound ``surfaces``."""
+def _circle(spec: BoxMeshSpec, surfaces: list[int], radius: float) -> list[int]:
+    """The circular arcs of radius ``radius`` (mesh units) about the tip that bound ``surfaces``."""
     import gmsh
 
+    centre = np.array([*spec.scaled_tip_position, 0.0])
     curves = {abs(c) for _, c in gmsh.model.getBoundary([(2, s) for s in surfaces], combined=False, oriented=False)}
-    return sorted(c for c in curves if gmsh.model.getType(1, c) == "Circle")
+    found = []
+    for c in sorted(curves):
+        if gmsh.model.getType(1, c) not in ("Circle", "Ellipse"):  # an OCC disk's edge is an 'Ellipse'
+            continue
+        middle = np.mean(gmsh.model.getParametrizationBounds(1, c))
+        point = np.array(gmsh.model.getValue(1, c, [middle]))
+        if abs(np.hypot(*(point - centre)[:2]) - radius) < 1e-6 * radius:
+            found.append(c)
+    return found

@@ -47,7 +47,7 @@ from stimsim.fem.forms import (
     functions,
 )
 from stimsim.fem.response import DiskAverage
-from stimsim.geometry.box import estimated_nodes
+from stimsim.geometry.box import estimated_nodes, layer_heights
 from stimsim.geometry.meshes import load_domain, mesh_spec
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE
 from stimsim.solve.direct import (
@@ -85,38 +85,98 @@ log = logging.getLogger(__name__)
 #: Error of the estimate of :func:`estimated_direct_dofs` against the meshes (:data:`stimsim.geometry.box.NODES_FIT`):
 #: a model estimated above :data:`MAX_DIRECT_3D_DOFS` by more is refused before meshing, within it a warning.
 ESTIMATE_ERROR = 0.1
+#: Peak memory (bytes) of a direct (MUMPS) solve of the coupled 3D ionic system of N DOFs on one rank,
+#: M0 (N / N0)^p: fit to benchmarks/solvers3d.py (0.87 GB at 23k DOFs, 2.45 GB at 54k, 6.3 GB at 112k; isotropic
+#: meshes) and within 15 % of benchmarks/threed_defaults.py's graded meshes (docs/developer/performance.md, '3D solvers').
+DIRECT_MEMORY_FIT = (0.87e9, 23_064, 1.25)
+#: solver.linear = 'auto' solves a 3D ionic model directly up to this estimated memory (bytes), iteratively
+#: beyond (about 45k DOFs, where the iterative solve takes half the memory and less time,
+#: docs/developer/performance.md '3D solvers'), unless its mesh has a graded surface layer.
+AUTO_DIRECT_MEMORY = 2.0e9
+
+#: Scalar P2 fields of the coupled ionic system (temperature, 3 displacements, stress, concentration), and
+#: of heat and mechanics alone.
+COUPLED_FIELDS, THERMOELASTIC_FIELDS = 6, 4
+
+
+def direct_memory(dofs: float) -> float:
+    """Estimated peak memory (bytes) of a direct coupled 3D solve of ``dofs`` DOFs on one rank
+    (:data:`DIRECT_MEMORY_FIT`)."""
+    memory, reference, exponent = DIRECT_MEMORY_FIT
+    return memory * (dofs / reference) ** exponent
+
+
+def linear_solver(study: Study) -> LinearSolver:
+    """The solver of the coupled ionic system (direct or iterative): ``solver.linear``, or for 'auto' the
+    iterative solver for a 3D ionic model whose direct solve :func:`direct_memory` estimates above
+    :data:`AUTO_DIRECT_MEMORY`, else the direct one. A mesh with a graded surface layer
+    (:func:`stimsim.geometry.box.layer_heights`) is always solved directly: the iterative solver's multigrid
+    blocks do not converge on its flat cells (docs/developer/performance.md, '3D solvers'). The choice does not
+    depend on the ranks, so 1 and N ranks solve alike; it is made from the study, before meshing."""
+    chosen = study.solver.linear
+    if chosen != LinearSolver.AUTO:
+        return chosen
+    spec = mesh_spec(study)
+    if spec.gdim != 3 or not study.sample.material.is_ionic or layer_heights(spec):
+        return LinearSolver.DIRECT
+    large = direct_memory(COUPLED_FIELDS * estimated_nodes(spec)) > AUTO_DIRECT_MEMORY
+    return LinearSolver.ITERATIVE if large else LinearSolver.DIRECT
 
 
 def estimated_direct_dofs(study: Study) -> int:
     """The DOFs a 3D model of ``study`` would factorise (0 for an axisymmetric one), estimated from its
     mesh spec without meshing (:func:`stimsim.geometry.box.estimated_nodes`): P2 temperature and
-    displacement, with mobile ions the stress and concentration; with ``[solver] linear = 'iterative'``
+    displacement, with mobile ions the stress and concentration; solved iteratively (:func:`linear_solver`)
     only the heat and mechanics of a thermally nonlinear sample (see :meth:`HarmonicModel._check_size`)."""
     spec = mesh_spec(study)
     if spec.gdim != 3:
         return 0
     ionic = study.sample.material.is_ionic
-    fields = 6 if ionic else 4
-    if ionic and study.solver.linear == LinearSolver.ITERATIVE:
-        fields = 4 if thermally_nonlinear(study) else 0
+    fields = COUPLED_FIELDS if ionic else THERMOELASTIC_FIELDS
+    if ionic and linear_solver(study) == LinearSolver.ITERATIVE:
+        fields = THERMOELASTIC_FIELDS if thermally_nonlinear(study) else 0
     return round(fields * estimated_nodes(spec))
 
 
 def check_estimated_size(study: Study) -> None:
     """Refuse, before any mesh is built, a 3D study whose :func:`estimated_direct_dofs` exceed
-    :data:`MAX_DIRECT_3D_DOFS` by more than :data:`ESTIMATE_ERROR`; warn within it (the mesh decides)."""
+    :data:`MAX_DIRECT_3D_DOFS` by more than :data:`ESTIMATE_ERROR`, naming the key that set the mesh level;
+    warn within it (the mesh decides)."""
     dofs = estimated_direct_dofs(study)
     if dofs <= MAX_DIRECT_3D_DOFS * (1 - ESTIMATE_ERROR):
         return
-    message = (f"= {study.mesh.refinement:g} makes a 3D mesh of about {dofs} DOFs to factorise "
+    key, value, coarser = study.mesh.level
+    message = (f"{value} makes a 3D mesh of about {dofs} DOFs to factorise "
                f"(estimated from the mesh sizing within {ESTIMATE_ERROR:.0%}), against the {MAX_DIRECT_3D_DOFS} the "
                "direct solver handles")
     if dofs <= MAX_DIRECT_3D_DOFS * (1 + ESTIMATE_ERROR):
-        log.warning(f"mesh.refinement {message}: the run may refuse it once meshed")
+        log.warning(f"{key} {message}: the run may refuse it once meshed")
         return
-    iterative = "" if study.solver.linear == LinearSolver.ITERATIVE else " or set solver.linear = 'iterative' (with mobile ions),"
-    raise InputError("mesh.refinement", f"{message}: lower mesh.refinement,{iterative} or raise the lowest diffusivity or "
-                     "lower the highest frequency")
+    raise InputError(key, f"{message}: {coarser},{_iterative_advice(study)} or raise the lowest diffusivity or lower "
+                     "the highest frequency")
+
+
+def _iterative_advice(study: Study) -> str:
+    """' or set solver.linear = ...,' where the iterative solver could take a model the direct one refuses
+    (mobile ions, no graded layer, not solved iteratively already), else ''."""
+    iterative_fits = study.sample.material.is_ionic and not layer_heights(mesh_spec(study))
+    if not iterative_fits or linear_solver(study) == LinearSolver.ITERATIVE:
+        return ""
+    return " or set solver.linear = 'iterative' (or 'auto'),"
+
+
+def check_iterative_mesh(study: Study) -> None:
+    """Refuse ``solver.linear = 'iterative'`` on a mesh with a graded surface layer, where its multigrid
+    blocks do not converge (:func:`linear_solver`)."""
+    if study.solver.linear != LinearSolver.ITERATIVE or not study.sample.material.is_ionic:
+        return
+    spec = mesh_spec(study)
+    if spec.gdim == 3 and layer_heights(spec):
+        raise InputError(
+            "solver.linear", f"= 'iterative' does not converge on this mesh's graded surface layer (the chemical length "
+            f"{spec.chemical_length:.3g} m is below the cells at the contact): its multigrid blocks fail on the flat "
+            "cells; use 'auto' or 'direct' (the graded mesh is small enough for the direct solver)"
+        )
 
 
 class HarmonicModel:
@@ -129,14 +189,15 @@ class HarmonicModel:
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         self.ionic = study.sample.material.is_ionic
-        #: Whether the coupled ionic system is solved iteratively (``[solver] linear``); then monolithically.
-        self.iterative = self.ionic and study.solver.linear == LinearSolver.ITERATIVE
+        #: Whether the coupled ionic system is solved iteratively (:func:`linear_solver`); then monolithically.
+        self.iterative = self.ionic and linear_solver(study) == LinearSolver.ITERATIVE
         if (self.iterative or study.poisson) and method == "staggered":
             raise ValueError("method 'staggered' needs solver.linear = 'direct' and no ions.electrostatics = 'poisson'")
         self.study, self.drive = study, study.drive
         # the staggered scheme splits concentration and stress only: Poisson's fields are solved monolithically
         self.method = "monolithic" if self.iterative or study.poisson else method
         if domain is None:
+            check_iterative_mesh(study)
             check_estimated_size(study)
         self.domain = domain or load_domain(mesh_spec(study), comm)
         self.scales = scales_for(study)
@@ -200,12 +261,11 @@ class HarmonicModel:
                 self._field_dofs(name) for name in (TEMPERATURE, DISPLACEMENT)
             )
         if direct > MAX_DIRECT_3D_DOFS:
-            advice = "" if self.iterative else " or set solver.linear = 'iterative' (with mobile ions),"
+            key, value, coarser = self.study.mesh.level
             raise InputError(
-                "mesh.refinement", f"the 3D mesh has {direct} DOFs to factorise, more than the direct solver handles "
-                f"({MAX_DIRECT_3D_DOFS}: 184k DOFs needed 8.6 GB and 7 min, docs/developer/performance.md). A chemical length "
-                f"far below the contact radius is the usual cause (its surface layer is isotropic in 3D): lower "
-                f"mesh.refinement,{advice} or raise the lowest diffusivity or lower the highest frequency"
+                key, f"{value}: the 3D mesh has {direct} DOFs to factorise, more than the direct solver handles "
+                f"({MAX_DIRECT_3D_DOFS}: 184k DOFs needed 8.6 GB and 7 min, docs/developer/performance.md): "
+                f"{coarser},{_iterative_advice(self.study)} or raise the lowest diffusivity or lower the highest frequency"
             )
 
     def _field_dofs(self, name: str) -> int:

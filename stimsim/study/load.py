@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import math
 import re
 import tomllib
@@ -39,7 +40,10 @@ from stimsim.study.schema import (
     key_parts,
     reject_unknown,
 )
+from stimsim.study.modes import GeometryModel
 from stimsim.study.study import (
+    DEFAULT_3D_ACCURACY,
+    DEFAULT_REFINEMENT,
     Excitation,
     Ions,
     MeshOptions,
@@ -47,7 +51,11 @@ from stimsim.study.study import (
     SolverOptions,
     Study,
     Tip,
+    refinement_for,
 )
+
+
+log = logging.getLogger(__name__)
 
 
 def load_study(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Study:
@@ -203,7 +211,7 @@ def _built(raw: dict) -> Study:
     resolved["sample"]["properties"] = {k: v for k, v in sample.material.properties().items() if k not in derived}
     if sample.substrate is not None:
         resolved["geometry"]["substrate_properties"] = sample.substrate.properties()
-    mesh = MeshOptions(**{k: v for k, v in resolved["mesh"].items() if v is not None})
+    mesh = _mesh(resolved["mesh"], sample.model)
     ions = _ions(resolved["ions"], sample, excitation.ambient_temperature)
     extensions = {name: raw[name] for name in EXTENSION_SECTIONS if name in raw}
     solver = SolverOptions(**{k: v for k, v in resolved["solver"].items() if v is not None})
@@ -215,6 +223,25 @@ def _built(raw: dict) -> Study:
     )
     cross_check(study)
     return study
+
+
+def _mesh(table: dict, model: GeometryModel) -> MeshOptions:
+    """The mesh options of the [mesh] ``table`` (defaults filled in; completed in place to what sets the
+    mesh level: mesh.refinement as given, else mesh.accuracy, 0.01 in 3D, or the axisymmetric default
+    refinement). mesh.refinement wins over mesh.accuracy (warned); an accuracy chooses the refinement by
+    :func:`~stimsim.study.study.refinement_for`."""
+    refinement, accuracy = table["refinement"], table["accuracy"]
+    if refinement is not None and accuracy is not None:
+        log.warning(f"mesh.accuracy = {accuracy:g} is not used: mesh.refinement = {refinement:g} sets the mesh")
+        accuracy = table["accuracy"] = None
+    if refinement is None and accuracy is None:
+        if model == GeometryModel.THREE_D:
+            accuracy = table["accuracy"] = DEFAULT_3D_ACCURACY
+        else:
+            refinement = table["refinement"] = DEFAULT_REFINEMENT
+    if accuracy is not None:
+        refinement = refinement_for(accuracy, model)
+    return MeshOptions(refinement, accuracy, table["domain_thermal_lengths"], table["domain_size"])
 
 
 def _excitation(table: dict, given: set[str]) -> Excitation:

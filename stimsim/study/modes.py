@@ -37,8 +37,10 @@ class Electrostatics(StrEnum):
 
 
 class LinearSolver(StrEnum):
-    """The linear solver of the coupled ionic system (solver.linear): MUMPS LU, or GMRES with a
-    field-split algebraic-multigrid preconditioner (3D)."""
+    """The linear solver of the coupled ionic system (solver.linear): MUMPS LU, GMRES with a
+    field-split algebraic-multigrid preconditioner (3D), or 'auto' (chosen by the model from its
+    estimated size: :func:`stimsim.solve.model.linear_solver`)."""
 
+    AUTO = "auto"
     DIRECT = "direct"
     ITERATIVE = "iterative"

@@ -182,14 +182,21 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "integer", "1", "time steps per drive period of periodic = 'time_domain'", 64, low=8, high=100000
         ),
         "linear": Key(
-            "string", "", "linear solver of the coupled ionic system: MUMPS LU ('direct'), or GMRES with a "
-            "field-split algebraic-multigrid preconditioner ('iterative', geometry.model = '3d' only)", "direct",
-            choices=("direct", "iterative"),
+            "string", "", "linear solver of the coupled ionic system: MUMPS LU ('direct'), GMRES with a "
+            "field-split algebraic-multigrid preconditioner ('iterative', geometry.model = '3d' only), or 'auto' "
+            "(the direct solver unless its estimated memory exceeds the budget of a 3D model the iterative one "
+            "solves)", "auto", choices=("auto", "direct", "iterative"),
         ),
     },
     "mesh": {
         "refinement": Key(
-            "number", "1", "accuracy knob: 2 halves every cell size (error / 4 to / 8)", 1.0, low=0.1, high=16.0
+            "number", "1", "mesh level: 2 halves every cell size (error / 4 to / 8); absent: from mesh.accuracy in "
+            "3D, 1 in the axisymmetric model", low=0.1, high=16.0
+        ),
+        "accuracy": Key(
+            "number", "1", "relative error asked of the tip response (u1; the ionic u2 within twice it), which "
+            "chooses mesh.refinement by the geometry model's measured rule; absent: 0.01 in 3D (the axisymmetric "
+            "model then keeps refinement 1)", low=1e-5, high=0.1, low_inclusive=True, high_inclusive=True,
         ),
         "domain_thermal_lengths": Key(
             "number", "1", "domain size in thermal lengths sqrt(2 kappa/omega) at the lowest frequency",

@@ -121,11 +121,44 @@ class Ions:
 
 @dataclass(frozen=True)
 class MeshOptions:
-    """Mesh accuracy knob and domain-size rule (see :data:`SCHEMA` ['mesh'])."""
+    """Mesh level, the accuracy it was chosen for (None: ``mesh.refinement`` given, or the axisymmetric
+    default) and the domain-size rule (see :data:`SCHEMA` ['mesh'])."""
 
     refinement: float = 1.0
+    accuracy: float | None = None
     domain_thermal_lengths: float = 10.0
     domain_size: float | None = None
+
+    @property
+    def level(self) -> tuple[str, str, str]:
+        """How a message names the mesh level: the key that set it, its value ('= ...') and the advice
+        that coarsens the mesh."""
+        if self.accuracy is None:
+            return "mesh.refinement", f"= {self.refinement:g}", "lower mesh.refinement"
+        return ("mesh.accuracy", f"= {self.accuracy:g} (mesh.refinement {self.refinement:.3g})",
+                "raise mesh.accuracy (a looser target)")
+
+
+#: mesh.refinement of an axisymmetric study without mesh.refinement or mesh.accuracy (errors about 1e-4).
+DEFAULT_REFINEMENT = 1.0
+#: mesh.accuracy that a 3D study without mesh.refinement or mesh.accuracy is meshed for: the tolerance of
+#: the axisymmetric model's own comparisons (1 % on u1, 2 % on u2).
+DEFAULT_3D_ACCURACY = 0.01
+#: The rule mesh.accuracy -> mesh.refinement of each geometry model: (refinement R at accuracy 0.01, order
+#: p of the error in the refinement), refinement = R (accuracy / 0.01)^(-1/p). Measured against the
+#: axisymmetric model at refinement 4 (SDC, E_a = 0, 20 kHz, sqrt(D/omega) = 0.01-1 of the contact radius;
+#: docs/validation/verification.md, '3D defaults'): in 3D (a = 20 nm) u1 0.78-0.85 % and u2 0.23-1.5 % at
+#: refinement 0.4 and u1 0.37-0.48 % at 0.5, u1 falling as refinement^-3 (P2); axisymmetric u1 <= 0.46 % and
+#: u2 <= 0.6 % from refinement 0.3 on, u2 0.12 % at 0.7 and 0.032 % at 1.4 (sqrt(D/omega) = a/100, the worst).
+ACCURACY_RULES = {GeometryModel.THREE_D: (0.45, 3.0), GeometryModel.AXISYMMETRIC: (0.35, 2.5)}
+
+
+def refinement_for(accuracy: float, model: GeometryModel) -> float:
+    """The mesh.refinement that :data:`ACCURACY_RULES` gives the geometry ``model`` for the relative
+    ``accuracy`` (over mesh.accuracy's range [1e-5, 0.1]: 0.21-4.5 in 3D, 0.14-5.5 axisymmetric, within
+    mesh.refinement's range)."""
+    refinement, order = ACCURACY_RULES[model]
+    return refinement * (accuracy / DEFAULT_3D_ACCURACY) ** (-1 / order)
 
 
 #: Without [solver] harmonics, the periodic methods report harmonics up to this multiple of the ionic
@@ -141,7 +174,7 @@ class SolverOptions:
     harmonics: int | None = None
     periods: int = 40
     steps_per_period: int = 64
-    linear: LinearSolver = LinearSolver.DIRECT
+    linear: LinearSolver = LinearSolver.AUTO
 
     def __post_init__(self):
         object.__setattr__(self, "periodic", PeriodicMethod(self.periodic))
