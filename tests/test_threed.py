@@ -298,7 +298,7 @@ def test_the_graded_layer_grows_with_the_log_of_the_length_ratio():
     assert layer_heights(spec(DIFFUSIVITY)) == ()
 
 
-@pytest.mark.parametrize("film", [None, RADIUS], ids=["halfspace", "film"])
+@pytest.mark.parametrize("film", [None, pytest.param(RADIUS, marks=pytest.mark.serial)], ids=["halfspace", "film"])
 def test_a_graded_layer_mesh_is_tagged_and_structured(film):
     """A mesh with the graded layer (chemical length a/20, quarter box): the contact disk, top surface,
     volume and a film's interface and cells are those of the box without it, and under the contact the
