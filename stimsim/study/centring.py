@@ -113,9 +113,9 @@ def _rebase(raw: dict, kept: list[dict], beyond: dict, material: dict) -> None:
     properties.update(beyond)
     for table in kept:
         for key in OVERRIDES:
-            if key in table:
-                restored = {k: material[k] for k in beyond if k not in table[key]}
-                table[key] = dict(table[key]) | restored
+            if key in table or key == "properties":  # every boundary has a core; a grain beyond only if given
+                own = table.get(key, {})
+                table[key] = dict(own) | {k: material[k] for k in beyond if k not in own}
 
 
 def _canonical(tables: list[dict]) -> list[dict]:
