@@ -544,7 +544,7 @@ def _validate(args, comm) -> int:
         summary.append(f"protocols {', '.join(chosen)}")
         for name, options in ((n, o) for n, o in chosen.items() if n.is_scan):
             positions = scan_positions(name, options)
-            summary.append(scan_cost(study, name, positions, len(scan_problems(study, positions)[1]))[0])
+            summary.append(scan_cost(study, name, positions, scan_problems(study, positions)[1])[0])
     elif "instrument" in study.extensions:
         from stimsim.experiments.protocols import instrument
 

@@ -331,5 +331,9 @@ def test_what_a_scan_does_not_use_is_said_and_its_cost_estimated(caplog):
     check_experiments(study)
     assert "tip.position = [0.0, 0.0] m is not used by line_scan and map" in caplog.text
     assert "protocol.line_scan spans 1e-12 m, less than the" in caplog.text
-    line, total = scan_cost(study, "map", [(0.0, 0.0)] * 1000, 4)
-    assert line.startswith("protocol.map: 1000 positions, 4 distinct problems of about") and total > 0
+    line, total = scan_cost(study, "map", [(0.0, 0.0)] * 1000)
+    assert line.startswith("protocol.map: 1000 positions, 1000 distinct problems of about") and total > 0
+    positions = scan_positions("line_scan", ACROSS)  # the centred quarter box and two half boxes
+    line, each = scan_cost(study, "line_scan", positions, scan_problems(study_from_dict(raw_study(geometry=GRAIN)), positions)[1])
+    dofs = [int(n) for n in line.split("problems of about ")[1].split(" DOFs")[0].split("-")]
+    assert line.startswith("protocol.line_scan: 5 positions, 3 distinct problems") and dofs[1] > 1.5 * dofs[0]

@@ -31,6 +31,7 @@ Beside ``map.csv`` a map writes its images as AFM users open them (:func:`write_
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -56,6 +57,7 @@ from stimsim.io.files import RESPONSE_COLUMN_INFO
 from stimsim.io.maps import MapChannel, MapImages, write_gwy, write_nsid
 from stimsim.solve.model import estimated_direct_dofs
 from stimsim.study.centring import problem_key, tip_centred_raw
+from stimsim.study.load import study_from_dict
 from stimsim.study.schema import check_table
 from stimsim.study.study import Study
 
@@ -159,28 +161,48 @@ def _check_extent(study: Study, name: str, positions: list[tuple[float, float]])
         )
 
 
-def scan_cost(study: Study, name: str, positions: list, problems: int | None = None) -> tuple[str, float]:
-    """One line on the cost of the scan ``name`` over ``positions`` (``problems`` distinct ones, default one per
-    position) and its total (s), estimated before any mesh (:data:`SECONDS_PER_POSITION` at the DOFs of
-    :func:`stimsim.solve.model.estimated_direct_dofs`), on one group."""
+def scan_cost(study: Study, name: str, positions: list, problems: list[dict] | None = None) -> tuple[str, float]:
+    """One line on the cost of the scan ``name`` over ``positions`` and its total (s) on one group, estimated
+    before any mesh (:data:`SECONDS_PER_POSITION` at the DOFs of :func:`stimsim.solve.model.estimated_direct_dofs`)
+    for each of its distinct ``problems`` (raw study dicts, :func:`scan_problems`; default: ``study`` at
+    every position)."""
     seconds, reference, exponent = SECONDS_PER_POSITION
-    problems = len(positions) if problems is None else problems
-    dofs = max(estimated_direct_dofs(study), 1)
-    each = seconds * (dofs / reference) ** exponent * len(study.excitation.frequencies)
-    total = each * problems
-    return (f"protocol.{name}: {len(positions)} positions, {problems} distinct problems of about {dofs} DOFs, about "
-            f"{format_duration(each)} each: {format_duration(total)} on one group of ranks (estimate)"), total
+    dofs = (_estimated_dofs(problems) if problems else []) or [max(estimated_direct_dofs(study), 1)] * len(positions)
+    frequencies = len(study.excitation.frequencies)
+    total = sum(seconds * (n / reference) ** exponent * frequencies for n in dofs)
+    size = f"{min(dofs)}" if min(dofs) == max(dofs) else f"{min(dofs)}-{max(dofs)}"
+    return (f"protocol.{name}: {len(positions)} positions, {len(dofs)} distinct problems of about {size} DOFs, "
+            f"about {format_duration(total / len(dofs))} each: {format_duration(total)} on one group of ranks "
+            "(estimate)"), total
 
 
-def announce_cost(study: Study, name: str, positions: list, problems: int) -> None:
+def _estimated_dofs(problems: list[dict]) -> list[int]:
+    """:func:`stimsim.solve.model.estimated_direct_dofs` of each valid problem (raw study dicts; one that is
+    refused fails its positions when solved, and is not counted), computed once per mesh spec without its
+    grain-boundary planes (the estimate does not count them)."""
+    found: dict[str, int] = {}
+    dofs = []
+    for raw in problems:
+        try:
+            here = study_from_dict(raw)
+        except InputError:
+            continue
+        key = dataclasses.replace(mesh_spec(here), refined_planes=()).key()
+        if key not in found:
+            found[key] = max(estimated_direct_dofs(here), 1)
+        dofs.append(found[key])
+    return dofs
+
+
+def announce_cost(study: Study, name: str, positions: list, problems: list[dict]) -> None:
     """Log :func:`scan_cost` (a warning when it is longer than :data:`LONG_SCAN`)."""
     line, total = scan_cost(study, name, positions, problems)
     (log.warning if total > LONG_SCAN else log.info)(line)
 
 
-def scan_sweep(study: Study, name: str, options: dict) -> tuple[Sweep, list[int]]:
+def scan_sweep(study: Study, name: str, options: dict) -> tuple[Sweep, list[int], list[dict]]:
     """The sweep over the distinct tip-centred problems of the scan ``name`` (:func:`scan_problems`; axes
-    :data:`TRANSLATED`) and the problem (sample) of each position. Its base study is the study without the
+    :data:`TRANSLATED`), the problem (sample) of each position and the problems' raw study dicts. Its base study is the study without the
     instrument, the other protocols and the scan's run settings: those do not change the solves, so a
     store can be resumed with other ranks or another instrument."""
     base = {section: copy.deepcopy(table) for section, table in study.raw.items() if section not in ("instrument", "protocol")}
@@ -189,7 +211,7 @@ def scan_sweep(study: Study, name: str, options: dict) -> tuple[Sweep, list[int]
     samples = tuple(tuple(_value(raw, key) for key in TRANSLATED) for raw in problems)
     sweep = Sweep(base=base, mode="list", axes=TRANSLATED, samples=samples, ranks_per_sample=options["ranks_per_position"],
                   dispatcher=options["dispatcher"])
-    return sweep, which
+    return sweep, which, problems
 
 
 def _value(raw: dict, key: str):
@@ -218,8 +240,8 @@ def run_scan(study: Study, name: str, options: dict, store: Path, comm, resume: 
     of ``ranks_per_position`` ranks; each distinct tip-centred problem once) and return its table on every
     rank. A position whose problem failed is reported and has no rows; ``resume`` tries it again. Raises
     :class:`ScanStopped` when a stop signal ended the run first."""
-    sweep, which = scan_sweep(study, name, options)
-    announce_cost(study, name, which, len(sweep))
+    sweep, which, problems = scan_sweep(study, name, options)
+    announce_cost(study, name, which, problems)
     try:
         summary = run_sweep(sweep, store, comm, resume=resume, retry_failed=resume, quiet=quiet)
     except InputError as err:  # the run settings are the scan's keys here
