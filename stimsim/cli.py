@@ -538,11 +538,13 @@ def _validate(args, comm) -> int:
     if "protocol" in study.extensions:
         from stimsim.experiments.run import check_experiments
 
-        from stimsim.experiments.scans import scan_cost, scan_positions
+        from stimsim.experiments.scans import scan_cost, scan_positions, scan_problems
 
         chosen = check_experiments(study)
         summary.append(f"protocols {', '.join(chosen)}")
-        summary += [scan_cost(study, name, scan_positions(name, options))[0] for name, options in chosen.items() if name.is_scan]
+        for name, options in ((n, o) for n, o in chosen.items() if n.is_scan):
+            positions = scan_positions(name, options)
+            summary.append(scan_cost(study, name, positions, scan_problems(study, positions)[1])[0])
     elif "instrument" in study.extensions:
         from stimsim.experiments.protocols import instrument
 

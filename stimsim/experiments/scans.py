@@ -3,14 +3,19 @@
 ``[protocol.line_scan]`` places ``points`` positions evenly from ``start`` to ``end`` (both included);
 ``[protocol.map]`` a grid of ``points = [nx, ny]`` positions over the rectangle from ``origin`` (its
 corner with the smallest x and y) across ``size = [wx, wy]``, x varying fastest. Positions are in m;
-a coordinate within 1e-9 of the scan's extent of zero is put at zero, so that a position on a mirror
-plane gets the half mesh :mod:`stimsim.geometry.box` gives it.
+a coordinate within 1e-9 of the scan's extent of zero is put at zero.
 
-The positions are independent samples of a sweep over ``tip.position`` (:mod:`stimsim.hpc.sweep`): groups
-of ``ranks_per_position`` ranks, dynamic balancing and the crash-safe store OUTDIR/<name>.store, which
-``--resume`` completes (its failed positions are tried again). Each position has its own mesh (the
-contact disk moves); the compiled forms do not depend on the tip position (a Constant), so the
-positions after the first take them from the JIT cache without compiling.
+Each position is solved as its tip-centred equivalent (:mod:`stimsim.study.centring`): the box
+about the tip, the microstructure moved by minus the tip position. Positions whose moved
+microstructure is the same (every position of a homogeneous sample; every row of a map over a
+straight boundary along y; mirror images through the tip) are one problem, solved once
+(:func:`scan_problems`); the tip position itself has no limit (the box moves with the tip). The
+distinct problems are the samples of a sweep (:mod:`stimsim.hpc.sweep`, axes :data:`TRANSLATED`): groups
+of ``ranks_per_position`` ranks, dynamic balancing and the crash-safe store OUTDIR/<name>.store (one
+sample per distinct problem), which ``--resume`` completes (its failed problems are tried again). The
+problems differ in their meshes (the boundaries' refinement follows them); the compiled forms do not
+depend on the tip position or the boundaries (Constants and DG0 coefficients), so the problems after
+the first take them from the JIT cache without compiling.
 
 The table (``line_scan`` / ``map``) has a row per position and response row: ``x_m``, ``y_m``
 (``distance_m`` from the start along a line scan) and the response.csv columns in their order; where
@@ -26,6 +31,7 @@ Beside ``map.csv`` a map writes its images as AFM users open them (:func:`write_
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -50,14 +56,15 @@ from stimsim.hpc.sweep import run_sweep
 from stimsim.io.files import RESPONSE_COLUMN_INFO
 from stimsim.io.maps import MapChannel, MapImages, write_gwy, write_nsid
 from stimsim.solve.model import estimated_direct_dofs
-from stimsim.study.checks import check_tip_position
+from stimsim.study.centring import problem_key, tip_centred_raw
+from stimsim.study.load import study_from_dict
 from stimsim.study.schema import check_table
 from stimsim.study.study import Study
 
 log = logging.getLogger(__name__)
 
-#: The sweep axis of a scan.
-AXIS = "tip.position"
+#: The sweep axes of a scan: the keys that :func:`stimsim.study.centring.tip_centred_raw` sets.
+TRANSLATED = ("tip.position", "geometry.grain_boundaries", "sample.properties", "mesh.domain_size")
 #: Coordinates closer to zero than this fraction of the scan's extent are put on zero (mirror planes).
 SNAP = 1e-9
 #: Columns of the position (every scan) and of the line scan's distance from its start.
@@ -110,9 +117,9 @@ def scan_positions(name: str, options: dict) -> list[tuple[float, float]]:
 
 
 def check_scan(study: Study, name: str, options: dict) -> list[tuple[float, float]]:
-    """Check the scan ``name`` of a 3D study before anything is solved: the shapes of its keys and
-    every position on the sample (the tip.position check, :func:`stimsim.study.checks.check_tip_position`).
-    Returns the positions."""
+    """Check the scan ``name`` of a 3D study before anything is solved: the shapes of its keys (every
+    position is solved tip-centred, so a position has no limit of its own; a moved boundary that cannot
+    be placed fails its position). Returns the positions."""
     key = f"protocol.{name}"
     pairs = ("start", "end") if name == Protocol.LINE_SCAN else ("origin", "size", "points")
     for pair in pairs:
@@ -121,53 +128,97 @@ def check_scan(study: Study, name: str, options: dict) -> list[tuple[float, floa
     if name == Protocol.LINE_SCAN and options["start"] == options["end"]:
         raise InputError(f"{key}.end", f"= {options['end']!r} m must differ from start (a scan has a length)")
     positions = scan_positions(name, options)
-    corners = {Protocol.LINE_SCAN: [("start", 0), ("end", -1)], Protocol.MAP: [("origin", 0), ("size", -1)]}[name]
-    for corner, index in corners:  # the positions span a box (every one inside it): its corners name the key to change
-        check_tip_position(study, positions[index], f"{key}.{corner}")
     _check_extent(study, name, positions)
     return positions
 
 
+def scan_problems(study: Study, positions: list) -> tuple[list[int], list[dict]]:
+    """The distinct tip-centred problems of the 3D ``study`` at the tip ``positions`` (m): the problem of
+    each position (an index into the second list) and each problem's raw study dict
+    (:func:`stimsim.study.centring.tip_centred_raw` at its first position), in order of first appearance."""
+    index: dict[str, int] = {}
+    which, problems = [], []
+    for position in positions:
+        key = problem_key(study, position)
+        if key not in index:
+            index[key] = len(problems)
+            problems.append(tip_centred_raw(study, position))
+        which.append(index[key])
+    return which, problems
+
+
 def _check_extent(study: Study, name: str, positions: list[tuple[float, float]]) -> None:
     """Warn about a scan that spans less than a cell at the contact (:func:`stimsim.geometry.box.contact_cell`):
-    each position has its own mesh, so its contrast would be the meshes' discretisation, not the sample's
-    (a few per cent, docs/guide/experiments.md, 'Line scans and maps')."""
+    positions with different problems have their own meshes, so its contrast would be the meshes'
+    discretisation, not the sample's (a few per cent, docs/guide/experiments.md, 'Line scans and maps')."""
     extent = float(np.ptp(np.array(positions), axis=0).max())
     cell = contact_cell(mesh_spec(study))
     if extent < cell:
         log.warning(
-            f"protocol.{name} spans {extent:.3g} m, less than the {cell:.3g} m cells at the contact: each position has "
-            "its own mesh, so the contrast between them is the meshes' discretisation (a few per cent), not the "
+            f"protocol.{name} spans {extent:.3g} m, less than the {cell:.3g} m cells at the contact: positions with "
+            "different problems have their own meshes, so the contrast between them is the meshes' discretisation (a few per cent), not the "
             "sample's; scan over several cells"
         )
 
 
-def scan_cost(study: Study, name: str, positions: list) -> tuple[str, float]:
-    """One line on the cost of the scan ``name`` over ``positions`` and its total (s), estimated before any mesh
-    (:data:`SECONDS_PER_POSITION` at the DOFs of :func:`stimsim.solve.model.estimated_direct_dofs`), on one group."""
+def scan_cost(study: Study, name: str, positions: list, problems: list[dict] | None = None) -> tuple[str, float]:
+    """One line on the cost of the scan ``name`` over ``positions`` and its total (s) on one group, estimated
+    before any mesh (:data:`SECONDS_PER_POSITION` at the DOFs of :func:`stimsim.solve.model.estimated_direct_dofs`)
+    for each of its distinct ``problems`` (raw study dicts, :func:`scan_problems`; default: ``study`` at
+    every position)."""
     seconds, reference, exponent = SECONDS_PER_POSITION
-    dofs = max(estimated_direct_dofs(study), 1)
-    each = seconds * (dofs / reference) ** exponent * len(study.excitation.frequencies)
-    total = each * len(positions)
-    return (f"protocol.{name}: {len(positions)} positions of about {dofs} DOFs, about {format_duration(each)} each: "
-            f"{format_duration(total)} on one group of ranks (estimate)"), total
+    dofs = (_estimated_dofs(problems) if problems else []) or [max(estimated_direct_dofs(study), 1)] * len(positions)
+    frequencies = len(study.excitation.frequencies)
+    total = sum(seconds * (n / reference) ** exponent * frequencies for n in dofs)
+    size = f"{min(dofs)}" if min(dofs) == max(dofs) else f"{min(dofs)}-{max(dofs)}"
+    return (f"protocol.{name}: {len(positions)} positions, {len(dofs)} distinct problems of about {size} DOFs, "
+            f"about {format_duration(total / len(dofs))} each: {format_duration(total)} on one group of ranks "
+            "(estimate)"), total
 
 
-def announce_cost(study: Study, name: str, positions: list) -> None:
+def _estimated_dofs(problems: list[dict]) -> list[int]:
+    """:func:`stimsim.solve.model.estimated_direct_dofs` of each valid problem (raw study dicts; one that is
+    refused fails its positions when solved, and is not counted), computed once per mesh spec without its
+    grain-boundary planes (the estimate does not count them)."""
+    found: dict[str, int] = {}
+    dofs = []
+    for raw in problems:
+        try:
+            here = study_from_dict(raw)
+        except InputError:
+            continue
+        key = dataclasses.replace(mesh_spec(here), refined_planes=()).key()
+        if key not in found:
+            found[key] = max(estimated_direct_dofs(here), 1)
+        dofs.append(found[key])
+    return dofs
+
+
+def announce_cost(study: Study, name: str, positions: list, problems: list[dict]) -> None:
     """Log :func:`scan_cost` (a warning when it is longer than :data:`LONG_SCAN`)."""
-    line, total = scan_cost(study, name, positions)
+    line, total = scan_cost(study, name, positions, problems)
     (log.warning if total > LONG_SCAN else log.info)(line)
 
 
-def scan_sweep(study: Study, name: str, options: dict) -> Sweep:
-    """The sweep over ``tip.position`` of the scan ``name``. Its base study is the study without the
+def scan_sweep(study: Study, name: str, options: dict) -> tuple[Sweep, list[int], list[dict]]:
+    """The sweep over the distinct tip-centred problems of the scan ``name`` (:func:`scan_problems`; axes
+    :data:`TRANSLATED`), the problem (sample) of each position and the problems' raw study dicts. Its base study is the study without the
     instrument, the other protocols and the scan's run settings: those do not change the solves, so a
     store can be resumed with other ranks or another instrument."""
     base = {section: copy.deepcopy(table) for section, table in study.raw.items() if section not in ("instrument", "protocol")}
     base["protocol"] = {name: {k: v for k, v in study.raw["protocol"][name].items() if k not in SCAN_RUN_KEYS}}
-    samples = tuple(([x, y],) for x, y in scan_positions(name, options))
-    return Sweep(base=base, mode="list", axes=(AXIS,), samples=samples, ranks_per_sample=options["ranks_per_position"],
-                 dispatcher=options["dispatcher"])
+    which, problems = scan_problems(study, scan_positions(name, options))
+    samples = tuple(tuple(_value(raw, key) for key in TRANSLATED) for raw in problems)
+    sweep = Sweep(base=base, mode="list", axes=TRANSLATED, samples=samples, ranks_per_sample=options["ranks_per_position"],
+                  dispatcher=options["dispatcher"])
+    return sweep, which, problems
+
+
+def _value(raw: dict, key: str):
+    """The value of the dotted ``key`` (no indices) in ``raw``, None where it is absent."""
+    for part in key.split("."):
+        raw = raw.get(part) if isinstance(raw, dict) else None
+    return raw
 
 
 def check_store(store: Path, resume: bool, comm) -> None:
@@ -186,11 +237,11 @@ def check_store(store: Path, resume: bool, comm) -> None:
 def run_scan(study: Study, name: str, options: dict, store: Path, comm, resume: bool = False,
              quiet: bool = True) -> Table:
     """Solve every position of the scan ``name`` not yet in ``store`` over ``comm`` (collective; groups
-    of ``ranks_per_position`` ranks) and return its table on every rank. A position that failed is
-    reported and has no rows; ``resume`` tries it again. Raises :class:`ScanStopped` when a stop
-    signal ended the run first."""
-    sweep = scan_sweep(study, name, options)
-    announce_cost(study, name, [s[0] for s in sweep.samples])
+    of ``ranks_per_position`` ranks; each distinct tip-centred problem once) and return its table on every
+    rank. A position whose problem failed is reported and has no rows; ``resume`` tries it again. Raises
+    :class:`ScanStopped` when a stop signal ended the run first."""
+    sweep, which, problems = scan_sweep(study, name, options)
+    announce_cost(study, name, which, problems)
     try:
         summary = run_sweep(sweep, store, comm, resume=resume, retry_failed=resume, quiet=quiet)
     except InputError as err:  # the run settings are the scan's keys here
@@ -198,36 +249,36 @@ def run_scan(study: Study, name: str, options: dict, store: Path, comm, resume: 
             raise
         raise InputError(f"protocol.{name}.{SWEEP_KEYS[err.key]}", str(err).removeprefix(f"{err.key} ")) from None
     if not summary.complete:
-        raise ScanStopped(f"protocol.{name} stopped with {summary.stored} of {summary.total} positions stored in "
+        raise ScanStopped(f"protocol.{name} stopped with {summary.stored} of {summary.total} problems stored in "
                           f"{str(store)!r}; continue with --resume")
-    table = on_root(comm, "STORE", scan_table, study, name, sweep, store)
+    table = on_root(comm, "STORE", scan_table, study, name, options, sweep, which, store)
     return comm.bcast(table, root=0)
 
 
-def scan_table(study: Study, name: str, sweep: Sweep, store: Path) -> Table:
-    """The table of a complete scan store (rank 0), its failed positions reported on stderr."""
+def scan_table(study: Study, name: str, options: dict, sweep: Sweep, which: list[int], store: Path) -> Table:
+    """The table of a complete scan store (rank 0): every position's rows are those of its problem
+    (``which``: the sample of each position), its failed problems reported."""
     _, samples, results = read_store(store)
     status = {int(row["sample_id"]): row for row in samples}
     failed = sorted(i for i, row in status.items() if row["status"] == "failed")
     if failed:
         first = status[failed[0]]
-        log.warning(f"protocol.{name}: {len(failed)} of {len(sweep)} positions failed and have no rows "
-              f"(first: position {failed[0]} at {sweep.samples[failed[0]][0]} m: {first['error']}); --resume tries "
-              "them again")
+        lost = sum(which.count(i) for i in failed)
+        log.warning(f"protocol.{name}: {len(failed)} of {len(sweep)} problems failed, {lost} positions have no rows "
+                    f"(first: {first['error']}); --resume tries them again")
     resonance = _following_resonance(study)
-    by_position: dict[int, list[dict]] = {}
+    by_problem: dict[int, list[dict]] = {}
     for row in results:
-        by_position.setdefault(int(row["sample_id"]), []).append(_typed(row))
-    start = np.array(sweep.samples[0][0])
+        by_problem.setdefault(int(row["sample_id"]), []).append(_typed(row))
+    positions = scan_positions(name, options)
     rows = []
-    for index in range(len(sweep)):
-        position = sweep.samples[index][0]
+    for position, problem in zip(positions, which):
         lead = {"x_m": position[0], "y_m": position[1]}
         if name == Protocol.LINE_SCAN:
-            lead["distance_m"] = float(np.hypot(*(np.array(position) - start)))
-        if resonance is not None and by_position.get(index):
-            lead |= _resonance_columns(sweep.study(index), resonance)
-        rows += [lead | response for response in by_position.get(index, [])]
+            lead["distance_m"] = float(np.hypot(*(np.array(position) - np.array(positions[0]))))
+        if resonance is not None and by_problem.get(problem):
+            lead |= _resonance_columns(sweep.study(problem), resonance)
+        rows += [lead | response for response in by_problem.get(problem, [])]
     columns = POSITION_COLUMNS + ((DISTANCE_COLUMN,) if name == Protocol.LINE_SCAN else ()) + RESPONSE_COLUMN_INFO
     return Table(name, columns + (RESONANCE_COLUMNS if resonance is not None else ()), rows)
 
