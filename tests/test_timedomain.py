@@ -41,7 +41,7 @@ def test_periodic_state_matches_first_and_second_harmonics():
             "sample": {"material": "SDC", "properties": {"diffusivity": 1e-12}},
             "tip": {"contact_radius": 20e-9},
             "excitation": {"mode": "power", "power_amplitude": 1e-7, "frequencies": [FREQUENCY]},
-            "mesh": {"refinement": 0.5},
+            "mesh": {"refinement": 0.3},
         }
     )
     model = HarmonicModel(study, MPI.COMM_WORLD)
