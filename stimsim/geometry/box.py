@@ -103,6 +103,7 @@ MIN_BOUNDARY_CELL_RATIO = 0.01
 #: (docs/developer/performance.md, '3D solvers'). Below about 3 000 nodes it underestimates (23 % at 1 700).
 NODES_FIT = (4.39, 10.9, 9.31, 8.36)
 
+
 @dataclass(frozen=True)
 class BoxMeshSpec(MeshSpec):
     """A 3D box mesh: the axisymmetric spec's lengths (m) plus the tip position (x, y) in m and the
