@@ -190,7 +190,9 @@ def _choose_factor_storage(ksp, matrix) -> None:
     if matrix.getSize()[0] >= OUT_OF_CORE_ROWS * matrix.getComm().getSize():
         pc = ksp.getPC()
         pc.setFactorSetUpSolverType()
-        pc.getFactorMatrix().setMumpsIcntl(22, 1)
+        factor = pc.getFactorMatrix()
+        factor.setOptionsPrefix(ksp.getOptionsPrefix())  # as the PC's own set-up would: the options still apply
+        factor.setMumpsIcntl(22, 1)
 
 
 def lu_solver(comm, prefix: str):
