@@ -233,7 +233,8 @@ def test_ions_in_a_film_stay_in_it_unless_the_substrate_conducts(interface):
 
 def test_staggered_and_monolithic_solves_agree_and_auto_measures_both():
     """Weak Vegard feedback (Omega = 1e-6 m^3/mol): the staggered scheme converges and matches the
-    monolithic solve to solver precision; SDC's strong feedback makes it contract too slowly."""
+    monolithic solve to solver precision; SDC's strong feedback makes it contract too slowly, and 'auto'
+    then frees the staggered solver."""
     weak = ionic_study(partial_molar_volume=1e-6)
     rows = {}
     for method in ("monolithic", "staggered", "auto"):
@@ -250,6 +251,9 @@ def test_staggered_and_monolithic_solves_agree_and_auto_measures_both():
     with pytest.raises(SolverError, match="staggered solve did not converge"):
         responses(strong, FREQUENCY)
     strong.destroy()
+    with HarmonicModel(ionic_study(), MPI.COMM_WORLD) as strong:  # auto frees the staggered factorisations
+        responses(strong, FREQUENCY)
+        assert not strong.method_report["converged"] and strong.method == "monolithic" and strong.staggered is None
 
 
 def test_dc_heating_sets_the_base_temperature_and_changes_the_ionic_response():

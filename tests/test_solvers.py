@@ -58,3 +58,34 @@ def test_without_retries_the_workspace_error_is_reported(monkeypatch):
     ksp, matrix = _saddle_point_solver()
     with pytest.raises(SolverError, match=r"saddle: MUMPS factorisation failed with INFOG\(1\) = -9: workspace too small"):
         solvers.factorize_lu(ksp, matrix, matrix, "saddle")
+
+
+def test_large_factorisations_are_kept_out_of_core_with_the_same_solution(monkeypatch):
+    """From OUT_OF_CORE_ROWS rows per rank the MUMPS factors go out of core (ICNTL(22) = 1, files in
+    MUMPS_OOC_TMPDIR or /tmp); below it they stay in core; the PETSc options of the solver's prefix (here
+    the SCOTCH ordering, ICNTL(7) = 3) apply in both. Both solve a complex sparse system as scipy's own LU
+    does, to round-off: a complex-shifted 5-point Laplacian on a 40 x 50 grid."""
+    line = [sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n)) for n in (40, 50)]
+    system = (sp.kronsum(*line) + 1j * sp.eye(2000)).tocsr()
+    size = system.shape[0]
+    load = np.random.default_rng(3).standard_normal(size) * (1 + 0.5j)
+    reference = sp.linalg.spsolve(system.tocsc(), load)
+    matrix = PETSc.Mat().createAIJ(
+        system.shape, csr=(system.indptr.astype(PETSc.IntType), system.indices.astype(PETSc.IntType), system.data),
+        comm=MPI.COMM_SELF,
+    )
+    matrix.assemble()
+    options = PETSc.Options()
+    options["ooc_test_mat_mumps_icntl_7"] = 3
+    for rows, out_of_core in ((size, 1), (size + 1, 0)):
+        monkeypatch.setattr(solvers, "OUT_OF_CORE_ROWS", rows)
+        ksp = solvers.lu_solver(MPI.COMM_SELF, "ooc_test_")
+        solvers.factorize_lu(ksp, matrix, matrix, "out of core")
+        factor = ksp.getPC().getFactorMatrix()
+        assert factor.getMumpsIcntl(22) == out_of_core and factor.getMumpsInfog(7) == 3
+        rhs, solution = matrix.createVecs()
+        rhs.setArray(load)
+        ksp.solve(rhs, solution)
+        assert np.abs(solution.getArray() - reference).max() < 1e-12 * np.abs(reference).max()
+        ksp.destroy()
+    options.delValue("ooc_test_mat_mumps_icntl_7")

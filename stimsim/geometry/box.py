@@ -86,20 +86,22 @@ LAYER_CELLS_PER_CHEMICAL_LENGTH, LAYER_GROWTH, MIN_LAYERS = 4.0, 2.0, 2
 #: (66.5k), 0.42 % with 16 (74.1k); with the layer inside the ionic-layer radius only (the pocket of
 #: :func:`_build_box`), 12: u2 0.84 % at 58.3k DOFs.
 CELLS_PER_CONTACT_EDGE = 12.0
-#: Estimate of the layer's P2 nodes (:func:`estimated_nodes`): triangles of the top face per
-#: (1/h^2) of area, and P2 nodes that one layer adds per top triangle (a copy of the vertices and the
-#: in-plane edges, the vertical edges and a diagonal per side face).
-TRIANGLES_PER_AREA, NODES_PER_LAYER_TRIANGLE = 4 / np.sqrt(3), 4.0
+#: Triangles of a surface per (1/h^2) of area (equilateral triangles of side h).
+TRIANGLES_PER_AREA = 4 / np.sqrt(3)
 #: Smallest accepted ratio of a grain boundary's cells (core width / CELLS_PER_CORE, layer length /
 #: CELLS_PER_LAYER) to the cells at the contact (:func:`contact_cell`): below it the boundary's
 #: refinement multiplies the mesh. Measured on studies/grain_boundary_3d.toml at refinement 0.35 (20 nm
 #: contact, contact cells of 14 nm): 1 024 cells with a 2 nm core, 1 674 at 0.2 nm (ratio 1/25), 6 207
 #: at 20 pm (1/250), 37 782 at 1 pm (1/5000).
 MIN_BOUNDARY_CELL_RATIO = 0.01
-#: P2 nodes N = A I^p of the integral I of 1/h^3 over the box (:func:`estimated_nodes`): gmsh's meshes
-#: of studies/centred_3d.toml at refinements 0.75, 1.5, 2 and 3 (9 053 to 374 095 nodes; gmsh makes
-#: fewer cells than the size field asks for as the sizes fall) are within 7 % of it.
-NODES_FIT = (19.6, 0.895)
+#: P2 nodes per unit of each term of :func:`_node_terms` (:func:`estimated_nodes`): the volume integral of
+#: 1/h^3, the integrals of 1/h^2 over the top face and over the mirror planes, and the layer's triangles
+#: times its layers. Least-squares fit (relative errors) to 14 gmsh meshes of 3 600-374 000 nodes: SDC at
+#: sqrt(D/omega) = 0.01, 0.1, 1 a, a = 5-50 nm, the ceria case (sqrt(D/omega) = a/5) centred, on an axis and
+#: off both, quarter, half and whole boxes at refinement 0.45-0.75, studies/centred_3d.toml at refinements
+#: 0.75, 1.5 and 3 (374 095 nodes, the mesh of tests/test_cli.py's refusal); all within 10 %
+#: (docs/developer/performance.md, '3D solvers'). Below about 3 000 nodes it underestimates (23 % at 1 700).
+NODES_FIT = (4.39, 10.9, 9.31, 8.36)
 
 
 @dataclass(frozen=True)
@@ -170,29 +172,52 @@ def _check_boundary_cells(study, cell: float) -> None:
 
 def estimated_nodes(spec: BoxMeshSpec) -> float:
     """Estimate, without meshing (in milliseconds), of the P2 nodes (vertices and edges) of the mesh of
-    ``spec``: :data:`NODES_FIT` of the integral of 1/h^3 over the meshed part of the box, h the size
-    field of :func:`_set_size_field` about the tip (:func:`_surface_sizes`), which depends on the
-    distance from the tip's axis and the depth only; each circle about the axis counts by the fraction
-    of it inside the meshed box. A graded ionic layer adds :data:`NODES_PER_LAYER_TRIANGLE` per layer and
-    triangle of its top face (:data:`TRIANGLES_PER_AREA` over h^2 at the surface, inside its radius).
-    Grain-boundary planes are not counted (their refinement is bounded by :data:`MIN_BOUNDARY_CELL_RATIO`).
-    Below about 10 000 nodes it underestimates: by 41 % at 2 000; by 29-45 % on the default 3D meshes of
-    sqrt(D/omega) = 0.01-1 a (3 600-8 400 nodes, the graded ones most), 4-19 % at refinement 0.7 and 4-11 % at
-    refinement 1 (9 400-33 000 nodes)."""
-    h_min, slope, h_max = grading_sizes(spec, CELLS_PER_RADIUS)
+    ``spec``: :data:`NODES_FIT` times the terms of :func:`_node_terms`. Grain-boundary planes are not
+    counted (their refinement is bounded by :data:`MIN_BOUNDARY_CELL_RATIO`)."""
+    return float(np.dot(NODES_FIT, _node_terms(spec)))
+
+
+def _node_terms(spec: BoxMeshSpec) -> tuple[float, float, float, float]:
+    """The terms of :func:`estimated_nodes`, in mesh units, h the size field of :func:`_set_size_field`
+    about the tip (:func:`_size_at`, a function of the distance from the tip's axis and the depth): the
+    integral of 1/h^3 over the meshed box (each circle about the axis counted by the fraction of it inside
+    the box), of 1/h^2 over its top face and over its mirror planes (which pass through the tip's axis and
+    the finest cells), and the triangles of the graded layer's top face (:data:`TRIANGLES_PER_AREA` over
+    h^2, inside its radius) times its layers."""
+    h_min = grading_sizes(spec, CELLS_PER_RADIUS)[0]
     size = spec.scaled(spec.domain_size)
     rho, d_rho = _cells(h_min / 100, 2 * size)
     depth, d_depth = _cells(h_min / 100, size)
     ring = 2 * np.pi * rho * d_rho * _inside(spec, rho)
-    h = _size_at(spec, rho[:, None], depth[None, :])
-    factor, exponent = NODES_FIT
-    nodes = factor * float(ring @ (h**-3.0) @ d_depth) ** exponent
+    volume = float(ring @ _size_at(spec, rho[:, None], depth[None, :]) ** -3.0 @ d_depth)
+    surface = _size_at(spec, rho, 0.0) ** -2.0
+    mirrors = sum(_plane_integral(spec, extent) for extent in _mirror_extents(spec))
     layers = len(layer_heights(spec))
-    if layers:
-        inside = rho <= _layer_radius(spec)
-        triangles = TRIANGLES_PER_AREA * float(ring[inside] @ _size_at(spec, rho[inside], 0.0) ** -2.0)
-        nodes += NODES_PER_LAYER_TRIANGLE * layers * triangles
-    return nodes
+    inside = rho <= _layer_radius(spec) if layers else np.zeros(rho.shape, bool)
+    triangles = TRIANGLES_PER_AREA * layers * float(ring[inside] @ surface[inside])
+    return volume, float(ring @ surface), mirrors, triangles
+
+
+def _mirror_extents(spec: BoxMeshSpec) -> list[float]:
+    """How far (mesh units) each mirror plane of the box reaches on either side of the tip's axis, along
+    the plane's top edge (one entry per side)."""
+    size = spec.scaled(spec.domain_size)
+    tip = spec.scaled_tip_position
+    extents = []
+    for name in spec.mirrors:
+        along = 1 - MIRRORS[name][1]  # the plane x = 0 runs along y, and y = 0 along x
+        low = 0.0 if ("x", "y")[along] in spec.mirrors else -size
+        extents += [size - tip[along], tip[along] - low]
+    return [e for e in extents if e > 0]
+
+
+def _plane_integral(spec: BoxMeshSpec, extent: float) -> float:
+    """The integral of 1/h^2 over a vertical plane through the tip's axis, from the axis out to ``extent``
+    and down to the box's depth (mesh units)."""
+    h_min = grading_sizes(spec, CELLS_PER_RADIUS)[0]
+    along, d_along = _cells(h_min / 100, extent)
+    depth, d_depth = _cells(h_min / 100, spec.scaled(spec.domain_size))
+    return float(d_along @ _size_at(spec, along[:, None], depth[None, :]) ** -2.0 @ d_depth)
 
 
 def _size_at(spec: BoxMeshSpec, rho, depth) -> np.ndarray:

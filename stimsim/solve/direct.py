@@ -46,9 +46,16 @@ MUMPS_ERRORS = {
 #: retried with the margin over the estimate (ICNTL(14), %) doubled.
 WORKSPACE_ERRORS, WORKSPACE_RETRIES = (-8, -9), 4
 #: Largest 3D model (all fields' DOFs) the direct solver is asked to factorise: 184k DOFs of the
-#: coupled ionic system took 8.6 GB and 7 min on one rank (docs/developer/performance.md, '3D'). The iterative
+#: coupled ionic system took 7 min (and 8.6 GB with the factors in core) on one rank
+#: (docs/developer/performance.md, '3D'). The iterative
 #: coupled solve (``[solver] linear = "iterative"``) is not bound by it.
 MAX_DIRECT_3D_DOFS = 200_000
+#: Rows per rank from which MUMPS keeps the factors out of core (ICNTL(22) = 1: written to files in the
+#: directory MUMPS_OOC_TMPDIR names, else /tmp, and read back by each solve). On the 3D ceria case with the
+#: whole box (83 724 DOFs, one rank) the peak fell from 4.2 to 1.96 GB at 7 % more CPU time and the same tip
+#: values to 1e-15 (docs/developer/performance.md, '3D solvers'); below it the factors of one rank fit in
+#: about 3 GB and stay in core.
+OUT_OF_CORE_ROWS = 60_000
 #: Largest accepted normwise backward error of a solve (LU with pivoting gives ~1e-15).
 MAX_BACKWARD_ERROR = 1e-9
 #: Largest accepted solution entry. stimsim's unknowns are scaled to O(1); a parallel factorisation
@@ -160,6 +167,7 @@ def factorize_lu(ksp, operator, preconditioner, name: str) -> None:
     of the communicator takes the same branch."""
     for attempt in range(WORKSPACE_RETRIES + 1):
         ksp.setOperators(operator, preconditioner)
+        _choose_factor_storage(ksp, preconditioner)
         try:
             ksp.setUp()
         except PETSc.Error as err:
@@ -173,6 +181,18 @@ def factorize_lu(ksp, operator, preconditioner, name: str) -> None:
         ksp.getPC().setFactorSetUpSolverType()
         ksp.getPC().getFactorMatrix().setMumpsIcntl(14, margin)
     check_mumps(ksp, name, "factorisation")
+
+
+def _choose_factor_storage(ksp, matrix) -> None:
+    """Keep the MUMPS factors of ``matrix`` (the operator set on ``ksp``) out of core from
+    :data:`OUT_OF_CORE_ROWS` rows per rank on, else leave MUMPS's default (in core, or what the PETSc
+    options database says)."""
+    if matrix.getSize()[0] >= OUT_OF_CORE_ROWS * matrix.getComm().getSize():
+        pc = ksp.getPC()
+        pc.setFactorSetUpSolverType()
+        factor = pc.getFactorMatrix()
+        factor.setOptionsPrefix(ksp.getOptionsPrefix())  # as the PC's own set-up would: the options still apply
+        factor.setMumpsIcntl(22, 1)
 
 
 def lu_solver(comm, prefix: str):

@@ -52,6 +52,7 @@ from stimsim.geometry.meshes import load_domain, mesh_spec
 from stimsim.physics.coupled import CONCENTRATION, DISPLACEMENT, STRESS, TEMPERATURE
 from stimsim.solve.direct import (
     MAX_DIRECT_3D_DOFS,
+    OUT_OF_CORE_ROWS,
     AffineParts,
     DirectSolver,
     ReferenceFactorSolver,
@@ -85,14 +86,20 @@ log = logging.getLogger(__name__)
 #: Error of the estimate of :func:`estimated_direct_dofs` against the meshes (:data:`stimsim.geometry.box.NODES_FIT`):
 #: a model estimated above :data:`MAX_DIRECT_3D_DOFS` by more is refused before meshing, within it a warning.
 ESTIMATE_ERROR = 0.1
-#: Peak memory (bytes) of a direct (MUMPS) solve of the coupled 3D ionic system of N DOFs on one rank,
-#: M0 (N / N0)^p: fit to benchmarks/solvers3d.py (0.87 GB at 23k DOFs, 2.45 GB at 54k, 6.3 GB at 112k; isotropic
-#: meshes) and within 15 % of benchmarks/threed_defaults.py's graded meshes (docs/developer/performance.md, '3D solvers').
+#: Peak memory (bytes) of a direct (MUMPS) solve of the coupled 3D ionic system of N DOFs on one rank (the
+#: model, the staggered trial of method 'auto' and the monolithic factorisation), M (N / N0)^p. With the factors
+#: in core: a fit to benchmarks/solvers3d.py (0.87 GB at 23k DOFs, 2.45 GB at 54k, 6.3 GB at 112k; isotropic
+#: meshes), within 15 % of benchmarks/threed_defaults.py's graded meshes. From
+#: :data:`~stimsim.solve.direct.OUT_OF_CORE_ROWS` DOFs on, with the factors out of core: through
+#: benchmarks/mumps3d.py's ceria case, 1.44 GB with the half box (50 394 DOFs, factors forced out of core) and
+#: 2.91 GB with the whole box (83 724; the staggered trial's peak, the monolithic solve's is 1.96 GB)
+#: (docs/developer/performance.md, '3D solvers').
 DIRECT_MEMORY_FIT = (0.87e9, 23_064, 1.25)
-#: solver.linear = 'auto' solves a 3D ionic model directly up to this estimated memory (bytes), iteratively
-#: beyond (about 45k DOFs, where the iterative solve takes half the memory and less time,
-#: docs/developer/performance.md '3D solvers'), unless its mesh has a graded surface layer.
-AUTO_DIRECT_MEMORY = 2.0e9
+DIRECT_MEMORY_OUT_OF_CORE_FIT = (2.91e9, 83_724, 1.38)
+#: solver.linear = 'auto' solves a 3D ionic model directly up to this estimated number of DOFs, iteratively
+#: beyond, where the iterative solve takes less time (54k DOFs: 15.7 against 28.7 s CPU) and in core half the
+#: memory (docs/developer/performance.md '3D solvers'), unless its mesh has a graded surface layer.
+AUTO_DIRECT_DOFS = 45_000
 
 #: Scalar P2 fields of the coupled ionic system (temperature, 3 displacements, stress, concentration), and
 #: of heat and mechanics alone.
@@ -101,15 +108,16 @@ COUPLED_FIELDS, THERMOELASTIC_FIELDS = 6, 4
 
 def direct_memory(dofs: float) -> float:
     """Estimated peak memory (bytes) of a direct coupled 3D solve of ``dofs`` DOFs on one rank
-    (:data:`DIRECT_MEMORY_FIT`)."""
-    memory, reference, exponent = DIRECT_MEMORY_FIT
+    (:data:`DIRECT_MEMORY_FIT`, :data:`DIRECT_MEMORY_OUT_OF_CORE_FIT` where the factors go out of core)."""
+    fit = DIRECT_MEMORY_FIT if dofs < OUT_OF_CORE_ROWS else DIRECT_MEMORY_OUT_OF_CORE_FIT
+    memory, reference, exponent = fit
     return memory * (dofs / reference) ** exponent
 
 
 def linear_solver(study: Study) -> LinearSolver:
     """The solver of the coupled ionic system (direct or iterative): ``solver.linear``, or for 'auto' the
-    iterative solver for a 3D ionic model whose direct solve :func:`direct_memory` estimates above
-    :data:`AUTO_DIRECT_MEMORY`, else the direct one. A mesh with a graded surface layer
+    iterative solver for a 3D ionic model of more than :data:`AUTO_DIRECT_DOFS` estimated DOFs
+    (:func:`stimsim.geometry.box.estimated_nodes`), else the direct one. A mesh with a graded surface layer
     (:func:`stimsim.geometry.box.layer_heights`) is always solved directly: the iterative solver's multigrid
     blocks do not converge on its flat cells (docs/developer/performance.md, '3D solvers'). The choice does not
     depend on the ranks, so 1 and N ranks solve alike; it is made from the study, before meshing."""
@@ -119,7 +127,7 @@ def linear_solver(study: Study) -> LinearSolver:
     spec = mesh_spec(study)
     if spec.gdim != 3 or not study.sample.material.is_ionic or layer_heights(spec):
         return LinearSolver.DIRECT
-    large = direct_memory(COUPLED_FIELDS * estimated_nodes(spec)) > AUTO_DIRECT_MEMORY
+    large = COUPLED_FIELDS * estimated_nodes(spec) > AUTO_DIRECT_DOFS
     return LinearSolver.ITERATIVE if large else LinearSolver.DIRECT
 
 
@@ -147,8 +155,8 @@ def check_estimated_size(study: Study) -> None:
         return
     key, value, coarser = study.mesh.level
     message = (f"{value} makes a 3D mesh of about {dofs} DOFs to factorise "
-               f"(estimated from the mesh sizing within {ESTIMATE_ERROR:.0%}), against the {MAX_DIRECT_3D_DOFS} the "
-               "direct solver handles")
+               f"(estimated from the mesh sizing within {ESTIMATE_ERROR:.0%}; about {direct_memory(dofs) / 1e9:.1f} GB "
+               f"on one rank), against the {MAX_DIRECT_3D_DOFS} the direct solver handles")
     if dofs <= MAX_DIRECT_3D_DOFS * (1 + ESTIMATE_ERROR):
         log.warning(f"{key} {message}: the run may refuse it once meshed")
         return
@@ -264,7 +272,7 @@ class HarmonicModel:
             key, value, coarser = self.study.mesh.level
             raise InputError(
                 key, f"{value}: the 3D mesh has {direct} DOFs to factorise, more than the direct solver handles "
-                f"({MAX_DIRECT_3D_DOFS}: 184k DOFs needed 8.6 GB and 7 min, docs/developer/performance.md): "
+                f"({MAX_DIRECT_3D_DOFS}: 184k DOFs took 7 min on one rank, docs/developer/performance.md): "
                 f"{coarser},{_iterative_advice(self.study)} or raise the lowest diffusivity or lower the highest frequency"
             )
 
@@ -604,7 +612,9 @@ class HarmonicModel:
 
     def _solve_coupled(self, label: str, monolithic_forms: list) -> None:
         """The coupled solve by the chosen method. 'auto' times both on its first solve and keeps the
-        faster one (the staggered one only if it converged); :attr:`method_report` says what it saw.
+        faster one (the staggered one only if it converged); :attr:`method_report` says what it saw. The
+        staggered solver's factorisations are freed once it cannot be chosen, before the monolithic
+        factorisation where it did not converge (on the 3D ceria case, whole box, 1.1 GB of a 5.3 GB peak).
         Frozen operators (:meth:`freeze_operators`) take precedence."""
         if self._reference_solvers is not None:
             self._solve_frozen(monolithic_forms)
@@ -621,6 +631,8 @@ class HarmonicModel:
             start = time.perf_counter()
             converged, sweeps, contraction = self.staggered.solve(label)
             staggered_time = time.perf_counter() - start
+            if not converged:
+                self._drop_staggered()
         start = time.perf_counter()
         self.coupled_solver.factorize()
         self.coupled_solver.solve(monolithic_forms, [self.forms.solution[n] for n in self.names])
@@ -628,10 +640,18 @@ class HarmonicModel:
             monolithic_time = time.perf_counter() - start
             faster = converged and staggered_time < monolithic_time
             self.method = "staggered" if faster else "monolithic"
+            if not faster:
+                self._drop_staggered()
             self.method_report = dict(
                 converged=converged, sweeps=sweeps, contraction=contraction, chosen=self.method,
                 staggered_seconds=staggered_time, monolithic_seconds=monolithic_time,
             )
+
+    def _drop_staggered(self) -> None:
+        """Free the staggered solver (the coupled system is solved monolithically from now on)."""
+        if self.staggered is not None:
+            self.staggered.destroy()
+            self.staggered = None
 
     def _require_base_state(self) -> None:
         if not self.base_state_solved:
