@@ -252,7 +252,7 @@ BAD = [
     (["validate", GRAIN, "--set", "geometry.grain_boundaries[0].space_charge_excess=0"],
      "geometry.grain_boundaries[0].space_charge_length is only used by the prescribed layer"),
     (["validate", GRAIN, "--set", "geometry.grain_boundaries[0].width=1e-12"],
-     "geometry.grain_boundaries[0].width makes a core of 1e-12 m, below the 5e-11 m the mesh resolves here"),
+     "geometry.grain_boundaries[0].width makes a core of 1e-12 m, below the 2e-10 m the mesh resolves here"),
     (["validate", LINE, "--set", "instrument.resonance_frequency=3e5", "--set", "instrument.quality_factor=50.0",
       "--set", "instrument.contact_nonlinearity=hertz"], "instrument.contact_nonlinearity = 'hertz' is not yet supported by the scans"),
     # class 7: what run would refuse after meshing, refused by validate before (2.24M DOFs meshed, 2.21M estimated;

@@ -26,13 +26,18 @@ Otherwise (a chemical length at least the contact cells) the top surface inside 
 gets isotropic cells of chemical_length / :data:`CELLS_PER_CHEMICAL_LENGTH`. A film interface gets no
 size of its own (see :func:`_set_size_field`).
 Grain boundaries (:mod:`stimsim.study.grains`; they do not cut the mesh) refine it through their cores and
-space-charge layers near the tip: cells of min(width / :data:`CELLS_PER_CORE`, layer length /
-:data:`CELLS_PER_LAYER`) at the core where it passes through the heated disk (the layer length: the
-prescribed decay length, or an equilibrium layer's e-folding length at the core,
-:func:`stimsim.study.lengths.boundary_layer_length`), growing at the same rate
-with the distance from the core plus the distance from the heated disk (logarithmic cost in the
-distance from the tip). A mirror plane through the tip is used only if every boundary is its own mirror
-image in it (:meth:`stimsim.study.grains.GrainBoundary.symmetric_about`).
+space-charge layers near the tip: cells of min(width, chemical length) / :data:`CELLS_PER_CORE` (or layer
+length / :data:`CELLS_PER_LAYER` if smaller) at the core where it passes through or beside the heated
+disk (the layer length: the prescribed decay length, or an equilibrium layer's e-folding length at the
+core, :func:`stimsim.study.lengths.boundary_layer_length`), growing at the same rate with the distance
+from the core plus the distance from the heated disk (logarithmic cost in the distance from the tip).
+They are below the contact-edge cells (a / :data:`CELLS_PER_CONTACT_EDGE` with a graded layer) when
+min(width, chemical length) < a/3, so they win beside the disk (a 2 nm core at a = 20 nm and the default
+refinement 0.45: 1.1 nm against 3.7 nm), and the graded layer's floor, meshed with them, carries them up
+through the layer, whose lateral cells are the floor's. (With one cell across the core they lost to the
+contact-edge cells beside the disk once the core was wider than a/12, and left the mesh unchanged.)
+A mirror plane through the tip is used only if every boundary is its own mirror image in it
+(:meth:`stimsim.study.grains.GrainBoundary.symmetric_about`).
 ``mesh.refinement`` divides every size and ``growth - 1``.
 """
 
@@ -65,15 +70,19 @@ from stimsim.geometry.domain import (
 from stimsim.study.lengths import boundary_layer_length
 
 #: Bump when the 3D mesher changes, so that cached meshes are regenerated.
-MESHER_3D_VERSION = 3
+MESHER_3D_VERSION = 4
 #: Cells per smallest feature at the contact, at refinement 1 (coarser than 2D: cells are volumes).
 CELLS_PER_RADIUS = 4.0
 #: Cells per radius along each surface circle (contact and heated-disk edges, where the load jumps).
 CELLS_PER_CIRCLE = 8.0
 #: Cells per chemical length on the top surface inside the ionic-layer radius, where there is no graded layer.
 CELLS_PER_CHEMICAL_LENGTH = 2.0
-#: Cells across a grain-boundary core, and per length of its space-charge layer, at refinement 1.
-CELLS_PER_CORE, CELLS_PER_LAYER = 1.0, 2.0
+#: Cells across a grain-boundary core (its width, or the chemical length if shorter), and per length of its
+#: space-charge layer, at refinement 1. Measured on the ceria sample of studies/ceria_3d.toml (2 nm core,
+#: default refinement 0.45, tip centred on the core; errors of the complex u2 against 8 cells): 1, 2, 4
+#: cells give 3.1 %, 0.84 %, 0.43 % with a core of 100 times the diffusivity, 1.75 %, 1.69 %, 0.26 % with a
+#: blocking one (D/100), at 33k, 36k, 47k DOFs (72k with 8) (docs/validation/verification.md, 'Grain boundaries').
+CELLS_PER_CORE, CELLS_PER_LAYER = 4.0, 2.0
 #: Graded ionic surface layer (:func:`layer_heights`): layers per chemical length at the surface (at
 #: refinement 1), the growth ratio of the layer heights and the fewest layers worth extruding. Measured
 #: (SDC, a = 20 nm, 20 kHz, chemical length a/100, refinement 0.4, against the axisymmetric model; the
@@ -91,8 +100,8 @@ TRIANGLES_PER_AREA = 4 / np.sqrt(3)
 #: Smallest accepted ratio of a grain boundary's cells (core width / CELLS_PER_CORE, layer length /
 #: CELLS_PER_LAYER) to the cells at the contact (:func:`contact_cell`): below it the boundary's
 #: refinement multiplies the mesh. Measured on studies/grain_boundary_3d.toml at refinement 0.35 (20 nm
-#: contact, contact cells of 14 nm): 1 024 cells with a 2 nm core, 1 674 at 0.2 nm (ratio 1/25), 6 207
-#: at 20 pm (1/250), 37 782 at 1 pm (1/5000).
+#: contact, contact cells of 14 nm) with one cell across the core: 1 024 cells with a 2 nm core, 1 674 at
+#: 0.2 nm (cell ratio 1/25), 6 207 at 20 pm (1/250), 37 782 at 1 pm (1/5000).
 MIN_BOUNDARY_CELL_RATIO = 0.01
 #: P2 nodes per unit of each term of :func:`_node_terms` (:func:`estimated_nodes`): the volume integral of
 #: 1/h^3, the integrals of 1/h^2 over the top face and over the mirror planes, and the layer's triangles
@@ -441,11 +450,13 @@ def _set_size_field(spec: BoxMeshSpec, annuli: list[list[int]]) -> None:
 def _plane_refinement(spec: BoxMeshSpec, plane: tuple[float, ...], heated: list[int], slope: float, h_max: float) -> int:
     """The size field of a grain-boundary ``plane`` (see :data:`BoxMeshSpec.refined_planes`): h0 +
     slope (distance from the core + distance from the ``heated`` surfaces), capped at ``h_max``, h0 the
-    core's or the layer's size (mesh units); returns its tag."""
+    core's size (the smaller of its width and the chemical length over :data:`CELLS_PER_CORE`) or the
+    layer's (mesh units); returns its tag."""
     import gmsh
 
     x, y, nx, ny, half_width, layer = plane
-    lengths = [2 * half_width / CELLS_PER_CORE] + ([layer / CELLS_PER_LAYER] if layer else [])
+    across = min(2 * half_width, spec.chemical_length or np.inf)
+    lengths = [across / CELLS_PER_CORE] + ([layer / CELLS_PER_LAYER] if layer else [])
     h0 = spec.scaled(min(lengths)) / spec.refinement
     field = gmsh.model.mesh.field
     distance = field.add("Distance")
