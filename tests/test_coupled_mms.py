@@ -135,7 +135,9 @@ def test_coupled_system_converges_at_the_expected_rates(degree):
         assert rate > expected[name] - 0.15, (name, [e[name] for e in errors])
 
 
-@pytest.mark.parametrize("degree, sizes", [(1, (4, 8, 16)), (2, (2, 4, 8))])
+#: Degree 1 runs on one rank only (suite time); 3D under MPI: degree 2 here and tests/test_threed.py's
+#: test_one_and_two_ranks_give_the_same_3d_answer.
+@pytest.mark.parametrize("degree, sizes", [pytest.param(1, (4, 8, 16), marks=pytest.mark.serial), (2, (2, 4, 8))])
 def test_coupled_system_converges_at_the_expected_rates_in_3d(degree, sizes):
     """The same forms on a Cartesian3DDomain (unit cube, all sides Dirichlet, about 30k DOFs on the
     finest mesh): the same rates as in (r, z) (measured in docs/validation/verification.md, '3D')."""

@@ -35,6 +35,7 @@ def ptfe_joule(properties: dict, dc_voltage: float = 0.0, frequencies=(1e3, 1e4)
     })
 
 
+@pytest.mark.serial  # suite time; a heater balance's tangents under MPI: test_heater_coefficient_values_and_taylor
 def test_taylor_of_the_slopes_through_a_heater_balance(comm):
     """Joule heater with V0 = 0.5 V (DC heating: the base state, and with k' the heat operator, move with
     the parameters; Z_0 and Z_n through the balance): tangent-linear derivatives of harmonics 1..4 of

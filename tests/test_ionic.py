@@ -231,6 +231,8 @@ def test_ions_in_a_film_stay_in_it_unless_the_substrate_conducts(interface):
         assert constrained.size == 0 and in_substrate > 1e-3 * in_film
 
 
+@pytest.mark.serial  # suite time; the staggered trial of method 'auto' under MPI: every ionic test on 2 ranks, e.g.
+# test_ionic_response_is_the_same_on_one_and_all_ranks
 def test_staggered_and_monolithic_solves_agree_and_auto_measures_both():
     """Weak Vegard feedback (Omega = 1e-6 m^3/mol): the staggered scheme converges and matches the
     monolithic solve to solver precision; SDC's strong feedback makes it contract too slowly, and 'auto'
