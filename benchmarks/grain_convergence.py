@@ -26,10 +26,11 @@ import json
 import math
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
+
+import child  # benchmarks/child.py: the case run in a process of its own
 
 #: Issue 25's sample: grain diffusivity (m^2/s), contact radius (m), drive frequency (Hz), power (W).
 DIFFUSIVITY, RADIUS, FREQUENCY, POWER = 2e-12, 20e-9, 2e4, 1e-7
@@ -55,7 +56,7 @@ def raw_study(width: float, offset: float, factor: float, refinement: str) -> di
     return raw
 
 
-def child(width: float, offset: float, refinement: str, factors: list[float]) -> None:
+def measure(width: float, offset: float, refinement: str, factors: list[float]) -> None:
     """One mesh in this process: print, per core factor (the homogeneous one first), the tip
     displacements and the times, then the DOFs, the refinement and the peak memory."""
     from mpi4py import MPI
@@ -82,7 +83,7 @@ def child(width: float, offset: float, refinement: str, factors: list[float]) ->
         result = dict(dofs=model.num_dofs, refinement=study.mesh.refinement, mirrors=len(model.domain.spec.mirrors),
                       peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       solves={str(f): s for f, s in solves.items()})
-    print("RESULT " + json.dumps(result), flush=True)
+    child.report(result)
 
 
 def run_child(width: float, offset: float, refinement: str, factors: list[float]) -> dict:
@@ -90,11 +91,7 @@ def run_child(width: float, offset: float, refinement: str, factors: list[float]
     with tempfile.TemporaryDirectory(prefix="stimsim-grains-") as cache:
         environment = dict(os.environ, STIMSIM_CACHE_DIR=cache)
         command = [sys.executable, __file__, "--child", str(width), str(offset), refinement, *map(str, factors)]
-        output = subprocess.run(command, capture_output=True, text=True, env=environment)
-    if output.returncode != 0:
-        sys.exit(f"width {width}, offset {offset}, refinement {refinement} failed:\n{output.stderr[-3000:]}")
-    line = next(l for l in output.stdout.splitlines() if l.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
+        return child.run(command, f"width {width}, offset {offset}, refinement {refinement}", environment)
 
 
 def stored(store: dict, path: str | None, width: float, offset: float, refinement: str, factors: list[float]) -> dict:
@@ -146,7 +143,7 @@ def main() -> None:
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(float(args.child[0]), float(args.child[1]), args.child[2], [float(f) for f in args.child[3:]])
+        measure(float(args.child[0]), float(args.child[1]), args.child[2], [float(f) for f in args.child[3:]])
         return
     store = json.load(open(args.store)) if args.store and os.path.exists(args.store) else {}
     if not store:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
+
+import child  # benchmarks/child.py: the case run in a process of its own
 
 import stimsim  # noqa: F401
 from mpi4py import MPI
@@ -46,7 +47,7 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(position: list[float], method: str, options: list[str]) -> None:
+def measure(position: list[float], method: str, options: list[str]) -> None:
     """One case in this process: set the options, solve, print the figures as JSON (rank 0)."""
     from petsc4py import PETSc
 
@@ -71,7 +72,7 @@ def child(position: list[float], method: str, options: list[str]) -> None:
                    peak=comm.allreduce(peak_mb(), op=MPI.MAX),
                    u=[[rows[k].real, rows[k].imag] for k in KEYS])
     if comm.rank == 0:
-        print("RESULT " + json.dumps(result), flush=True)
+        child.report(result)
 
 
 def run_child(position: list[float], method: str, options: list[str], ranks: int) -> dict:
@@ -79,16 +80,7 @@ def run_child(position: list[float], method: str, options: list[str], ranks: int
     command = [sys.executable, __file__, "--child", *map(str, position), method, *options]
     if ranks > 1:
         command = [str(__import__("pathlib").Path(sys.executable).parent / "mpiexec"), "-n", str(ranks), *command]
-    output = subprocess.run(command, capture_output=True, text=True)
-    if output.returncode != 0:
-        sys.exit(f"case {options} failed:\n{output.stderr[-3000:]}")
-    line = next(l for l in output.stdout.splitlines() if l.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
-
-
-def difference(value: list, reference: list) -> float:
-    """Relative difference of two complex values given as [real, imag]."""
-    return abs(complex(*value) - complex(*reference)) / abs(complex(*reference))
+    return child.run(command, f"case {options}")
 
 
 def main() -> None:
@@ -101,7 +93,7 @@ def main() -> None:
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child([float(v) for v in args.child[:2]], args.child[2], args.child[3:])
+        measure([float(v) for v in args.child[:2]], args.child[2], args.child[3:])
         return
     cases = args.case or [["default"]]
     print(f"ceria case, tip at {args.position} m, {args.ranks} rank(s)")
@@ -111,7 +103,7 @@ def main() -> None:
     for name, *options in cases:
         found = run_child(args.position, args.method, options, args.ranks)
         reference = reference or found
-        diffs = [difference(a, b) for a, b in zip(found["u"], reference["u"])]
+        diffs = [child.relative(a, b) for a, b in zip(found["u"], reference["u"])]
         print(f"{name:>14} {found['dofs']:>7d} {found['wall']:>7.1f} {found['cpu']:>7.1f} {found['peak']:>8.0f} "
               f"{found['infog21']:>9d} {found['infog16']:>7d} {found['infog7']:>8d} "
               + " ".join(f"{d:>8.1e}" for d in diffs), flush=True)

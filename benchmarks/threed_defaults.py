@@ -18,14 +18,14 @@ complex tip displacement u1 (thermal) and u2 (ionic) against the axisymmetric mo
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
+
+import child  # benchmarks/child.py: the case run in a process of its own
 
 #: Drive frequency (Hz) unless --frequency, and heating power amplitude (W).
 FREQUENCY, POWER = 2e4, 1e-7
@@ -50,7 +50,7 @@ def raw_study(ratio: float, radius: float, model: str, frequency: float) -> dict
     return raw
 
 
-def child(ratio: float, radius: float, model: str, frequency: float) -> None:
+def measure(ratio: float, radius: float, model: str, frequency: float) -> None:
     """One case in this process: print its DOFs, times, solver, peak memory and tip displacements."""
     from mpi4py import MPI
 
@@ -68,23 +68,14 @@ def child(ratio: float, radius: float, model: str, frequency: float) -> None:
                       refinement=study.mesh.refinement, wall=solved - start, solve=solved - built,
                       peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       u=[[rows[k].real, rows[k].imag] for k in KEYS])
-    print("RESULT " + json.dumps(result), flush=True)
+    child.report(result)
 
 
 def run_child(ratio: float, radius: float, model: str, frequency: float, cache: str) -> dict:
     """The result of one case in its own process, with the mesh cache ``cache``."""
     environment = dict(os.environ, STIMSIM_CACHE_DIR=cache)
-    output = subprocess.run([sys.executable, __file__, "--child", str(ratio), str(radius), model, str(frequency)],
-                            capture_output=True, text=True, env=environment)
-    if output.returncode != 0:
-        sys.exit(f"{model} case ratio {ratio}, a = {radius} failed:\n{output.stderr[-3000:]}")
-    line = next(l for l in output.stdout.splitlines() if l.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
-
-
-def error(value: list, reference: list) -> float:
-    """Relative difference of two complex values given as [real, imag]."""
-    return abs(complex(*value) - complex(*reference)) / abs(complex(*reference))
+    command = [sys.executable, __file__, "--child", str(ratio), str(radius), model, str(frequency)]
+    return child.run(command, f"{model} case ratio {ratio}, a = {radius}", environment)
 
 
 def main() -> None:
@@ -96,7 +87,7 @@ def main() -> None:
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(float(args.child[0]), float(args.child[1]), args.child[2], float(args.child[3]))
+        measure(float(args.child[0]), float(args.child[1]), args.child[2], float(args.child[3]))
         return
     with tempfile.TemporaryDirectory(prefix="stimsim-defaults-") as cache:
         run_child(1.0, 20e-9, "3d", args.frequency, cache)  # warm-up: compile the forms
@@ -108,7 +99,7 @@ def main() -> None:
             for ratio in args.ratios:
                 found = run_child(ratio, radius, "3d", args.frequency, cache)
                 reference = run_child(ratio, radius, "axisymmetric", args.frequency, cache)
-                errors = [error(a, b) for a, b in zip(found["u"], reference["u"])]
+                errors = [child.relative(a, b) for a, b in zip(found["u"], reference["u"])]
                 print(f"{ratio:>11g} {radius * 1e9:>5g} {found['refinement']:>6.3g} {found['dofs']:>8d} "
                       f"{found['solver']:>9} {found['wall']:>7.1f} {found['solve']:>7.1f} {found['peak']:>8.0f} "
                       + " ".join(f"{100 * e:>7.2f}%" for e in errors), flush=True)
