@@ -15,7 +15,7 @@ from stimsim.core.errors import InputError
 from stimsim.solve.forward import responses
 from stimsim.geometry.meshes import load_domain, mesh_spec
 from stimsim.experiments.protocols import contact_stiffness_of, contact_stiffness_under_tip
-from stimsim.study.grains import disk_fractions, region_weights
+from stimsim.study.grains import disk_fractions, region_weights, unconverged_cores
 from stimsim.solve.model import HarmonicModel
 from stimsim.instrument.afm import contact_stiffness
 
@@ -52,6 +52,20 @@ def tip_rows(study, domain=None, comm=MPI.COMM_WORLD) -> dict:
 def relative(value, reference) -> float:
     return abs(value - reference) / abs(reference)
 
+
+
+@pytest.mark.parametrize("factor, x, warned", [(100, RADIUS, True), (100, 3 * RADIUS, False), (10, RADIUS, False),
+                                              (100, -1.5 * RADIUS, True)])
+def test_a_fast_core_beside_the_tip_is_said_to_be_unconverged(factor, x, warned):
+    """Only where the 3D meshes have not been shown to converge (a core more than 10 times as diffusive
+    within two contact radii of the tip, docs/validation/verification.md) is u2 said to be uncertain; the
+    sentence names the boundary's table and the distance."""
+    raw = raw_study([boundary(), boundary(x=x, properties={"diffusivity": factor * DIFFUSIVITY})])
+    study = study_from_dict(raw)
+    found = unconverged_cores(study.sample.grain_boundaries, study.sample.material, study.tip.position, RADIUS)
+    assert len(found) == warned
+    if warned:
+        assert found[0].startswith("geometry.grain_boundaries[1]: a core 100 times") and "contact radii" in found[0]
 
 # -- input --------------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from stimsim.solve.limits import check_model, check_study
 from stimsim.solve.model import HarmonicModel
 from stimsim.solve.validity import COLUMNS as VALIDITY_COLUMNS
 from stimsim.solve.validity import exceeded, largest, table_rows
+from stimsim.study.grains import unconverged_cores
 from stimsim.study.modes import PeriodicMethod
 from stimsim.study.study import Study
 
@@ -117,6 +118,9 @@ def simulate(study: Study, comm: MPI.Comm | None = None, frequencies=None, *, mo
     a heating outside the model's range and :class:`~stimsim.core.errors.SolverError` for a failed solve."""
     comm = comm or MPI.COMM_WORLD
     check_study(study)
+    for sentence in unconverged_cores(study.sample.grain_boundaries, study.sample.material, study.tip.position,
+                                      study.tip.contact_radius):
+        log.warning(sentence)
     frequencies = list(frequencies or study.excitation.frequencies)
     if model is not None:
         base_state(model)
