@@ -2,6 +2,7 @@
 
 import math
 import os
+import signal
 import subprocess
 import sys
 
@@ -395,7 +396,10 @@ def test_run_prints_a_harmonic_balance_tail_warning_once(shared_tmp, capsys):
 def _command(code: str, env_path: str = "", timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter with this checkout (and ``env_path`` first) on the path."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (env_path, str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
+    # SIGINT back to its default in the child: a shell that runs the suite in the background without job control
+    # leaves it ignored, and Python then installs no KeyboardInterrupt handler (the interrupt would be lost).
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @pytest.mark.serial

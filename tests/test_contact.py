@@ -173,6 +173,7 @@ def rows_of(case: dict) -> dict:
     return {(r.harmonic, r.kind): r for r in rows}
 
 
+@pytest.mark.serial  # suite time; a heater's rows under MPI: tests/test_fit_nonionic.py, test_heater_coefficient_values_and_taylor
 def test_joule_heater_coefficient_adds_a_nonionic_row_at_4w_that_the_total_includes():
     """The 4 w heating of the heater's resistance change is answered as the sample answers a heater
     temperature oscillation at 4 f (a 'heater' study at 4 f gives the same displacement per K), and the

@@ -347,6 +347,7 @@ def test_covariance_is_infinite_along_what_the_data_do_not_determine():
     assert undetermined.tolist() == [True, False, True] and math.isclose(covariance[1, 1], 1.0)
 
 
+@pytest.mark.serial  # suite time; the fit under MPI: test_fit_is_identical_on_one_and_all_ranks
 def test_fit_with_fewer_data_than_parameters_reports_them_undetermined(comm):
     """One amplitude, two parameters (the thermal conductivity and the expansion coefficient of PTFE):
     the fit reproduces the datum but must not claim a finite uncertainty for either."""

@@ -37,6 +37,7 @@ def rows_by_label(study, comm=MPI.COMM_WORLD):
     return rows
 
 
+@pytest.mark.serial  # suite time; the ionic solve under MPI: test_ionic_response_is_the_same_on_one_and_all_ranks
 def test_first_harmonic_is_linear_and_second_quadratic_in_the_heating():
     weak, strong = (rows_by_label(ionic_study(power=p)) for p in (1e-6, 3e-6))
     thermal = strong[1, "thermal"].displacement / weak[1, "thermal"].displacement
@@ -121,6 +122,7 @@ def test_pure_ac_joule_drive_puts_thermal_at_2_and_ionic_at_4():
     assert sorted(rows) == [(2, "thermal"), (4, "ionic")]
 
 
+@pytest.mark.serial  # suite time; a heater balance under MPI: tests/test_fit_nonionic.py, test_heater_coefficient_values_and_taylor
 def test_joule_heater_balances_power_and_matches_a_prescribed_heater_temperature():
     """The heater temperature solves i w C_h th + G_h th + (flow into the sample) = V1^2 / (2 R) at 2 w;
     a 'heater' study driven with that temperature at 2 f gives the same thermal response."""
@@ -258,6 +260,7 @@ def test_staggered_and_monolithic_solves_agree_and_auto_measures_both():
         assert not strong.method_report["converged"] and strong.method == "monolithic" and strong.staggered is None
 
 
+@pytest.mark.serial  # suite time; a DC base state under MPI: tests/test_experiments.py, test_dc_series_starts_at_the_steady_response_and_heats_linearly
 def test_dc_heating_sets_the_base_temperature_and_changes_the_ionic_response():
     """dc_power heats the base state: its tip temperature is the steady disk average 8P/(3 pi^2 k a)
     (Carslaw & Jaeger; the finite domain adds O(a/R)), and the hotter, faster ions answer differently."""
