@@ -34,7 +34,7 @@ def sdc(mode="power", frequencies=(1e4,), diffusivity=1e-11, **excitation):
             "sample": {"material": "SDC", "properties": {"diffusivity": diffusivity}},
             "tip": {"contact_radius": 20e-9},
             "excitation": {"mode": mode, "frequencies": list(frequencies)} | heat[mode] | excitation,
-            "mesh": {"refinement": 0.5},
+            "mesh": {"refinement": 0.3},
         }
     )
 
