@@ -56,7 +56,7 @@ from stimsim.hpc.sweep import run_sweep
 from stimsim.io.files import RESPONSE_COLUMN_INFO
 from stimsim.io.maps import MapChannel, MapImages, write_gwy, write_nsid
 from stimsim.solve.model import estimated_direct_dofs
-from stimsim.study.centring import problem_key, tip_centred_raw
+from stimsim.study.centring import raw_key, tip_centred_raw
 from stimsim.study.load import study_from_dict
 from stimsim.study.schema import check_table
 from stimsim.study.study import Study
@@ -139,10 +139,11 @@ def scan_problems(study: Study, positions: list) -> tuple[list[int], list[dict]]
     index: dict[str, int] = {}
     which, problems = [], []
     for position in positions:
-        key = problem_key(study, position)
+        raw = tip_centred_raw(study, position)
+        key = raw_key(raw)
         if key not in index:
             index[key] = len(problems)
-            problems.append(tip_centred_raw(study, position))
+            problems.append(raw)
         which.append(index[key])
     return which, problems
 
@@ -271,13 +272,16 @@ def scan_table(study: Study, name: str, options: dict, sweep: Sweep, which: list
     for row in results:
         by_problem.setdefault(int(row["sample_id"]), []).append(_typed(row))
     positions = scan_positions(name, options)
+    contact: dict[int, dict] = {}  # the resonance columns of each problem, computed once
     rows = []
     for position, problem in zip(positions, which):
         lead = {"x_m": position[0], "y_m": position[1]}
         if name == Protocol.LINE_SCAN:
             lead["distance_m"] = float(np.hypot(*(np.array(position) - np.array(positions[0]))))
         if resonance is not None and by_problem.get(problem):
-            lead |= _resonance_columns(sweep.study(problem), resonance)
+            if problem not in contact:
+                contact[problem] = _resonance_columns(sweep.study(problem), resonance)
+            lead |= contact[problem]
         rows += [lead | response for response in by_problem.get(problem, [])]
     columns = POSITION_COLUMNS + ((DISTANCE_COLUMN,) if name == Protocol.LINE_SCAN else ()) + RESPONSE_COLUMN_INFO
     return Table(name, columns + (RESONANCE_COLUMNS if resonance is not None else ()), rows)

@@ -57,8 +57,14 @@ def tip_centred(study: Study, position: Position = None) -> Study:
 def problem_key(study: Study, position: Position = None) -> str:
     """The canonical JSON of :func:`tip_centred_raw` without what does not change a solve (protocols,
     instrument, sweep): positions with equal keys are the same problem."""
-    raw = {k: v for k, v in tip_centred_raw(study, position).items() if k not in ("protocol", "instrument", "sweep")}
-    return json.dumps(raw, sort_keys=True, separators=(",", ":"))
+    return raw_key(tip_centred_raw(study, position))
+
+
+def raw_key(raw: dict) -> str:
+    """The canonical JSON of the raw study dict ``raw`` without what does not change a solve (protocols,
+    instrument, sweep)."""
+    kept = {k: v for k, v in raw.items() if k not in ("protocol", "instrument", "sweep")}
+    return json.dumps(kept, sort_keys=True, separators=(",", ":"))
 
 
 def tip_centred_raw(study: Study, position: Position = None) -> dict:
