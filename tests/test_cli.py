@@ -381,7 +381,7 @@ def test_semicolon_data_files_are_read(tmp_path):
 def test_run_prints_a_harmonic_balance_tail_warning_once(shared_tmp, capsys):
     """Harmonic balance with too few harmonics (H = 3 at 3 uW: u_3 is 16 % of u_2): `run` exits 0 and
     prints the warning, logged where it arose and in the result's warnings, once."""
-    settings = ["mesh.refinement=0.3", "excitation.frequencies=[1e4]", "excitation.power_amplitude=3e-6",
+    settings = ["mesh.refinement=0.15", "excitation.frequencies=[1e4]", "excitation.power_amplitude=3e-6",
                 "solver.periodic=harmonic_balance", "solver.harmonics=3"]
     argv = ["run", str(DEFAULT), *(a for s in settings for a in ("--set", s)), "-o", str(shared_tmp / "hot"), "-q"]
     assert main(argv) == 0

@@ -25,7 +25,7 @@ CASE = {
     "sample": {"material": "SDC", "properties": {"diffusivity": 5e-14}},
     "tip": {"contact_radius": 20e-9},
     "excitation": {"mode": "power", "power_amplitude": 1e-6, "dc_power": 1e-6, "frequencies": [DRIVE]},
-    "mesh": {"refinement": 0.3},
+    "mesh": {"refinement": 0.15},
     "solver": {"periodic": "expansion"},
 }
 

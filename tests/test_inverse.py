@@ -123,7 +123,7 @@ def test_taylor_with_a_heated_base_state(comm):
     with thermotransport (Q* = 5e4 J/mol), whose derivative is checked too (measured rate 2.000)."""
     names = ["diffusivity", "activation_energy", "partial_molar_volume", "concentration", "thermal_conductivity",
              "heat_of_transport"]
-    study = with_values(sdc(dc_power=2e-6), {"sample.properties.heat_of_transport": 5e4})
+    study = with_values(sdc(dc_power=2e-6), {"sample.properties.heat_of_transport": 5e4, "mesh.refinement": 0.15})
     forward = ForwardModel(study, names, comm)
     rates = taylor_rates(forward)
     assert all(forward.methods[forward.keys[k]] == "tangent-linear" for k in range(len(names)))
@@ -156,7 +156,7 @@ def test_joule_drive_values_and_taylor(comm):
             "mode": "joule", "dc_voltage": 0.5, "ac_voltage": 1.0, "heater_resistance": 5e3, "heater_conductance": 1e-5,
             "contact_conductance": 1e-7, "heater_heat_capacity": 1e-11, "frequencies": [1e4],
         },
-        "mesh": {"refinement": 0.5},
+        "mesh": {"refinement": 0.15},
     })
     names = ["diffusivity", "thermal_conductivity", "contact_conductance", "concentration"]
     forward = ForwardModel(study, names, comm)

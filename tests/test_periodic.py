@@ -167,9 +167,12 @@ def test_harmonic_balance_matches_the_time_domain(power, harmonics):
     and 1 deg. The time-domain figures move by less than 0.3 % from 64 to 128 steps and from 4 to 6
     periods at 13 K; at 60 K by 0.1 % (u_2) and 0.3 % (u_3) from 64 to 128 steps, 0.1 % and 1.3 % from
     4 to 6 periods, while harmonic balance is within 0.1 % (u_2) and 0.2 % (u_3) of the runs at 64 and
-    128 steps (docs/theory/harmonics.md, "Large amplitudes")."""
+    128 steps (docs/theory/harmonics.md, "Large amplitudes"). Both methods run on one mesh, whose size
+    leaves their agreement unchanged (at refinement 0.15 and 0.3 it is the same to 1e-4; the test runs at
+    0.15)."""
     rows = {}
-    for periodic, extra in (("harmonic_balance", {}), ("time_domain", {"solver.periods": 6, "solver.steps_per_period": 64})):
+    coarse = {"mesh.refinement": 0.15}
+    for periodic, extra in (("harmonic_balance", coarse), ("time_domain", coarse | {"solver.periods": 6, "solver.steps_per_period": 64})):
         study = derived_study(
             _study({"material": "SDC", "properties": {"diffusivity": 1e-11}}, power, harmonics=harmonics, periodic=periodic), extra
         )
@@ -208,7 +211,7 @@ def test_fitting_differentiates_the_periodic_state():
     own error, O(h^2) at h = 0.3 %), for a parameter of the ions and one of the mechanics."""
     from stimsim.inverse.forward_model import ForwardModel
 
-    study = derived_study(_study({"material": "SDC", "properties": {"diffusivity": 1e-11}}, 7.5e-7, harmonics=3), {"mesh.refinement": 0.2})
+    study = derived_study(_study({"material": "SDC", "properties": {"diffusivity": 1e-11}}, 7.5e-7, harmonics=3), {"mesh.refinement": 0.12})
     names = ["diffusivity", "thermal_expansion"]
     with ForwardModel(study, names, MPI.COMM_WORLD) as fitted:
         prediction = fitted.evaluate(derivatives=True)

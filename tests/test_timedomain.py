@@ -41,7 +41,7 @@ def test_periodic_state_matches_first_and_second_harmonics():
             "sample": {"material": "SDC", "properties": {"diffusivity": 1e-12}},
             "tip": {"contact_radius": 20e-9},
             "excitation": {"mode": "power", "power_amplitude": 1e-7, "frequencies": [FREQUENCY]},
-            "mesh": {"refinement": 0.3},
+            "mesh": {"refinement": 0.15},
         }
     )
     model = HarmonicModel(study, MPI.COMM_WORLD)
@@ -78,7 +78,7 @@ def test_a_run_too_short_to_be_periodic_is_reported(caplog):
             "sample": {"material": "SDC"},
             "tip": {"contact_radius": 20e-9},
             "excitation": {"mode": "power", "power_amplitude": 1e-6, "frequencies": [FREQUENCY]},
-            "mesh": {"refinement": 0.3},
+            "mesh": {"refinement": 0.15},
             "solver": {"periodic": "time_domain", "harmonics": 2, "periods": 2, "steps_per_period": 16},
         }
     )
