@@ -208,6 +208,7 @@ def test_ionic_samples_match_their_own_solves(shared_tmp):
     raw = with_sweep(axes={"sample.properties.diffusivity": [1e-13, 1e-12]})
     raw["sample"] = {"material": "SDC"}
     raw["excitation"] = {**BASE["excitation"], "frequencies": [1e4]}
+    raw["mesh"] = {"refinement": 0.2}  # ionic samples: a coarser mesh than BASE's (suite time)
     sweep = sweep_from_dict(raw)
     summary = run_sweep(sweep, shared_tmp / "store", comm, quiet=True)
     assert (summary.stored, summary.failed) == (2, 0)
@@ -229,6 +230,7 @@ def test_samples_on_one_mesh_reuse_the_model_in_place(shared_tmp):
                            "sample.properties.concentration": [3000.0, 4150.0]})
     raw["sample"] = {"material": "SDC", "properties": {"diffusivity": 1e-12}}
     raw["excitation"] = {**BASE["excitation"], "frequencies": [1e4]}
+    raw["mesh"] = {"refinement": 0.2}
     sweep = sweep_from_dict(raw)
     summary = run_sweep(sweep, shared_tmp / "store", comm, quiet=True)
     assert (summary.stored, summary.failed) == (4, 0)
