@@ -402,11 +402,13 @@ def format_table(columns, rows) -> list[str]:
 
 
 def _print_table(responses) -> None:
-    print(f"{'f (Hz)':>10} {'n':>2} {'kind':>8} {'|u| (pm)':>10} {'phase (deg)':>11} {'|T| (K)':>9} {'phase (deg)':>11}")
+    """The response rows on stdout; amplitudes to four significant digits, so that a small ionic
+    response (1e-6 pm and less at low power) does not print as zero."""
+    print(f"{'f (Hz)':>10} {'n':>2} {'kind':>8} {'|u| (pm)':>10} {'phase (deg)':>11} {'|T| (K)':>10} {'phase (deg)':>11}")
     for r in responses:
         print(
-            f"{r.drive_frequency:10.4g} {r.harmonic:2d} {r.kind:>8} {r.amplitude * 1e12:10.4f} "
-            f"{r.phase_deg:11.3f} {r.temperature_amplitude:9.4f} {r.temperature_phase_deg:11.3f}"
+            f"{r.drive_frequency:10.4g} {r.harmonic:2d} {r.kind:>8} {r.amplitude * 1e12:10.4g} "
+            f"{r.phase_deg:11.3f} {r.temperature_amplitude:10.4g} {r.temperature_phase_deg:11.3f}"
         )
 
 

@@ -52,6 +52,22 @@ def test_run_writes_response_study_and_plot(shared_tmp, capsys):
         assert [r["u_real_m"] for r in first] == [r["u_real_m"] for r in second]
 
 
+@pytest.mark.serial  # printing on rank 0; runs under MPI in test_run_writes_response_study_and_plot
+def test_run_prints_small_amplitudes_to_four_significant_digits(tmp_path, capsys):
+    """At 1 MHz the default sample's ionic u_2 is about 3e-5 pm: the printed table gives every |u| and
+    |T| of response.csv to four significant digits (a fixed number of decimals printed it as 0)."""
+    settings = ["mesh.refinement=0.15", "excitation.frequencies=[1e6]"]
+    assert main(["run", str(DEFAULT), *(a for s in settings for a in ("--set", s)), "-o", str(tmp_path)]) == 0
+    printed = [line.split() for line in capsys.readouterr().out.splitlines() if line.split()[2:3] in (["thermal"], ["ionic"])]
+    rows = read_rows(tmp_path / "response.csv")
+    assert len(printed) == len(rows) == 2
+    for line, row in zip(printed, rows):
+        assert line[2] == row["kind"]
+        for shown, value in ((float(line[3]), 1e12 * float(row["amplitude_m"])), (float(line[5]), float(row["temperature_amplitude_k"]))):
+            assert shown == pytest.approx(value, rel=5e-4, abs=0)
+    assert 0 < float(printed[1][3]) < 1e-4
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
