@@ -55,3 +55,25 @@ def test_parameters_set_in_place_answer_as_a_new_model():
     assert abs(got.displacement - old.displacement) > 0.05 * abs(old.displacement)
     assert got.displacement == pytest.approx(want.displacement, rel=1e-10, abs=0)
     assert got.temperature == pytest.approx(want.temperature, rel=1e-10, abs=0)
+
+
+def test_a_base_state_at_rest_costs_no_factorisation():
+    """Without DC heating the ionic balance's residual is exactly zero at the unloaded state: the base
+    state is that state, found without factorising the coupled system (a third of a 3D tip position's
+    cost); with DC heating Newton factorises and moves it."""
+    from stimsim.physics.coupled import TEMPERATURE
+    from stimsim.study.load import study_from_dict
+
+    study = study_from_dict({
+        "sample": {"material": "SDC", "properties": {"diffusivity": 1e-12}},
+        "tip": {"contact_radius": 20e-9},
+        "excitation": {"mode": "power", "power_amplitude": 1e-7, "frequencies": [1e4]},
+        "mesh": {"refinement": 0.2},
+    })
+    with HarmonicModel(study, MPI.COMM_WORLD, method="monolithic") as model:
+        model.solve_base_state(0.0)
+        assert model.coupled_solver.factorizations == 0
+        assert all(not f.x.array.any() for f in model.base.values())
+        model.solve_base_state(1.0)
+        assert model.coupled_solver.factorizations >= 1
+        assert MPI.COMM_WORLD.allreduce(model.base[TEMPERATURE].x.array.real.max(initial=0.0), op=MPI.MAX) > 0

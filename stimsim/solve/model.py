@@ -93,7 +93,8 @@ ESTIMATE_ERROR = 0.1
 #: :data:`~stimsim.solve.direct.OUT_OF_CORE_ROWS` DOFs on, with the factors out of core: through
 #: benchmarks/mumps3d.py's ceria case, 1.44 GB with the half box (50 394 DOFs, factors forced out of core) and
 #: 2.91 GB with the whole box (83 724; the staggered trial's peak, the monolithic solve's is 1.96 GB)
-#: (docs/developer/performance.md, '3D solvers').
+#: (docs/developer/performance.md, '3D solvers'). These peaks include the base state's Newton factorisation;
+#: a base state at rest (no DC heating or preload) needs none: the whole box then peaks at 2.01 GB.
 DIRECT_MEMORY_FIT = (0.87e9, 23_064, 1.25)
 DIRECT_MEMORY_OUT_OF_CORE_FIT = (2.91e9, 83_724, 1.38)
 #: solver.linear = 'auto' solves a 3D ionic model directly up to this estimated number of DOFs, iteratively
@@ -444,6 +445,8 @@ class HarmonicModel:
                     raise
 
     def _newton(self) -> None:
+        if self._at_rest():
+            return
         update, sizes = self.new_fields("update"), []
         for iteration in range(1, NEWTON_ITERATIONS + 1):
             self._newton_step(update)
@@ -458,6 +461,13 @@ class HarmonicModel:
             f"base state: Newton did not converge in {NEWTON_ITERATIONS} iterations; relative updates "
             f"{history(sizes)} (tolerance {NEWTON_TOLERANCE:g})"
         )
+
+    def _at_rest(self) -> bool:
+        """True when the balance's residual F - R is exactly zero at the current iterate, on every rank:
+        the base state without DC heating, preload or any other load (Newton's update would be exactly
+        zero, and computing it costs a factorisation of the coupled system: a third of a 3D position)."""
+        local = max(np.abs(fem.assemble_vector(form).array).max(initial=0.0) for form in self.forms.newton)
+        return self.domain.comm.allreduce(local, op=MPI.MAX) == 0.0
 
     def _newton_step(self, update: dict) -> None:
         """The Newton update J update = F - R at the latest iterate: the coupled solve with ions, else
