@@ -77,8 +77,9 @@ class GrainBoundary:
 
 #: A core more than FAST_CORE_RATIO times as diffusive as the sample whose face is within FAST_CORE_REACH
 #: contact radii of the tip has a u2 that the 3D meshes have not been shown to converge to 2 %: a 2 nm core
-#: 100 times as diffusive one contact radius from the tip moves u2 by 1.5-1.8 % with every doubling of the
-#: cells across it (1 to 8), while 10 times as diffusive, or three radii away, is converged to 0.4 %
+#: 100 times as diffusive one contact radius from the tip moves u2 by 0.4, 0.95 and 1.4 % with the doublings
+#: of the cells across it (1 to 8; 1.5-1.8 % with arithmetic means in the cut cells instead of the laminate
+#: tensor), while 10 times as diffusive, or three radii away, is converged to 0.4 %
 #: (docs/validation/verification.md, "Grain boundaries").
 FAST_CORE_RATIO, FAST_CORE_REACH = 10.0, 2.0
 
