@@ -3,7 +3,7 @@ with a grain boundary near a centred tip, and their contrast against the homogen
 mesh, at the default mesh and finer refinements (docs/validation/verification.md, 'Grain boundaries').
 
     .venv/bin/python benchmarks/grain_convergence.py [--widths 2e-9 4e-9] [--offsets 0 1 3]
-        [--cores 10 100 0.01] [--refinements default 0.6 0.8]
+        [--cores 10 100 0.01] [--refinements default 0.6 0.8] [--cells-per-core 1 2 4 8]
 
 The sample is issue 25's (studies/ceria_3d.toml: SDC, D = 2e-12 m^2/s, E_a = 0, a = 20 nm, 20 kHz,
 sqrt(D/omega) = a/5); the boundary is the plane x = d (normal (1, 0)) with a core of the given width
@@ -17,6 +17,9 @@ solve alone; 'peak MB' is the process's resident peak. The reference is the fine
 a Richardson extrapolation from the three finest (the observed order p from their differences, printed
 where the differences are monotone); the errors are those of the complex u1 and u2 against it, and of
 the contrast C = u/u_homogeneous - 1 in absolute terms (fractions of the homogeneous response).
+``--cells-per-core`` replaces the refinements by the cells across the core at the first refinement
+(:data:`stimsim.geometry.box.CELLS_PER_CORE` set in each child; the rest of the mesh is the same), the last
+value the reference: it isolates the core's resolution.
 """
 
 from __future__ import annotations
@@ -56,10 +59,16 @@ def raw_study(width: float, offset: float, factor: float, refinement: str) -> di
     return raw
 
 
-def measure(width: float, offset: float, refinement: str, factors: list[float]) -> None:
-    """One mesh in this process: print, per core factor (the homogeneous one first), the tip
-    displacements and the times, then the DOFs, the refinement and the peak memory."""
+def measure(width: float, offset: float, refinement: str, cells: float | None, factors: list[float]) -> None:
+    """One mesh in this process (``cells`` across the core, None: the default): print, per core factor
+    (the homogeneous one first), the tip displacements and the times, then the DOFs, the refinement and
+    the peak memory."""
     from mpi4py import MPI
+
+    from stimsim.geometry import box
+
+    if cells is not None:
+        box.CELLS_PER_CORE = cells
 
     from stimsim.solve.forward import responses
     from stimsim.solve.model import HarmonicModel
@@ -80,25 +89,30 @@ def measure(width: float, offset: float, refinement: str, factors: list[float]) 
                 model.set_parameters(changed)
             solves[factor] = timed(model) | {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
             wall, cpu = time.perf_counter(), time.process_time()
-        result = dict(dofs=model.num_dofs, refinement=study.mesh.refinement, mirrors=len(model.domain.spec.mirrors),
+        result = dict(dofs=model.num_dofs, refinement=study.mesh.refinement, cells=box.CELLS_PER_CORE,
+                      mirrors=len(model.domain.spec.mirrors),
                       peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       solves={str(f): s for f, s in solves.items()})
     child.report(result)
 
 
-def run_child(width: float, offset: float, refinement: str, factors: list[float]) -> dict:
+def run_child(width: float, offset: float, refinement: str, factors: list[float], cells: float | None = None) -> dict:
     """The result of one mesh in its own process, with an empty mesh cache."""
     with tempfile.TemporaryDirectory(prefix="stimsim-grains-") as cache:
         environment = dict(os.environ, STIMSIM_CACHE_DIR=cache)
-        command = [sys.executable, __file__, "--child", str(width), str(offset), refinement, *map(str, factors)]
-        return child.run(command, f"width {width}, offset {offset}, refinement {refinement}", environment)
+        command = [sys.executable, __file__, "--child", str(width), str(offset), refinement, str(cells or 0),
+                   *map(str, factors)]
+        return child.run(command, f"width {width}, offset {offset}, refinement {refinement}, cells {cells}", environment)
 
 
-def stored(store: dict, path: str | None, width: float, offset: float, refinement: str, factors: list[float]) -> dict:
+def stored(store: dict, path: str | None, width: float, offset: float, refinement: str, factors: list[float],
+           cells: float | None = None) -> dict:
     """The result of one mesh from ``store`` or, if not there, :func:`run_child`'s, then saved to ``path``."""
     key = f"{width:g} {offset:g} {refinement} " + " ".join(f"{f:g}" for f in factors)
+    if cells is not None:
+        key += f" cells {cells:g}"
     if key not in store:
-        store[key] = run_child(width, offset, refinement, factors)
+        store[key] = run_child(width, offset, refinement, factors, cells)
         if path:
             with open(path, "w") as file:
                 json.dump(store, file, indent=1)
@@ -138,12 +152,15 @@ def main() -> None:
                         help="core diffusivities, multiples of the grain's")
     parser.add_argument("--refinements", nargs="+", default=["default", "0.6", "0.8"],
                         help="'default' (nothing in [mesh]) or mesh.refinement values, coarse to fine")
+    parser.add_argument("--cells-per-core", type=float, nargs="+",
+                        help="cells across the core at the first refinement, coarse to fine (instead of the refinements)")
     parser.add_argument("--reference", choices=("finest", "richardson"), default="richardson")
     parser.add_argument("--store", help="JSON file of the results so far: cases found there are not run again")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        measure(float(args.child[0]), float(args.child[1]), args.child[2], [float(f) for f in args.child[3:]])
+        cells = float(args.child[3]) or None
+        measure(float(args.child[0]), float(args.child[1]), args.child[2], cells, [float(f) for f in args.child[4:]])
         return
     store = json.load(open(args.store)) if args.store and os.path.exists(args.store) else {}
     if not store:
@@ -152,8 +169,12 @@ def main() -> None:
           f"reference: {args.reference}")
     for width in args.widths:
         for offset in args.offsets:
-            results = [stored(store, args.store, width, offset, r, args.cores) for r in args.refinements]
-            report(width, offset, results, args.cores, args.reference)
+            if args.cells_per_core:
+                results = [stored(store, args.store, width, offset, args.refinements[0], args.cores, n)
+                           for n in args.cells_per_core]
+            else:
+                results = [stored(store, args.store, width, offset, r, args.cores) for r in args.refinements]
+            report(width, offset, results, args.cores, "finest" if args.cells_per_core else args.reference)
 
 
 def report(width: float, offset: float, results: list[dict], factors: list[float], how: str) -> None:
@@ -161,7 +182,7 @@ def report(width: float, offset: float, results: list[dict], factors: list[float
     their errors against the reference."""
     refinements = [r["refinement"] for r in results]
     print(f"\ncore {width * 1e9:g} nm, d = {offset:g} a")
-    print(f"{'core D':>7} {'refine':>6} {'DOFs':>8} {'wall s':>7} {'CPU s':>7} {'peak MB':>8} {'|u1| pm':>9} "
+    print(f"{'core D':>7} {'refine':>6} {'cells':>5} {'DOFs':>8} {'wall s':>7} {'CPU s':>7} {'peak MB':>8} {'|u1| pm':>9} "
           f"{'|u2| am':>9} {'C1 %':>8} {'C2 %':>8} {'err u1':>7} {'err u2':>7} {'err C1':>7} {'err C2':>7}")
     for factor in [HOMOGENEOUS, *factors]:
         u = [[complex(*r["solves"][str(factor)]["u"][i]) for r in results] for i in range(2)]
@@ -174,7 +195,7 @@ def report(width: float, offset: float, results: list[dict], factors: list[float
             solve = r["solves"][str(factor)]
             errors = [abs(u[i][j] / extrapolated[i][0] - 1) for i in range(2)]
             errors += [abs(contrast[i][j] - contrast_reference[i][0]) for i in range(2)]
-            print(f"{factor:>7g} {r['refinement']:>6.3g} {r['dofs']:>8d} {solve['wall']:>7.1f} {solve['cpu']:>7.1f} "
+            print(f"{factor:>7g} {r['refinement']:>6.3g} {r.get('cells', 0):>5g} {r['dofs']:>8d} {solve['wall']:>7.1f} {solve['cpu']:>7.1f} "
                   f"{r['peak']:>8.0f} {abs(u[0][j]) * 1e12:>9.4f} {abs(u[1][j]) * 1e18:>9.4f} "
                   f"{100 * abs(contrast[0][j] + 1) - 100:>8.3f} {100 * abs(contrast[1][j] + 1) - 100:>8.3f} "
                   + " ".join(f"{100 * e:>6.2f}%" for e in errors))

@@ -16,7 +16,7 @@ import ufl
 from dolfinx import fem
 
 from stimsim.study.study import Study
-from stimsim.study.grains import layer_distances, region_weights
+from stimsim.study.grains import harmonic_mean, laminate_normals, layer_distances, region_weights
 from stimsim.materials.library import GAS_CONSTANT
 from stimsim.physics.scaling import Scales
 from stimsim.materials.spacecharge import FARADAY
@@ -29,6 +29,14 @@ IN_PLACE_KEYS = (
 #: The material overrides of a grain boundary's core and of the grain beyond it: in place as well (the
 #: regions' values are weighted into the cell-wise fields, :meth:`Coefficients.values`).
 GRAIN_PROPERTY_KEY = re.compile(r"geometry\.grain_boundaries\[\d+\]\.(beyond_)?properties\.\w+")
+
+
+#: The transport coefficients that a cell cut into layers by grain-boundary planes holds as a laminate
+#: tensor (docs/theory/physics.md 'Grain boundaries'): the field keeps the arithmetic mean (along the
+#: layers), the field ``name + ACROSS`` the harmonic one (across them, :func:`stimsim.study.grains.harmonic_mean`),
+#: and ``laminate_normal`` (DG0 vector) the layers' normal. Only studies with grain boundaries have them, so
+#: the others' forms are unchanged.
+LAMINATE_FIELDS, ACROSS, NORMAL = ("conductivity", "diffusivity", "partner_diffusivity"), "_across", "laminate_normal"
 
 
 def in_place(key: str) -> bool:
@@ -129,6 +137,11 @@ class Coefficients:
         #: Volume fraction of each region (:func:`stimsim.study.grains.region_weights`) in each cell (local
         #: and ghost), or None without grain boundaries.
         self.region_weights = self._region_weights(study) if study.sample.grain_boundaries else None
+        #: Whether each cell (local and ghost) is a laminate of grain-boundary layers
+        #: (:func:`stimsim.study.grains.laminate_normals`), or None without grain boundaries.
+        self.laminate = None
+        if self.region_weights is not None:
+            self._add_laminate(study, dg0)
         self.contact = None
         if study.drive.contact_conductance is not None:
             self.heated_area = domain.integral(domain.weight * domain.disk(study.drive.heated_radius))
@@ -146,6 +159,28 @@ class Coefficients:
                 partner = self.fields["partner_concentration"] * self._boltzmann("partner_charge")
                 self.partner_expression = fem.Expression(partner, points)
         self.update(study)
+
+    def _add_laminate(self, study: Study, dg0) -> None:
+        """The fields of the laminate tensors (:data:`LAMINATE_FIELDS`): the values across the layers
+        (set by :meth:`update`) and the layers' unit normal, a DG0 vector field that depends on the mesh
+        and the boundaries' planes only (set here, zero in the cells that are not laminates)."""
+        mesh = self.domain.mesh
+        for name in [n for n in LAMINATE_FIELDS if n in self.fields]:
+            self.fields[name + ACROSS] = fem.Function(dg0, name=name + ACROSS)
+        if "conductivity_slope" in self.fields:
+            self.fields["conductivity_slope" + ACROSS] = fem.Function(dg0, name="conductivity_slope" + ACROSS)
+        normals, self.laminate = laminate_normals(study.sample.grain_boundaries, self._vertices())
+        if study.sample.substrate is not None:
+            substrate = self.domain.substrate_cells()
+            self.laminate[substrate] = False
+            normals[substrate] = 0.0
+        dim = mesh.geometry.dim
+        normal = fem.Function(fem.functionspace(mesh, ("DG", 0, (dim,))), name=NORMAL)
+        cells = normal.x.array.size // dim
+        values = np.zeros((cells, dim))
+        values[:, :2] = normals[:cells]
+        normal.x.array[:] = values.ravel()
+        self.fields[NORMAL] = normal
 
     def _add_space_charge(self, study: Study, space) -> None:
         """With equilibrium space-charge layers (under the top surface, :meth:`stimsim.study.study.Study.space_charge`,
@@ -200,11 +235,14 @@ class Coefficients:
                 rules |= _species_rules(study, s)
         return rules
 
+    def _vertices(self) -> np.ndarray:
+        """(cells, d + 1, 3) coordinates (m) of each cell's vertices (local and ghost cells)."""
+        geometry = self.domain.mesh.geometry
+        return geometry.x[geometry.dofmaps[0]] * self.domain.spec.length_scale
+
     def _region_weights(self, study: Study) -> np.ndarray:
         """(cells, regions) array of the volume fraction of each region in each cell (:mod:`stimsim.study.grains`)."""
-        geometry = self.domain.mesh.geometry
-        vertices = geometry.x[geometry.dofmaps[0]] * self.domain.spec.length_scale
-        return region_weights(study.sample.grain_boundaries, vertices)
+        return region_weights(study.sample.grain_boundaries, self._vertices())
 
     def _space_charge_profile(self, study: Study):
         """c0(x)/c0 of the primary species: its Boltzmann factor in the equilibrium layers (charged
@@ -230,7 +268,8 @@ class Coefficients:
         substrate_cells = self.domain.substrate_cells()
         found = {}
         regions = study.sample.regions()
-        for name, rule in self._cellwise_rules(study).items():
+        rules = self._cellwise_rules(study)
+        for name, rule in rules.items():
             if self.region_weights is None:
                 values = np.full(self.fields[name].x.array.shape, rule(study.sample.material), dtype=np.complex128)
             else:  # the regions' values weighted by their volume fractions
@@ -238,6 +277,8 @@ class Coefficients:
             if study.sample.substrate is not None:
                 values[substrate_cells] = rule(study.sample.substrate)
             found[name] = values
+        if self.laminate is not None:
+            found |= self._across(rules, regions, found)
         if self.ionic:
             velocity = study.ions.exchange_velocity or 0.0
             found["exchange"] = complex(velocity * self.scales.length / self.scales.ionic_diffusivity)
@@ -245,6 +286,24 @@ class Coefficients:
             s = self.scales
             found["contact"] = complex(study.excitation.contact_conductance / (self.heated_area * s.length) / s.conductivity)
         return found
+
+    def _across(self, rules: dict, regions, along: dict) -> dict:
+        """The values across the layers of the laminate cells (:data:`LAMINATE_FIELDS`): the harmonic
+        volume-fraction mean of the regions' values, and the ``along`` (arithmetic, isotropic) value in
+        the other cells. With k(T) the slope across is the temperature derivative of the harmonic mean
+        of k_r + k'_r theta at theta = 0, k_perp^2 sum_r w_r k'_r / k_r^2 (first order in theta, as the
+        expansion about the base state needs)."""
+        w, found = self.region_weights, {}
+        cut = self.laminate
+        for name in [n for n in LAMINATE_FIELDS if n in rules]:
+            values = np.real([rules[name](m) for m in regions])
+            found[name + ACROSS] = np.where(cut, harmonic_mean(w, values), along[name])
+        if "conductivity_slope" in rules:
+            k = np.real([rules["conductivity"](m) for m in regions])
+            slope = np.real([rules["conductivity_slope"](m) for m in regions])
+            across = found["conductivity" + ACROSS].real
+            found["conductivity_slope" + ACROSS] = np.where(cut, across**2 * (w @ (slope / k**2)), along["conductivity_slope"])
+        return {name: np.asarray(value, dtype=np.complex128) for name, value in found.items()}
 
     def update(self, study: Study) -> None:
         """Write the coefficients of ``study`` (same mesh, scales and mobile regions) in place."""

@@ -81,7 +81,8 @@ CELLS_PER_CHEMICAL_LENGTH = 2.0
 #: space-charge layer, at refinement 1. Measured on the ceria sample of studies/ceria_3d.toml (2 nm core,
 #: default refinement 0.45, tip centred on the core; errors of the complex u2 against 8 cells): 1, 2, 4
 #: cells give 3.1 %, 0.84 %, 0.43 % with a core of 100 times the diffusivity, 1.75 %, 1.69 %, 0.26 % with a
-#: blocking one (D/100), at 33k, 36k, 47k DOFs (72k with 8) (docs/validation/verification.md, 'Grain boundaries').
+#: blocking one (D/100), at 33k, 36k, 47k DOFs (72k with 8); with the laminate tensor in the cut cells
+#: (stimsim.physics.laminate) 0.88 %, 0.48 %, 0.15 % and 0.44 %, 0.24 %, 0.04 % (docs/validation/verification.md, 'Grain boundaries').
 CELLS_PER_CORE, CELLS_PER_LAYER = 4.0, 2.0
 #: Graded ionic surface layer (:func:`layer_heights`): layers per chemical length at the surface (at
 #: refinement 1), the growth ratio of the layer heights and the fewest layers worth extruding. Measured

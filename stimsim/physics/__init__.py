@@ -6,6 +6,6 @@ domain that owns its integration weight, measures and strain (:mod:`stimsim.geom
 that one set of forms serves the axisymmetric (r, z) and the Cartesian domains.
 """
 
-from stimsim.physics import analytic, coupled, diffusion, drives, heat, mechanics, scaling
+from stimsim.physics import analytic, coupled, diffusion, drives, heat, laminate, mechanics, scaling
 
-__all__ = ["analytic", "coupled", "diffusion", "drives", "heat", "mechanics", "scaling"]
+__all__ = ["analytic", "coupled", "diffusion", "drives", "heat", "laminate", "mechanics", "scaling"]

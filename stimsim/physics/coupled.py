@@ -37,13 +37,19 @@ def static_residual(fields: dict, tests: dict, k: dict, domain, ds_exchange=None
     under Nernst-Planck-Poisson ion_charge, field_coupling and screening (:func:`electric_force`,
     :func:`_gauss`) and for a second species partner_diffusivity, partner_activation,
     partner_stress_coupling, partner_thermotransport, partner_vegard, partner_concentration,
-    partner_equilibrium and partner_charge (:func:`_carriers`)."""
+    partner_equilibrium and partner_charge (:func:`_carriers`). With grain boundaries also
+    laminate_normal (the unit normal of the layers of a cut cell, zero elsewhere) and the values across
+    the layers conductivity_across (with k(T): conductivity_slope_across), diffusivity_across and
+    partner_diffusivity_across: the transport tensors of :mod:`stimsim.physics.laminate`."""
     theta, u = fields[TEMPERATURE], fields[DISPLACEMENT]
     r, dx = domain.weight, domain.dx
     expansion_slope, conductivity_slope = k.get("expansion_slope", 0), k.get("conductivity_slope", 0)
     eigenstrain = mechanics.thermal_eigenstrain(theta, k["expansion"], expansion_slope)
     conductivity = heat.conductivity_at(theta, k["conductivity"], conductivity_slope)
-    forms = {TEMPERATURE: heat.conduction(theta, tests[TEMPERATURE], conductivity, r, dx)}
+    across = None
+    if "conductivity_across" in k:  # cells cut into layers by grain boundaries: the laminate tensor
+        across = heat.conductivity_at(theta, k["conductivity_across"], k.get("conductivity_slope_across", 0))
+    forms = {TEMPERATURE: heat.conduction(theta, tests[TEMPERATURE], conductivity, r, dx, across, k.get("laminate_normal"))}
     if CONCENTRATION in fields:
         s = fields[STRESS]
         carriers = _carriers(fields, k)
@@ -78,7 +84,7 @@ def _carriers(fields: dict, k: dict) -> dict:
         CONCENTRATION: (
             diffusion.DiffusionCoefficients(
                 k["diffusivity"], k["temperature_ratio"], k["stress_coupling"], k["activation"], k.get("thermotransport", 0),
-                _partner(k),
+                _partner(k), k.get("diffusivity_across"), k.get("laminate_normal"),
             ),
             _equilibrium(k, "bulk_concentration", "ion_charge", k["equilibrium"]), k["vegard"], k.get("ion_charge"),
         )
@@ -87,7 +93,7 @@ def _carriers(fields: dict, k: dict) -> dict:
         found[CARRIER] = (
             diffusion.DiffusionCoefficients(
                 k["partner_diffusivity"], k["temperature_ratio"], k["partner_stress_coupling"], k["partner_activation"],
-                k["partner_thermotransport"],
+                k["partner_thermotransport"], None, k.get("partner_diffusivity_across"), k.get("laminate_normal"),
             ),
             _equilibrium(k, "partner_concentration", "partner_charge", k["partner_equilibrium"]), k["partner_vegard"],
             k["partner_charge"],
@@ -121,7 +127,8 @@ def _partner(k: dict):
     if "partner_weight" not in k:
         return None
     equilibrium = _equilibrium(k, "partner_concentration", "partner_charge", k["partner_concentration"])
-    return diffusion.Partner(k["partner_weight"], k["partner_diffusivity"], k["partner_activation"], equilibrium)
+    return diffusion.Partner(k["partner_weight"], k["partner_diffusivity"], k["partner_activation"], equilibrium,
+                             k.get("partner_diffusivity_across"))
 
 
 def _equilibrium(k: dict, bulk: str, charge: str, otherwise):

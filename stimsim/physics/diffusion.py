@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import ufl
 
+from stimsim.physics import laminate
+
 
 @dataclass(frozen=True)
 class Partner:
@@ -39,13 +41,15 @@ class Partner:
 
     weight: w = -z_i/z_p, its moles per mole of the primary species (its excess is w times the
     primary's). relative_diffusivity: D_p/D_ref. activation: E_p/(R T_amb). equilibrium: c_p0/c_s
-    (uniform, or the profile of a space-charge layer).
+    (uniform, or the profile of a space-charge layer). across: D_p/D_ref across the layers of a laminate
+    cell (see :class:`DiffusionCoefficients`), or None.
     """
 
     weight: object
     relative_diffusivity: object
     activation: object
     equilibrium: object
+    across: object = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,9 @@ class DiffusionCoefficients:
     relative_diffusivity: D/D_ref per cell. temperature_ratio: eps_T = theta_s / T_amb.
     stress_coupling: eps_c = Omega sigma_s / (R T_amb). activation: g = E_a / (R T_amb).
     thermotransport: q = Q* theta_s / (R T_amb^2). partner: the compensating carrier of an
-    electroneutral pair, or None for a neutral species.
+    electroneutral pair, or None for a neutral species. across, normal: in cells cut into layers (grain
+    boundaries), D/D_ref across the layers and their unit normal n: the diffusivity is then the laminate
+    tensor d (I - n n^T) + d_across n n^T (:mod:`stimsim.physics.laminate`); None: isotropic.
     """
 
     relative_diffusivity: object
@@ -64,6 +70,8 @@ class DiffusionCoefficients:
     activation: object
     thermotransport: object = 0.0
     partner: Partner | None = None
+    across: object = None
+    normal: object = None
 
 
 def chemical_flux(theta, sigma_h, excess, k: DiffusionCoefficients, equilibrium, electric=None):
@@ -83,24 +91,38 @@ def chemical_flux(theta, sigma_h, excess, k: DiffusionCoefficients, equilibrium,
 
     ``electric`` (Nernst-Planck-Poisson, one carrier): the scaled electric force z F grad(phi)/(R T) on
     the species, added to grad(mu)/(R T) (:func:`stimsim.physics.coupled.electric_force`), or None.
+
+    With ``k.across`` (a cell cut into layers) the mobility is the laminate tensor M (I - n n^T) +
+    M_across n n^T, M_across the same mobility with the diffusivities across the layers (a pair's two
+    carriers in series in each direction: exact across the layers, whose series resistances add, for
+    concentrations uniform in the cell).
     """
     temperature = 1 + k.temperature_ratio * theta
     reduced = k.temperature_ratio * theta / temperature  # (1/T_amb - 1/T) T_amb
     concentration = equilibrium + excess
     log_gradient = _relative_gradient(excess, equilibrium)
-    mobility = _arrhenius(k.relative_diffusivity, k.activation, reduced) * concentration
     potential = log_gradient / concentration - k.stress_coupling * ufl.grad(sigma_h) / temperature
     if not isinstance(k.thermotransport, (int, float)) or k.thermotransport != 0:
         potential = potential + k.thermotransport * ufl.grad(theta) / temperature**2
     if electric is not None:
         potential = potential + electric
-    if k.partner is not None:
-        p = k.partner
+    p = k.partner
+    if p is not None:
         partner_concentration = p.equilibrium + p.weight * excess
-        partner_mobility = _arrhenius(p.relative_diffusivity, p.activation, reduced) * partner_concentration
-        mobility = mobility * partner_mobility / (partner_mobility + p.weight**2 * mobility)
         potential = potential + p.weight**2 * _relative_gradient(excess, p.equilibrium) / partner_concentration
-    return -mobility * potential
+
+    def mobility(relative_diffusivity, partner_diffusivity):
+        own = _arrhenius(relative_diffusivity, k.activation, reduced) * concentration
+        if p is None:
+            return own
+        partner_mobility = _arrhenius(partner_diffusivity, p.activation, reduced) * partner_concentration
+        return own * partner_mobility / (partner_mobility + p.weight**2 * own)
+
+    along = mobility(k.relative_diffusivity, None if p is None else p.relative_diffusivity)
+    if k.across is None:
+        return -along * potential
+    partner_across = None if p is None else (p.relative_diffusivity if p.across is None else p.across)
+    return -laminate.apply(along, mobility(k.across, partner_across), k.normal, potential)
 
 
 def _relative_gradient(excess, equilibrium):

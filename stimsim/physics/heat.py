@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ufl
 
+from stimsim.physics import laminate
+
 
 def conductivity_at(theta, conductivity, slope):
     """k(theta) = k + k' theta, linear in the temperature rise (``slope`` k' in the same scaled units;
@@ -20,10 +22,14 @@ def conductivity_at(theta, conductivity, slope):
     return conductivity + slope * theta
 
 
-def conduction(theta, v, conductivity, weight, dx):
+def conduction(theta, v, conductivity, weight, dx, across=None, normal=None):
     """Conduction term: integral k grad theta . conj(grad v) w dx (with k = k(theta) from
-    :func:`conductivity_at` a form nonlinear in theta, the flux (k + k' theta) grad theta)."""
-    return conductivity * ufl.inner(ufl.grad(theta), ufl.grad(v)) * weight * dx
+    :func:`conductivity_at` a form nonlinear in theta, the flux (k + k' theta) grad theta). With
+    ``across`` (and the unit ``normal`` n) the conductivity is the laminate tensor k (I - n n^T) +
+    k_across n n^T (:func:`stimsim.physics.laminate.apply`)."""
+    if across is None:
+        return conductivity * ufl.inner(ufl.grad(theta), ufl.grad(v)) * weight * dx
+    return ufl.inner(laminate.apply(conductivity, across, normal, ufl.grad(theta)), ufl.grad(v)) * weight * dx
 
 
 def storage(theta, v, heat_capacity, weight, dx):
