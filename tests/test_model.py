@@ -1,10 +1,12 @@
-"""Reuse across frequencies: no form compilation and no mechanics factorisation per frequency."""
+"""Reuse across frequencies (no form compilation, no mechanics factorisation per frequency) and no factorisation for a base state at rest."""
 
 import dolfinx.fem
 import pytest
 from mpi4py import MPI
 
+from stimsim.physics.coupled import TEMPERATURE
 from stimsim.solve.model import HarmonicModel
+from stimsim.study.load import study_from_dict
 
 from test_verification import make_study, thermal
 
@@ -61,9 +63,6 @@ def test_a_base_state_at_rest_costs_no_factorisation():
     """Without DC heating the ionic balance's residual is exactly zero at the unloaded state: the base
     state is that state, found without factorising the coupled system (a third of a 3D tip position's
     cost); with DC heating Newton factorises and moves it."""
-    from stimsim.physics.coupled import TEMPERATURE
-    from stimsim.study.load import study_from_dict
-
     study = study_from_dict({
         "sample": {"material": "SDC", "properties": {"diffusivity": 1e-12}},
         "tip": {"contact_radius": 20e-9},
